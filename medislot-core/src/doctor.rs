@@ -1,0 +1,168 @@
+//! Doctors: who publishes slots, with their specialization and home time zone.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::DoctorId;
+
+/// The longest accepted name or specialization, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A doctor as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doctor {
+    /// The doctor's id.
+    pub id: DoctorId,
+    /// Display name, trimmed and non-empty.
+    pub name: String,
+    /// Specialization, trimmed and non-empty (for example "Cardiology").
+    pub specialization: String,
+    /// The IANA time zone the doctor works in; slot times are shown in it.
+    pub timezone: Tz,
+    /// When the doctor was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A validated request to create a doctor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDoctor {
+    name: String,
+    specialization: String,
+    timezone: Tz,
+}
+
+impl NewDoctor {
+    /// Validates a new doctor's fields.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming `name`, `specialization` or `timezone` when one is empty, too
+    /// long, or (for the zone) not an IANA time zone name such as `Europe/Paris`.
+    pub fn new(name: &str, specialization: &str, timezone: &str) -> Result<Self> {
+        Ok(Self {
+            name: non_empty("name", name)?,
+            specialization: non_empty("specialization", specialization)?,
+            timezone: parse_timezone(timezone)?,
+        })
+    }
+
+    /// The trimmed name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The trimmed specialization.
+    pub fn specialization(&self) -> &str {
+        &self.specialization
+    }
+
+    /// The doctor's time zone.
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    /// The doctor this request creates, with a fresh id.
+    pub fn into_doctor(self, created_at: DateTime<Utc>) -> Doctor {
+        Doctor {
+            id: DoctorId::new(),
+            name: self.name,
+            specialization: self.specialization,
+            timezone: self.timezone,
+            created_at,
+        }
+    }
+}
+
+/// Parses an IANA time zone name.
+///
+/// # Errors
+/// [`Error::Validation`] on `timezone` when the name is unknown.
+pub fn parse_timezone(timezone: &str) -> Result<Tz> {
+    timezone.trim().parse::<Tz>().map_err(|_| {
+        Error::validation(
+            "timezone",
+            format!("{timezone:?} is not an IANA time zone name (for example Europe/Paris)"),
+        )
+    })
+}
+
+fn non_empty(field: &'static str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::validation(field, "must not be empty"));
+    }
+    if value.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::validation(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Which doctors to list. Empty filters match every doctor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DoctorFilter {
+    /// Only doctors with exactly this specialization (ignoring case).
+    pub specialization: Option<String>,
+    /// Only doctors whose name contains this text (ignoring case).
+    pub name_contains: Option<String>,
+}
+
+impl DoctorFilter {
+    /// Whether `doctor` passes the filter. Stores that filter in memory use this; SQL stores
+    /// express the same rule in their query.
+    pub fn matches(&self, doctor: &Doctor) -> bool {
+        let specialization_ok = self
+            .specialization
+            .as_deref()
+            .is_none_or(|s| doctor.specialization.eq_ignore_ascii_case(s.trim()));
+        let name_ok = self.name_contains.as_deref().is_none_or(|q| {
+            doctor
+                .name
+                .to_lowercase()
+                .contains(&q.trim().to_lowercase())
+        });
+        specialization_ok && name_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_doctor_trims_and_validates_each_field() {
+        let d = NewDoctor::new("  Dr Ada ", "Cardiology", "Europe/Paris").unwrap();
+        assert_eq!(d.name(), "Dr Ada");
+        assert_eq!(d.timezone(), chrono_tz::Europe::Paris);
+        for (args, field) in [
+            (("", "x", "UTC"), "name"),
+            (("a", "  ", "UTC"), "specialization"),
+            (("a", "x", "Mars/Olympus"), "timezone"),
+        ] {
+            match NewDoctor::new(args.0, args.1, args.2) {
+                Err(Error::Validation { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("expected a validation error on {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn filter_matches_specialization_and_name_ignoring_case() {
+        let d = NewDoctor::new("Dr Ada Lovelace", "Cardiology", "UTC")
+            .unwrap()
+            .into_doctor(Utc::now());
+        let f = DoctorFilter {
+            specialization: Some("cardiology".into()),
+            name_contains: Some("LOVE".into()),
+        };
+        assert!(f.matches(&d));
+        let f = DoctorFilter {
+            specialization: Some("Dermatology".into()),
+            name_contains: None,
+        };
+        assert!(!f.matches(&d));
+    }
+}

@@ -1,0 +1,123 @@
+//! The errors of the booking domain, and the storage failures kept apart from them.
+
+use chrono::{DateTime, Utc};
+
+use crate::booking::{BookingStatus, EventKind};
+use crate::ids::{AccountId, BookingId, DoctorId, SlotId};
+
+/// A boxed error from a storage backend, kept as the `source` of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything a [`BookingEngine`](crate::BookingEngine) or a [`SlotStore`](crate::SlotStore)
+/// operation can refuse or fail with.
+///
+/// Every variant but [`Error::Store`] is a domain answer: the request was understood and refused
+/// by a rule. [`Error::Store`] means the storage could not answer at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No doctor with this id (or it was deleted).
+    #[error("doctor {0} not found")]
+    DoctorNotFound(DoctorId),
+    /// No slot with this id (or it was withdrawn).
+    #[error("slot {0} not found")]
+    SlotNotFound(SlotId),
+    /// No booking with this id.
+    #[error("booking {0} not found")]
+    BookingNotFound(BookingId),
+    /// No account with this id.
+    #[error("account {0} not found")]
+    AccountNotFound(AccountId),
+    /// The slot has an active booking (confirmed, held, or in an admin's buffer window).
+    #[error("slot {0} is not available")]
+    SlotUnavailable(SlotId),
+    /// The slot has already started; it can no longer be booked or held.
+    #[error("slot {0} starts in the past")]
+    SlotInPast(SlotId),
+    /// The booking belongs to another patient.
+    #[error("booking {0} belongs to another patient")]
+    NotOwner(BookingId),
+    /// The booking's status does not allow this event (for example cancelling twice).
+    #[error("a {from} booking cannot be {event}")]
+    InvalidTransition {
+        /// The booking's status when the event arrived.
+        from: BookingStatus,
+        /// What was attempted.
+        event: EventKind,
+    },
+    /// The hold lapsed before it was confirmed.
+    #[error("the hold on booking {0} expired")]
+    HoldExpired(BookingId),
+    /// A new slot overlaps another slot of the same doctor (an existing one or one in the same
+    /// request).
+    #[error("slot {starts_at}..{ends_at} overlaps another slot of doctor {doctor_id}")]
+    SlotOverlap {
+        /// The doctor whose calendar would overlap.
+        doctor_id: DoctorId,
+        /// Start of the refused slot.
+        starts_at: DateTime<Utc>,
+        /// End of the refused slot.
+        ends_at: DateTime<Utc>,
+    },
+    /// The doctor still has slots with active bookings, so it cannot be deleted.
+    #[error("doctor {0} has active bookings")]
+    DoctorHasActiveBookings(DoctorId),
+    /// The slot has an active booking, so it cannot be withdrawn.
+    #[error("slot {0} has an active booking")]
+    SlotHasActiveBooking(SlotId),
+    /// An account with this email already exists.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// An input value is not acceptable; `field` names it.
+    #[error("{field}: {message}")]
+    Validation {
+        /// The name of the offending field, as the caller spelled it.
+        field: &'static str,
+        /// What is wrong with it, in words a person understands.
+        message: String,
+    },
+    /// The storage failed; nothing about the booking rules can be concluded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// A validation error for `field`.
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A failure of the storage itself, as opposed to a refusal by a rule.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The storage cannot be reached or has no free connection; retrying later may succeed.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// The storage stayed busy (lock wait, deadlock or serialization retries ran out).
+    #[error("the store is busy; try again")]
+    Busy(#[source] BoxError),
+    /// Stored data could not be read back as a valid value (a bug or a manual edit).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Any other storage failure.
+    #[error("store failure")]
+    Other(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Whether a retry after a short wait may succeed (the server answers 503 with Retry-After).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Busy(_) => true,
+            StoreError::Corrupt(_) | StoreError::Other(_) => false,
+        }
+    }
+}
+
+/// Shorthand for results of engine and store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

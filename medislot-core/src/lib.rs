@@ -1,0 +1,69 @@
+//! # medislot-core
+//!
+//! The booking engine of MediSlot: doctors publish time slots, patients book them, and no slot is
+//! ever booked twice, however many patients press "book" at the same instant.
+//!
+//! This crate holds the rules and nothing else: no SQL, no HTTP, no async runtime.
+//! - [`BookingEngine`] is what applications call.
+//! - [`SlotStore`] is the storage trait; [`MemoryStore`] implements it in memory, and the
+//!   `medislot-pg` and `medislot-sqlite` crates implement it on databases.
+//! - [`state`] is the booking state machine: pure functions every store calls inside its own
+//!   atomic section, so the rules exist once.
+//! - `testkit` (feature `testkit`) is the conformance kit every store must pass.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use chrono::{Duration, Utc};
+//! use medislot_core::{BookingEngine, BookingStatus, Error, MemoryStore, NewDoctor, PatientId, TimeRange};
+//!
+//! # futures::executor::block_on(async {
+//! let engine = BookingEngine::new(Arc::new(MemoryStore::new()));
+//! let doctor = engine
+//!     .create_doctor(NewDoctor::new("Dr Ada Lovelace", "Cardiology", "Europe/London")?)
+//!     .await?;
+//! let start = Utc::now() + Duration::days(1);
+//! let slots = engine
+//!     .publish_slots(doctor.id, &[TimeRange::new(start, start + Duration::minutes(30))?])
+//!     .await?;
+//!
+//! let booking = engine.book(slots[0].id, PatientId::new(), None).await?;
+//! assert_eq!(booking.status(), BookingStatus::Confirmed);
+//!
+//! // The slot is taken: a second patient is refused.
+//! let second = engine.book(slots[0].id, PatientId::new(), None).await;
+//! assert!(matches!(second, Err(Error::SlotUnavailable(_))));
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
+
+mod account;
+mod booking;
+mod clock;
+mod doctor;
+mod engine;
+mod error;
+mod ids;
+mod memory;
+mod page;
+mod slot;
+pub mod state;
+mod store;
+mod sync;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use account::{Account, AccountStore, Email, Role};
+pub use booking::{
+    Booking, BookingCursor, BookingQuery, BookingState, BookingStatus, BookingView, CancelledBy,
+    Event, EventKind, IdempotencyKey, StateParts,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use doctor::{parse_timezone, Doctor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
+pub use engine::{BookingEngine, Policy, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH};
+pub use error::{BoxError, Error, Result, StoreError};
+pub use ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
+pub use memory::MemoryStore;
+pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
+pub use store::SlotStore;

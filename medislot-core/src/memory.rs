@@ -1,0 +1,479 @@
+//! [`MemoryStore`]: every doctor, slot, booking and account in process memory.
+//!
+//! One reader-writer lock guards the whole state. Every operation takes it once, does plain map
+//! work with no `.await` inside, and releases it, so a mutation is atomic by construction and
+//! readers run in parallel. That keeps the store fast (no I/O, short critical sections) and easy
+//! to model-check with loom (`RUSTFLAGS="--cfg loom"`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{Account, AccountStore, Email, Role};
+use crate::booking::{Booking, BookingCursor, BookingQuery, BookingView, Event, IdempotencyKey};
+use crate::doctor::{Doctor, DoctorFilter};
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
+use crate::page::Page;
+use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
+use crate::state;
+use crate::store::SlotStore;
+use crate::sync::RwLock;
+
+/// An in-memory store for doctors, slots, bookings and accounts. Data is lost when the process
+/// ends; use it for tests, demos and embedding where persistence is not needed.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+    accounts: RwLock<Accounts>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    doctors: HashMap<DoctorId, DoctorRecord>,
+    slots: HashMap<SlotId, SlotRecord>,
+    /// Live slots in listing order.
+    slots_by_start: BTreeSet<(DateTime<Utc>, SlotId)>,
+    /// Each doctor's live slots in listing order, with their end, for overlap checks.
+    doctor_slots: HashMap<DoctorId, Calendar>,
+    bookings: BTreeMap<BookingId, Booking>,
+    patient_bookings: BTreeSet<(PatientId, BookingId)>,
+    idempotency: HashMap<(PatientId, IdempotencyKey), BookingId>,
+}
+
+/// One doctor's live slots: (start, id) to end.
+type Calendar = BTreeMap<(DateTime<Utc>, SlotId), DateTime<Utc>>;
+
+#[derive(Debug)]
+struct DoctorRecord {
+    doctor: Doctor,
+    deleted: bool,
+}
+
+#[derive(Debug)]
+struct SlotRecord {
+    slot: Slot,
+    withdrawn: bool,
+    /// The booking in an occupying status, if any (at most one, by construction).
+    occupant: Option<BookingId>,
+}
+
+#[derive(Debug, Default)]
+struct Accounts {
+    by_id: HashMap<AccountId, Account>,
+    by_email: HashMap<Email, AccountId>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl State {
+    fn live_slot(&self, id: SlotId) -> Option<&SlotRecord> {
+        self.slots.get(&id).filter(|r| !r.withdrawn)
+    }
+
+    fn occupant(&self, record: &SlotRecord) -> Option<&Booking> {
+        record.occupant.and_then(|id| self.bookings.get(&id))
+    }
+
+    fn view(&self, record: &SlotRecord, now: DateTime<Utc>) -> SlotView {
+        SlotView {
+            slot: record.slot.clone(),
+            status: SlotStatus::at(&record.slot, self.occupant(record), now),
+        }
+    }
+
+    fn booking_view(&self, booking: &Booking) -> Option<BookingView> {
+        let slot = &self.slots.get(&booking.slot_id)?.slot;
+        let doctor = &self.doctors.get(&slot.doctor_id)?.doctor;
+        Some(BookingView {
+            booking: booking.clone(),
+            slot: slot.clone(),
+            doctor: doctor.clone(),
+        })
+    }
+
+    fn is_occupied(&self, record: &SlotRecord, now: DateTime<Utc>) -> bool {
+        self.occupant(record)
+            .is_some_and(|b| b.state.occupies_slot_at(now))
+    }
+
+    /// The first of `slots` that overlaps a live slot of the doctor or an earlier one of `slots`.
+    fn first_overlap<'a>(&self, doctor_id: DoctorId, slots: &'a [Slot]) -> Option<&'a Slot> {
+        let empty = BTreeMap::new();
+        let existing = self.doctor_slots.get(&doctor_id).unwrap_or(&empty);
+        let mut accepted = BTreeMap::new();
+        slots.iter().find(|slot| {
+            let overlaps = |calendar: &Calendar| {
+                // Live slots of one doctor never overlap, so their ends grow with their starts:
+                // only the last slot starting before this one ends can reach into it.
+                calendar
+                    .range(..(slot.range.ends_at(), SlotId::from_uuid(uuid::Uuid::nil())))
+                    .next_back()
+                    .is_some_and(|(_, end)| *end > slot.range.starts_at())
+            };
+            let clash = overlaps(existing) || overlaps(&accepted);
+            if !clash {
+                accepted.insert((slot.range.starts_at(), slot.id), slot.range.ends_at());
+            }
+            clash
+        })
+    }
+
+    fn withdraw(&mut self, id: SlotId) {
+        if let Some(record) = self.slots.get_mut(&id) {
+            record.withdrawn = true;
+            let key = (record.slot.range.starts_at(), id);
+            self.slots_by_start.remove(&key);
+            if let Some(calendar) = self.doctor_slots.get_mut(&record.slot.doctor_id) {
+                calendar.remove(&key);
+            }
+        }
+    }
+
+    fn write_state(&mut self, id: BookingId, new: crate::BookingState, now: DateTime<Utc>) {
+        let Some(booking) = self.bookings.get_mut(&id) else {
+            return;
+        };
+        booking.state = new;
+        booking.updated_at = now;
+        if !booking.status().may_occupy_slot() {
+            let slot_id = booking.slot_id;
+            if let Some(record) = self.slots.get_mut(&slot_id) {
+                if record.occupant == Some(id) {
+                    record.occupant = None;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SlotStore for MemoryStore {
+    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
+        let mut state = self.state.write();
+        state.doctors.insert(
+            doctor.id,
+            DoctorRecord {
+                doctor: doctor.clone(),
+                deleted: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
+        let state = self.state.read();
+        Ok(state
+            .doctors
+            .get(&id)
+            .filter(|r| !r.deleted)
+            .map(|r| r.doctor.clone()))
+    }
+
+    async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
+        let state = self.state.read();
+        let mut doctors: Vec<Doctor> = state
+            .doctors
+            .values()
+            .filter(|r| !r.deleted && filter.matches(&r.doctor))
+            .map(|r| r.doctor.clone())
+            .collect();
+        doctors.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        Ok(doctors)
+    }
+
+    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
+        let mut state = self.state.write();
+        match state.doctors.get(&id) {
+            Some(r) if !r.deleted => {}
+            _ => return Err(Error::DoctorNotFound(id)),
+        }
+        let live: Vec<SlotId> = state
+            .doctor_slots
+            .get(&id)
+            .map(|calendar| calendar.keys().map(|(_, slot)| *slot).collect())
+            .unwrap_or_default();
+        let blocked = live.iter().any(|slot| {
+            state.slots.get(slot).is_some_and(|record| {
+                record.slot.range.ends_at() > now && state.is_occupied(record, now)
+            })
+        });
+        if blocked {
+            return Err(Error::DoctorHasActiveBookings(id));
+        }
+        for slot in live {
+            state.withdraw(slot);
+        }
+        if let Some(record) = state.doctors.get_mut(&id) {
+            record.deleted = true;
+        }
+        Ok(())
+    }
+
+    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
+        let mut state = self.state.write();
+        if state.doctors.get(&doctor_id).is_none_or(|r| r.deleted) {
+            return Err(Error::DoctorNotFound(doctor_id));
+        }
+        if let Some(slot) = state.first_overlap(doctor_id, slots) {
+            return Err(Error::SlotOverlap {
+                doctor_id,
+                starts_at: slot.range.starts_at(),
+                ends_at: slot.range.ends_at(),
+            });
+        }
+        for slot in slots {
+            let key = (slot.range.starts_at(), slot.id);
+            state.slots_by_start.insert(key);
+            state
+                .doctor_slots
+                .entry(doctor_id)
+                .or_default()
+                .insert(key, slot.range.ends_at());
+            state.slots.insert(
+                slot.id,
+                SlotRecord {
+                    slot: slot.clone(),
+                    withdrawn: false,
+                    occupant: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
+        let mut state = self.state.write();
+        let record = state.live_slot(id).ok_or(Error::SlotNotFound(id))?;
+        if state.is_occupied(record, now) {
+            return Err(Error::SlotHasActiveBooking(id));
+        }
+        state.withdraw(id);
+        Ok(())
+    }
+
+    async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
+        let state = self.state.read();
+        Ok(state.live_slot(id).map(|r| state.view(r, now)))
+    }
+
+    async fn list_slots(
+        &self,
+        query: &SlotQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<SlotView, SlotCursor>> {
+        let state = self.state.read();
+        let lower = match (query.after, query.from) {
+            (Some(c), Some(from)) if from > c.starts_at => {
+                Bound::Included((from, SlotId::from_uuid(uuid::Uuid::nil())))
+            }
+            (Some(c), _) => Bound::Excluded((c.starts_at, c.id)),
+            (None, Some(from)) => Bound::Included((from, SlotId::from_uuid(uuid::Uuid::nil()))),
+            (None, None) => Bound::Unbounded,
+        };
+        let upper = match query.to {
+            Some(to) => Bound::Excluded((to, SlotId::from_uuid(uuid::Uuid::nil()))),
+            None => Bound::Unbounded,
+        };
+        let keys: Box<dyn Iterator<Item = &(DateTime<Utc>, SlotId)>> = match query.doctor_id {
+            Some(doctor) => match state.doctor_slots.get(&doctor) {
+                Some(calendar) => Box::new(calendar.range((lower, upper)).map(|(k, _)| k)),
+                None => Box::new(std::iter::empty()),
+            },
+            None => Box::new(state.slots_by_start.range((lower, upper))),
+        };
+        let specialization = query.specialization.as_deref().map(str::trim);
+        let items: Vec<SlotView> = keys
+            .filter_map(|(_, id)| state.slots.get(id))
+            .filter(|record| {
+                specialization.is_none_or(|s| {
+                    state
+                        .doctors
+                        .get(&record.slot.doctor_id)
+                        .is_some_and(|d| d.doctor.specialization.eq_ignore_ascii_case(s))
+                })
+            })
+            .map(|record| state.view(record, now))
+            .filter(|view| {
+                query
+                    .available
+                    .is_none_or(|want| view.status.is_available() == want)
+            })
+            .take(query.limit as usize + 1)
+            .collect();
+        Ok(Page::from_overfetch(items, query.limit, |v| {
+            SlotCursor::after(&v.slot)
+        }))
+    }
+
+    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
+        let mut state = self.state.write();
+        let record = state
+            .live_slot(draft.slot_id)
+            .ok_or(Error::SlotNotFound(draft.slot_id))?;
+        if let Some(key) = &draft.idempotency_key {
+            let first = state
+                .idempotency
+                .get(&(draft.patient_id, key.clone()))
+                .and_then(|id| state.bookings.get(id));
+            if let Some(first) = first {
+                return state::replay(first, draft.slot_id);
+            }
+        }
+        let tidy = state::check_bookable(&record.slot, state.occupant(record), now)?;
+        if let Some(tidy) = tidy {
+            state.write_state(tidy.occupant, tidy.state, now);
+        }
+        let booking = draft.clone();
+        if let Some(record) = state.slots.get_mut(&booking.slot_id) {
+            record.occupant = Some(booking.id);
+        }
+        if let Some(key) = &booking.idempotency_key {
+            state
+                .idempotency
+                .insert((booking.patient_id, key.clone()), booking.id);
+        }
+        state
+            .patient_bookings
+            .insert((booking.patient_id, booking.id));
+        state.bookings.insert(booking.id, booking.clone());
+        Ok(booking)
+    }
+
+    async fn apply_event(
+        &self,
+        id: BookingId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Booking> {
+        let mut state = self.state.write();
+        let booking = state.bookings.get(&id).ok_or(Error::BookingNotFound(id))?;
+        let new = state::transition(booking, event, now)?;
+        state.write_state(id, new, now);
+        state
+            .bookings
+            .get(&id)
+            .cloned()
+            .ok_or(Error::BookingNotFound(id))
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
+        let state = self.state.read();
+        Ok(state.bookings.get(&id).and_then(|b| state.booking_view(b)))
+    }
+
+    async fn list_bookings(
+        &self,
+        query: &BookingQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<BookingView, BookingCursor>> {
+        let state = self.state.read();
+        let upper = query
+            .after
+            .map_or(Bound::Unbounded, |c| Bound::Excluded(c.0));
+        let ids: Box<dyn Iterator<Item = BookingId>> = match query.patient_id {
+            Some(patient) => {
+                let upper = match upper {
+                    Bound::Excluded(id) => Bound::Excluded((patient, id)),
+                    _ => Bound::Excluded((patient, BookingId::from_uuid(uuid::Uuid::max()))),
+                };
+                let lower = Bound::Included((patient, BookingId::from_uuid(uuid::Uuid::nil())));
+                Box::new(
+                    state
+                        .patient_bookings
+                        .range((lower, upper))
+                        .rev()
+                        .map(|(_, id)| *id),
+                )
+            }
+            None => Box::new(
+                state
+                    .bookings
+                    .range((Bound::Unbounded, upper))
+                    .rev()
+                    .map(|(id, _)| *id),
+            ),
+        };
+        let items: Vec<BookingView> = ids
+            .filter_map(|id| state.bookings.get(&id))
+            .filter_map(|b| state.booking_view(b))
+            .filter(|view| query.matches(view, now))
+            .take(query.limit as usize + 1)
+            .collect();
+        Ok(Page::from_overfetch(items, query.limit, |v| {
+            BookingCursor(v.booking.id)
+        }))
+    }
+
+    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut state = self.state.write();
+        let lapsed: Vec<(BookingId, crate::BookingState)> = state
+            .slots
+            .values()
+            .filter_map(|record| state.occupant(record))
+            .filter_map(|b| {
+                state::transition(b, &Event::Expire, now)
+                    .ok()
+                    .map(|new| (b.id, new))
+            })
+            .collect();
+        let count = lapsed.len() as u64;
+        for (id, new) in lapsed {
+            state.write_state(id, new, now);
+        }
+        Ok(count)
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn insert_account(&self, account: &Account) -> Result<()> {
+        let mut accounts = self.accounts.write();
+        if accounts.by_email.contains_key(&account.email) {
+            return Err(Error::EmailTaken);
+        }
+        accounts.by_email.insert(account.email.clone(), account.id);
+        accounts.by_id.insert(account.id, account.clone());
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        Ok(self.accounts.read().by_id.get(&id).cloned())
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
+        let accounts = self.accounts.read();
+        Ok(accounts
+            .by_email
+            .get(email)
+            .and_then(|id| accounts.by_id.get(id))
+            .cloned())
+    }
+
+    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
+        let mut accounts = self.accounts.write();
+        let account = accounts
+            .by_id
+            .get_mut(&id)
+            .ok_or(Error::AccountNotFound(id))?;
+        account.role = role;
+        Ok(())
+    }
+
+    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+        let mut accounts = self.accounts.write();
+        let account = accounts
+            .by_id
+            .get_mut(&id)
+            .ok_or(Error::AccountNotFound(id))?;
+        password_hash.clone_into(&mut account.password_hash);
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Slots: the time ranges doctors publish, and how a slot's availability is read.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::booking::{Booking, BookingState};
+use crate::error::{Error, Result};
+use crate::ids::{DoctorId, SlotId};
+use crate::page::Cursor;
+
+/// A half-open time range `[starts_at, ends_at)` whose end is after its start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TimeRange {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+impl TimeRange {
+    /// A range from `starts_at` to `ends_at`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `ends_at` unless it is after `starts_at`.
+    pub fn new(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<Self> {
+        if ends_at <= starts_at {
+            return Err(Error::validation("ends_at", "must be after starts_at"));
+        }
+        Ok(Self { starts_at, ends_at })
+    }
+
+    /// Start (inclusive).
+    pub const fn starts_at(&self) -> DateTime<Utc> {
+        self.starts_at
+    }
+
+    /// End (exclusive).
+    pub const fn ends_at(&self) -> DateTime<Utc> {
+        self.ends_at
+    }
+
+    /// Whether the two ranges share any instant. Ranges that only touch do not overlap.
+    pub fn overlaps(&self, other: &TimeRange) -> bool {
+        self.starts_at < other.ends_at && other.starts_at < self.ends_at
+    }
+}
+
+/// A published slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The slot's id.
+    pub id: SlotId,
+    /// The doctor who offers it.
+    pub doctor_id: DoctorId,
+    /// When it takes place.
+    pub range: TimeRange,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a slot reads at a given instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum SlotStatus {
+    /// Free to book.
+    Available,
+    /// Held by a patient until `until`.
+    Held {
+        /// When the hold lapses.
+        until: DateTime<Utc>,
+    },
+    /// Booked.
+    Booked,
+    /// Out of the pool after an admin's cancellation, until `until`.
+    Buffer {
+        /// When the slot returns to the pool.
+        until: DateTime<Utc>,
+    },
+    /// Already started; it can no longer be booked.
+    Started,
+}
+
+impl SlotStatus {
+    /// Reads a slot's status at `now` from its occupying booking, if any.
+    ///
+    /// `occupant` is the slot's booking in a status that may occupy it (see
+    /// [`BookingStatus::may_occupy_slot`](crate::BookingStatus::may_occupy_slot)); a lapsed hold
+    /// or ended buffer is treated as free.
+    pub fn at(slot: &Slot, occupant: Option<&Booking>, now: DateTime<Utc>) -> Self {
+        match occupant.map(|b| &b.state) {
+            Some(BookingState::Confirmed) => SlotStatus::Booked,
+            Some(BookingState::Pending { hold_until }) if *hold_until > now => {
+                SlotStatus::Held { until: *hold_until }
+            }
+            Some(BookingState::Buffer { buffer_until, .. }) if *buffer_until > now => {
+                SlotStatus::Buffer {
+                    until: *buffer_until,
+                }
+            }
+            Some(
+                BookingState::Pending { .. }
+                | BookingState::Buffer { .. }
+                | BookingState::Cancelled { .. }
+                | BookingState::Expired { .. },
+            )
+            | None => {
+                if slot.range.starts_at() > now {
+                    SlotStatus::Available
+                } else {
+                    SlotStatus::Started
+                }
+            }
+        }
+    }
+
+    /// Whether a patient can book the slot now.
+    pub const fn is_available(&self) -> bool {
+        matches!(self, SlotStatus::Available)
+    }
+}
+
+/// A slot with its status at the instant it was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotView {
+    /// The slot.
+    pub slot: Slot,
+    /// Its status when read.
+    pub status: SlotStatus,
+}
+
+/// Where a page of slots ends: slots are ordered by start time, then id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotCursor {
+    /// Start of the last slot on the previous page.
+    pub starts_at: DateTime<Utc>,
+    /// Id of the last slot on the previous page.
+    pub id: SlotId,
+}
+
+impl SlotCursor {
+    /// The cursor that continues after `slot`.
+    pub fn after(slot: &Slot) -> Self {
+        Self {
+            starts_at: slot.range.starts_at(),
+            id: slot.id,
+        }
+    }
+
+    /// Whether `slot` comes after this cursor in listing order.
+    pub fn precedes(&self, slot: &Slot) -> bool {
+        (slot.range.starts_at(), slot.id) > (self.starts_at, self.id)
+    }
+}
+
+impl Cursor for SlotCursor {
+    fn encode(&self) -> String {
+        format!("{}_{}", self.starts_at.timestamp_micros(), self.id)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('_')?;
+        Some(Self {
+            starts_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// Which slots to list. Withdrawn slots are never listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotQuery {
+    /// Only this doctor's slots.
+    pub doctor_id: Option<DoctorId>,
+    /// Only slots of doctors with this specialization (ignoring case).
+    pub specialization: Option<String>,
+    /// Only slots starting at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only slots starting before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// `Some(true)`: only bookable slots; `Some(false)`: only slots that are not; `None`: all.
+    pub available: Option<bool>,
+    /// Continue after this cursor.
+    pub after: Option<SlotCursor>,
+    /// At most this many slots (1 to [`crate::page::MAX_PAGE_SIZE`]).
+    pub limit: u32,
+}

@@ -1,0 +1,85 @@
+//! The conformance kit: every [`SlotStore`](crate::SlotStore) must pass it.
+//!
+//! Each check is a plain `pub async fn` that takes a fresh, empty store and panics when the store
+//! breaks a rule. [`slot_store_conformance!`](crate::slot_store_conformance) turns all of them
+//! into `#[tokio::test]`s with one line in the store crate's tests:
+//!
+//! ```ignore
+//! // tests/conformance.rs of a store crate (needs `tokio` as a dev-dependency)
+//! async fn fresh_store() -> MyStore {
+//!     MyStore::connect_to_a_new_empty_database().await
+//! }
+//! medislot_core::slot_store_conformance!(fresh_store);
+//! ```
+//!
+//! The store type must implement both [`SlotStore`](crate::SlotStore) and
+//! [`AccountStore`](crate::AccountStore). Checks drive the store through a
+//! [`BookingEngine`](crate::BookingEngine) with a [`ManualClock`](crate::ManualClock), so expiry
+//! is tested by moving time, never by sleeping.
+
+mod accounts;
+mod bookings;
+mod catalog;
+mod races;
+mod support;
+
+pub use accounts::*;
+pub use bookings::*;
+pub use catalog::*;
+pub use races::*;
+pub use support::Fixture;
+
+/// Turns every check of the kit into a `#[tokio::test]` (multi-threaded runtime) that runs on a
+/// store made by `$factory`, an `async fn() -> S` where `S: SlotStore + AccountStore + 'static`.
+/// The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! slot_store_conformance {
+    ($factory:path) => {
+        $crate::slot_store_conformance!(@tests $factory;
+            // catalog
+            creates_lists_and_filters_doctors,
+            publishing_is_all_or_nothing_and_refuses_overlap,
+            publishing_for_an_unknown_or_deleted_doctor_is_refused,
+            slots_that_only_touch_do_not_overlap,
+            a_withdrawn_slot_frees_its_time_for_new_slots,
+            slot_listing_filters_and_pages_by_keyset,
+            deleting_a_doctor_with_active_bookings_is_refused_and_keeps_history,
+            withdrawing_a_booked_slot_is_refused,
+            // bookings
+            booking_a_free_slot_confirms_it,
+            booking_a_taken_slot_is_refused_as_unavailable,
+            booking_a_started_or_unknown_slot_is_refused,
+            patient_cancel_frees_the_slot_at_once,
+            cancelling_twice_is_refused_and_changes_nothing,
+            stale_cancel_after_rebooking_never_frees_the_new_booking,
+            another_patient_cannot_confirm_or_cancel,
+            admin_cancel_holds_slot_until_buffer_ends,
+            patient_cannot_cancel_an_admins_buffer,
+            hold_then_confirm_keeps_the_slot,
+            lapsed_hold_frees_the_slot_and_cannot_be_confirmed,
+            release_expired_tidies_statuses_without_changing_availability,
+            idempotency_key_replays_the_first_booking,
+            booking_listings_filter_by_patient_doctor_and_status_and_page,
+            booking_view_keeps_history_after_doctor_is_deleted,
+            // races
+            many_tasks_racing_for_one_slot_yield_one_booking,
+            a_thousand_tasks_over_a_hundred_slots_never_double_book,
+            double_cancel_racing_with_bookers_frees_the_slot_once,
+            admin_and_patient_cancel_racing_one_wins,
+            concurrent_publishes_never_overlap,
+            // accounts
+            accounts_are_stored_and_found_by_email,
+            duplicate_email_is_refused,
+            roles_and_password_hashes_can_change,
+        );
+    };
+    (@tests $factory:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let store = ::std::sync::Arc::new($factory().await);
+                $crate::testkit::$check(store).await;
+            }
+        )*
+    };
+}
