@@ -477,3 +477,120 @@ impl AccountStore for MemoryStore {
         Ok(())
     }
 }
+
+/// Model checks of the store's locking: loom runs each closure under every interleaving of its
+/// threads that the lock allows. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p medislot-core --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use chrono::Duration;
+    use loom::future::block_on;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+    use crate::{BookingState, NewDoctor, TimeRange};
+
+    fn setup() -> (Arc<MemoryStore>, SlotId, DateTime<Utc>) {
+        let now = DateTime::from_timestamp(1_900_000_000, 0).expect("valid instant");
+        let store = Arc::new(MemoryStore::new());
+        let doctor = NewDoctor::new("Dr Loom", "Cardiology", "UTC")
+            .expect("valid doctor")
+            .into_doctor(now);
+        let slot = Slot {
+            id: SlotId::new(),
+            doctor_id: doctor.id,
+            range: TimeRange::new(now + Duration::hours(1), now + Duration::hours(2))
+                .expect("valid range"),
+            created_at: now,
+        };
+        block_on(async {
+            store.insert_doctor(&doctor).await.expect("insert doctor");
+            store
+                .insert_slots(doctor.id, std::slice::from_ref(&slot))
+                .await
+                .expect("insert slot");
+        });
+        (store, slot.id, now)
+    }
+
+    fn draft(slot_id: SlotId, patient_id: PatientId, now: DateTime<Utc>) -> Booking {
+        Booking {
+            id: BookingId::new(),
+            slot_id,
+            patient_id,
+            state: BookingState::Confirmed,
+            idempotency_key: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn occupying(store: &MemoryStore, slot: SlotId, now: DateTime<Utc>) -> usize {
+        let state = store.state.read();
+        state
+            .bookings
+            .values()
+            .filter(|b| b.slot_id == slot && b.state.occupies_slot_at(now))
+            .count()
+    }
+
+    #[test]
+    fn loom_two_bookings_of_one_slot_one_wins() {
+        loom::model(|| {
+            let (store, slot, now) = setup();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let store = Arc::clone(&store);
+                    thread::spawn(move || {
+                        block_on(store.create_booking(&draft(slot, PatientId::new(), now), now))
+                    })
+                })
+                .collect();
+            let results: Vec<_> = threads
+                .into_iter()
+                .map(|t| t.join().expect("thread"))
+                .collect();
+            assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+            assert!(results
+                .iter()
+                .any(|r| matches!(r, Err(Error::SlotUnavailable(_)))));
+            assert_eq!(occupying(&store, slot, now), 1);
+        });
+    }
+
+    #[test]
+    fn loom_cancel_racing_a_booking_frees_the_slot_once() {
+        loom::model(|| {
+            let (store, slot, now) = setup();
+            let owner = PatientId::new();
+            let first = block_on(store.create_booking(&draft(slot, owner, now), now))
+                .expect("first booking");
+            let canceller = {
+                let store = Arc::clone(&store);
+                thread::spawn(move || {
+                    let event = Event::CancelByPatient {
+                        patient: owner,
+                        reason: None,
+                    };
+                    block_on(store.apply_event(first.id, &event, now))
+                })
+            };
+            let booker = {
+                let store = Arc::clone(&store);
+                thread::spawn(move || {
+                    block_on(store.create_booking(&draft(slot, PatientId::new(), now), now))
+                })
+            };
+            let cancelled = canceller.join().expect("thread");
+            let booked = booker.join().expect("thread");
+            assert!(cancelled.is_ok(), "the owner's cancel always succeeds");
+            // The booker wins only if it ran after the cancel; either way one occupant at most.
+            match &booked {
+                Ok(_) => assert_eq!(occupying(&store, slot, now), 1),
+                Err(Error::SlotUnavailable(_)) => assert_eq!(occupying(&store, slot, now), 0),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        });
+    }
+}
