@@ -1,0 +1,189 @@
+//! Plug in your own storage: a `SlotStore` that wraps another store and logs every change, and
+//! proof that it keeps the rules by running the conformance kit against it.
+//!
+//! Run the demo: `cargo run --example custom_store`
+//! Run the kit on it: `cargo test -p medislot-examples --example custom_store`
+//!
+//! A real backend implements the same two traits over its own storage; the kit is the contract.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use medislot_core::{
+    Account, AccountId, AccountStore, Booking, BookingCursor, BookingEngine, BookingId,
+    BookingQuery, BookingView, Doctor, DoctorFilter, DoctorId, Email, Error, Event, MemoryStore,
+    NewDoctor, Page, PatientId, Result, Role, Slot, SlotCursor, SlotId, SlotQuery, SlotStore,
+    SlotView, TimeRange,
+};
+
+/// Wraps any store and logs each mutation and its outcome with `tracing`.
+#[derive(Debug, Default)]
+pub struct LoggingStore<S> {
+    inner: S,
+}
+
+impl<S> LoggingStore<S> {
+    /// Logs the changes made to `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+/// Logs what a mutation did and passes its result through.
+fn logged<T: std::fmt::Debug>(what: &str, result: Result<T>) -> Result<T> {
+    match &result {
+        Ok(value) => tracing::info!(what, ?value, "applied"),
+        Err(error) => tracing::info!(what, %error, "refused"),
+    }
+    result
+}
+
+/// Logs a booking change by id and new status, and passes the result through.
+fn logged_booking(what: &str, result: Result<Booking>) -> Result<Booking> {
+    match &result {
+        Ok(b) => tracing::info!(what, booking = %b.id, status = %b.status(), "applied"),
+        Err(error) => tracing::info!(what, %error, "refused"),
+    }
+    result
+}
+
+#[async_trait]
+impl<S: SlotStore> SlotStore for LoggingStore<S> {
+    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
+        logged("insert_doctor", self.inner.insert_doctor(doctor).await)
+    }
+
+    async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
+        self.inner.doctor(id).await
+    }
+
+    async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
+        self.inner.list_doctors(filter).await
+    }
+
+    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
+        logged("delete_doctor", self.inner.delete_doctor(id, now).await)
+    }
+
+    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
+        logged(
+            "insert_slots",
+            self.inner.insert_slots(doctor_id, slots).await,
+        )
+    }
+
+    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
+        logged("withdraw_slot", self.inner.withdraw_slot(id, now).await)
+    }
+
+    async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
+        self.inner.slot(id, now).await
+    }
+
+    async fn list_slots(
+        &self,
+        query: &SlotQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<SlotView, SlotCursor>> {
+        self.inner.list_slots(query, now).await
+    }
+
+    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
+        logged_booking(
+            "create_booking",
+            self.inner.create_booking(draft, now).await,
+        )
+    }
+
+    async fn apply_event(
+        &self,
+        id: BookingId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Booking> {
+        logged_booking("apply_event", self.inner.apply_event(id, event, now).await)
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
+        self.inner.booking(id).await
+    }
+
+    async fn list_bookings(
+        &self,
+        query: &BookingQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<BookingView, BookingCursor>> {
+        self.inner.list_bookings(query, now).await
+    }
+
+    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        logged("release_expired", self.inner.release_expired(now).await)
+    }
+}
+
+#[async_trait]
+impl<S: AccountStore> AccountStore for LoggingStore<S> {
+    async fn insert_account(&self, account: &Account) -> Result<()> {
+        // Log the id only: an account carries a password hash.
+        let result = self.inner.insert_account(account).await;
+        logged("insert_account", result.map(|()| account.id))?;
+        Ok(())
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        self.inner.account(id).await
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
+        self.inner.account_by_email(email).await
+    }
+
+    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
+        logged("set_role", self.inner.set_role(id, role).await)
+    }
+
+    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+        logged(
+            "set_password_hash",
+            self.inner.set_password_hash(id, password_hash).await,
+        )
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_target(false).init();
+
+    let engine = BookingEngine::new(Arc::new(LoggingStore::new(MemoryStore::new())));
+    let doctor = engine
+        .create_doctor(NewDoctor::new("Dr Custom", "Dermatology", "Asia/Tokyo")?)
+        .await?;
+    let start = Utc::now() + Duration::days(2);
+    let slot = engine
+        .publish_slots(
+            doctor.id,
+            &[TimeRange::new(start, start + Duration::minutes(15))?],
+        )
+        .await?[0]
+        .id;
+    let patient = PatientId::new();
+    let hold = engine.hold(slot, patient).await?;
+    engine.confirm(hold.id, patient).await?;
+    let refused = engine.book(slot, PatientId::new(), None).await;
+    assert!(matches!(refused, Err(Error::SlotUnavailable(_))));
+    engine.cancel_as_patient(hold.id, patient, None).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn fresh_store() -> LoggingStore<MemoryStore> {
+        LoggingStore::new(MemoryStore::new())
+    }
+
+    // Every check of the conformance kit, run against the logging store.
+    medislot_core::slot_store_conformance!(fresh_store);
+}
