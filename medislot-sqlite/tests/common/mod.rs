@@ -1,0 +1,150 @@
+//! A store on a fresh file in its own temporary directory, removed when the store is dropped.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::ops::Deref;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Account, AccountId, AccountStore, Booking, BookingCursor, BookingId, BookingQuery, BookingView,
+    Doctor, DoctorFilter, DoctorId, Email, Event, Page, Result, Role, Slot, SlotCursor, SlotId,
+    SlotQuery, SlotStore, SlotView,
+};
+use medislot_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+/// A migrated [`SqliteStore`] that owns the directory its file lives in.
+#[derive(Debug)]
+pub struct TempStore {
+    store: SqliteStore,
+    dir: TempDir,
+}
+
+impl TempStore {
+    /// A store on a new, migrated file.
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = open(&dir).await;
+        Self { store, dir }
+    }
+
+    /// Another store (another pool, as another process would have) on the same file.
+    pub async fn second(&self) -> SqliteStore {
+        open(&self.dir).await
+    }
+}
+
+/// A migrated store on `dir/medislot.db`.
+pub async fn open(dir: &TempDir) -> SqliteStore {
+    let path = dir.path().join("medislot.db");
+    let store = SqliteStore::connect(path.to_str().expect("UTF-8 path"))
+        .await
+        .expect("open store");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// The factory the conformance kit runs each check on.
+pub async fn fresh_store() -> TempStore {
+    TempStore::new().await
+}
+
+impl Deref for TempStore {
+    type Target = SqliteStore;
+
+    fn deref(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl SlotStore for TempStore {
+    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
+        self.store.insert_doctor(doctor).await
+    }
+
+    async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
+        self.store.doctor(id).await
+    }
+
+    async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
+        self.store.list_doctors(filter).await
+    }
+
+    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
+        self.store.delete_doctor(id, now).await
+    }
+
+    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
+        self.store.insert_slots(doctor_id, slots).await
+    }
+
+    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
+        self.store.withdraw_slot(id, now).await
+    }
+
+    async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
+        self.store.slot(id, now).await
+    }
+
+    async fn list_slots(
+        &self,
+        query: &SlotQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<SlotView, SlotCursor>> {
+        self.store.list_slots(query, now).await
+    }
+
+    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
+        self.store.create_booking(draft, now).await
+    }
+
+    async fn apply_event(
+        &self,
+        id: BookingId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Booking> {
+        self.store.apply_event(id, event, now).await
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
+        self.store.booking(id).await
+    }
+
+    async fn list_bookings(
+        &self,
+        query: &BookingQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<BookingView, BookingCursor>> {
+        self.store.list_bookings(query, now).await
+    }
+
+    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.store.release_expired(now).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for TempStore {
+    async fn insert_account(&self, account: &Account) -> Result<()> {
+        self.store.insert_account(account).await
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        self.store.account(id).await
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
+        self.store.account_by_email(email).await
+    }
+
+    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
+        self.store.set_role(id, role).await
+    }
+
+    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+        self.store.set_password_hash(id, password_hash).await
+    }
+}
