@@ -1,0 +1,87 @@
+// MediSlot's progressive enhancements. Every page works without this script; with it:
+// - the browser's time zone is sent along (cookie and hidden `tz` fields), so times are also
+//   shown in the viewer's zone;
+// - a submitted form shows that its request is in flight and cannot be sent twice (a retry of
+//   the same form still carries the same idempotency key);
+// - destructive buttons ask first; a hold counts down.
+(function () {
+  "use strict";
+
+  var zone = "";
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (e) {
+    zone = "";
+  }
+  if (zone) {
+    var hadCookie = document.cookie.split("; ").some(function (c) {
+      return c.indexOf("medislot_tz=") === 0;
+    });
+    document.cookie = "medislot_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    document.querySelectorAll("input[data-browser-tz]").forEach(function (input) {
+      if (!input.value) input.value = zone;
+    });
+    // The first page ever shown was rendered before the server knew the zone: show it again.
+    var shown = document.body.getAttribute("data-tz");
+    if (!hadCookie && shown && shown !== zone && document.cookie.indexOf("medislot_tz=") !== -1
+        && !sessionStorage.getItem("medislot_tz_reloaded")) {
+      sessionStorage.setItem("medislot_tz_reloaded", "1");
+      location.reload();
+      return;
+    }
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    if (form.getAttribute("data-sent") === "1") {
+      event.preventDefault();
+      return;
+    }
+    form.setAttribute("data-sent", "1");
+    form.setAttribute("aria-busy", "true");
+    var button = event.submitter || form.querySelector("button[type=submit], button:not([type])");
+    // Not `disabled`: a disabled button's name and value would not be submitted.
+    form.querySelectorAll("button").forEach(function (b) {
+      b.setAttribute("aria-disabled", "true");
+    });
+    if (button && button.getAttribute("data-busy-label")) {
+      button.textContent = button.getAttribute("data-busy-label");
+    }
+  });
+
+  // Coming back with the Back button restores the page as it was left: make it usable again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-sent]").forEach(function (form) {
+      form.removeAttribute("data-sent");
+      form.removeAttribute("aria-busy");
+      form.querySelectorAll("button").forEach(function (b) { b.removeAttribute("aria-disabled"); });
+    });
+  });
+
+  document.querySelectorAll("[data-countdown-until]").forEach(function (el) {
+    var end = Date.now() + 1000 * parseInt(el.getAttribute("data-countdown-seconds") || "0", 10);
+    var confirm = document.querySelector("[data-hold-button]");
+    function tick() {
+      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      if (left === 0) {
+        el.textContent = "The hold has run out; the slot may be taken by someone else.";
+        if (confirm) {
+          confirm.setAttribute("aria-disabled", "true");
+          confirm.closest("form").setAttribute("data-sent", "1");
+        }
+        return;
+      }
+      var m = Math.floor(left / 60), s = left % 60;
+      el.textContent = "Held for " + (m ? m + " min " : "") + (s < 10 && m ? "0" : "") + s + " s more. Confirm to keep it.";
+      setTimeout(tick, 1000);
+    }
+    el.setAttribute("aria-live", "polite");
+    tick();
+  });
+})();

@@ -1,0 +1,874 @@
+//! The clinic's pages (admins only; a patient gets the 403 page): the dashboard, doctors, a
+//! day of slots in one form with a preview before saving, and every booking with filters.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono_tz::{Tz, TZ_VARIANTS};
+use medislot_core::{
+    AccountId, BookingCursor, BookingQuery, BookingStatus, BookingView, Cursor, Doctor,
+    DoctorFilter, DoctorId, Email, NewDoctor, PatientId, SlotCursor, SlotId, SlotQuery,
+    SlotStatus, TimeRange,
+};
+use poem::http::StatusCode;
+use poem::web::{Data, Path};
+use poem::{handler, Request, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::bookings::BookingRow;
+use super::page::{
+    self, encode, parse_form, parse_query, redirect, respond, Errors, Flash, Layout, PageError,
+};
+use super::time;
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Rows per page in the admin lists.
+const PAGE_SIZE: u32 = 20;
+
+/// Bookings on the dashboard.
+const DASHBOARD_BOOKINGS: u32 = 8;
+
+/// Longest slot the day form accepts, in minutes.
+const MAX_SLOT_MINUTES: i64 = 480;
+
+/// The patients' display names for a page of bookings: one account read per distinct patient
+/// on the page (at most a page's worth), never one per row.
+async fn patient_names(
+    state: &AppState,
+    views: &[BookingView],
+) -> Result<HashMap<PatientId, String>, PageError> {
+    let mut names = HashMap::new();
+    for view in views {
+        let patient = view.booking.patient_id;
+        if names.contains_key(&patient) {
+            continue;
+        }
+        let account = state
+            .accounts()
+            .account(AccountId::from_uuid(patient.as_uuid()))
+            .await
+            .map_err(Problem::from)?;
+        let name = account.map_or_else(
+            || "(deleted account)".to_owned(),
+            |a| format!("{} <{}>", a.name, a.email),
+        );
+        names.insert(patient, name);
+    }
+    Ok(names)
+}
+
+async fn rows(
+    state: &AppState,
+    views: &[BookingView],
+    tz: Tz,
+) -> Result<Vec<BookingRow>, PageError> {
+    let now = state.engine().now();
+    let names = patient_names(state, views).await?;
+    Ok(views
+        .iter()
+        .map(|v| {
+            let mut row = BookingRow::new(v, now, tz, true);
+            row.patient = names.get(&v.booking.patient_id).cloned().unwrap_or_default();
+            row
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    doctors: Vec<Doctor>,
+    upcoming: Vec<BookingRow>,
+    buffer_minutes: i64,
+    hold_minutes: i64,
+}
+
+/// `GET /admin`: doctors at a glance and the next bookings.
+#[handler]
+pub(crate) async fn dashboard(req: &Request, Data(state): Data<&AppState>) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let engine = state.engine();
+            let tz = page::viewer_tz(req, "");
+            let doctors = engine.doctors(&DoctorFilter::default()).await?;
+            let page = engine
+                .bookings(&BookingQuery {
+                    from: Some(engine.now()),
+                    limit: DASHBOARD_BOOKINGS,
+                    ..BookingQuery::default()
+                })
+                .await?;
+            let upcoming = rows(state, &page.items, tz).await?;
+            page::page(
+                StatusCode::OK,
+                &DashboardPage {
+                    layout: Layout::new("Clinic dashboard", "admin", Some(&caller), tz),
+                    doctors,
+                    upcoming,
+                    buffer_minutes: engine.policy().buffer.num_minutes(),
+                    hold_minutes: engine.policy().hold.num_minutes(),
+                },
+            )
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct DoctorForm {
+    name: String,
+    specialization: String,
+    timezone: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/doctors.html")]
+struct DoctorsPage {
+    layout: Layout,
+    doctors: Vec<Doctor>,
+    form: DoctorForm,
+    zones: Vec<&'static str>,
+    errors: Errors,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DoneQuery {
+    done: String,
+    n: String,
+    cursor: String,
+}
+
+/// `GET /admin/doctors`: the doctors and the form to add one.
+#[handler]
+pub(crate) async fn doctors_list(req: &Request, Data(state): Data<&AppState>) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let query: DoneQuery = parse_query(req)?;
+            let flash = match query.done.as_str() {
+                "created" => Some(Flash::ok("Doctor added.")),
+                "deleted" => Some(Flash::ok("Doctor deleted. Their bookings stay in the history.")),
+                _ => None,
+            };
+            let form = DoctorForm {
+                timezone: page::viewer_tz(req, "").name().to_owned(),
+                ..DoctorForm::default()
+            };
+            doctors_page(state, req, &caller, form, Errors::default(), StatusCode::OK, flash).await
+        }
+        .await,
+    )
+}
+
+async fn doctors_page(
+    state: &AppState,
+    req: &Request,
+    caller: &Caller,
+    form: DoctorForm,
+    errors: Errors,
+    status: StatusCode,
+    flash: Option<Flash>,
+) -> Result<Response, PageError> {
+    let doctors = state.engine().doctors(&DoctorFilter::default()).await?;
+    page::page(
+        status,
+        &DoctorsPage {
+            layout: Layout::new("Doctors", "doctors", Some(caller), page::viewer_tz(req, ""))
+                .with_flash(flash),
+            doctors,
+            form,
+            zones: TZ_VARIANTS.iter().map(|tz| tz.name()).collect(),
+            errors,
+        },
+    )
+}
+
+/// `POST /admin/doctors`: adds a doctor; each refused field is named next to it.
+#[handler]
+pub(crate) async fn create_doctor(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    body: Vec<u8>,
+) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let form: DoctorForm = parse_form(&body)?;
+            let mut errors = Errors::default();
+            // Check every field, so that all errors show at once.
+            for (field, value) in [("name", &form.name), ("specialization", &form.specialization)] {
+                if value.trim().is_empty() {
+                    errors.add(field, "Fill this in.");
+                }
+            }
+            if time::parse_zone(&form.timezone).is_none() {
+                errors.add("timezone", "Choose a time zone from the list.");
+            }
+            let created = if errors.any() {
+                None
+            } else {
+                match NewDoctor::new(&form.name, &form.specialization, &form.timezone) {
+                    Ok(new) => Some(state.engine().create_doctor(new).await),
+                    Err(err) => Some(Err(err)),
+                }
+            };
+            match created.map(|r| r.map_err(Problem::from)) {
+                Some(Ok(doctor)) => {
+                    tracing::info!(doctor = %doctor.id, "doctor created on the web");
+                    Ok(redirect("/admin/doctors?done=created"))
+                }
+                Some(Err(problem)) if problem.status().is_client_error() => {
+                    errors.add_problem(
+                        &problem,
+                        &[
+                            ("name", "The name"),
+                            ("specialization", "The specialization"),
+                            ("timezone", "The time zone"),
+                        ],
+                    );
+                    doctors_page(state, req, &caller, form, errors, problem.status(), None).await
+                }
+                Some(Err(problem)) => Err(problem.into()),
+                None => {
+                    doctors_page(
+                        state,
+                        req,
+                        &caller,
+                        form,
+                        errors,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        None,
+                    )
+                    .await
+                }
+            }
+        }
+        .await,
+    )
+}
+
+fn parse_doctor_id(id: &str) -> Result<DoctorId, PageError> {
+    Uuid::parse_str(id.trim())
+        .map(DoctorId::from_uuid)
+        .map_err(|_| PageError::NotFound)
+}
+
+/// `POST /admin/doctors/{id}/delete`: deletes a doctor, or shows why it cannot be done.
+#[handler]
+pub(crate) async fn delete_doctor(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let id = parse_doctor_id(&id)?;
+            let doctor = state.engine().doctor(id).await?;
+            match state.engine().delete_doctor(id).await {
+                Ok(()) => {
+                    tracing::info!(doctor = %id, "doctor deleted on the web");
+                    Ok(redirect("/admin/doctors?done=deleted"))
+                }
+                Err(medislot_core::Error::DoctorHasActiveBookings(_)) => {
+                    let flash = Flash::error(format!(
+                        "{} was not deleted: they have upcoming appointments that are booked, \
+                         held or resting in a buffer after a cancellation. Cancel those under \
+                         Bookings first, then try again.",
+                        doctor.name
+                    ));
+                    let form = DoctorForm {
+                        timezone: page::viewer_tz(req, "").name().to_owned(),
+                        ..DoctorForm::default()
+                    };
+                    doctors_page(
+                        state,
+                        req,
+                        &caller,
+                        form,
+                        Errors::default(),
+                        StatusCode::CONFLICT,
+                        Some(flash),
+                    )
+                    .await
+                }
+                Err(err) => Err(err.into()),
+            }
+        }
+        .await,
+    )
+}
+
+/// The day form: one day of equal slots in the doctor's time zone.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct DayForm {
+    date: String,
+    from: String,
+    to: String,
+    length: String,
+    gap: String,
+    action: String,
+}
+
+/// One slot as the preview and the doctor's list show it.
+#[derive(Debug)]
+struct SlotLine {
+    id: Option<SlotId>,
+    when: String,
+    status: &'static str,
+    note: String,
+    deletable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/doctor.html")]
+struct DoctorPage {
+    layout: Layout,
+    doctor: Doctor,
+    zone: String,
+    form: DayForm,
+    errors: Errors,
+    preview: Vec<SlotLine>,
+    slots: Vec<SlotLine>,
+    next_page: Option<String>,
+    first_page: Option<String>,
+}
+
+/// `GET /admin/doctors/{id}`: the doctor's upcoming slots and the form to add a day of them.
+#[handler]
+pub(crate) async fn doctor_slots(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let query: DoneQuery = parse_query(req)?;
+            let doctor = state.engine().doctor(parse_doctor_id(&id)?).await?;
+            let flash = match query.done.as_str() {
+                "created" => Some(Flash::ok(format!("{} slots created.", query.n))),
+                "withdrawn" => Some(Flash::ok("Slot deleted.")),
+                _ => None,
+            };
+            let tomorrow = (state.engine().now().with_timezone(&doctor.timezone) + Duration::days(1))
+                .date_naive();
+            let form = DayForm {
+                date: tomorrow.format("%Y-%m-%d").to_string(),
+                from: "09:00".to_owned(),
+                to: "12:00".to_owned(),
+                length: "30".to_owned(),
+                gap: "0".to_owned(),
+                action: String::new(),
+            };
+            let view = DoctorView {
+                form,
+                errors: Errors::default(),
+                preview: Vec::new(),
+                cursor: query.cursor,
+            };
+            doctor_page(state, req, &caller, doctor, view, StatusCode::OK, flash).await
+        }
+        .await,
+    )
+}
+
+struct DoctorView {
+    form: DayForm,
+    errors: Errors,
+    preview: Vec<SlotLine>,
+    cursor: String,
+}
+
+async fn doctor_page(
+    state: &AppState,
+    req: &Request,
+    caller: &Caller,
+    doctor: Doctor,
+    view: DoctorView,
+    status: StatusCode,
+    flash: Option<Flash>,
+) -> Result<Response, PageError> {
+    let engine = state.engine();
+    let now = engine.now();
+    let tz = doctor.timezone;
+    let page = engine
+        .slots(&SlotQuery {
+            doctor_id: Some(doctor.id),
+            from: Some(now),
+            after: SlotCursor::decode(&view.cursor),
+            limit: PAGE_SIZE,
+            ..SlotQuery::default()
+        })
+        .await?;
+    let slots = page
+        .items
+        .iter()
+        .map(|v| {
+            let (status, note) = match v.status {
+                SlotStatus::Available => ("AVAILABLE", String::new()),
+                SlotStatus::Held { until } => ("HELD", format!("until {}", time::clock(until, tz))),
+                SlotStatus::Booked => ("BOOKED", String::new()),
+                SlotStatus::Buffer { until } => {
+                    ("BUFFER", format!("until {}", time::clock(until, tz)))
+                }
+                SlotStatus::Started => ("STARTED", String::new()),
+            };
+            SlotLine {
+                id: Some(v.slot.id),
+                when: time::span(&v.slot.range, tz),
+                status,
+                note,
+                deletable: v.status.is_available(),
+            }
+        })
+        .collect();
+    let base = format!("/admin/doctors/{}", doctor.id);
+    page::page(
+        status,
+        &DoctorPage {
+            layout: Layout::new(doctor.name.clone(), "doctors", Some(caller), page::viewer_tz(req, ""))
+                .with_flash(flash),
+            zone: time::zone_label(now, tz),
+            next_page: page.next.map(|c| format!("{base}?cursor={}", encode(&c.encode()))),
+            first_page: (!view.cursor.is_empty()).then(|| base.clone()),
+            doctor,
+            form: view.form,
+            errors: view.errors,
+            preview: view.preview,
+            slots,
+        },
+    )
+}
+
+/// Reads the day form into slot ranges, or says next to each field what is wrong.
+fn plan_day(form: &DayForm, tz: Tz, now: DateTime<Utc>) -> Result<Vec<TimeRange>, Errors> {
+    let mut errors = Errors::default();
+    let date = NaiveDate::parse_from_str(form.date.trim(), "%Y-%m-%d")
+        .map_err(|_| errors.add("date", "Enter the date, such as 2030-01-31."))
+        .ok();
+    let parse_time = |text: &str| {
+        NaiveTime::parse_from_str(text.trim(), "%H:%M")
+            .or_else(|_| NaiveTime::parse_from_str(text.trim(), "%H:%M:%S"))
+            .ok()
+    };
+    let from = parse_time(&form.from);
+    if from.is_none() {
+        errors.add("from", "Enter the first start time, such as 09:00.");
+    }
+    let to = parse_time(&form.to);
+    if to.is_none() {
+        errors.add("to", "Enter the end of the day's last slot, such as 12:00.");
+    }
+    let length = match form.length.trim().parse::<i64>() {
+        Ok(n) if (5..=MAX_SLOT_MINUTES).contains(&n) => Some(n),
+        _ => {
+            errors.add(
+                "length",
+                format!("Enter a length in minutes from 5 to {MAX_SLOT_MINUTES}."),
+            );
+            None
+        }
+    };
+    let gap = match form.gap.trim() {
+        "" => Some(0),
+        text => match text.parse::<i64>() {
+            Ok(n) if (0..=MAX_SLOT_MINUTES).contains(&n) => Some(n),
+            _ => {
+                errors.add(
+                    "gap",
+                    format!("Enter a gap in minutes from 0 to {MAX_SLOT_MINUTES}."),
+                );
+                None
+            }
+        },
+    };
+    let (Some(date), Some(from), Some(to), Some(length), Some(gap)) = (date, from, to, length, gap)
+    else {
+        return Err(errors);
+    };
+    if to <= from {
+        errors.add("to", "The end must be later than the start.");
+        return Err(errors);
+    }
+    let mut ranges = Vec::new();
+    let mut start = from;
+    loop {
+        let end = start + Duration::minutes(length);
+        // `NaiveTime` wraps at midnight: a slot that would end past it does not fit.
+        if end > to || end <= start {
+            break;
+        }
+        let starts_at = time::local_instant(date, start, tz);
+        let ends_at = time::local_instant(date, end, tz);
+        match (starts_at, ends_at) {
+            (Ok(s), Ok(e)) => match TimeRange::new(s, e) {
+                Ok(range) => ranges.push(range),
+                Err(_) => {
+                    errors.add("from", "The clocks change during these hours; pick other times.");
+                    return Err(errors);
+                }
+            },
+            (Err(message), _) | (_, Err(message)) => {
+                errors.add("from", page::sentence(&message));
+                return Err(errors);
+            }
+        }
+        let next = end + Duration::minutes(gap);
+        if next <= start {
+            break;
+        }
+        start = next;
+    }
+    if ranges.is_empty() {
+        errors.add("length", "No slot of this length fits between the start and the end.");
+        return Err(errors);
+    }
+    if let Some(first) = ranges.first() {
+        if first.starts_at() <= now {
+            errors.add(
+                "date",
+                format!(
+                    "Slots can only be created in the future; the first would start at {}.",
+                    time::when(first.starts_at(), tz)
+                ),
+            );
+            return Err(errors);
+        }
+    }
+    Ok(ranges)
+}
+
+/// `POST /admin/doctors/{id}`: previews a day of slots (`action=preview`) or saves it, all or
+/// nothing (`action=save`), naming the slot that overlaps when refused.
+#[handler]
+pub(crate) async fn publish_day(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    body: Vec<u8>,
+) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let form: DayForm = parse_form(&body)?;
+            let engine = state.engine();
+            let doctor = engine.doctor(parse_doctor_id(&id)?).await?;
+            let tz = doctor.timezone;
+            let mut view = DoctorView {
+                form: form.clone(),
+                errors: Errors::default(),
+                preview: Vec::new(),
+                cursor: String::new(),
+            };
+            let ranges = match plan_day(&form, tz, engine.now()) {
+                Ok(ranges) => ranges,
+                Err(errors) => {
+                    view.errors = errors;
+                    return doctor_page(
+                        state,
+                        req,
+                        &caller,
+                        doctor,
+                        view,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        None,
+                    )
+                    .await;
+                }
+            };
+            if form.action != "save" {
+                view.preview = ranges
+                    .iter()
+                    .map(|r| SlotLine {
+                        id: None,
+                        when: time::span(r, tz),
+                        status: "NEW",
+                        note: String::new(),
+                        deletable: false,
+                    })
+                    .collect();
+                return doctor_page(state, req, &caller, doctor, view, StatusCode::OK, None).await;
+            }
+            match engine.publish_slots(doctor.id, &ranges).await {
+                Ok(slots) => {
+                    tracing::info!(doctor = %doctor.id, count = slots.len(), "slots published on the web");
+                    Ok(redirect(&format!(
+                        "/admin/doctors/{}?done=created&n={}",
+                        doctor.id,
+                        slots.len()
+                    )))
+                }
+                Err(medislot_core::Error::SlotOverlap {
+                    starts_at, ends_at, ..
+                }) => {
+                    let range = TimeRange::new(starts_at, ends_at).map_err(Problem::from)?;
+                    view.errors.form = Some(format!(
+                        "Nothing was saved: the slot {} overlaps a slot {} already has (or \
+                         another slot of this day). Change the times and preview again.",
+                        time::span(&range, tz),
+                        doctor.name
+                    ));
+                    doctor_page(state, req, &caller, doctor, view, StatusCode::CONFLICT, None).await
+                }
+                Err(err) => {
+                    let problem = Problem::from(err);
+                    if !problem.status().is_client_error() {
+                        return Err(problem.into());
+                    }
+                    let status = problem.status();
+                    match problem.field() {
+                        Some("starts_at") => view.errors.add(
+                            "date",
+                            "Slots can only be created in the future; pick a later date or start.",
+                        ),
+                        _ => view.errors.form = Some(page::sentence(problem.detail())),
+                    }
+                    doctor_page(state, req, &caller, doctor, view, status, None).await
+                }
+            }
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/slots/{id}/delete`: withdraws a slot nobody occupies.
+#[handler]
+pub(crate) async fn withdraw_slot(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let id = SlotId::from_uuid(Uuid::parse_str(id.trim()).map_err(|_| PageError::NotFound)?);
+            let engine = state.engine();
+            let slot = engine.slot(id).await?;
+            let doctor = engine.doctor(slot.slot.doctor_id).await?;
+            match engine.withdraw_slot(id).await {
+                Ok(()) => {
+                    tracing::info!(slot = %id, "slot withdrawn on the web");
+                    Ok(redirect(&format!("/admin/doctors/{}?done=withdrawn", doctor.id)))
+                }
+                Err(medislot_core::Error::SlotHasActiveBooking(_)) => {
+                    let flash = Flash::error(format!(
+                        "The slot {} was not deleted: it is booked, held or resting in a buffer. \
+                         Cancel its booking first.",
+                        time::span(&slot.slot.range, doctor.timezone)
+                    ));
+                    let view = DoctorView {
+                        form: DayForm::default(),
+                        errors: Errors::default(),
+                        preview: Vec::new(),
+                        cursor: String::new(),
+                    };
+                    doctor_page(state, req, &caller, doctor, view, StatusCode::CONFLICT, Some(flash))
+                        .await
+                }
+                Err(err) => Err(err.into()),
+            }
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct BookingFilters {
+    doctor: String,
+    status: String,
+    date: String,
+    patient: String,
+    cursor: String,
+}
+
+impl BookingFilters {
+    fn query(&self, cursor: &str) -> String {
+        [
+            ("doctor", self.doctor.as_str()),
+            ("status", self.status.as_str()),
+            ("date", self.date.as_str()),
+            ("patient", self.patient.as_str()),
+            ("cursor", cursor),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/bookings.html")]
+struct BookingsPage {
+    layout: Layout,
+    filters: BookingFilters,
+    doctors: Vec<Doctor>,
+    statuses: Vec<&'static str>,
+    errors: Errors,
+    rows: Vec<BookingRow>,
+    next_page: Option<String>,
+    first_page: Option<String>,
+}
+
+/// `GET /admin/bookings`: every booking, newest first, filtered by doctor, status, date and
+/// patient, a page at a time.
+#[handler]
+pub(crate) async fn all_bookings(req: &Request, Data(state): Data<&AppState>) -> Response {
+    respond(
+        async {
+            let caller = page::admin(state, req).await?;
+            let filters: BookingFilters = parse_query(req)?;
+            let engine = state.engine();
+            let tz = page::viewer_tz(req, "");
+            let doctors = engine.doctors(&DoctorFilter::default()).await?;
+            let mut errors = Errors::default();
+            let mut query = BookingQuery {
+                after: BookingCursor::decode(&filters.cursor),
+                limit: PAGE_SIZE,
+                ..BookingQuery::default()
+            };
+            let mut date_tz = tz;
+            if !filters.doctor.is_empty() {
+                match Uuid::parse_str(filters.doctor.trim()).map(DoctorId::from_uuid) {
+                    Ok(id) => {
+                        query.doctor_id = Some(id);
+                        if let Some(d) = doctors.iter().find(|d| d.id == id) {
+                            date_tz = d.timezone;
+                        }
+                    }
+                    Err(_) => errors.add("doctor", "Choose a doctor from the list."),
+                }
+            }
+            if !filters.status.is_empty() {
+                match filters.status.parse::<BookingStatus>() {
+                    Ok(status) => query.status = Some(status),
+                    Err(_) => errors.add("status", "Choose a status from the list."),
+                }
+            }
+            if !filters.date.trim().is_empty() {
+                match NaiveDate::parse_from_str(filters.date.trim(), "%Y-%m-%d") {
+                    Ok(date) => {
+                        let (from, to) = time::day_window(date, date_tz);
+                        query.from = Some(from);
+                        query.to = Some(to);
+                    }
+                    Err(_) => errors.add("date", "Enter a date such as 2030-01-31."),
+                }
+            }
+            let mut nobody = false;
+            let patient = filters.patient.trim();
+            if !patient.is_empty() {
+                if let Ok(uuid) = Uuid::parse_str(patient) {
+                    query.patient_id = Some(PatientId::from_uuid(uuid));
+                } else {
+                    match Email::parse(patient) {
+                        Ok(email) => match state
+                            .accounts()
+                            .account_by_email(&email)
+                            .await
+                            .map_err(Problem::from)?
+                        {
+                            Some(account) => query.patient_id = Some(account.patient_id()),
+                            None => nobody = true,
+                        },
+                        Err(_) => errors.add(
+                            "patient",
+                            "Enter the patient's email (or account id), such as ada@example.com.",
+                        ),
+                    }
+                }
+            }
+            let (rows, next) = if errors.any() || nobody {
+                (Vec::new(), None)
+            } else {
+                let page = engine.bookings(&query).await?;
+                (rows(state, &page.items, tz).await?, page.next)
+            };
+            let status = if errors.any() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            let flash = nobody.then(|| Flash::error("No patient has that email."));
+            page::page(
+                status,
+                &BookingsPage {
+                    layout: Layout::new("All bookings", "all-bookings", Some(&caller), tz)
+                        .with_flash(flash),
+                    next_page: next.map(|c| format!("/admin/bookings?{}", filters.query(&c.encode()))),
+                    first_page: (!filters.cursor.is_empty())
+                        .then(|| format!("/admin/bookings?{}", filters.query(""))),
+                    filters,
+                    doctors,
+                    statuses: BookingStatus::ALL.iter().map(|s| s.as_str()).collect(),
+                    errors,
+                    rows,
+                },
+            )
+        }
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(date: &str, from: &str, to: &str, length: &str, gap: &str) -> DayForm {
+        DayForm {
+            date: date.into(),
+            from: from.into(),
+            to: to.into(),
+            length: length.into(),
+            gap: gap.into(),
+            action: String::new(),
+        }
+    }
+
+    fn past() -> DateTime<Utc> {
+        "2020-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_day_is_cut_into_slots_with_gaps_in_the_doctors_zone() {
+        let f = form("2030-01-15", "09:00", "11:00", "30", "10");
+        let ranges = plan_day(&f, chrono_tz::Europe::Paris, past()).unwrap();
+        let starts: Vec<String> = ranges
+            .iter()
+            .map(|r| time::clock(r.starts_at(), chrono_tz::Europe::Paris))
+            .collect();
+        assert_eq!(starts, ["09:00", "09:40", "10:20"]);
+        assert_eq!(ranges[0].starts_at().to_rfc3339(), "2030-01-15T08:00:00+00:00");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let errors = plan_day(&form("31/01", "9", "", "0", "x"), Tz::UTC, past()).unwrap_err();
+        for field in ["date", "from", "to", "length", "gap"] {
+            assert!(errors.get(field).is_some(), "{field} should have an error");
+        }
+        let errors = plan_day(&form("2030-01-15", "10:00", "09:00", "30", ""), Tz::UTC, past())
+            .unwrap_err();
+        assert!(errors.get("to").is_some());
+    }
+
+    #[test]
+    fn a_day_in_the_past_is_refused_on_the_date() {
+        let now: DateTime<Utc> = "2030-01-16T00:00:00Z".parse().unwrap();
+        let errors = plan_day(&form("2030-01-15", "09:00", "10:00", "30", "0"), Tz::UTC, now)
+            .unwrap_err();
+        assert!(errors.get("date").is_some());
+    }
+}

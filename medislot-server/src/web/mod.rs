@@ -1,0 +1,108 @@
+//! The web UI served at `/`: server-rendered pages (askama templates, checked when the crate
+//! compiles) with a little progressive JavaScript, for patients (sign up, find and book a slot,
+//! hold and confirm, their bookings, cancel) and admins (doctors, a day of slots, all bookings).
+//!
+//! One set of rules: every page calls the same [`BookingEngine`](medislot_core::BookingEngine),
+//! the same account operations ([`crate::accounts`]) and the same session, CSRF and role checks
+//! ([`crate::auth`]) as the JSON API. Forms carry the session's CSRF token as a `csrf_token`
+//! field; [`lift_csrf_field`] hands it to [`crate::auth::authenticate`] in the header the API
+//! already requires, so the rule exists once.
+//!
+//! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `account` (sign
+//! up, in, out), `find` (the slot finder, book and hold), `bookings` (a patient's bookings,
+//! confirm, cancel), `admin` (dashboard, doctors, a day of slots, all bookings), `assets` (the
+//! embedded CSS and JS).
+
+mod account;
+mod admin;
+mod assets;
+mod bookings;
+mod find;
+pub(crate) mod page;
+pub(crate) mod time;
+
+use poem::http::{HeaderValue, Method};
+use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+
+use crate::auth::CSRF_HEADER;
+
+/// The form field that carries the session's CSRF token.
+pub(crate) const CSRF_FIELD: &str = "csrf_token";
+
+/// Adds the web UI's pages to `route` (which may nest the API at `/`: the pages are static
+/// paths, which the router prefers; the bare `/` is answered before routing, because a nest
+/// at `/` also claims it).
+pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
+    route
+        .at("/assets/app.css", get(assets::css))
+        .at("/assets/app.js", get(assets::js))
+        .at(
+            "/signup",
+            get(account::signup_page).post(account::signup),
+        )
+        .at(
+            "/signin",
+            get(account::signin_page).post(account::signin),
+        )
+        .at("/signout", post(account::signout.around(lift_csrf_field)))
+        .at("/slots", get(find::slots_page))
+        .at("/slots/:id/book", post(find::book.around(lift_csrf_field)))
+        .at("/slots/:id/hold", post(find::hold.around(lift_csrf_field)))
+        .at("/bookings", get(bookings::mine))
+        .at("/bookings/:id", get(bookings::show))
+        .at(
+            "/bookings/:id/confirm",
+            post(bookings::confirm.around(lift_csrf_field)),
+        )
+        .at(
+            "/bookings/:id/cancel",
+            get(bookings::cancel_page).post(bookings::cancel.around(lift_csrf_field)),
+        )
+        .at("/admin", get(admin::dashboard))
+        .at(
+            "/admin/doctors",
+            get(admin::doctors_list).post(admin::create_doctor.around(lift_csrf_field)),
+        )
+        .at(
+            "/admin/doctors/:id",
+            get(admin::doctor_slots).post(admin::publish_day.around(lift_csrf_field)),
+        )
+        .at(
+            "/admin/doctors/:id/delete",
+            post(admin::delete_doctor.around(lift_csrf_field)),
+        )
+        .at(
+            "/admin/slots/:id/delete",
+            post(admin::withdraw_slot.around(lift_csrf_field)),
+        )
+        .at("/admin/bookings", get(admin::all_bookings))
+        .around(home_at_root)
+}
+
+/// Serves the start page at `/` itself.
+async fn home_at_root<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    if req.uri().path() == "/" && req.method() == Method::GET {
+        return account::home.call(req).await;
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Copies a form's `csrf_token` field into the `X-CSRF-Token` header (unless the request
+/// already sends one), so that [`crate::auth::authenticate`] applies the same CSRF rule to
+/// pages as to the API. A cross-site form cannot know the token, exactly as it cannot set the
+/// header.
+async fn lift_csrf_field<E: Endpoint>(next: E, mut req: Request) -> poem::Result<E::Output> {
+    if req.method() == Method::POST && !req.headers().contains_key(CSRF_HEADER) {
+        // The app's body limit has already read the body into memory.
+        let bytes = req.take_body().into_vec().await.unwrap_or_default();
+        let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            .ok()
+            .and_then(|pairs| pairs.into_iter().find(|(name, _)| name == CSRF_FIELD))
+            .and_then(|(_, value)| HeaderValue::from_str(&value).ok());
+        if let Some(token) = token {
+            req.headers_mut().insert(CSRF_HEADER, token);
+        }
+        req.set_body(bytes);
+    }
+    next.call(req).await
+}

@@ -1,0 +1,434 @@
+//! What every page shares: who is looking ([`signed_in`], [`admin`]), the layout around each
+//! page, and the one place that turns a failure into an HTML answer ([`PageError`]).
+//!
+//! Sessions, CSRF and roles are decided by [`crate::auth::authenticate`] and
+//! [`crate::auth::Caller::authorize`], exactly as for the JSON API; this module only chooses
+//! how a refusal looks in a browser (a redirect to sign in, a 403 or 404 page).
+
+use askama::Template;
+use chrono_tz::Tz;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{Request, Response};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, Access, Caller};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+use super::time;
+
+/// The security policy of every page: scripts and styles only from this origin (the embedded
+/// assets), never framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The signed-in account as the navigation shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct NavUser {
+    pub(crate) name: String,
+    pub(crate) is_admin: bool,
+}
+
+/// A short message shown at the top of a page.
+#[derive(Debug, Clone)]
+pub(crate) struct Flash {
+    /// `ok` or `error`: the banner's colour and role.
+    pub(crate) kind: &'static str,
+    pub(crate) text: String,
+}
+
+impl Flash {
+    pub(crate) fn ok(text: impl Into<String>) -> Self {
+        Self {
+            kind: "ok",
+            text: text.into(),
+        }
+    }
+
+    pub(crate) fn error(text: impl Into<String>) -> Self {
+        Self {
+            kind: "error",
+            text: text.into(),
+        }
+    }
+}
+
+/// What the frame around every page needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub(crate) title: String,
+    /// Which navigation entry is current (`slots`, `bookings`, `admin`, ...).
+    pub(crate) section: &'static str,
+    pub(crate) user: Option<NavUser>,
+    /// The session's CSRF token, carried by every form as `csrf_token`.
+    pub(crate) csrf: String,
+    /// The time zone the page shows the viewer's times in.
+    pub(crate) tz: String,
+    pub(crate) flash: Option<Flash>,
+}
+
+impl Layout {
+    pub(crate) fn new(
+        title: impl Into<String>,
+        section: &'static str,
+        caller: Option<&Caller>,
+        tz: Tz,
+    ) -> Self {
+        Self {
+            title: title.into(),
+            section,
+            user: caller.map(|c| NavUser {
+                name: c.account.name.clone(),
+                is_admin: c.is_admin(),
+            }),
+            csrf: caller.map(|c| c.claims.csrf.clone()).unwrap_or_default(),
+            tz: tz.name().to_owned(),
+            flash: None,
+        }
+    }
+
+    pub(crate) fn with_flash(mut self, flash: Option<Flash>) -> Self {
+        self.flash = flash;
+        self
+    }
+}
+
+/// Why a page could not be shown as asked.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// No valid session: go to the sign-in page, then come back to `next`.
+    SignIn { next: String },
+    /// Signed in, but this page is for admins.
+    Forbidden,
+    /// No such thing, or it is someone else's.
+    NotFound,
+    /// A form that did not come from this session's pages (CSRF token missing or stale).
+    StaleForm,
+    /// The request could not be read (a form or query that is not even well-formed).
+    BadRequest(&'static str),
+    /// Any other refusal or failure, as the API would have answered it.
+    Problem(Problem),
+}
+
+impl From<Problem> for PageError {
+    fn from(problem: Problem) -> Self {
+        if problem.status() == StatusCode::NOT_FOUND {
+            return PageError::NotFound;
+        }
+        PageError::Problem(problem)
+    }
+}
+
+impl From<medislot_core::Error> for PageError {
+    fn from(err: medislot_core::Error) -> Self {
+        Problem::from(err).into()
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(err: askama::Error) -> Self {
+        tracing::error!(error = %err, "rendering a page failed");
+        PageError::Problem(Problem::internal())
+    }
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+}
+
+impl PageError {
+    /// The HTML answer for this failure.
+    pub(crate) fn into_response(self) -> Response {
+        let (status, heading, message) = match self {
+            PageError::SignIn { next } => return redirect(&sign_in_url(&next)),
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "This page is for clinic staff",
+                "Your account cannot open admin pages. If you work at the clinic, ask an \
+                 administrator to give your account access."
+                    .to_owned(),
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing here, or it belongs to another account.".to_owned(),
+            ),
+            PageError::StaleForm => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was opened in an earlier session. Go back, reload the page and try \
+                 again."
+                    .to_owned(),
+            ),
+            PageError::BadRequest(what) => (
+                StatusCode::BAD_REQUEST,
+                "That request could not be read",
+                format!("The {what} sent by the browser was not in the expected form. Go back and try again."),
+            ),
+            PageError::Problem(problem) => problem_text(&problem),
+        };
+        let page = ErrorPage {
+            layout: Layout::new(heading, "", None, Tz::UTC),
+            heading: heading.to_owned(),
+            message,
+        };
+        match page.render() {
+            Ok(body) => html_response(status, body),
+            Err(err) => {
+                tracing::error!(error = %err, "rendering the error page failed");
+                Response::builder()
+                    .status(status)
+                    .content_type("text/plain; charset=utf-8")
+                    .body(heading)
+            }
+        }
+    }
+}
+
+fn problem_text(problem: &Problem) -> (StatusCode, &'static str, String) {
+    let status = problem.status();
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE => (
+            status,
+            "Please try again in a moment",
+            "The booking system is briefly unavailable. Nothing was changed.".to_owned(),
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            status,
+            "Too many attempts",
+            "There were too many attempts from this device. Wait a minute and try again."
+                .to_owned(),
+        ),
+        s if s.is_client_error() => (status, "That did not work", sentence(problem.detail())),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side",
+            "The problem has been logged. Please try again later.".to_owned(),
+        ),
+    }
+}
+
+/// A detail from the rules as a sentence: capital first letter, final full stop.
+pub(crate) fn sentence(detail: &str) -> String {
+    let mut chars = detail.trim().chars();
+    let mut out = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+        None => String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// A page answer: the status, the rendered template, and the page security headers.
+pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Result<Response, PageError> {
+    Ok(html_response(status, template.render()?))
+}
+
+fn html_response(status: StatusCode, body: String) -> Response {
+    let mut response = Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// `303 See Other` to `location` (after a form, the browser then loads it with GET).
+pub(crate) fn redirect(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .finish()
+}
+
+/// The sign-in page that returns to `next` afterwards.
+pub(crate) fn sign_in_url(next: &str) -> String {
+    format!("/signin?next={}", encode(next))
+}
+
+/// Percent-encodes a query parameter value.
+pub(crate) fn encode(value: &str) -> String {
+    serde_urlencoded::to_string([("", value)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether `next` is a path on this site (so that sign-in never redirects elsewhere).
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    ok.then_some(next)
+}
+
+/// The caller behind the request's session cookie, if it has a valid one. A state-changing
+/// request must carry the session's CSRF token (forms send it as `csrf_token`).
+pub(crate) async fn viewer(state: &AppState, req: &Request) -> Result<Option<Caller>, PageError> {
+    if auth::session_cookie(req).is_none() {
+        return Ok(None);
+    }
+    match auth::authenticate(state, req).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(problem) if problem.status() == StatusCode::UNAUTHORIZED => Ok(None),
+        Err(problem) if problem.code() == "csrf_failed" => Err(PageError::StaleForm),
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// The signed-in caller, or a redirect to the sign-in page.
+pub(crate) async fn signed_in(state: &AppState, req: &Request) -> Result<Caller, PageError> {
+    viewer(state, req).await?.ok_or_else(|| PageError::SignIn {
+        next: if req.method() == poem::http::Method::GET {
+            req.uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned()
+        } else {
+            "/".to_owned()
+        },
+    })
+}
+
+/// The signed-in admin; a patient gets the 403 page.
+pub(crate) async fn admin(state: &AppState, req: &Request) -> Result<Caller, PageError> {
+    let caller = signed_in(state, req).await?;
+    caller
+        .authorize(Access::Admin)
+        .map_err(|_| PageError::Forbidden)?;
+    Ok(caller)
+}
+
+/// The time zone to show the viewer's times in: the one named in the request (a form's `tz`
+/// field, set by the page script from the browser), else the `medislot_tz` cookie the script
+/// keeps, else UTC.
+pub(crate) fn viewer_tz(req: &Request, explicit: &str) -> Tz {
+    time::parse_zone(explicit)
+        .or_else(|| cookie(req, TZ_COOKIE).and_then(time::parse_zone))
+        .unwrap_or(Tz::UTC)
+}
+
+/// The cookie in which the page script stores the browser's time zone.
+pub(crate) const TZ_COOKIE: &str = "medislot_tz";
+
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// Parses a form body; every field of `T` must have a default so that missing fields read as
+/// empty and are reported next to the field by the page, not here.
+pub(crate) fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(body).map_err(|err| {
+        tracing::debug!(error = %err, "unreadable form");
+        PageError::BadRequest("form")
+    })
+}
+
+/// Parses the query string, like [`parse_form`].
+pub(crate) fn parse_query<T: DeserializeOwned>(req: &Request) -> Result<T, PageError> {
+    serde_urlencoded::from_str(req.uri().query().unwrap_or("")).map_err(|err| {
+        tracing::debug!(error = %err, "unreadable query");
+        PageError::BadRequest("address")
+    })
+}
+
+/// Turns a handler's result into the response the browser gets.
+pub(crate) fn respond(result: Result<Response, PageError>) -> Response {
+    result.unwrap_or_else(PageError::into_response)
+}
+
+/// A form's errors, each next to its field, plus one for the form as a whole.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Errors {
+    fields: Vec<(String, String)>,
+    /// An error about the whole form (shown above it).
+    pub(crate) form: Option<String>,
+}
+
+impl Errors {
+    /// Records `message` for `field` (the first message for a field wins).
+    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
+        if self.get(field).is_none() {
+            self.fields.push((field.to_owned(), message.into()));
+        }
+    }
+
+    /// The message for `field`, if it has one.
+    pub(crate) fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Whether any field, or the form, has an error.
+    pub(crate) fn any(&self) -> bool {
+        !self.fields.is_empty() || self.form.is_some()
+    }
+
+    /// Records a refusal from the rules next to the field it names (`label` says what the
+    /// field is called on the page), or for the whole form when it names none of `fields`.
+    pub(crate) fn add_problem(&mut self, problem: &Problem, fields: &[(&str, &str)]) {
+        let named = problem
+            .field()
+            .and_then(|f| fields.iter().find(|(name, _)| *name == f));
+        match named {
+            Some((field, label)) => {
+                let detail = problem.detail();
+                let message = if detail.starts_with("must") || detail.starts_with("is ") {
+                    sentence(&format!("{label} {detail}"))
+                } else {
+                    sentence(detail)
+                };
+                self.add(field, message);
+            }
+            None => self.form = Some(sentence(problem.detail())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next("/bookings"), Some("/bookings"));
+        assert_eq!(safe_next("//evil.example"), None);
+        assert_eq!(safe_next("https://evil.example"), None);
+        assert_eq!(safe_next("/\\evil.example"), None);
+    }
+
+    #[test]
+    fn details_read_as_sentences() {
+        assert_eq!(sentence("must not be empty"), "Must not be empty.");
+        assert_eq!(sentence("Done."), "Done.");
+    }
+
+    #[test]
+    fn next_is_percent_encoded() {
+        assert_eq!(
+            sign_in_url("/slots?date=2030-01-01&x=1"),
+            "/signin?next=%2Fslots%3Fdate%3D2030-01-01%26x%3D1"
+        );
+    }
+}
