@@ -17,7 +17,10 @@
     var hadCookie = document.cookie.split("; ").some(function (c) {
       return c.indexOf("medislot_tz=") === 0;
     });
-    document.cookie = "medislot_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    // Zone names are letters, digits and "/_+-": safe in a cookie as they are.
+    if (/^[A-Za-z0-9\/_+-]+$/.test(zone)) {
+      document.cookie = "medislot_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
     document.querySelectorAll("input[data-browser-tz]").forEach(function (input) {
       if (!input.value) input.value = zone;
     });

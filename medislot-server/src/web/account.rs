@@ -122,7 +122,7 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                     }
                     Err(problem) => return Err(problem.into()),
                 };
-            start_session(state, &account, "/slots?welcome=1")
+            start_session(state, &account, "/slots?done=welcome")
         }
         .await,
     )

@@ -208,6 +208,8 @@ struct ShowPage {
     hold_until: Option<String>,
     hold_seconds: i64,
     is_admin: bool,
+    /// Whether the booking is the viewer's own.
+    own: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,7 +299,14 @@ async fn show_page(
     page::page(
         status,
         &ShowPage {
-            layout: Layout::new("Booking", "bookings", Some(caller), tz).with_flash(flash),
+            layout: Layout::new(
+                "Booking",
+                if own { "bookings" } else { "all-bookings" },
+                Some(caller),
+                tz,
+            )
+            .with_flash(flash),
+            own,
             heading,
             patient,
             confirmable: own && hold_until.is_some(),

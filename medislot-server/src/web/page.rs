@@ -316,7 +316,11 @@ pub(crate) async fn admin(state: &AppState, req: &Request) -> Result<Caller, Pag
 /// keeps, else UTC.
 pub(crate) fn viewer_tz(req: &Request, explicit: &str) -> Tz {
     time::parse_zone(explicit)
-        .or_else(|| cookie(req, TZ_COOKIE).and_then(time::parse_zone))
+        .or_else(|| {
+            cookie(req, TZ_COOKIE)
+                .map(|v| v.replace("%2F", "/").replace("%2f", "/"))
+                .and_then(|v| time::parse_zone(&v))
+        })
         .unwrap_or(Tz::UTC)
 }
 
@@ -393,7 +397,11 @@ impl Errors {
             .and_then(|f| fields.iter().find(|(name, _)| *name == f));
         match named {
             Some((field, label)) => {
+                // Validation details may start by quoting the field's wire name: the page
+                // names it in words instead.
+                let quoted = format!("`{field}` ");
                 let detail = problem.detail();
+                let detail = detail.strip_prefix(quoted.as_str()).unwrap_or(detail);
                 let message = if detail.starts_with("must") || detail.starts_with("is ") {
                     sentence(&format!("{label} {detail}"))
                 } else {

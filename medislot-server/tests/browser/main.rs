@@ -1,0 +1,296 @@
+//! The web UI in a real headless Chromium (Debian's `chromium` + `chromium-driver`), driving
+//! the real server started in-process on a random port over a fresh in-memory store.
+//!
+//! Without `/usr/bin/chromedriver` these tests fail and say what to install, unless
+//! `MEDISLOT_SKIP_BROWSER_TESTS=1`. Each saves a screenshot of its final page under
+//! `target/browser-screenshots/`.
+
+mod support;
+
+use chrono::{Duration, Utc};
+use fantoccini::Locator;
+use medislot_core::{BookingQuery, BookingStatus, SlotStatus};
+use support::{browser_available, Browser, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+const PATIENT_PASSWORD: &str = "patient-password-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let doctor = app.doctor("Dr Ada Lovelace", "Cardiology", "Europe/Paris").await;
+    let slots = app.slots(&doctor, 2, 3).await;
+    let browser = Browser::open_in_zone("America/New_York").await;
+
+    browser.goto(&app.url("/")).await;
+    browser.click("main a[href='/signup']").await;
+    browser.wait_for("#name").await;
+    browser.fill("#name", "Grace Hopper").await;
+    browser.fill("#email", "grace@example.com").await;
+    browser.fill("#password", PATIENT_PASSWORD).await;
+    browser.click("form[action='/signup'] button[type=submit]").await;
+
+    // The page script tells the server the browser's zone; the list then shows it as well.
+    browser
+        .wait_for("body[data-tz='America/New_York'] .slot")
+        .await;
+    let page = browser.page_text().await;
+    assert!(page.contains("Dr Ada Lovelace"), "{page}");
+    assert!(page.contains("Europe/Paris"), "the doctor's zone is shown: {page}");
+    assert!(
+        browser.text(".slot .when-viewer").await.contains("America/New_York"),
+        "the viewer's own zone (from the browser) is shown too"
+    );
+    let first = slots[0].id.to_string();
+    browser
+        .click(&format!(".slot[data-slot-id='{first}'] button.book"))
+        .await;
+
+    browser.wait_for("#booking-id").await;
+    assert_eq!(browser.heading().await, "Your appointment is booked");
+    assert_eq!(browser.text("#booking-status").await, "CONFIRMED");
+    let details = browser.text(".booking-detail").await;
+    assert!(details.contains("Dr Ada Lovelace"), "{details}");
+    assert!(details.contains("Europe/Paris"), "{details}");
+    let booking_id = browser.text("#booking-id").await;
+
+    let stored = app.engine().booking(booking_id.parse().unwrap()).await.unwrap();
+    assert_eq!(stored.booking.slot_id, slots[0].id);
+    assert_eq!(stored.booking.status(), BookingStatus::Confirmed);
+    browser.screenshot("patient_signs_up_and_books").await;
+
+    // The list no longer offers the booked slot, and it fits a phone's width.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.goto(&app.url("/slots")).await;
+    browser.wait_for(".slot").await;
+    let listed = browser
+        .client
+        .find_all(Locator::Css(&format!(".slot[data-slot-id='{first}']")))
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "a booked slot is not offered");
+    let overflow = browser
+        .eval("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(overflow.as_i64().unwrap_or(1) <= 0, "no sideways scrolling at phone width");
+    browser.screenshot("patient_slots_phone_width").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_answer() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let doctor = app.doctor("Dr Racing", "Dermatology", "Europe/London").await;
+    let slot = app.slots(&doctor, 3, 1).await.remove(0);
+    app.patient("Ann", "ann@example.com").await;
+    app.patient("Bob", "bob@example.com").await;
+    let (ann, bob) = tokio::join!(Browser::open(), Browser::open());
+    tokio::join!(
+        ann.sign_in(&app, "ann@example.com", PATIENT_PASSWORD),
+        bob.sign_in(&app, "bob@example.com", PATIENT_PASSWORD)
+    );
+    let list = app.url("/slots");
+    tokio::join!(ann.goto(&list), bob.goto(&list));
+    let book = format!(".slot[data-slot-id='{}'] button.book", slot.id);
+    tokio::join!(ann.wait_for(&book), bob.wait_for(&book));
+
+    // Both press Book on the same slot at the same moment.
+    tokio::join!(ann.click(&book), bob.click(&book));
+
+    let outcome = "#booking-id, .flash-error";
+    tokio::join!(ann.wait_for(outcome), bob.wait_for(outcome));
+    let mut winners = 0;
+    let mut losers = Vec::new();
+    for browser in [&ann, &bob] {
+        if browser.client.find(Locator::Css("#booking-id")).await.is_ok() {
+            winners += 1;
+            assert_eq!(browser.text("#booking-status").await, "CONFIRMED");
+        } else {
+            let message = browser.text(".flash-error").await;
+            assert!(message.contains("just taken"), "{message}");
+            losers.push(browser);
+        }
+    }
+    assert_eq!(winners, 1, "exactly one patient gets the slot");
+    assert_eq!(losers.len(), 1, "the other is told it was just taken");
+    losers[0].screenshot("race_just_taken").await;
+
+    let bookings = app
+        .engine()
+        .bookings(&BookingQuery {
+            slot_id: Some(slot.id),
+            limit: 10,
+            ..BookingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bookings.items.len(), 1, "exactly one booking exists for the slot");
+    tokio::join!(ann.close(), bob.close());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_cancels_a_booking_after_a_confirmation_step() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let doctor = app.doctor("Dr Cancel", "Neurology", "Asia/Tokyo").await;
+    let slot = app.slots(&doctor, 4, 1).await.remove(0);
+    let patient = app.patient("Cleo", "cleo@example.com").await;
+    let booking = app
+        .engine()
+        .book(slot.id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    let browser = Browser::open().await;
+    browser
+        .sign_in(&app, "cleo@example.com", PATIENT_PASSWORD)
+        .await;
+
+    browser.goto(&app.url("/bookings")).await;
+    let row = format!("[data-booking-id='{}']", booking.id);
+    browser.wait_for(&row).await;
+    assert!(browser.text(&row).await.contains("CONFIRMED"));
+    browser.click(&format!("{row} a[href$='/cancel']")).await;
+
+    browser.wait_for("textarea#reason").await;
+    assert_eq!(browser.heading().await, "Cancel this booking?");
+    browser.fill("#reason", "Feeling better").await;
+    browser.click("button.danger[type=submit]").await;
+
+    browser.wait_for(".flash-ok").await;
+    assert_eq!(browser.text("#booking-status").await, "CANCELLED");
+    assert!(browser.page_text().await.contains("Cancelled by you"));
+    let stored = app.engine().booking(booking.id).await.unwrap();
+    assert_eq!(stored.booking.status(), BookingStatus::Cancelled);
+    let slot_now = app.engine().slot(slot.id).await.unwrap();
+    assert_eq!(slot_now.status, SlotStatus::Available, "the slot is free again");
+    browser.screenshot("patient_cancels").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_into_buffer() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let browser = Browser::open().await;
+    browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.wait_for("#upcoming-heading").await;
+    assert_eq!(browser.heading().await, "Clinic dashboard");
+
+    // A doctor, with the time zone picked from the list.
+    browser.goto(&app.url("/admin/doctors")).await;
+    browser.wait_for("#name").await;
+    browser.fill("#name", "Dr Marie Curie").await;
+    browser.fill("#specialization", "Oncology").await;
+    browser
+        .find("#timezone")
+        .await
+        .select_by_value("Europe/Paris")
+        .await
+        .unwrap();
+    browser.click("form[action='/admin/doctors'] button[type=submit]").await;
+    browser.wait_for(".flash-ok").await;
+    let doctors = app.engine().doctors(&Default::default()).await.unwrap();
+    assert_eq!(doctors.len(), 1);
+    let doctor = &doctors[0];
+    assert_eq!(doctor.timezone, chrono_tz::Europe::Paris);
+
+    // A day of slots: preview first, then save.
+    browser
+        .click(&format!("a[href='/admin/doctors/{}']", doctor.id))
+        .await;
+    browser.wait_for("#length").await;
+    let day = (Utc::now() + Duration::days(5)).date_naive();
+    browser.set_value("#date", &day.format("%Y-%m-%d").to_string()).await;
+    browser.set_value("#from", "09:00").await;
+    browser.set_value("#to", "11:00").await;
+    browser.fill("#length", "30").await;
+    browser.fill("#gap", "0").await;
+    browser.click("button[value=preview]").await;
+    browser.wait_for("#save-slots").await;
+    let preview = browser
+        .client
+        .find_all(Locator::Css("ol.preview li"))
+        .await
+        .unwrap();
+    assert_eq!(preview.len(), 4, "09:00 to 11:00 in 30-minute slots");
+    assert!(app.engine().slots(&slot_query(doctor.id)).await.unwrap().items.is_empty(),
+        "a preview saves nothing");
+    browser.click("#save-slots").await;
+    browser.wait_for(".flash-ok").await;
+    assert!(browser.text(".flash-ok").await.contains("4 slots created"));
+    let slots = app.engine().slots(&slot_query(doctor.id)).await.unwrap().items;
+    assert_eq!(slots.len(), 4);
+
+    // A patient books one; the admin cancels it from the bookings list.
+    let patient = app.patient("Pierre", "pierre@example.com").await;
+    let booking = app
+        .engine()
+        .book(slots[0].slot.id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    browser.goto(&app.url("/admin/bookings")).await;
+    let row = format!("tr[data-booking-id='{}']", booking.id);
+    browser.wait_for(&row).await;
+    assert!(browser.text(&row).await.contains("pierre@example.com"));
+    browser.click(&format!("{row} a[href$='/cancel']")).await;
+    browser.wait_for("textarea#reason").await;
+    assert!(browser.page_text().await.contains("BUFFER"));
+    browser.fill("#reason", "Doctor unwell").await;
+    browser.click("button.danger[type=submit]").await;
+
+    browser.wait_for(".flash-ok").await;
+    assert_eq!(browser.text("#booking-status").await, "BUFFER");
+    assert!(browser.page_text().await.contains("returns to the list at"));
+    let stored = app.engine().booking(booking.id).await.unwrap();
+    assert_eq!(stored.booking.status(), BookingStatus::Buffer);
+    browser.screenshot("admin_cancels_into_buffer").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_cannot_reach_admin_pages_nor_another_patients_booking() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::start().await;
+    let doctor = app.doctor("Dr Private", "Psychiatry", "UTC").await;
+    let slot = app.slots(&doctor, 2, 1).await.remove(0);
+    app.patient("Eve", "eve@example.com").await;
+    let other = app.patient("Olga", "olga@example.com").await;
+    let theirs = app
+        .engine()
+        .book(slot.id, other.patient_id(), None)
+        .await
+        .unwrap();
+    let browser = Browser::open().await;
+    browser.sign_in(&app, "eve@example.com", PATIENT_PASSWORD).await;
+
+    for path in ["/admin", "/admin/doctors", "/admin/bookings"] {
+        browser.goto(&app.url(path)).await;
+        assert_eq!(browser.heading().await, "This page is for clinic staff", "{path}");
+    }
+    browser
+        .goto(&app.url(&format!("/bookings/{}", theirs.id)))
+        .await;
+    assert_eq!(browser.heading().await, "Page not found");
+    assert!(!browser.page_text().await.contains("Dr Private"));
+    browser.screenshot("patient_denied_other_booking").await;
+    browser.close().await;
+}
+
+fn slot_query(doctor: medislot_core::DoctorId) -> medislot_core::SlotQuery {
+    medislot_core::SlotQuery {
+        doctor_id: Some(doctor),
+        limit: 100,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,361 @@
+//! The browser test harness: the real server in-process on a random port, and a real headless
+//! Chromium driven through chromedriver (WebDriver) with fantoccini.
+
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Span, Utc};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use medislot_core::{Account, BookingEngine, Doctor, NewDoctor, Slot, TimeRange};
+use medislot_server::{accounts, app, AppConfig, AppState, Stores};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::Server;
+use serde_json::{json, Map, Value};
+use tokio::sync::Semaphore;
+
+/// Where Debian's chromium-driver installs chromedriver.
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's chromium.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Set to `1` to skip the browser tests where Chromium cannot be installed.
+const SKIP_VAR: &str = "MEDISLOT_SKIP_BROWSER_TESTS";
+
+/// How long a page may take to show what a test waits for.
+pub(crate) const PAGE_WAIT: Duration = Duration::from_secs(20);
+
+/// The admin every test app has.
+pub(crate) const ADMIN_EMAIL: &str = "admin@clinic.example";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// Browsers at once: the machines running these tests have two cores.
+fn browser_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(2))
+}
+
+/// `None` when the tests are told to skip; panics with what to install when chromedriver is
+/// missing.
+pub(crate) fn browser_available() -> bool {
+    if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
+        eprintln!("{SKIP_VAR}=1: skipping the browser test");
+        return false;
+    }
+    assert!(
+        std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+        "the browser tests need a real headless Chromium: install it with \
+         `apt-get update && apt-get install -y chromium chromium-driver` \
+         (or set {SKIP_VAR}=1 to skip them)"
+    );
+    true
+}
+
+/// The running server and its state, for setting up data and checking the store afterwards.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) state: AppState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// The whole application on a fresh in-memory store, listening on a random port, with an
+    /// admin account.
+    pub(crate) async fn start() -> Self {
+        let config = AppConfig {
+            // The tests sign in many times from one address.
+            auth_attempts_per_minute: 0,
+            ..AppConfig::default()
+        };
+        let state = AppState::new(Stores::memory(), config).expect("app state");
+        accounts::ensure_admin(
+            state.accounts(),
+            state.passwords(),
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+            state.engine().now(),
+        )
+        .await
+        .expect("admin account");
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind a port");
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .expect("a TCP address");
+        let endpoint = app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = Server::new_with_acceptor(acceptor).run(endpoint).await;
+        });
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            server,
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn engine(&self) -> &BookingEngine {
+        self.state.engine()
+    }
+
+    pub(crate) async fn doctor(&self, name: &str, specialization: &str, zone: &str) -> Doctor {
+        self.engine()
+            .create_doctor(NewDoctor::new(name, specialization, zone).expect("doctor fields"))
+            .await
+            .expect("create doctor")
+    }
+
+    /// `count` back-to-back 30-minute slots starting `days_ahead` days from now at 09:00 UTC.
+    pub(crate) async fn slots(&self, doctor: &Doctor, days_ahead: i64, count: usize) -> Vec<Slot> {
+        let day = (Utc::now() + Span::days(days_ahead)).date_naive();
+        let first = day.and_hms_opt(9, 0, 0).expect("09:00").and_utc();
+        let ranges: Vec<TimeRange> = (0..count)
+            .map(|i| {
+                let start = first + Span::minutes(30 * i as i64);
+                TimeRange::new(start, start + Span::minutes(30)).expect("range")
+            })
+            .collect();
+        self.engine()
+            .publish_slots(doctor.id, &ranges)
+            .await
+            .expect("publish slots")
+    }
+
+    pub(crate) async fn patient(&self, name: &str, email: &str) -> Account {
+        accounts::register_patient(&self.state, email, "patient-password-1", name)
+            .await
+            .expect("register patient")
+    }
+}
+
+/// A chromedriver process with one headless Chromium session.
+pub(crate) struct Browser {
+    pub(crate) client: Client,
+    driver: Child,
+    _profile: TempDir,
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a desktop-sized headless Chromium with a
+    /// fresh profile.
+    pub(crate) async fn open() -> Self {
+        Self::launch(None).await
+    }
+
+    /// As [`Browser::open`], with the browser's time zone set to `zone` (as a person abroad).
+    pub(crate) async fn open_in_zone(zone: &str) -> Self {
+        Self::launch(Some(zone)).await
+    }
+
+    async fn launch(zone: Option<&str>) -> Self {
+        let permit = browser_slots().acquire().await.expect("browser semaphore");
+        let port = free_port();
+        let mut command = Command::new(CHROMEDRIVER);
+        if let Some(zone) = zone {
+            // Chromium inherits it from chromedriver; Intl then reports this zone.
+            command.env("TZ", zone);
+        }
+        let driver = command
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
+        let profile = TempDir::new("medislot-chromium");
+        let mut caps = Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path.display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("open a Chromium session through chromedriver");
+        Self {
+            client,
+            driver,
+            _profile: profile,
+            _permit: permit,
+        }
+    }
+
+    pub(crate) async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Waits for an element matching `css` to appear.
+    pub(crate) async fn wait_for(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css} never appeared: {err}"))
+    }
+
+    pub(crate) async fn find(&self, css: &str) -> Element {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("no {css}: {err}"))
+    }
+
+    pub(crate) async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("element text")
+    }
+
+    pub(crate) async fn fill(&self, css: &str, value: &str) {
+        let input = self.find(css).await;
+        input.clear().await.expect("clear input");
+        input.send_keys(value).await.expect("type into input");
+    }
+
+    /// Sets an input's value directly (date and time inputs take locale-dependent keystrokes).
+    pub(crate) async fn set_value(&self, css: &str, value: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).value = arguments[1];",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .expect("set input value");
+    }
+
+    pub(crate) async fn click(&self, css: &str) {
+        self.find(css).await.click().await.expect("click");
+    }
+
+    /// The page's visible text.
+    pub(crate) async fn page_text(&self) -> String {
+        self.text("body").await
+    }
+
+    pub(crate) async fn heading(&self) -> String {
+        self.text("h1").await
+    }
+
+    pub(crate) async fn sign_in(&self, app: &TestApp, email: &str, password: &str) {
+        self.goto(&app.url("/signin")).await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("form[action='/signin'] button[type=submit]").await;
+        self.wait_for("form[action='/signout']").await;
+    }
+
+    /// Evaluates a script and returns its value.
+    pub(crate) async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, Vec::new()).await.expect("script")
+    }
+
+    /// Saves the page as `target/browser-screenshots/<name>.png` (under `CARGO_TARGET_DIR`
+    /// when set), and returns the path.
+    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = target_dir().join("browser-screenshots");
+        self.save_screenshot(&dir, name).await
+    }
+
+    pub(crate) async fn save_screenshot(&self, dir: &std::path::Path, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(dir).expect("screenshot directory");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+
+    /// Ends the WebDriver session (then dropping stops chromedriver).
+    pub(crate) async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` if set, else the one holding this test
+/// binary (`<target>/debug/deps/browser-...`).
+pub(crate) fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something listens on `addr` (chromedriver has started).
+fn wait_for_port(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start listening on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A directory removed when dropped (a fresh Chromium profile per browser).
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
