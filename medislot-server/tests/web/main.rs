@@ -1,0 +1,456 @@
+//! The web UI's error paths over plain HTTP (poem's test client): bad form input is answered
+//! with the page again and the error next to its field, with a 4xx status; refusals are pages
+//! in words; never JSON, never a 500.
+
+use chrono::{Duration, Utc};
+use medislot_core::{BookingQuery, Doctor, NewDoctor, Slot, TimeRange};
+use medislot_server::{accounts, app, AppConfig, AppState, Stores};
+use poem::endpoint::BoxEndpoint;
+use poem::http::{header, StatusCode};
+use poem::test::{TestClient, TestResponse};
+use poem::Response;
+
+const ADMIN_EMAIL: &str = "admin@clinic.example";
+const PASSWORD: &str = "a-long-password";
+
+struct Web {
+    cli: TestClient<BoxEndpoint<'static, Response>>,
+    state: AppState,
+}
+
+/// A page as received: its status, location, and body.
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    content_type: String,
+    body: String,
+}
+
+impl Page {
+    async fn read(resp: TestResponse) -> Self {
+        let response = resp.0;
+        let status = response.status();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let location = header(header::LOCATION);
+        let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
+        let body = response.into_body().into_string().await.expect("body");
+        Self {
+            status,
+            location,
+            content_type,
+            body,
+        }
+    }
+
+    /// The message shown next to the field `id` (`<p class="error" id="{id}-error">`).
+    fn error_for(&self, id: &str) -> Option<String> {
+        let marker = format!("id=\"{id}-error\">");
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find("</p>")? + start;
+        Some(self.body[start..end].to_owned())
+    }
+
+    /// An HTML page, not problem+json, and not a server error.
+    fn assert_html(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.content_type.starts_with("text/html"),
+            "a page, not {}: {}",
+            self.content_type,
+            self.body
+        );
+        assert!(!self.body.contains("\"code\":"), "no raw JSON: {}", self.body);
+    }
+
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self.body.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = self.body[start..].find('"').expect("end of value") + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+impl Web {
+    async fn start() -> Self {
+        let config = AppConfig {
+            auth_attempts_per_minute: 0,
+            ..AppConfig::default()
+        };
+        let state = AppState::new(Stores::memory(), config).expect("state");
+        accounts::ensure_admin(
+            state.accounts(),
+            state.passwords(),
+            ADMIN_EMAIL,
+            PASSWORD,
+            state.engine().now(),
+        )
+        .await
+        .expect("admin");
+        Self {
+            cli: TestClient::new(app(state.clone())),
+            state,
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Page {
+        Page::read(self.cli.get(path).header(header::COOKIE, cookie).send().await).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+        Page::read(
+            self.cli
+                .post(path)
+                .header(header::COOKIE, cookie)
+                .form(&form)
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    /// Signs in through the form; returns the session cookie to send back.
+    async fn sign_in(&self, email: &str) -> String {
+        let resp = self
+            .cli
+            .post("/signin")
+            .form(&[("email", email), ("password", PASSWORD)])
+            .send()
+            .await;
+        resp.assert_status(StatusCode::SEE_OTHER);
+        let set_cookie = resp
+            .0
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("a session cookie");
+        set_cookie.split(';').next().expect("cookie pair").to_owned()
+    }
+
+    async fn patient(&self, email: &str) -> (medislot_core::Account, String) {
+        let account = accounts::register_patient(&self.state, email, PASSWORD, "Pat")
+            .await
+            .expect("patient");
+        let cookie = self.sign_in(email).await;
+        (account, cookie)
+    }
+
+    async fn doctor_with_slots(&self, count: usize) -> (Doctor, Vec<Slot>) {
+        let engine = self.state.engine();
+        let doctor = engine
+            .create_doctor(NewDoctor::new("Dr Who", "General practice", "Europe/Paris").unwrap())
+            .await
+            .unwrap();
+        let start = Utc::now() + Duration::days(2);
+        let ranges: Vec<TimeRange> = (0..count as i64)
+            .map(|i| {
+                let s = start + Duration::hours(i);
+                TimeRange::new(s, s + Duration::minutes(30)).unwrap()
+            })
+            .collect();
+        let slots = engine.publish_slots(doctor.id, &ranges).await.unwrap();
+        (doctor, slots)
+    }
+}
+
+#[tokio::test]
+async fn signing_up_with_bad_fields_shows_each_error_next_to_its_field() {
+    let web = Web::start().await;
+    let page = web
+        .post("/signup", "", &[("name", " "), ("email", "nope"), ("password", "short")])
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    // The first refused field is named next to the field, in words.
+    let error = page.error_for("email").or(page.error_for("name")).or(page.error_for("password"));
+    assert!(error.is_some(), "{}", page.body);
+    assert!(!error.unwrap().contains('`'), "no wire names in the message");
+
+    let page = web
+        .post("/signup", "", &[("name", "Pat"), ("email", "pat@example.com"), ("password", "short")])
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    let error = page.error_for("password").expect("password error");
+    assert!(error.contains("at least 8 characters"), "{error}");
+    assert!(page.body.contains("value=\"pat@example.com\""), "the form keeps what was typed");
+}
+
+#[tokio::test]
+async fn signing_up_with_a_taken_email_says_so_next_to_the_email() {
+    let web = Web::start().await;
+    web.patient("taken@example.com").await;
+    let page = web
+        .post(
+            "/signup",
+            "",
+            &[("name", "Pat"), ("email", "taken@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    page.assert_html(StatusCode::CONFLICT);
+    assert!(page.error_for("email").unwrap().contains("already exists"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_plain_message_and_the_same_for_an_unknown_email() {
+    let web = Web::start().await;
+    web.patient("known@example.com").await;
+    let wrong = web
+        .post("/signin", "", &[("email", "known@example.com"), ("password", "wrong-password")])
+        .await;
+    wrong.assert_html(StatusCode::UNAUTHORIZED);
+    let unknown = web
+        .post("/signin", "", &[("email", "nobody@example.com"), ("password", "wrong-password")])
+        .await;
+    unknown.assert_html(StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("The email or password is wrong"));
+    assert!(unknown.body.contains("The email or password is wrong"));
+}
+
+#[tokio::test]
+async fn a_form_without_the_sessions_csrf_token_is_refused_with_a_page() {
+    let web = Web::start().await;
+    let (_, cookie) = web.patient("csrf@example.com").await;
+    let (_, slots) = web.doctor_with_slots(1).await;
+    let path = format!("/slots/{}/book", slots[0].id);
+    let page = web.post(&path, &cookie, &[("idempotency_key", "k1")]).await;
+    page.assert_html(StatusCode::FORBIDDEN);
+    assert!(page.body.contains("This form has expired"));
+    let page = web
+        .post(&path, &cookie, &[("idempotency_key", "k1"), ("csrf_token", "forged")])
+        .await;
+    page.assert_html(StatusCode::FORBIDDEN);
+    let bookings = web
+        .state
+        .engine()
+        .bookings(&BookingQuery {
+            limit: 10,
+            ..BookingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(bookings.items.is_empty(), "nothing was booked");
+}
+
+#[tokio::test]
+async fn signed_out_visitors_are_sent_to_sign_in_and_back() {
+    let web = Web::start().await;
+    for path in ["/bookings", "/admin", "/admin/bookings?status=BUFFER"] {
+        let page = web.get(path, "").await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        let location = page.location.unwrap();
+        assert!(location.starts_with("/signin?next=%2F"), "{location}");
+    }
+    let page = web.get("/signin?next=https://evil.example", "").await;
+    page.assert_html(StatusCode::OK);
+    assert!(!page.body.contains("evil.example"), "only local paths are followed");
+}
+
+#[tokio::test]
+async fn a_patient_gets_a_403_page_on_admin_pages_and_404_for_others_bookings() {
+    let web = Web::start().await;
+    let (_, eve) = web.patient("eve@example.com").await;
+    let (olga, _) = web.patient("olga@example.com").await;
+    let (_, slots) = web.doctor_with_slots(1).await;
+    let theirs = web
+        .state
+        .engine()
+        .book(slots[0].id, olga.patient_id(), None)
+        .await
+        .unwrap();
+    for path in ["/admin", "/admin/doctors", "/admin/bookings"] {
+        web.get(path, &eve).await.assert_html(StatusCode::FORBIDDEN);
+    }
+    let csrf = web.get("/bookings", &eve).await.csrf();
+    let page = web
+        .post("/admin/doctors", &eve, &[("csrf_token", &csrf), ("name", "X"), ("specialization", "Y"), ("timezone", "UTC")])
+        .await;
+    page.assert_html(StatusCode::FORBIDDEN);
+    for path in [
+        format!("/bookings/{}", theirs.id),
+        format!("/bookings/{}/cancel", theirs.id),
+        "/bookings/not-an-id".to_owned(),
+        format!("/bookings/{}", uuid::Uuid::now_v7()),
+    ] {
+        let page = web.get(&path, &eve).await;
+        page.assert_html(StatusCode::NOT_FOUND);
+        assert!(!page.body.contains("Dr Who"), "{path}");
+    }
+    let page = web
+        .post(&format!("/bookings/{}/cancel", theirs.id), &eve, &[("csrf_token", &csrf)])
+        .await;
+    page.assert_html(StatusCode::NOT_FOUND);
+    let stored = web.state.engine().booking(theirs.id).await.unwrap();
+    assert_eq!(stored.booking.status(), medislot_core::BookingStatus::Confirmed);
+}
+
+#[tokio::test]
+async fn a_retried_book_form_returns_the_first_booking_and_a_late_one_hears_just_taken() {
+    let web = Web::start().await;
+    let (_, ann) = web.patient("ann@example.com").await;
+    let (_, bob) = web.patient("bob@example.com").await;
+    let (_, slots) = web.doctor_with_slots(2).await;
+    let path = format!("/slots/{}/book", slots[0].id);
+    let ann_csrf = web.get("/slots", &ann).await.csrf();
+    let form = [("csrf_token", ann_csrf.as_str()), ("idempotency_key", "form-key-1")];
+    let first = web.post(&path, &ann, &form).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    let retry = web.post(&path, &ann, &form).await;
+    assert_eq!(retry.location, first.location, "the same booking, not a second one");
+
+    let bob_csrf = web.get("/slots", &bob).await.csrf();
+    let late = web
+        .post(&path, &bob, &[("csrf_token", bob_csrf.as_str()), ("idempotency_key", "form-key-2")])
+        .await;
+    late.assert_html(StatusCode::CONFLICT);
+    assert!(late.body.contains("just taken"));
+    assert!(late.body.contains(&slots[1].id.to_string()), "the refreshed list");
+
+    let empty_key = web
+        .post(&path, &bob, &[("csrf_token", bob_csrf.as_str()), ("idempotency_key", "")])
+        .await;
+    empty_key.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown_slot = web
+        .post("/slots/nonsense/book", &bob, &[("csrf_token", bob_csrf.as_str())])
+        .await;
+    unknown_slot.assert_html(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn slot_filters_that_do_not_parse_are_named_next_to_their_fields() {
+    let web = Web::start().await;
+    web.doctor_with_slots(1).await;
+    let page = web.get("/slots?doctor=someone&date=31-31-2030&cursor=zzz", "").await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.error_for("doctor").is_some());
+    assert!(page.error_for("date").is_some());
+    let page = web.get("/slots?specialization=general%20PRACTICE", "").await;
+    page.assert_html(StatusCode::OK);
+    assert!(page.body.contains("Dr Who"));
+    // A query string that is not even well-formed is a 400 page.
+    web.get("/slots?date=a&date=b", "").await.assert_html(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn admin_forms_name_each_bad_field_and_the_overlap() {
+    let web = Web::start().await;
+    let admin = web.sign_in(ADMIN_EMAIL).await;
+    let csrf = web.get("/admin/doctors", &admin).await.csrf();
+    let page = web
+        .post(
+            "/admin/doctors",
+            &admin,
+            &[("csrf_token", &csrf), ("name", ""), ("specialization", " "), ("timezone", "Mars/Base")],
+        )
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["name", "specialization", "timezone"] {
+        assert!(page.error_for(field).is_some(), "{field}: {}", page.body);
+    }
+
+    let (doctor, slots) = web.doctor_with_slots(1).await;
+    let path = format!("/admin/doctors/{}", doctor.id);
+    let page = web
+        .post(
+            &path,
+            &admin,
+            &[("csrf_token", &csrf), ("date", "tomorrow"), ("from", "9"), ("to", ""), ("length", "0"), ("gap", "-5"), ("action", "preview")],
+        )
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["date", "from", "to", "length", "gap"] {
+        assert!(page.error_for(field).is_some(), "{field}");
+    }
+
+    // A day that covers the existing slot: refused whole, naming the slot that overlaps.
+    let tz = doctor.timezone;
+    let existing = slots[0].range.starts_at().with_timezone(&tz);
+    let date = existing.format("%Y-%m-%d").to_string();
+    let from = (existing - Duration::minutes(60)).format("%H:%M").to_string();
+    let to = (existing + Duration::minutes(60)).format("%H:%M").to_string();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("date", date.as_str()),
+        ("from", from.as_str()),
+        ("to", to.as_str()),
+        ("length", "20"),
+        ("gap", "0"),
+        ("action", "save"),
+    ];
+    let page = web.post(&path, &admin, &form).await;
+    page.assert_html(StatusCode::CONFLICT);
+    assert!(page.body.contains("Nothing was saved"), "{}", page.body);
+    assert!(page.body.contains("overlaps"));
+    let listed = web
+        .state
+        .engine()
+        .slots(&medislot_core::SlotQuery {
+            doctor_id: Some(doctor.id),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "all or nothing");
+
+    let page = web.get("/admin/bookings?status=BOOKED&date=x&patient=not%20an%20email", &admin).await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["status", "date", "patient"] {
+        assert!(page.error_for(field).is_some(), "{field}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_doctor_with_an_active_booking_shows_why() {
+    let web = Web::start().await;
+    let admin = web.sign_in(ADMIN_EMAIL).await;
+    let (patient, _) = web.patient("p@example.com").await;
+    let (doctor, slots) = web.doctor_with_slots(2).await;
+    web.state
+        .engine()
+        .book(slots[0].id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    let csrf = web.get("/admin/doctors", &admin).await.csrf();
+    let page = web
+        .post(&format!("/admin/doctors/{}/delete", doctor.id), &admin, &[("csrf_token", &csrf)])
+        .await;
+    page.assert_html(StatusCode::CONFLICT);
+    assert!(page.body.contains("was not deleted"), "{}", page.body);
+    let page = web
+        .post(&format!("/admin/slots/{}/delete", slots[0].id), &admin, &[("csrf_token", &csrf)])
+        .await;
+    page.assert_html(StatusCode::CONFLICT);
+    let freed = web
+        .post(&format!("/admin/slots/{}/delete", slots[1].id), &admin, &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(freed.status, StatusCode::SEE_OTHER, "a free slot is deleted");
+}
+
+#[tokio::test]
+async fn a_too_long_cancel_reason_is_named_next_to_the_field() {
+    let web = Web::start().await;
+    let (patient, cookie) = web.patient("r@example.com").await;
+    let (_, slots) = web.doctor_with_slots(1).await;
+    let booking = web
+        .state
+        .engine()
+        .book(slots[0].id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    let path = format!("/bookings/{}/cancel", booking.id);
+    let csrf = web.get(&path, &cookie).await.csrf();
+    let long = "x".repeat(501);
+    let page = web.post(&path, &cookie, &[("csrf_token", &csrf), ("reason", &long)]).await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.error_for("reason").is_some(), "{}", page.body);
+
+    let done = web.post(&path, &cookie, &[("csrf_token", &csrf)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let again = web.post(&path, &cookie, &[("csrf_token", &csrf)]).await;
+    again.assert_html(StatusCode::CONFLICT);
+    assert!(again.body.contains("can no longer be cancelled"));
+}
