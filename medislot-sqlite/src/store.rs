@@ -53,8 +53,15 @@ impl SqliteStore {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or created, or its journal
-    /// cannot be switched to WAL; [`StoreError::Other`] for a malformed URL.
+    /// cannot be switched to WAL; [`StoreError::Other`] for a malformed URL or an in-memory
+    /// database (`:memory:`, `mode=memory`), which would lose everything at exit: use
+    /// [`MemoryStore`](medislot_core::MemoryStore) for that.
     pub async fn connect(url_or_path: &str) -> Result<Self, StoreError> {
+        if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
+            return Err(StoreError::Other(
+                "SqliteStore keeps its data in a file; use MemoryStore for memory".into(),
+            ));
+        }
         let options = if url_or_path.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url_or_path)
                 .map_err(|e| StoreError::Other(Box::new(e)))?
@@ -201,8 +208,9 @@ mod tests {
 
     fn booking(id: u8, status_columns: &str, values: &str) -> String {
         format!(
-            "INSERT INTO bookings (id, slot_id, patient_id, created_at, updated_at, \
-             {status_columns}) VALUES (x'{id:032x}', {SLOT}, x'{id:032x}', 0, 0, {values})"
+            "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, created_at, updated_at, \
+             {status_columns}) VALUES (x'{id:032x}', {SLOT}, {DOCTOR}, x'{id:032x}', 0, 0, \
+             {values})"
         )
     }
 
@@ -246,6 +254,20 @@ mod tests {
             assert_eq!(store.path(), dir.path().join(name));
             assert!(store.path().exists(), "{url} should create the file");
             store.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_are_refused() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://db?mode=memory",
+        ] {
+            assert!(
+                matches!(SqliteStore::connect(url).await, Err(StoreError::Other(_))),
+                "{url}"
+            );
         }
     }
 
@@ -390,10 +412,25 @@ mod tests {
         assert_eq!(refused(&store, "DELETE FROM slots").await, Some(TRIGGER));
         assert_eq!(refused(&store, "DELETE FROM doctors").await, Some(TRIGGER));
         let orphan = format!(
-            "INSERT INTO bookings (id, slot_id, patient_id, status, created_at, updated_at) \
-             VALUES (x'{:032x}', x'{:032x}', x'{:032x}', 'CONFIRMED', 0, 0)",
+            "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, created_at, \
+             updated_at) VALUES (x'{:032x}', x'{:032x}', {DOCTOR}, x'{:032x}', 'CONFIRMED', 0, 0)",
             41, 99, 41
         );
         assert_eq!(refused(&store, &orphan).await, Some(FOREIGN_KEY));
+        // A booking's doctor is its slot's doctor.
+        run(
+            &store,
+            "INSERT INTO doctors (id, name, specialization, timezone, created_at) \
+             VALUES (x'00000000000000000000000000000005', 'Dr B', 'GP', 'UTC', 0)",
+        )
+        .await
+        .unwrap();
+        let wrong_doctor = format!(
+            "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, cancelled_by, \
+             created_at, updated_at) VALUES (x'{:032x}', {SLOT}, x'{:032x}', x'{:032x}', \
+             'CANCELLED', 'patient', 0, 0)",
+            42, 5, 42
+        );
+        assert_eq!(refused(&store, &wrong_doctor).await, Some(FOREIGN_KEY));
     }
 }
