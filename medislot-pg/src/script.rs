@@ -119,7 +119,8 @@ impl Results {
 ///
 /// Dropped without [`Tx::commit`] or [`Tx::rollback`] (the caller's future was cancelled, or a
 /// `ROLLBACK` failed), the connection is closed rather than returned to the pool: the server
-/// then rolls the transaction back, and no pooled connection is ever left inside one.
+/// then rolls the transaction back, and no pooled connection is ever left inside one. As with
+/// any client, a future dropped after the `COMMIT` script was sent may still have committed.
 #[derive(Debug)]
 pub(crate) struct Tx {
     conn: PoolConnection<Postgres>,
