@@ -10,8 +10,9 @@ use crate::auth::Sessions;
 use crate::state::AppConfig;
 use crate::stores::MEMORY_URL;
 
-/// The store used when neither `--database-url` nor `--store` is given.
-pub const DEFAULT_DATABASE_URL: &str = MEMORY_URL;
+/// The store used when neither `--database-url` nor `--store` is given: a SQLite file in the
+/// working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://medislot.db";
 
 /// MediSlot's booking server: a JSON API with its OpenAPI document at /api/openapi.json and
 /// interactive docs at /docs.
@@ -66,7 +67,8 @@ pub struct Settings {
         global = true
     )]
     pub listen: SocketAddr,
-    /// Where the data lives: `memory:` (more stores come with their crates).
+    /// Where the data lives: `sqlite://PATH` (the default is ./medislot.db), `postgres://...`,
+    /// or `memory:` (nothing is kept).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// `memory` keeps everything in this process, whatever --database-url says.
@@ -209,10 +211,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_settings_means_memory_on_localhost_8080() {
-        let cli = Cli::try_parse_from(["medislot-server"]).unwrap();
+    fn without_a_url_the_store_is_the_default_sqlite_file() {
+        let mut cli = Cli::try_parse_from(["medislot-server"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.settings.listen.to_string(), "127.0.0.1:8080");
+        // DATABASE_URL may be set in the environment (CI sets it): clear what it gave.
+        cli.settings.database_url = None;
+        cli.settings.store = None;
         assert_eq!(cli.settings.store_url(), DEFAULT_DATABASE_URL);
     }
 

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use crate::{As, TestApp, User, SECRET};
 
-#[tokio::test]
 async fn registering_returns_201_with_a_patient_account() {
     let app = TestApp::new().await;
     let answer = app.register("New.Patient@Example.com", "long enough").await;
@@ -17,7 +16,6 @@ async fn registering_returns_201_with_a_patient_account() {
     assert!(body.get("password_hash").is_none());
 }
 
-#[tokio::test]
 async fn registering_an_existing_email_returns_409_email_taken() {
     let app = TestApp::new().await;
     app.register("a@example.com", "long enough")
@@ -27,7 +25,6 @@ async fn registering_an_existing_email_returns_409_email_taken() {
     assert_eq!(again.expect_problem(409, "email_taken")["field"], "email");
 }
 
-#[tokio::test]
 async fn registering_with_bad_fields_returns_422_naming_each_field() {
     let app = TestApp::new().await;
     let short = app.register("a@example.com", "short").await;
@@ -55,7 +52,6 @@ async fn registering_with_bad_fields_returns_422_naming_each_field() {
     assert_eq!(missing.expect(422)["field"], "name");
 }
 
-#[tokio::test]
 async fn logging_in_returns_a_token_and_sets_an_http_only_strict_cookie() {
     let app = TestApp::new().await;
     app.register("a@example.com", "long enough")
@@ -78,7 +74,6 @@ async fn logging_in_returns_a_token_and_sets_an_http_only_strict_cookie() {
     );
 }
 
-#[tokio::test]
 async fn the_cookie_is_secure_when_configured() {
     let app = TestApp::with_config(|c| c.cookie_secure = true).await;
     app.register("a@example.com", "long enough")
@@ -89,7 +84,6 @@ async fn the_cookie_is_secure_when_configured() {
     assert!(cookie.contains("; Secure"));
 }
 
-#[tokio::test]
 async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
     let app = TestApp::new().await;
     app.register("a@example.com", "long enough")
@@ -103,7 +97,6 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
     assert_eq!(wrong.body, malformed.body);
 }
 
-#[tokio::test]
 async fn me_without_a_session_returns_401() {
     let app = TestApp::new().await;
     app.get("/api/v1/me", As::Anonymous)
@@ -111,7 +104,6 @@ async fn me_without_a_session_returns_401() {
         .expect_problem(401, "unauthorized");
 }
 
-#[tokio::test]
 async fn me_answers_with_a_bearer_token_or_the_cookie() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -128,7 +120,6 @@ fn forged(user: &User, token: String) -> User {
     }
 }
 
-#[tokio::test]
 async fn a_token_signed_with_another_key_returns_401() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -146,7 +137,6 @@ async fn a_token_signed_with_another_key_returns_401() {
         .expect_problem(401, "unauthorized");
 }
 
-#[tokio::test]
 async fn a_token_with_alg_none_returns_401() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -162,7 +152,6 @@ async fn a_token_with_alg_none_returns_401() {
     }
 }
 
-#[tokio::test]
 async fn a_tampered_token_returns_401() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -178,7 +167,6 @@ async fn a_tampered_token_returns_401() {
         .expect(401);
 }
 
-#[tokio::test]
 async fn an_expired_token_returns_401() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -190,7 +178,6 @@ async fn an_expired_token_returns_401() {
         .expect_problem(401, "unauthorized");
 }
 
-#[tokio::test]
 async fn an_expired_token_signed_with_the_right_key_returns_401() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -209,7 +196,6 @@ async fn an_expired_token_signed_with_the_right_key_returns_401() {
         .expect(401);
 }
 
-#[tokio::test]
 async fn logging_out_ends_the_session_and_clears_the_cookie() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -223,7 +209,6 @@ async fn logging_out_ends_the_session_and_clears_the_cookie() {
     app.get("/api/v1/me", As::Bearer(&user)).await.expect(401);
 }
 
-#[tokio::test]
 async fn a_cookie_session_cannot_change_state_without_the_csrf_header() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -249,7 +234,6 @@ async fn a_cookie_session_cannot_change_state_without_the_csrf_header() {
         .expect(201);
 }
 
-#[tokio::test]
 async fn logout_by_cookie_also_needs_the_csrf_header() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -259,7 +243,6 @@ async fn logout_by_cookie_also_needs_the_csrf_header() {
     app.get("/api/v1/me", As::Bearer(&user)).await.expect(200);
 }
 
-#[tokio::test]
 async fn login_and_register_are_rate_limited_per_client() {
     let app = TestApp::with_config(|c| c.auth_attempts_per_minute = 3).await;
     for _ in 0..3 {
@@ -273,7 +256,6 @@ async fn login_and_register_are_rate_limited_per_client() {
         .expect_problem(429, "too_many_attempts");
 }
 
-#[tokio::test]
 async fn a_demoted_admin_loses_admin_access_at_once() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -289,7 +271,6 @@ async fn a_demoted_admin_loses_admin_access_at_once() {
     assert_eq!(me.expect(200)["role"], "patient");
 }
 
-#[tokio::test]
 async fn a_promoted_patient_gains_admin_access_at_once() {
     let app = TestApp::new().await;
     let user = app.patient().await;
@@ -302,7 +283,6 @@ async fn a_promoted_patient_gains_admin_access_at_once() {
         .expect(201);
 }
 
-#[tokio::test]
 async fn create_admin_promotes_an_existing_account_and_sets_its_password() {
     let app = TestApp::new().await;
     app.register("boss@example.com", "patient-password")
@@ -324,3 +304,26 @@ async fn create_admin_promotes_an_existing_account_and_sets_its_password() {
     let body = app.login("boss@example.com", "admin-password").await;
     assert_eq!(body.expect(200)["user"]["role"], "admin");
 }
+
+crate::on_every_store!(
+    registering_returns_201_with_a_patient_account,
+    registering_an_existing_email_returns_409_email_taken,
+    registering_with_bad_fields_returns_422_naming_each_field,
+    logging_in_returns_a_token_and_sets_an_http_only_strict_cookie,
+    the_cookie_is_secure_when_configured,
+    a_wrong_password_and_an_unknown_email_get_the_same_401,
+    me_without_a_session_returns_401,
+    me_answers_with_a_bearer_token_or_the_cookie,
+    a_token_signed_with_another_key_returns_401,
+    a_token_with_alg_none_returns_401,
+    a_tampered_token_returns_401,
+    an_expired_token_returns_401,
+    an_expired_token_signed_with_the_right_key_returns_401,
+    logging_out_ends_the_session_and_clears_the_cookie,
+    a_cookie_session_cannot_change_state_without_the_csrf_header,
+    logout_by_cookie_also_needs_the_csrf_header,
+    login_and_register_are_rate_limited_per_client,
+    a_demoted_admin_loses_admin_access_at_once,
+    a_promoted_patient_gains_admin_access_at_once,
+    create_admin_promotes_an_existing_account_and_sets_its_password,
+);

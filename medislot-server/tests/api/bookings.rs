@@ -4,7 +4,6 @@ use serde_json::json;
 
 use crate::{uuid_of, As, TestApp};
 
-#[tokio::test]
 async fn booking_a_free_slot_returns_201_confirmed_with_slot_and_doctor() {
     let app = TestApp::new().await;
     let (_, doctor, slots) = app.clinic(1).await;
@@ -23,7 +22,6 @@ async fn booking_a_free_slot_returns_201_confirmed_with_slot_and_doctor() {
     );
 }
 
-#[tokio::test]
 async fn booking_a_taken_slot_returns_409_slot_unavailable() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -37,7 +35,6 @@ async fn booking_a_taken_slot_returns_409_slot_unavailable() {
     );
 }
 
-#[tokio::test]
 async fn racing_patients_get_exactly_one_booking() {
     let app = TestApp::new().await;
     let (admin, _, slots) = app.clinic(1).await;
@@ -54,7 +51,6 @@ async fn racing_patients_get_exactly_one_booking() {
     assert_eq!(all.expect(200)["items"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn booking_an_unknown_slot_returns_404() {
     let app = TestApp::new().await;
     let patient = app.patient().await;
@@ -63,7 +59,6 @@ async fn booking_an_unknown_slot_returns_404() {
         .expect_problem(404, "slot_not_found");
 }
 
-#[tokio::test]
 async fn booking_a_slot_that_has_started_returns_422() {
     let app = TestApp::with_config(|c| c.session_ttl = Duration::days(7)).await;
     let (_, _, slots) = app.clinic(1).await;
@@ -74,7 +69,6 @@ async fn booking_a_slot_that_has_started_returns_422() {
         .expect_problem(422, "slot_in_past");
 }
 
-#[tokio::test]
 async fn booking_without_a_session_returns_401() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -87,7 +81,6 @@ async fn booking_without_a_session_returns_401() {
     .expect_problem(401, "unauthorized");
 }
 
-#[tokio::test]
 async fn booking_with_a_missing_or_malformed_slot_id_returns_422_naming_it() {
     let app = TestApp::new().await;
     let patient = app.patient().await;
@@ -118,7 +111,6 @@ async fn book_with_key(
     crate::read(request.send().await.0).await
 }
 
-#[tokio::test]
 async fn a_retry_with_the_same_idempotency_key_returns_the_first_booking() {
     let app = TestApp::new().await;
     let (admin, _, slots) = app.clinic(2).await;
@@ -141,7 +133,6 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_booking() {
         .expect_problem(409, "slot_unavailable");
 }
 
-#[tokio::test]
 async fn a_patient_lists_only_their_own_bookings_and_an_admin_lists_all() {
     let app = TestApp::new().await;
     let (admin, _, slots) = app.clinic(3).await;
@@ -185,7 +176,6 @@ async fn a_patient_lists_only_their_own_bookings_and_an_admin_lists_all() {
     app.get("/api/v1/bookings", As::Anonymous).await.expect(401);
 }
 
-#[tokio::test]
 async fn an_admin_filters_bookings_by_status_and_pages_through_them() {
     let app = TestApp::new().await;
     let (admin, doctor, slots) = app.clinic(3).await;
@@ -238,7 +228,6 @@ async fn an_admin_filters_bookings_by_status_and_pages_through_them() {
     assert_eq!(uuid_of(&second["items"][0]["id"]), ids[0]);
 }
 
-#[tokio::test]
 async fn a_patient_reading_another_patients_booking_gets_404() {
     let app = TestApp::new().await;
     let (admin, _, slots) = app.clinic(1).await;
@@ -259,7 +248,6 @@ async fn a_patient_reading_another_patients_booking_gets_404() {
     app.get(&path, As::Bearer(&admin)).await.expect(200);
 }
 
-#[tokio::test]
 async fn a_patient_cancelling_another_patients_booking_gets_404_and_changes_nothing() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -279,7 +267,6 @@ async fn a_patient_cancelling_another_patients_booking_gets_404_and_changes_noth
     assert_eq!(booking.expect(200)["status"], "CONFIRMED");
 }
 
-#[tokio::test]
 async fn a_patient_cancelling_frees_the_slot_and_a_second_cancel_returns_409() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -308,7 +295,6 @@ async fn a_patient_cancelling_frees_the_slot_and_a_second_cancel_returns_409() {
     assert_eq!(after.expect(200)["cancel_reason"], "feeling better");
 }
 
-#[tokio::test]
 async fn cancelling_works_without_a_body_and_refuses_an_overlong_reason() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -329,7 +315,6 @@ async fn cancelling_works_without_a_body_and_refuses_an_overlong_reason() {
     assert_eq!(bare.expect(200)["status"], "CANCELLED");
 }
 
-#[tokio::test]
 async fn an_admin_cancelling_puts_the_slot_in_buffer() {
     let app = TestApp::new().await;
     let (admin, _, slots) = app.clinic(1).await;
@@ -366,7 +351,6 @@ async fn an_admin_cancelling_puts_the_slot_in_buffer() {
     assert_eq!(ended.expect(200)["status"], "CANCELLED");
 }
 
-#[tokio::test]
 async fn a_cancelled_booking_of_an_unknown_id_returns_404() {
     let app = TestApp::new().await;
     let patient = app.patient().await;
@@ -379,3 +363,22 @@ async fn a_cancelled_booking_of_an_unknown_id_returns_404() {
     .await
     .expect_problem(404, "booking_not_found");
 }
+
+crate::on_every_store!(
+    booking_a_free_slot_returns_201_confirmed_with_slot_and_doctor,
+    booking_a_taken_slot_returns_409_slot_unavailable,
+    racing_patients_get_exactly_one_booking,
+    booking_an_unknown_slot_returns_404,
+    booking_a_slot_that_has_started_returns_422,
+    booking_without_a_session_returns_401,
+    booking_with_a_missing_or_malformed_slot_id_returns_422_naming_it,
+    a_retry_with_the_same_idempotency_key_returns_the_first_booking,
+    a_patient_lists_only_their_own_bookings_and_an_admin_lists_all,
+    an_admin_filters_bookings_by_status_and_pages_through_them,
+    a_patient_reading_another_patients_booking_gets_404,
+    a_patient_cancelling_another_patients_booking_gets_404_and_changes_nothing,
+    a_patient_cancelling_frees_the_slot_and_a_second_cancel_returns_409,
+    cancelling_works_without_a_body_and_refuses_an_overlong_reason,
+    an_admin_cancelling_puts_the_slot_in_buffer,
+    a_cancelled_booking_of_an_unknown_id_returns_404,
+);

@@ -2,7 +2,6 @@ use serde_json::json;
 
 use crate::{As, TestApp};
 
-#[tokio::test]
 async fn listing_doctors_is_public_and_filters_by_specialization_and_name() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -36,7 +35,6 @@ async fn listing_doctors_is_public_and_filters_by_specialization_and_name() {
     assert_eq!(by_name.expect(200)[0]["specialization"], "Dermatology");
 }
 
-#[tokio::test]
 async fn getting_a_doctor_returns_it_and_an_unknown_one_returns_404() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -51,7 +49,6 @@ async fn getting_a_doctor_returns_it_and_an_unknown_one_returns_404() {
         .expect_problem(404, "doctor_not_found");
 }
 
-#[tokio::test]
 async fn creating_a_doctor_returns_401_anonymously_and_403_for_a_patient() {
     let app = TestApp::new().await;
     let patient = app.patient().await;
@@ -66,7 +63,6 @@ async fn creating_a_doctor_returns_401_anonymously_and_403_for_a_patient() {
     assert_eq!(none.expect(200), &json!([]));
 }
 
-#[tokio::test]
 async fn creating_a_doctor_with_bad_fields_returns_422_naming_the_field() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -98,7 +94,6 @@ async fn creating_a_doctor_with_bad_fields_returns_422_naming_the_field() {
     }
 }
 
-#[tokio::test]
 async fn deleting_a_doctor_with_an_active_booking_returns_409_until_it_is_cancelled() {
     let app = TestApp::new().await;
     let (admin, doctor, slots) = app.clinic(2).await;
@@ -134,3 +129,11 @@ async fn deleting_a_doctor_with_an_active_booking_returns_409_until_it_is_cancel
         .await
         .expect(200);
 }
+
+crate::on_every_store!(
+    listing_doctors_is_public_and_filters_by_specialization_and_name,
+    getting_a_doctor_returns_it_and_an_unknown_one_returns_404,
+    creating_a_doctor_returns_401_anonymously_and_403_for_a_patient,
+    creating_a_doctor_with_bad_fields_returns_422_naming_the_field,
+    deleting_a_doctor_with_an_active_booking_returns_409_until_it_is_cancelled,
+);

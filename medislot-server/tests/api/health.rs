@@ -2,7 +2,6 @@ use serde_json::json;
 
 use crate::{read, As, TestApp};
 
-#[tokio::test]
 async fn healthz_and_readyz_answer_ok() {
     let app = TestApp::new().await;
     assert_eq!(
@@ -15,7 +14,6 @@ async fn healthz_and_readyz_answer_ok() {
     );
 }
 
-#[tokio::test]
 async fn metrics_count_requests_by_route_and_booking_outcomes() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -62,3 +60,8 @@ async fn the_docs_ui_is_served_without_external_assets() {
     );
     let _ = json!({});
 }
+
+crate::on_every_store!(
+    healthz_and_readyz_answer_ok,
+    metrics_count_requests_by_route_and_booking_outcomes,
+);

@@ -4,6 +4,32 @@
 // Helpers shared by the test modules; their names say what they are.
 #![allow(missing_docs)]
 
+/// Runs each named test (an `async fn()` of the module) once per store: in memory, on a SQLite
+/// file and on PostgreSQL (a fresh database each; see `medislot_pg::testing`).
+macro_rules! on_every_store {
+    ($($test:ident),+ $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $test() {
+                crate::on_store(crate::StoreKind::Memory, super::$test()).await
+            })+
+        }
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $test() {
+                crate::on_store(crate::StoreKind::Sqlite, super::$test()).await
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $test() {
+                crate::on_store(crate::StoreKind::Postgres, super::$test()).await
+            })+
+        }
+    };
+}
+pub(crate) use on_every_store;
+
 mod auth;
 mod bookings;
 mod doctors;
@@ -24,6 +50,42 @@ use poem::Response;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static STORE: StoreKind;
+}
+
+/// Runs a test with every `TestApp` it makes on `kind`.
+pub async fn on_store(kind: StoreKind, test: impl std::future::Future<Output = ()>) {
+    STORE.scope(kind, test).await
+}
+
+/// A fresh store of the kind the running test asked for (memory outside [`on_store`]).
+async fn fresh_stores() -> (Stores, Option<tempfile::TempDir>) {
+    match STORE.try_with(|kind| *kind).unwrap_or(StoreKind::Memory) {
+        StoreKind::Memory => (Stores::memory(), None),
+        StoreKind::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            let stores = medislot_server::stores::open(&url)
+                .await
+                .expect("a SQLite store");
+            (stores, Some(dir))
+        }
+        StoreKind::Postgres => {
+            let store = medislot_pg::testing::fresh_store().await;
+            (Stores::from_store(Arc::new(store), "test PostgreSQL"), None)
+        }
+    }
+}
+
 /// The session secret every test app signs with.
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
@@ -32,6 +94,8 @@ pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub state: AppState,
     pub clock: ManualClock,
+    /// Keeps a SQLite test file until the app is dropped.
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// A signed-in account.
@@ -132,12 +196,14 @@ impl TestApp {
         };
         adjust(&mut config);
         let clock = ManualClock::starting_now();
-        let state = AppState::with_clock(Stores::memory(), config, Arc::new(clock.clone()))
+        let (stores, dir) = fresh_stores().await;
+        let state = AppState::with_clock(stores, config, Arc::new(clock.clone()))
             .expect("a valid configuration");
         Self {
             client: TestClient::new(app(state.clone())),
             state,
             clock,
+            _dir: dir,
         }
     }
 

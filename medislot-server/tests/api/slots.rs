@@ -11,7 +11,6 @@ fn range(app: &TestApp, from_minutes: i64, to_minutes: i64) -> Value {
     })
 }
 
-#[tokio::test]
 async fn publishing_slots_returns_201_with_each_start_in_the_doctors_time_zone() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -35,7 +34,6 @@ async fn publishing_slots_returns_201_with_each_start_in_the_doctors_time_zone()
     assert_eq!(slots[0]["status"], "available");
 }
 
-#[tokio::test]
 async fn publishing_overlapping_slots_returns_409_and_stores_none() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -67,7 +65,6 @@ async fn publishing_overlapping_slots_returns_409_and_stores_none() {
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn publishing_bad_slots_returns_422_naming_the_slot_and_field() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -108,7 +105,6 @@ async fn publishing_bad_slots_returns_422_naming_the_slot_and_field() {
     }
 }
 
-#[tokio::test]
 async fn publishing_slots_needs_an_admin_and_an_existing_doctor() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -139,7 +135,6 @@ async fn publishing_slots_needs_an_admin_and_an_existing_doctor() {
     .expect_problem(404, "doctor_not_found");
 }
 
-#[tokio::test]
 async fn listing_slots_shows_each_status_and_filters_by_availability() {
     let app = TestApp::new().await;
     let (_, doctor, slots) = app.clinic(3).await;
@@ -170,7 +165,6 @@ async fn listing_slots_shows_each_status_and_filters_by_availability() {
     assert_eq!(other.expect(200)["items"], json!([]));
 }
 
-#[tokio::test]
 async fn listing_slots_pages_with_an_opaque_cursor() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(5).await;
@@ -194,7 +188,6 @@ async fn listing_slots_pages_with_an_opaque_cursor() {
     assert_eq!(seen, slots);
 }
 
-#[tokio::test]
 async fn listing_slots_with_bad_parameters_returns_422_naming_them() {
     let app = TestApp::new().await;
     let cases = [
@@ -216,7 +209,6 @@ async fn listing_slots_with_bad_parameters_returns_422_naming_them() {
     }
 }
 
-#[tokio::test]
 async fn withdrawing_a_slot_returns_204_and_409_while_it_is_booked() {
     let app = TestApp::new().await;
     let (admin, _, slots) = app.clinic(2).await;
@@ -239,7 +231,6 @@ async fn withdrawing_a_slot_returns_204_and_409_while_it_is_booked() {
         .expect_problem(404, "slot_not_found");
 }
 
-#[tokio::test]
 async fn holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -291,7 +282,6 @@ async fn holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed
     .expect_problem(409, "invalid_transition");
 }
 
-#[tokio::test]
 async fn confirming_an_expired_hold_returns_409_and_frees_the_slot() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -321,7 +311,6 @@ async fn confirming_an_expired_hold_returns_409_and_frees_the_slot() {
     app.book(&other, slots[0]).await.expect(201);
 }
 
-#[tokio::test]
 async fn holding_needs_a_session_and_an_existing_slot() {
     let app = TestApp::new().await;
     let patient = app.patient().await;
@@ -341,3 +330,17 @@ async fn holding_needs_a_session_and_an_existing_slot() {
     .await
     .expect_problem(404, "slot_not_found");
 }
+
+crate::on_every_store!(
+    publishing_slots_returns_201_with_each_start_in_the_doctors_time_zone,
+    publishing_overlapping_slots_returns_409_and_stores_none,
+    publishing_bad_slots_returns_422_naming_the_slot_and_field,
+    publishing_slots_needs_an_admin_and_an_existing_doctor,
+    listing_slots_shows_each_status_and_filters_by_availability,
+    listing_slots_pages_with_an_opaque_cursor,
+    listing_slots_with_bad_parameters_returns_422_naming_them,
+    withdrawing_a_slot_returns_204_and_409_while_it_is_booked,
+    holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed,
+    confirming_an_expired_hold_returns_409_and_frees_the_slot,
+    holding_needs_a_session_and_an_existing_slot,
+);
