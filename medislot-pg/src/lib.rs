@@ -1,1 +1,97 @@
-//! Placeholder until its issue lands.
+//! # medislot-pg
+//!
+//! MediSlot's PostgreSQL store: [`PgStore`] implements [`medislot_core::SlotStore`] and
+//! [`medislot_core::AccountStore`] on an sqlx [`PgPool`](sqlx::PgPool), so doctors, slots,
+//! bookings and accounts live in one database. The booking rules stay in `medislot-core`; this
+//! crate supplies atomicity, and a schema that refuses a double booking even if Rust had a bug.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use chrono::{Duration, Utc};
+//! use medislot_core::{BookingEngine, NewDoctor, PatientId, TimeRange};
+//! use medislot_pg::PgStore;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PgStore::connect("postgres://postgres@127.0.0.1:5432/medislot").await?;
+//! store.migrate().await?; // idempotent
+//! let engine = BookingEngine::new(Arc::new(store));
+//! let doctor = engine
+//!     .create_doctor(NewDoctor::new("Dr Ada Lovelace", "Cardiology", "Europe/London")?)
+//!     .await?;
+//! let start = Utc::now() + Duration::days(1);
+//! let slots = engine
+//!     .publish_slots(doctor.id, &[TimeRange::new(start, start + Duration::minutes(30))?])
+//!     .await?;
+//! engine.book(slots[0].id, PatientId::new(), None).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## How a mutation runs
+//! Every mutation is one transaction: lock the slot row (`SELECT ... FOR UPDATE`; then the
+//! booking row, always slot before booking), read what the rule needs, call the core's pure
+//! function ([`state::check_bookable`](medislot_core::state::check_bookable),
+//! [`state::transition`](medislot_core::state::transition),
+//! [`state::replay`](medislot_core::state::replay)), write its answer, commit. A refusal rolls
+//! back. A deadlock (`40P01`) or serialization failure (`40001`) runs the transaction again, up
+//! to [`PgStoreOptions::max_retries`] times, then fails as
+//! [`StoreError::Busy`](medislot_core::StoreError::Busy); a lock wait longer than
+//! `lock_timeout` (`55P03`) is `Busy` at once; a lost connection is
+//! [`StoreError::Unavailable`](medislot_core::StoreError::Unavailable).
+//!
+//! Round trips are what a booking costs, so a mutation is sent as two scripts over PostgreSQL's
+//! simple-query protocol, each one round trip: `BEGIN`, the locks and the reads; then the
+//! writes and `COMMIT` (or `ROLLBACK` when the rule refused). Each statement of a script takes its own
+//! snapshot, so the reads that follow the lock see every commit made before it was granted.
+//! Values travel as literals that cannot leave their quotes (text is sent hex-encoded); see
+//! `script.rs`.
+//!
+//! | operation | round trips | statements |
+//! |---|---|---|
+//! | `create_booking` | 2 | `BEGIN`; lock slot; replay candidate; occupant — then tidy (if asked); insert; `COMMIT` |
+//! | `apply_event` | 2 | `BEGIN`; lock slot; lock + read booking — then update; `COMMIT` |
+//! | `insert_slots` | 2 | `BEGIN`; lock doctor; first overlap — then one `INSERT ... unnest`; `COMMIT` |
+//! | `withdraw_slot` | 2 | `BEGIN`; lock slot; occupant — then update; `COMMIT` |
+//! | `delete_doctor` | 2 | `BEGIN`; lock doctor; lock live slots; occupants — then two updates; `COMMIT` |
+//! | refusal of any of these | 2 | the first script, then `ROLLBACK` |
+//! | `release_expired` | 1 | one bulk `UPDATE` |
+//! | `slot`, `booking`, `doctor`, `list_*`, accounts | 1 | one query (joins, no N+1) |
+//!
+//! On top of these, sqlx pings a connection when it returns to the pool (off the request's
+//! path); a pool made by [`PgStoreOptions`] does not ping again before lending it.
+//!
+//! ## What the schema guarantees (`migrations/`)
+//! - `bookings_one_active_per_slot`: at most one `PENDING`, `CONFIRMED` or `BUFFER` booking per
+//!   slot (partial unique index);
+//! - `slots_no_overlap`: a doctor's live slots never overlap (btree_gist exclusion constraint);
+//! - checks: a slot ends after it starts; a booking's status is known and carries the times
+//!   and canceller its status needs;
+//! - foreign keys `ON DELETE RESTRICT`: doctors are soft-deleted and slots withdrawn, history is
+//!   never removed;
+//! - `accounts_email_unique`: one account per address, ignoring case.
+//!
+//! A violation maps to the matching [`medislot_core::Error`] by SQLSTATE and constraint name.
+//!
+//! ## Reads
+//! Expired holds and ended buffers count as free in every read, by comparing with `now`;
+//! `release_expired` only tidies stored statuses. Listings page by keyset (never `OFFSET`) on
+//! indexes that fit them: live slots by `(starts_at, id)` and `(doctor_id, starts_at, id)`,
+//! bookings by `(patient_id, id DESC)`, `(slot_id, id DESC)` and the primary key.
+//!
+//! ## Tests
+//! The feature `test-db` adds [`testing`]: a fresh, migrated database per test, on the server
+//! named by `DATABASE_URL`, or on a testcontainers PostgreSQL where Docker runs.
+
+mod accounts;
+mod bookings;
+mod catalog;
+mod error;
+mod options;
+mod rows;
+mod script;
+mod store;
+#[cfg(feature = "test-db")]
+pub mod testing;
+
+pub use options::PgStoreOptions;
+pub use store::PgStore;

@@ -1,2 +1,30 @@
-//! Placeholder until its issue lands.
-fn main() {}
+//! The `medislot-server` binary: parses the command line and runs the chosen command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use medislot_server::config::{Cli, Command};
+use medislot_server::serve;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cli.settings.log))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve::serve(cli.settings).await,
+        Some(Command::CreateAdmin(args)) => serve::create_admin(cli.settings, args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("medislot-server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

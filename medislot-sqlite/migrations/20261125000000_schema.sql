@@ -45,8 +45,8 @@ CREATE TABLE slots (
 CREATE INDEX slots_live_by_start ON slots (starts_at, id) WHERE withdrawn_at IS NULL;
 CREATE INDEX slots_live_by_doctor
     ON slots (doctor_id, starts_at, id, ends_at) WHERE withdrawn_at IS NULL;
--- Every slot of a doctor (live or not), for booking listings by doctor.
-CREATE INDEX slots_by_doctor ON slots (doctor_id);
+-- The target of bookings' (slot_id, doctor_id) foreign key.
+CREATE UNIQUE INDEX slots_id_doctor ON slots (id, doctor_id);
 
 -- No two live slots of one doctor overlap. SQLite has no exclusion constraint, so the store
 -- checks this inside its write transaction (and names the refused slot); this trigger is the
@@ -64,7 +64,7 @@ BEGIN
     SELECT RAISE(ABORT, 'slots_no_overlap');
 END;
 
--- A slot's time, doctor and liveness never change after publishing, except being withdrawn.
+-- A slot's id, doctor and time never change after publishing, and a withdrawn slot stays so.
 CREATE TRIGGER slots_immutable
 BEFORE UPDATE OF id, doctor_id, starts_at, ends_at, created_at ON slots
 WHEN NEW.id IS NOT OLD.id OR NEW.doctor_id IS NOT OLD.doctor_id
@@ -83,8 +83,10 @@ END;
 
 CREATE TABLE bookings (
     id              BLOB    NOT NULL PRIMARY KEY,
-    slot_id         BLOB    NOT NULL
-        CONSTRAINT bookings_slot_fk REFERENCES slots (id) ON DELETE RESTRICT ON UPDATE RESTRICT,
+    slot_id         BLOB    NOT NULL,
+    -- The slot's doctor, copied so that a doctor's bookings are listed through an index; the
+    -- foreign key below keeps it equal to the slot's (and slots never change doctor).
+    doctor_id       BLOB    NOT NULL,
     patient_id      BLOB    NOT NULL,
     status          TEXT    NOT NULL,
     hold_until      INTEGER,
@@ -94,6 +96,8 @@ CREATE TABLE bookings (
     idempotency_key TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
+    CONSTRAINT bookings_slot_fk FOREIGN KEY (slot_id, doctor_id)
+        REFERENCES slots (id, doctor_id) ON DELETE RESTRICT ON UPDATE RESTRICT,
     CONSTRAINT bookings_id_is_uuid CHECK (length(id) = 16),
     CONSTRAINT bookings_patient_id_is_uuid CHECK (length(patient_id) = 16),
     CONSTRAINT bookings_status_known
@@ -129,8 +133,9 @@ CREATE UNIQUE INDEX bookings_one_active_per_slot
 CREATE UNIQUE INDEX bookings_patient_idempotency_key
     ON bookings (patient_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
--- Booking listings, newest first (ids are time-ordered), by patient and by slot.
+-- Booking listings, newest first (ids are time-ordered), by patient, by doctor and by slot.
 CREATE INDEX bookings_by_patient ON bookings (patient_id, id);
+CREATE INDEX bookings_by_doctor ON bookings (doctor_id, id);
 CREATE INDEX bookings_by_slot ON bookings (slot_id, id);
 
 -- release_expired: the holds and buffers that have lapsed.

@@ -13,6 +13,12 @@ use sqlx::error::DatabaseError;
 const SQLITE_BUSY: i32 = 5;
 /// `SQLITE_LOCKED`: a lock conflict inside one connection or shared cache.
 const SQLITE_LOCKED: i32 = 6;
+/// `SQLITE_IOERR`: the operating system reported an I/O error.
+const SQLITE_IOERR: i32 = 10;
+/// `SQLITE_FULL`: the disk is full.
+const SQLITE_FULL: i32 = 13;
+/// `SQLITE_CANTOPEN`: the file (or its WAL) could not be opened.
+const SQLITE_CANTOPEN: i32 = 14;
 /// `SQLITE_CONSTRAINT_UNIQUE`: a `UNIQUE` constraint or unique index refused a row.
 pub(crate) const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
 
@@ -32,13 +38,18 @@ fn code_of(db: &dyn DatabaseError) -> Option<i32> {
 ///
 /// - `SQLITE_BUSY` / `SQLITE_LOCKED` (any extended variant), after SQLite's busy timeout has
 ///   already waited: [`StoreError::Busy`];
-/// - no connection (pool timed out or closed, I/O error, worker thread gone):
+/// - no connection (pool timed out or closed, I/O error, worker thread gone) or a file that
+///   cannot be read or grown (`SQLITE_IOERR`, `SQLITE_FULL`, `SQLITE_CANTOPEN`):
 ///   [`StoreError::Unavailable`];
 /// - anything else: [`StoreError::Other`].
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     let primary = extended_code(&error).map(|code| code & 0xff);
-    if matches!(primary, Some(SQLITE_BUSY | SQLITE_LOCKED)) {
-        return StoreError::Busy(Box::new(error));
+    match primary {
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => return StoreError::Busy(Box::new(error)),
+        Some(SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN) => {
+            return StoreError::Unavailable(Box::new(error))
+        }
+        _ => {}
     }
     match error {
         sqlx::Error::PoolTimedOut

@@ -104,6 +104,98 @@ fn push_status_at(sql: &mut QueryBuilder<'_, Sqlite>, status: BookingStatus, now
     }
 }
 
+/// The page query of [`SlotStore::list_slots`]: one statement, read through
+/// `slots_live_by_start` or `slots_live_by_doctor` in listing order.
+fn list_slots_sql(query: &SlotQuery, now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
+    let now_us = micros(now);
+    let mut sql = QueryBuilder::new(concat!(
+        "SELECT ",
+        slot_columns!(),
+        ", ",
+        booking_columns!(),
+        " FROM slots s"
+    ));
+    if let Some(specialization) = &query.specialization {
+        sql.push(" JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
+            .push_bind(specialization.trim().to_owned())
+            .push(" COLLATE NOCASE");
+    }
+    sql.push(
+        " LEFT JOIN bookings b ON b.slot_id = s.id \
+         AND b.status IN ('PENDING', 'CONFIRMED', 'BUFFER') \
+         WHERE s.withdrawn_at IS NULL",
+    );
+    if let Some(doctor) = query.doctor_id {
+        sql.push(" AND s.doctor_id = ").push_bind(doctor.as_uuid());
+    }
+    if let Some(from) = query.from {
+        sql.push(" AND s.starts_at >= ").push_bind(micros(from));
+    }
+    if let Some(to) = query.to {
+        sql.push(" AND s.starts_at < ").push_bind(micros(to));
+    }
+    if let Some(after) = query.after {
+        sql.push(" AND (s.starts_at, s.id) > (")
+            .push_bind(micros(after.starts_at))
+            .push(", ")
+            .push_bind(after.id.as_uuid())
+            .push(")");
+    }
+    // Available at `now` = not started and not occupied ([`SlotStatus::at`]).
+    match query.available {
+        Some(true) => {
+            sql.push(" AND s.starts_at > ")
+                .push_bind(now_us)
+                .push(" AND NOT ");
+            push_occupies(&mut sql, now_us);
+        }
+        Some(false) => {
+            sql.push(" AND (s.starts_at <= ")
+                .push_bind(now_us)
+                .push(" OR ");
+            push_occupies(&mut sql, now_us);
+            sql.push(")");
+        }
+        None => {}
+    }
+    sql.push(" ORDER BY s.starts_at, s.id LIMIT ")
+        .push_bind(i64::from(query.limit) + 1);
+    sql
+}
+
+/// The page query of [`SlotStore::list_bookings`]: one statement joining each booking's slot
+/// and doctor, newest first through the primary key or `bookings_by_patient`,
+/// `bookings_by_doctor` or `bookings_by_slot`.
+fn list_bookings_sql(query: &BookingQuery, now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
+    let mut sql = QueryBuilder::new(concat!(booking_view!(), " WHERE TRUE"));
+    if let Some(patient) = query.patient_id {
+        sql.push(" AND b.patient_id = ")
+            .push_bind(patient.as_uuid());
+    }
+    if let Some(doctor) = query.doctor_id {
+        sql.push(" AND b.doctor_id = ").push_bind(doctor.as_uuid());
+    }
+    if let Some(slot) = query.slot_id {
+        sql.push(" AND b.slot_id = ").push_bind(slot.as_uuid());
+    }
+    if let Some(status) = query.status {
+        sql.push(" AND ");
+        push_status_at(&mut sql, status, micros(now));
+    }
+    if let Some(from) = query.from {
+        sql.push(" AND s.starts_at >= ").push_bind(micros(from));
+    }
+    if let Some(to) = query.to {
+        sql.push(" AND s.starts_at < ").push_bind(micros(to));
+    }
+    if let Some(BookingCursor(after)) = query.after {
+        sql.push(" AND b.id < ").push_bind(after.as_uuid());
+    }
+    sql.push(" ORDER BY b.id DESC LIMIT ")
+        .push_bind(i64::from(query.limit) + 1);
+    sql
+}
+
 /// The live slot `id` and its occupying booking, if any.
 async fn live_slot(
     conn: &mut SqliteConnection,
@@ -305,12 +397,13 @@ async fn create_booking(
     }
     let columns = StateColumns::of(&draft.state);
     let inserted = sqlx::query(
-        "INSERT INTO bookings (id, slot_id, patient_id, status, hold_until, buffer_until, \
-         cancelled_by, cancel_reason, idempotency_key, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, hold_until, \
+         buffer_until, cancelled_by, cancel_reason, idempotency_key, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .bind(draft.id.as_uuid())
     .bind(draft.slot_id.as_uuid())
+    .bind(slot.doctor_id.as_uuid())
     .bind(draft.patient_id.as_uuid())
     .bind(columns.status)
     .bind(columns.hold_until)
@@ -466,59 +559,7 @@ impl SlotStore for SqliteStore {
         query: &SlotQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
-        let now_us = micros(now);
-        let mut sql = QueryBuilder::new(concat!(
-            "SELECT ",
-            slot_columns!(),
-            ", ",
-            booking_columns!(),
-            " FROM slots s"
-        ));
-        if let Some(specialization) = &query.specialization {
-            sql.push(" JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
-                .push_bind(specialization.trim().to_owned())
-                .push(" COLLATE NOCASE");
-        }
-        sql.push(
-            " LEFT JOIN bookings b ON b.slot_id = s.id \
-             AND b.status IN ('PENDING', 'CONFIRMED', 'BUFFER') \
-             WHERE s.withdrawn_at IS NULL",
-        );
-        if let Some(doctor) = query.doctor_id {
-            sql.push(" AND s.doctor_id = ").push_bind(doctor.as_uuid());
-        }
-        if let Some(from) = query.from {
-            sql.push(" AND s.starts_at >= ").push_bind(micros(from));
-        }
-        if let Some(to) = query.to {
-            sql.push(" AND s.starts_at < ").push_bind(micros(to));
-        }
-        if let Some(after) = query.after {
-            sql.push(" AND (s.starts_at, s.id) > (")
-                .push_bind(micros(after.starts_at))
-                .push(", ")
-                .push_bind(after.id.as_uuid())
-                .push(")");
-        }
-        // Available at `now` = not started and not occupied ([`SlotStatus::at`]).
-        match query.available {
-            Some(true) => {
-                sql.push(" AND s.starts_at > ")
-                    .push_bind(now_us)
-                    .push(" AND NOT ");
-                push_occupies(&mut sql, now_us);
-            }
-            Some(false) => {
-                sql.push(" AND (s.starts_at <= ")
-                    .push_bind(now_us)
-                    .push(" OR ");
-                push_occupies(&mut sql, now_us);
-                sql.push(")");
-            }
-            None => {}
-        }
-        sql.push(" ORDER BY s.starts_at, s.id LIMIT ")
-            .push_bind(i64::from(query.limit) + 1);
+        let mut sql = list_slots_sql(query, now);
         let rows = sql.build().fetch_all(&self.reader).await.map_err(db)?;
         let items = rows
             .iter()
@@ -560,32 +601,7 @@ impl SlotStore for SqliteStore {
         query: &BookingQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
-        let mut sql = QueryBuilder::new(concat!(booking_view!(), " WHERE TRUE"));
-        if let Some(patient) = query.patient_id {
-            sql.push(" AND b.patient_id = ")
-                .push_bind(patient.as_uuid());
-        }
-        if let Some(doctor) = query.doctor_id {
-            sql.push(" AND s.doctor_id = ").push_bind(doctor.as_uuid());
-        }
-        if let Some(slot) = query.slot_id {
-            sql.push(" AND b.slot_id = ").push_bind(slot.as_uuid());
-        }
-        if let Some(status) = query.status {
-            sql.push(" AND ");
-            push_status_at(&mut sql, status, micros(now));
-        }
-        if let Some(from) = query.from {
-            sql.push(" AND s.starts_at >= ").push_bind(micros(from));
-        }
-        if let Some(to) = query.to {
-            sql.push(" AND s.starts_at < ").push_bind(micros(to));
-        }
-        if let Some(BookingCursor(after)) = query.after {
-            sql.push(" AND b.id < ").push_bind(after.as_uuid());
-        }
-        sql.push(" ORDER BY b.id DESC LIMIT ")
-            .push_bind(i64::from(query.limit) + 1);
+        let mut sql = list_bookings_sql(query, now);
         let rows = sql.build().fetch_all(&self.reader).await.map_err(db)?;
         let items = rows
             .iter()
@@ -600,5 +616,247 @@ impl SlotStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let result = release_expired(&mut tx, now).await;
         commit(tx, result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use medislot_core::{BookingCursor, CancelledBy, PatientId, TimeRange};
+
+    /// SQLite's plan for `sql`, one line per step.
+    async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
+    #[tokio::test]
+    async fn listing_pages_read_through_indexes_in_listing_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("p.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        let page = |after| SlotQuery {
+            available: Some(true),
+            after,
+            limit: 50,
+            ..SlotQuery::default()
+        };
+        let cursor = SlotCursor {
+            starts_at: now,
+            id: SlotId::new(),
+        };
+        let slot_queries = [
+            page(None),
+            page(Some(cursor)),
+            SlotQuery {
+                doctor_id: Some(DoctorId::new()),
+                from: Some(now),
+                ..page(Some(cursor))
+            },
+            SlotQuery {
+                specialization: Some("Cardiology".into()),
+                ..page(None)
+            },
+        ];
+        let booking_queries = [
+            BookingQuery {
+                limit: 50,
+                ..BookingQuery::default()
+            },
+            BookingQuery {
+                patient_id: Some(PatientId::new()),
+                after: Some(BookingCursor(BookingId::new())),
+                status: Some(BookingStatus::Expired),
+                limit: 50,
+                ..BookingQuery::default()
+            },
+            BookingQuery {
+                doctor_id: Some(DoctorId::new()),
+                from: Some(now),
+                limit: 50,
+                ..BookingQuery::default()
+            },
+            BookingQuery {
+                slot_id: Some(SlotId::new()),
+                limit: 50,
+                ..BookingQuery::default()
+            },
+        ];
+        let sqls = slot_queries
+            .iter()
+            .map(|q| list_slots_sql(q, now).sql().to_owned())
+            .chain(
+                booking_queries
+                    .iter()
+                    .map(|q| list_bookings_sql(q, now).sql().to_owned()),
+            );
+        for sql in sqls {
+            let steps = plan(&store, &sql).await;
+            for step in &steps {
+                // Every table is reached by key or walked along an index, and rows come out in
+                // listing order, so a page reads about `limit` rows, not the whole table.
+                assert!(
+                    step.contains("USING INDEX")
+                        || step.contains("USING COVERING INDEX")
+                        || step.contains("USING INTEGER PRIMARY KEY"),
+                    "{sql}\n{steps:#?}"
+                );
+                assert!(!step.contains("TEMP B-TREE"), "{sql}\n{steps:#?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn listings_read_status_and_availability_from_time_as_the_core_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let base = DateTime::from_timestamp_micros(micros(Utc::now())).unwrap();
+        let lapse = base + Duration::hours(1);
+        let start = lapse + Duration::microseconds(10);
+        let micro = Duration::microseconds(1);
+        let doctor = medislot_core::NewDoctor::new("Dr Time", "GP", "UTC")
+            .unwrap()
+            .into_doctor(base);
+        store.insert_doctor(&doctor).await.unwrap();
+
+        // One slot per state, each with that one booking, plus a slot with none that starts
+        // first, so that the "started" boundary is crossed too.
+        let states = [
+            None,
+            Some(BookingState::Pending { hold_until: lapse }),
+            Some(BookingState::Confirmed),
+            Some(BookingState::Buffer {
+                buffer_until: lapse,
+                reason: Some("r".into()),
+            }),
+            Some(BookingState::Cancelled {
+                by: CancelledBy::Patient,
+                reason: None,
+                buffer_until: None,
+            }),
+            Some(BookingState::Cancelled {
+                by: CancelledBy::Admin,
+                reason: None,
+                buffer_until: Some(lapse),
+            }),
+            Some(BookingState::Expired { hold_until: lapse }),
+        ];
+        let mut cases = Vec::new();
+        for (i, state) in states.into_iter().enumerate() {
+            let slot = Slot {
+                id: SlotId::new(),
+                doctor_id: doctor.id,
+                range: TimeRange::new(
+                    start + Duration::hours(i as i64),
+                    start + Duration::hours(i as i64) + Duration::minutes(30),
+                )
+                .unwrap(),
+                created_at: base,
+            };
+            store
+                .insert_slots(doctor.id, std::slice::from_ref(&slot))
+                .await
+                .unwrap();
+            let booking = state.map(|state| Booking {
+                id: BookingId::new(),
+                slot_id: slot.id,
+                patient_id: PatientId::new(),
+                state,
+                idempotency_key: None,
+                created_at: base,
+                updated_at: base,
+            });
+            if let Some(b) = &booking {
+                let c = StateColumns::of(&b.state);
+                sqlx::query(
+                    "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, \
+                     hold_until, buffer_until, cancelled_by, cancel_reason, created_at, \
+                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                )
+                .bind(b.id.as_uuid())
+                .bind(slot.id.as_uuid())
+                .bind(doctor.id.as_uuid())
+                .bind(b.patient_id.as_uuid())
+                .bind(c.status)
+                .bind(c.hold_until)
+                .bind(c.buffer_until)
+                .bind(c.cancelled_by)
+                .bind(c.cancel_reason)
+                .bind(micros(base))
+                .execute(&store.writer)
+                .await
+                .unwrap();
+            }
+            cases.push((slot, booking));
+        }
+
+        let first_start = cases[0].0.range.starts_at();
+        for now in [
+            lapse - micro,
+            lapse,
+            lapse + micro,
+            first_start - micro,
+            first_start,
+            first_start + micro,
+        ] {
+            for status in BookingStatus::ALL {
+                let query = BookingQuery {
+                    status: Some(status),
+                    limit: 50,
+                    ..BookingQuery::default()
+                };
+                let mut got: Vec<BookingId> = store
+                    .list_bookings(&query, now)
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|v| v.booking.id)
+                    .collect();
+                let mut want: Vec<BookingId> = cases
+                    .iter()
+                    .filter_map(|(_, b)| b.as_ref())
+                    .filter(|b| b.state.status_at(now) == status)
+                    .map(|b| b.id)
+                    .collect();
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "{status} at {now}");
+            }
+            for available in [true, false] {
+                let query = SlotQuery {
+                    available: Some(available),
+                    limit: 50,
+                    ..SlotQuery::default()
+                };
+                let got: Vec<SlotId> = store
+                    .list_slots(&query, now)
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|v| v.slot.id)
+                    .collect();
+                let want: Vec<SlotId> = cases
+                    .iter()
+                    .filter(|(slot, b)| {
+                        SlotStatus::at(slot, b.as_ref(), now).is_available() == available
+                    })
+                    .map(|(slot, _)| slot.id)
+                    .collect();
+                assert_eq!(got, want, "available={available} at {now}");
+            }
+        }
     }
 }

@@ -53,8 +53,15 @@ impl SqliteStore {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or created, or its journal
-    /// cannot be switched to WAL; [`StoreError::Other`] for a malformed URL.
+    /// cannot be switched to WAL; [`StoreError::Other`] for a malformed URL or an in-memory
+    /// database (`:memory:`, `mode=memory`), which would lose everything at exit: use
+    /// [`MemoryStore`](medislot_core::MemoryStore) for that.
     pub async fn connect(url_or_path: &str) -> Result<Self, StoreError> {
+        if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
+            return Err(StoreError::Other(
+                "SqliteStore keeps its data in a file; use MemoryStore for memory".into(),
+            ));
+        }
         let options = if url_or_path.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url_or_path)
                 .map_err(|e| StoreError::Other(Box::new(e)))?
@@ -154,5 +161,276 @@ fn unavailable(error: sqlx::Error) -> StoreError {
     match store_error(error) {
         StoreError::Other(source) => StoreError::Unavailable(source),
         classified => classified,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::extended_code;
+    use tempfile::TempDir;
+
+    /// `SQLITE_CONSTRAINT_CHECK`.
+    const CHECK: i32 = 275;
+    /// `SQLITE_CONSTRAINT_UNIQUE`.
+    const UNIQUE: i32 = 2067;
+    /// `SQLITE_CONSTRAINT_FOREIGNKEY`.
+    const FOREIGN_KEY: i32 = 787;
+    /// `SQLITE_CONSTRAINT_TRIGGER`.
+    const TRIGGER: i32 = 1811;
+    /// `SQLITE_READONLY`.
+    const READONLY: i32 = 8;
+
+    const DOCTOR: &str = "x'00000000000000000000000000000001'";
+    const SLOT: &str = "x'00000000000000000000000000000002'";
+
+    async fn fresh() -> (TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    async fn run(store: &SqliteStore, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&store.writer).await.map(|_| ())
+    }
+
+    /// Runs `sql` on the writer, bypassing the store's own checks, and returns the extended
+    /// result code it was refused with.
+    async fn refused(store: &SqliteStore, sql: &str) -> Option<i32> {
+        let error = run(store, sql)
+            .await
+            .expect_err("the schema should refuse this");
+        extended_code(&error)
+    }
+
+    fn booking(id: u8, status_columns: &str, values: &str) -> String {
+        format!(
+            "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, created_at, updated_at, \
+             {status_columns}) VALUES (x'{id:032x}', {SLOT}, {DOCTOR}, x'{id:032x}', 0, 0, \
+             {values})"
+        )
+    }
+
+    /// A doctor, and a slot of theirs from t=100 to t=200, written directly.
+    async fn seed(store: &SqliteStore) {
+        run(
+            store,
+            &format!(
+                "INSERT INTO doctors (id, name, specialization, timezone, created_at) \
+                 VALUES ({DOCTOR}, 'Dr A', 'GP', 'UTC', 0)"
+            ),
+        )
+        .await
+        .unwrap();
+        run(
+            store,
+            &format!(
+                "INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at) \
+                 VALUES ({SLOT}, {DOCTOR}, 100, 200, 0)"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn connect_accepts_urls_and_plain_paths_and_creates_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, url) in [
+            (
+                "a.db",
+                format!("sqlite://{}", dir.path().join("a.db").display()),
+            ),
+            (
+                "b.db",
+                format!("sqlite:{}", dir.path().join("b.db").display()),
+            ),
+            ("c.db", dir.path().join("c.db").display().to_string()),
+        ] {
+            let store = SqliteStore::connect(&url).await.unwrap();
+            assert_eq!(store.path(), dir.path().join(name));
+            assert!(store.path().exists(), "{url} should create the file");
+            store.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_are_refused() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://db?mode=memory",
+        ] {
+            assert!(
+                matches!(SqliteStore::connect(url).await, Err(StoreError::Other(_))),
+                "{url}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn files_are_opened_in_wal_with_full_sync_and_foreign_keys() {
+        let (_dir, store) = fresh().await;
+        for pool in [&store.writer, &store.reader] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(synchronous, 2, "FULL");
+            let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(foreign_keys, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn migrating_twice_is_harmless() {
+        let (_dir, store) = fresh().await;
+        seed(&store).await;
+        store.migrate().await.unwrap();
+        let slots: i64 = sqlx::query_scalar("SELECT count(*) FROM slots")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(slots, 1);
+    }
+
+    #[tokio::test]
+    async fn reader_connections_cannot_write() {
+        let (_dir, store) = fresh().await;
+        let error = sqlx::query("DELETE FROM doctors")
+            .execute(&store.reader)
+            .await
+            .unwrap_err();
+        assert_eq!(extended_code(&error).map(|c| c & 0xff), Some(READONLY));
+    }
+
+    #[tokio::test]
+    async fn the_schema_refuses_a_second_active_booking_on_a_slot() {
+        let (_dir, store) = fresh().await;
+        seed(&store).await;
+        run(&store, &booking(10, "status", "'CONFIRMED'"))
+            .await
+            .unwrap();
+        for (id, status, values) in [
+            (11, "status", "'CONFIRMED'"),
+            (12, "status, hold_until", "'PENDING', 50"),
+            (
+                13,
+                "status, buffer_until, cancelled_by",
+                "'BUFFER', 50, 'admin'",
+            ),
+        ] {
+            assert_eq!(
+                refused(&store, &booking(id, status, values)).await,
+                Some(UNIQUE),
+                "{values}"
+            );
+        }
+        // Final bookings do not occupy the slot, so any number of them may sit beside it.
+        run(&store, &booking(14, "status, hold_until", "'EXPIRED', 50"))
+            .await
+            .unwrap();
+        run(
+            &store,
+            &booking(15, "status, cancelled_by", "'CANCELLED', 'patient'"),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_schema_refuses_a_status_without_the_columns_it_needs() {
+        let (_dir, store) = fresh().await;
+        seed(&store).await;
+        for (id, columns, values) in [
+            (20, "status", "'PENDING'"),
+            (21, "status", "'EXPIRED'"),
+            (22, "status, cancelled_by", "'BUFFER', 'admin'"),
+            (
+                23,
+                "status, buffer_until, cancelled_by",
+                "'BUFFER', 50, 'patient'",
+            ),
+            (24, "status", "'CANCELLED'"),
+            (25, "status, hold_until", "'CONFIRMED', 50"),
+            (26, "status", "'BOOKED'"),
+            (27, "status, cancelled_by", "'CANCELLED', 'robot'"),
+        ] {
+            assert_eq!(
+                refused(&store, &booking(id, columns, values)).await,
+                Some(CHECK),
+                "{values}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_schema_refuses_overlapping_live_slots_and_backward_ranges() {
+        let (_dir, store) = fresh().await;
+        seed(&store).await;
+        let slot = |id: u8, start: i64, end: i64| {
+            format!(
+                "INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at) \
+                 VALUES (x'{id:032x}', {DOCTOR}, {start}, {end}, 0)"
+            )
+        };
+        assert_eq!(refused(&store, &slot(30, 150, 250)).await, Some(TRIGGER));
+        assert_eq!(refused(&store, &slot(31, 50, 150)).await, Some(TRIGGER));
+        assert_eq!(refused(&store, &slot(32, 0, 300)).await, Some(TRIGGER));
+        assert_eq!(refused(&store, &slot(33, 300, 300)).await, Some(CHECK));
+        // Touching is not overlapping, and a withdrawn slot's time is free again.
+        run(&store, &slot(34, 200, 250)).await.unwrap();
+        run(
+            &store,
+            &format!("UPDATE slots SET withdrawn_at = 1 WHERE id = {SLOT}"),
+        )
+        .await
+        .unwrap();
+        run(&store, &slot(35, 100, 200)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn foreign_keys_refuse_deleting_history() {
+        let (_dir, store) = fresh().await;
+        seed(&store).await;
+        run(&store, &booking(40, "status", "'CONFIRMED'"))
+            .await
+            .unwrap();
+        // SQLite runs `ON DELETE RESTRICT` as an internal trigger, so a refused delete reports
+        // SQLITE_CONSTRAINT_TRIGGER; an insert with no parent reports the foreign key itself.
+        assert_eq!(refused(&store, "DELETE FROM slots").await, Some(TRIGGER));
+        assert_eq!(refused(&store, "DELETE FROM doctors").await, Some(TRIGGER));
+        let orphan = format!(
+            "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, created_at, \
+             updated_at) VALUES (x'{:032x}', x'{:032x}', {DOCTOR}, x'{:032x}', 'CONFIRMED', 0, 0)",
+            41, 99, 41
+        );
+        assert_eq!(refused(&store, &orphan).await, Some(FOREIGN_KEY));
+        // A booking's doctor is its slot's doctor.
+        run(
+            &store,
+            "INSERT INTO doctors (id, name, specialization, timezone, created_at) \
+             VALUES (x'00000000000000000000000000000005', 'Dr B', 'GP', 'UTC', 0)",
+        )
+        .await
+        .unwrap();
+        let wrong_doctor = format!(
+            "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, cancelled_by, \
+             created_at, updated_at) VALUES (x'{:032x}', {SLOT}, x'{:032x}', x'{:032x}', \
+             'CANCELLED', 'patient', 0, 0)",
+            42, 5, 42
+        );
+        assert_eq!(refused(&store, &wrong_doctor).await, Some(FOREIGN_KEY));
     }
 }

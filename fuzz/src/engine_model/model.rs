@@ -1,0 +1,288 @@
+//! The reference model: what the engine should answer, kept as plain vectors and searched by
+//! brute force. It shares medislot-core's data types but none of its decisions: every rule here
+//! is read off the docs of `BookingEngine` and `SlotStore` or taken from `rules.rs`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use medislot_core::{
+    Booking, BookingId, BookingState, BookingStatus, Event, IdempotencyKey, PatientId, Slot,
+    SlotId, SlotStatus, SlotView,
+};
+
+use crate::rules::{self, Refusal};
+
+/// The longest cancellation reason, in characters, after trimming.
+const MAX_REASON_CHARS: usize = 500;
+
+/// What a booking request returns when the model accepts it.
+#[derive(Debug)]
+pub(super) enum Made {
+    /// A new booking, as the engine must return it but for its id, which the engine picks.
+    New(Booking),
+    /// An earlier booking, index into [`Model::bookings`], replayed for its idempotency key.
+    Replayed(usize),
+}
+
+/// The slots and bookings the engine should hold, and the time it should read.
+#[derive(Debug)]
+pub(super) struct Model {
+    now: DateTime<Utc>,
+    hold: Duration,
+    buffer: Duration,
+    slots: Vec<ModelSlot>,
+    bookings: Vec<Booking>,
+    keys: HashMap<(PatientId, IdempotencyKey), usize>,
+}
+
+#[derive(Debug)]
+struct ModelSlot {
+    slot: Slot,
+    withdrawn: bool,
+}
+
+impl Model {
+    pub(super) fn new(now: DateTime<Utc>, hold: Duration, buffer: Duration) -> Self {
+        Self {
+            now,
+            hold,
+            buffer,
+            slots: Vec::new(),
+            bookings: Vec::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    pub(super) fn hold(&self) -> Duration {
+        self.hold
+    }
+
+    pub(super) fn buffer(&self) -> Duration {
+        self.buffer
+    }
+
+    pub(super) fn move_clock(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    pub(super) fn add_slot(&mut self, slot: Slot) {
+        self.slots.push(ModelSlot {
+            slot,
+            withdrawn: false,
+        });
+    }
+
+    pub(super) fn bookings(&self) -> &[Booking] {
+        &self.bookings
+    }
+
+    /// The slot with this id, withdrawn or not.
+    pub(super) fn slot(&self, id: SlotId) -> Option<&Slot> {
+        self.slots.iter().map(|s| &s.slot).find(|s| s.id == id)
+    }
+
+    fn live_slot(&self, id: SlotId) -> Option<&Slot> {
+        self.slots
+            .iter()
+            .find(|s| s.slot.id == id && !s.withdrawn)
+            .map(|s| &s.slot)
+    }
+
+    /// The slot's booking whose stored status may hold it, if any.
+    ///
+    /// # Panics
+    /// When there are two: the model broke its own invariant.
+    fn occupant(&self, slot: SlotId) -> Option<usize> {
+        let mut found = self
+            .bookings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.slot_id == slot && rules::may_occupy(&b.state))
+            .map(|(i, _)| i);
+        let first = found.next();
+        assert!(
+            found.next().is_none(),
+            "the model has two occupants on {slot}"
+        );
+        first
+    }
+
+    fn write(&mut self, booking: usize, state: BookingState) {
+        let b = &mut self.bookings[booking];
+        b.state = state;
+        b.updated_at = self.now;
+    }
+
+    /// `book` (with `state` confirmed) or `hold` (with `state` pending): a new booking unless
+    /// the slot is gone, started or occupied; with a key the patient already used, the first
+    /// booking, or a refusal when it was for another slot.
+    pub(super) fn create(
+        &mut self,
+        slot_id: SlotId,
+        patient: PatientId,
+        state: BookingState,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Made, Refusal> {
+        let slot = self
+            .live_slot(slot_id)
+            .ok_or(Refusal::SlotNotFound(slot_id))?;
+        let starts_at = slot.range.starts_at();
+        if let Some(key) = &key {
+            if let Some(&first) = self.keys.get(&(patient, key.clone())) {
+                return if self.bookings[first].slot_id == slot_id {
+                    Ok(Made::Replayed(first))
+                } else {
+                    Err(Refusal::Validation {
+                        field: "Idempotency-Key",
+                    })
+                };
+            }
+        }
+        if starts_at <= self.now {
+            return Err(Refusal::SlotInPast(slot_id));
+        }
+        if let Some(occupant) = self.occupant(slot_id) {
+            let old = &self.bookings[occupant].state;
+            if rules::occupies(old, self.now) {
+                return Err(Refusal::SlotUnavailable(slot_id));
+            }
+            let Some(end) = rules::expired(old) else {
+                unreachable!("an occupant that no longer occupies is a lapsed hold or buffer");
+            };
+            self.write(occupant, end);
+        }
+        Ok(Made::New(Booking {
+            id: BookingId::from_uuid(uuid::Uuid::nil()),
+            slot_id,
+            patient_id: patient,
+            state,
+            idempotency_key: key,
+            created_at: self.now,
+            updated_at: self.now,
+        }))
+    }
+
+    /// Records a booking the engine made after [`Model::create`] answered [`Made::New`].
+    pub(super) fn commit(&mut self, booking: Booking) {
+        if let Some(key) = &booking.idempotency_key {
+            self.keys
+                .insert((booking.patient_id, key.clone()), self.bookings.len());
+        }
+        self.bookings.push(booking);
+    }
+
+    /// A patient's or admin's cancellation reason as the engine keeps it: trimmed, `None` when
+    /// blank, refused when longer than 500 characters.
+    pub(super) fn reason(reason: Option<String>) -> Result<Option<String>, Refusal> {
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        match reason {
+            Some(r) if r.chars().count() > MAX_REASON_CHARS => {
+                Err(Refusal::Validation { field: "reason" })
+            }
+            reason => Ok(reason),
+        }
+    }
+
+    /// Applies an event to a booking; returns the booking's index.
+    pub(super) fn apply(&mut self, id: BookingId, event: &Event) -> Result<usize, Refusal> {
+        let index = self
+            .bookings
+            .iter()
+            .position(|b| b.id == id)
+            .ok_or(Refusal::BookingNotFound(id))?;
+        let new = rules::transition(&self.bookings[index], event, self.now)?;
+        self.write(index, new);
+        Ok(index)
+    }
+
+    /// Withdraws a live slot nobody occupies now.
+    pub(super) fn withdraw(&mut self, id: SlotId) -> Result<(), Refusal> {
+        self.live_slot(id).ok_or(Refusal::SlotNotFound(id))?;
+        if let Some(occupant) = self.occupant(id) {
+            if rules::occupies(&self.bookings[occupant].state, self.now) {
+                return Err(Refusal::SlotHasActiveBooking(id));
+            }
+        }
+        for s in &mut self.slots {
+            if s.slot.id == id {
+                s.withdrawn = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tidies every lapsed hold and ended buffer; returns how many.
+    pub(super) fn release_expired(&mut self) -> u64 {
+        let lapsed: Vec<(usize, BookingState)> = self
+            .bookings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| rules::may_occupy(&b.state) && !rules::occupies(&b.state, self.now))
+            .filter_map(|(i, b)| rules::expired(&b.state).map(|end| (i, end)))
+            .collect();
+        let count = lapsed.len() as u64;
+        for (i, end) in lapsed {
+            self.write(i, end);
+        }
+        count
+    }
+
+    /// A live slot and how it reads now.
+    pub(super) fn slot_view(&self, id: SlotId) -> Result<SlotView, Refusal> {
+        let slot = self.live_slot(id).ok_or(Refusal::SlotNotFound(id))?;
+        let occupant = self.occupant(id).map(|i| &self.bookings[i].state);
+        let status = match occupant {
+            Some(BookingState::Confirmed) => SlotStatus::Booked,
+            Some(BookingState::Pending { hold_until }) if *hold_until > self.now => {
+                SlotStatus::Held { until: *hold_until }
+            }
+            Some(BookingState::Buffer { buffer_until, .. }) if *buffer_until > self.now => {
+                SlotStatus::Buffer {
+                    until: *buffer_until,
+                }
+            }
+            _ if slot.range.starts_at() > self.now => SlotStatus::Available,
+            _ => SlotStatus::Started,
+        };
+        Ok(SlotView {
+            slot: slot.clone(),
+            status,
+        })
+    }
+
+    /// Every live slot, by start then id, keeping those whose availability is `available`.
+    pub(super) fn list_slots(&self, available: Option<bool>) -> Vec<SlotView> {
+        let mut views: Vec<SlotView> = self
+            .slots
+            .iter()
+            .filter(|s| !s.withdrawn)
+            .filter_map(|s| self.slot_view(s.slot.id).ok())
+            .filter(|v| available.is_none_or(|want| (v.status == SlotStatus::Available) == want))
+            .collect();
+        views.sort_by_key(|v| (v.slot.range.starts_at(), v.slot.id));
+        views
+    }
+
+    /// A patient's bookings, newest (highest id) first, keeping those whose status read now is
+    /// `status`.
+    pub(super) fn patient_bookings(
+        &self,
+        patient: PatientId,
+        status: Option<BookingStatus>,
+    ) -> Vec<&Booking> {
+        let mut found: Vec<&Booking> = self
+            .bookings
+            .iter()
+            .filter(|b| b.patient_id == patient)
+            .filter(|b| status.is_none_or(|s| rules::seen_status(&b.state, self.now) == s))
+            .collect();
+        found.sort_by_key(|b| std::cmp::Reverse(b.id));
+        found
+    }
+}

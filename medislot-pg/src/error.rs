@@ -1,0 +1,126 @@
+//! How PostgreSQL's answers become MediSlot's errors: by SQLSTATE and constraint name, never by
+//! message text.
+
+use medislot_core::{Error, StoreError};
+
+/// Why one attempt at an operation stopped.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A rule refused: the answer, final.
+    Rule(Error),
+    /// The database failed; [`crate::PgStore`] retries what is worth retrying, then maps it.
+    Sql(sqlx::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Rule(error)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Failure::Sql(error)
+    }
+}
+
+/// SQLSTATE `deadlock_detected`.
+const DEADLOCK: &str = "40P01";
+/// SQLSTATE `serialization_failure`.
+const SERIALIZATION: &str = "40001";
+/// SQLSTATE `lock_not_available` (`lock_timeout` ran out).
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// SQLSTATE `query_canceled` (`statement_timeout` ran out).
+const QUERY_CANCELED: &str = "57014";
+/// SQLSTATE `too_many_connections`.
+const TOO_MANY_CONNECTIONS: &str = "53300";
+/// SQLSTATEs of a server going away: `admin_shutdown` (also `pg_terminate_backend`),
+/// `crash_shutdown`, `cannot_connect_now`.
+const SHUTDOWN: [&str; 3] = ["57P01", "57P02", "57P03"];
+
+/// The constraint a racing insert of the same idempotency key trips; the retry then replays.
+pub(crate) const IDEMPOTENCY_KEY_UNIQUE: &str = "bookings_idempotency_key_unique";
+
+/// Whether running the whole transaction again may succeed: the server gave up on it because of
+/// another transaction (deadlock, serialization failure), or a racing request with the same
+/// idempotency key committed first (the retry reads that booking and replays it).
+pub(crate) fn is_retryable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(dbe) => {
+            matches!(dbe.code().as_deref(), Some(DEADLOCK | SERIALIZATION))
+                || dbe.constraint() == Some(IDEMPOTENCY_KEY_UNIQUE)
+        }
+        _ => false,
+    }
+}
+
+/// Maps a database failure to MediSlot's error. `rule` names the domain error of a constraint
+/// violation in the operation's context (it knows the slot or doctor at hand); constraints it
+/// does not know fall back to [`constraint_error`].
+pub(crate) fn to_error(error: sqlx::Error, rule: &dyn Fn(&str) -> Option<Error>) -> Error {
+    if let sqlx::Error::Database(dbe) = &error {
+        if let Some(name) = dbe.constraint() {
+            if let Some(mapped) = rule(name).or_else(|| constraint_error(name)) {
+                tracing::debug!(constraint = name, "constraint violation mapped to a rule");
+                return mapped;
+            }
+        }
+    }
+    Error::Store(store_error(error))
+}
+
+/// The typed errors of constraints whose meaning needs no context.
+fn constraint_error(name: &str) -> Option<Error> {
+    match name {
+        "accounts_email_unique" => Some(Error::EmailTaken),
+        "slots_end_after_start" => Some(Error::validation("ends_at", "must be after starts_at")),
+        "bookings_status_known"
+        | "bookings_cancelled_by_known"
+        | "bookings_hold_until_when_held"
+        | "bookings_buffer_until_when_buffered"
+        | "bookings_cancelled_by_when_cancelled"
+        | "accounts_role_known"
+        | "doctors_name_not_blank"
+        | "doctors_specialization_not_blank" => Some(Error::Store(StoreError::Corrupt(format!(
+            "the write broke constraint {name}"
+        )))),
+        _ => None,
+    }
+}
+
+/// Classifies a failure that no rule explains.
+pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(dbe) => match dbe.code().as_deref() {
+            Some(DEADLOCK | SERIALIZATION | LOCK_NOT_AVAILABLE | QUERY_CANCELED) => {
+                StoreError::Busy(Box::new(error))
+            }
+            Some(code)
+                if code.starts_with("08")
+                    || code == TOO_MANY_CONNECTIONS
+                    || SHUTDOWN.contains(&code) =>
+            {
+                StoreError::Unavailable(Box::new(error))
+            }
+            _ => StoreError::Other(Box::new(error)),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(error)),
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt(error.to_string()),
+        _ => StoreError::Other(Box::new(error)),
+    }
+}
+
+/// A value read back that breaks a type's rule, as a decode error (mapped to
+/// [`StoreError::Corrupt`]).
+pub(crate) fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(error))
+}

@@ -1,0 +1,256 @@
+//! Pipelined transactions: a mutation costs two round trips, not five.
+//!
+//! sqlx's `pool.begin()` spends a round trip on `BEGIN` and another on `COMMIT`, and bound
+//! parameters force one round trip per statement. A mutation here instead sends two scripts over
+//! PostgreSQL's simple-query protocol, which runs every statement of a script in one round trip:
+//!
+//! 1. `BEGIN; <lock>; <read>; ...` — lock the rows, then read what the rule needs. Each statement
+//!    takes its own snapshot (READ COMMITTED), so a read placed after the lock sees every commit
+//!    made before the lock was granted: the "read after the lock" the store contract asks for.
+//! 2. `<write>; COMMIT` when the rule said yes, or `ROLLBACK` when it refused.
+//!
+//! The simple-query protocol takes no bound parameters, so values are written into the SQL as
+//! literals. [`Script`] only accepts crate-written SQL text (`&'static str`) and typed values
+//! whose literal cannot leave its quotes: UUIDs (hex and dashes), timestamps (digits and
+//! `-:.TZ`), integers, and text encoded as hex and decoded by the server. No user input is ever
+//! spliced into the SQL as written.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::BoxFuture;
+use futures::TryStreamExt as _;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{Either, PgConnection, PgPool, Postgres};
+use uuid::Uuid;
+
+/// SQL statements with their values inlined as injection-proof literals.
+#[derive(Debug, Default)]
+pub(crate) struct Script {
+    sql: String,
+    statements: usize,
+}
+
+/// Which statement of a script a result belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stmt(usize);
+
+impl Script {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends SQL text written in this crate.
+    pub(crate) fn sql(&mut self, text: &'static str) -> &mut Self {
+        self.sql.push_str(text);
+        self
+    }
+
+    /// Appends a `uuid` literal.
+    pub(crate) fn uuid(&mut self, id: impl Into<Uuid>) -> &mut Self {
+        // A hyphenated UUID is hex digits and dashes only.
+        let _ = write!(self.sql, "'{}'::uuid", id.into().hyphenated());
+        self
+    }
+
+    /// Appends a `timestamptz` literal, exact to the microsecond (PostgreSQL's precision).
+    pub(crate) fn ts(&mut self, at: DateTime<Utc>) -> &mut Self {
+        // RFC 3339 with a `Z`: digits and `-:.TZ` only.
+        let _ = write!(
+            self.sql,
+            "'{}'::timestamptz",
+            at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        );
+        self
+    }
+
+    /// Appends a `timestamptz` literal or `NULL`.
+    pub(crate) fn opt_ts(&mut self, at: Option<DateTime<Utc>>) -> &mut Self {
+        match at {
+            Some(at) => self.ts(at),
+            None => self.sql("NULL::timestamptz"),
+        }
+    }
+
+    /// Appends a `text` value, sent as hex so that no character of it is ever read as SQL.
+    pub(crate) fn text(&mut self, text: &str) -> &mut Self {
+        self.sql.push_str("convert_from(decode('");
+        for byte in text.as_bytes() {
+            let _ = write!(self.sql, "{byte:02x}");
+        }
+        self.sql.push_str("', 'hex'), 'UTF8')");
+        self
+    }
+
+    /// Appends a `text` value or `NULL`.
+    pub(crate) fn opt_text(&mut self, text: Option<&str>) -> &mut Self {
+        match text {
+            Some(text) => self.text(text),
+            None => self.sql("NULL::text"),
+        }
+    }
+
+    /// Ends the current statement; its rows are found in the results under the returned handle.
+    pub(crate) fn end(&mut self) -> Stmt {
+        self.sql.push_str(";\n");
+        self.statements += 1;
+        Stmt(self.statements - 1)
+    }
+}
+
+/// The rows of each statement of a script, in order.
+#[derive(Debug)]
+pub(crate) struct Results(Vec<Vec<PgRow>>);
+
+impl Results {
+    /// The rows `stmt` returned (none for a statement that returns no rows).
+    pub(crate) fn rows(&self, stmt: Stmt) -> &[PgRow] {
+        self.0.get(stmt.0).map_or(&[], Vec::as_slice)
+    }
+
+    /// The first row `stmt` returned, if any.
+    pub(crate) fn first(&self, stmt: Stmt) -> Option<&PgRow> {
+        self.rows(stmt).first()
+    }
+}
+
+/// An open transaction on a pooled connection.
+///
+/// Dropped without [`Tx::commit`] or [`Tx::rollback`] (the caller's future was cancelled, or a
+/// `ROLLBACK` failed), the connection is closed rather than returned to the pool: the server
+/// then rolls the transaction back, and no pooled connection is ever left inside one. As with
+/// any client, a future dropped after the `COMMIT` script was sent may still have committed.
+#[derive(Debug)]
+pub(crate) struct Tx {
+    conn: PoolConnection<Postgres>,
+    open: bool,
+}
+
+impl Tx {
+    // The methods return boxed futures so that their `Send`-ness is proven here, with concrete
+    // lifetimes: left to inference inside the store's `async_trait` methods, rustc cannot prove
+    // it for sqlx's executor ("implementation of `Send` is not general enough").
+
+    /// Starts a transaction and runs `script` in it, in one round trip. On error the
+    /// transaction is already rolled back.
+    pub(crate) fn begin(
+        pool: &PgPool,
+        script: Script,
+    ) -> BoxFuture<'_, Result<(Tx, Results), sqlx::Error>> {
+        Box::pin(async move {
+            let conn = pool.acquire().await?;
+            let mut tx = Tx { conn, open: true };
+            let sql = format!("BEGIN;\n{}", script.sql);
+            match run(&mut tx.conn, &sql).await {
+                Ok(mut groups) => {
+                    if !groups.is_empty() {
+                        groups.remove(0); // BEGIN's (empty) result
+                    }
+                    Ok((tx, Results(groups)))
+                }
+                Err(error) => {
+                    tx.abort().await;
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    /// Runs `script`, then commits, in one round trip. On error the transaction is rolled back.
+    pub(crate) fn commit(
+        mut self,
+        mut script: Script,
+    ) -> BoxFuture<'static, Result<Results, sqlx::Error>> {
+        Box::pin(async move {
+            script.sql("COMMIT").end();
+            match run(&mut self.conn, &script.sql).await {
+                Ok(groups) => {
+                    self.settled();
+                    Ok(Results(groups))
+                }
+                Err(error) => {
+                    self.abort().await;
+                    Err(error)
+                }
+            }
+        })
+    }
+
+    /// Rolls back: the rule refused, nothing is written.
+    pub(crate) fn rollback(mut self) -> BoxFuture<'static, ()> {
+        Box::pin(async move { self.abort().await })
+    }
+
+    /// The transaction is over (committed or rolled back): the connection may go back to the
+    /// pool.
+    fn settled(&mut self) {
+        self.open = false;
+    }
+
+    fn abort(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match run(&mut self.conn, "ROLLBACK").await {
+                Ok(_) => self.settled(),
+                // `open` stays set: the connection is closed on drop, which rolls back as well.
+                Err(error) => tracing::debug!(%error, "ROLLBACK failed; closing the connection"),
+            }
+        })
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Runs a multi-statement script and groups the rows by statement (boxed, as the `Tx` methods).
+fn run<'c>(
+    conn: &'c mut PgConnection,
+    sql: &'c str,
+) -> BoxFuture<'c, Result<Vec<Vec<PgRow>>, sqlx::Error>> {
+    Box::pin(async move {
+        let mut groups = Vec::new();
+        let mut rows = Vec::new();
+        let mut stream = sqlx::raw_sql(sql).fetch_many(conn);
+        while let Some(item) = stream.try_next().await? {
+            match item {
+                Either::Left(_done) => groups.push(std::mem::take(&mut rows)),
+                Either::Right(row) => rows.push(row),
+            }
+        }
+        Ok(groups)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_sent_as_hex_so_quotes_cannot_escape() {
+        let mut script = Script::new();
+        script.text("'; DROP TABLE bookings; --");
+        assert!(!script.sql.contains("DROP"));
+        assert!(script.sql.starts_with("convert_from(decode('27"));
+    }
+
+    #[test]
+    fn timestamps_keep_microseconds_and_say_utc() {
+        let at = DateTime::from_timestamp_micros(1_900_000_000_123_456).unwrap();
+        let mut script = Script::new();
+        script.ts(at);
+        assert_eq!(script.sql, "'2030-03-17T17:46:40.123456Z'::timestamptz");
+    }
+
+    #[test]
+    fn statements_are_numbered_in_order() {
+        let mut script = Script::new();
+        let a = script.sql("SELECT 1").end();
+        let b = script.sql("SELECT 2").end();
+        assert_eq!((a, b), (Stmt(0), Stmt(1)));
+    }
+}

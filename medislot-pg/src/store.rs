@@ -1,0 +1,197 @@
+//! [`PgStore`]: the type, its constructors and migrations, the retry loop, and the
+//! [`SlotStore`] implementation, whose methods live by topic in `catalog.rs` and `bookings.rs`.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Booking, BookingCursor, BookingId, BookingQuery, BookingView, Doctor, DoctorFilter, DoctorId,
+    Error, Event, Page, Result, Slot, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
+    StoreError,
+};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::PgPool;
+
+use crate::error::{is_retryable, store_error, to_error, Failure};
+use crate::options::PgStoreOptions;
+
+/// The schema, embedded at compile time from `medislot-pg/migrations/`.
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// MediSlot's store on PostgreSQL: doctors, slots, bookings and accounts in one database.
+///
+/// Cheap to clone; clones share the pool. See the crate docs for the transaction shape and the
+/// round trips each operation costs.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    max_retries: u32,
+    /// The scratch database a test store drops when its last clone goes.
+    #[cfg(feature = "test-db")]
+    pub(crate) scratch: Option<std::sync::Arc<crate::testing::ScratchDatabase>>,
+}
+
+impl PgStore {
+    /// Connects to `url` with the default [`PgStoreOptions`]. Does not migrate: call
+    /// [`PgStore::migrate`].
+    ///
+    /// # Errors
+    /// As [`PgStoreOptions::connect`].
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        PgStoreOptions::default().connect(url).await
+    }
+
+    /// A store on a ready pool, used as it is configured (its timeouts, its size). The store
+    /// never leaves a pooled connection inside a transaction.
+    pub fn from_pool(pool: PgPool) -> PgStore {
+        PgStore {
+            pool,
+            max_retries: PgStoreOptions::default().get_max_retries(),
+            #[cfg(feature = "test-db")]
+            scratch: None,
+        }
+    }
+
+    /// Sets how many times a deadlocked or serialization-failed transaction is run again
+    /// before the operation fails as [`StoreError::Busy`].
+    pub fn with_max_retries(mut self, retries: u32) -> PgStore {
+        self.max_retries = retries;
+        self
+    }
+
+    /// The pool underneath, for health checks and tests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Brings the schema up to date. Applying it again is harmless: applied migrations are
+    /// skipped, and concurrent callers wait on the migrator's advisory lock.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached; [`StoreError::Other`] when
+    /// a migration fails or the database holds migrations this build does not know.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|error| match error {
+            MigrateError::Execute(error) => store_error(error),
+            other => StoreError::Other(Box::new(other)),
+        })
+    }
+
+    /// Runs one attempt of an operation until it succeeds, a rule refuses, or the database
+    /// fails in a way a new attempt cannot fix; deadlocks and serialization failures are tried
+    /// again up to the retry budget, then reported as [`StoreError::Busy`]. `rule` names the
+    /// domain error of a constraint violation in this operation.
+    pub(crate) async fn retrying<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        rule: &(dyn Fn(&str) -> Option<Error> + Sync),
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let mut retries = 0;
+        loop {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(Failure::Rule(error)) => return Err(error),
+                Err(Failure::Sql(error)) if is_retryable(&error) && retries < self.max_retries => {
+                    retries += 1;
+                    tracing::debug!(operation, retries, %error, "transaction aborted; retrying");
+                    tokio::time::sleep(backoff(retries)).await;
+                }
+                Err(Failure::Sql(error)) => {
+                    let error = to_error(error, rule);
+                    if let Error::Store(store) = &error {
+                        tracing::warn!(operation, retries, error = %store, "store failure");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 1 ms, with up to 1 ms of jitter so that retries spread out.
+fn backoff(retries: u32) -> Duration {
+    let jitter = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 1_000_000);
+    Duration::from_millis(1 << retries.min(6)) + Duration::from_nanos(jitter.into())
+}
+
+/// No constraint of this operation has a domain meaning of its own.
+pub(crate) fn no_rule(_: &str) -> Option<Error> {
+    None
+}
+
+#[async_trait]
+impl SlotStore for PgStore {
+    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
+        self.insert_doctor_impl(doctor).await
+    }
+
+    async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
+        self.doctor_impl(id).await
+    }
+
+    async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
+        self.list_doctors_impl(filter).await
+    }
+
+    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
+        self.delete_doctor_impl(id, now).await
+    }
+
+    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
+        self.insert_slots_impl(doctor_id, slots).await
+    }
+
+    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
+        self.withdraw_slot_impl(id, now).await
+    }
+
+    async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
+        self.slot_impl(id, now).await
+    }
+
+    async fn list_slots(
+        &self,
+        query: &SlotQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<SlotView, SlotCursor>> {
+        self.list_slots_impl(query, now).await
+    }
+
+    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
+        self.create_booking_impl(draft, now).await
+    }
+
+    async fn apply_event(
+        &self,
+        id: BookingId,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<Booking> {
+        self.apply_event_impl(id, event, now).await
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
+        self.booking_impl(id).await
+    }
+
+    async fn list_bookings(
+        &self,
+        query: &BookingQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<BookingView, BookingCursor>> {
+        self.list_bookings_impl(query, now).await
+    }
+
+    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.release_expired_impl(now).await
+    }
+}

@@ -1,0 +1,372 @@
+//! What only a real PostgreSQL can show: races over a real pool, the schema refusing bad rows
+//! written with plain SQL, killed connections, timeouts, and expiry read from time.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use medislot_core::testkit::Fixture;
+use medislot_core::{
+    BookingQuery, BookingStatus, Error, IdempotencyKey, PatientId, SlotQuery, SlotStatus,
+    StoreError,
+};
+use medislot_pg::testing::{fresh_store, fresh_store_with};
+use medislot_pg::{PgStore, PgStoreOptions};
+use sqlx::{Executor as _, Row as _};
+use uuid::Uuid;
+
+fn fixture(store: &PgStore) -> Fixture {
+    Fixture::new(Arc::new(store.clone()))
+}
+
+async fn count(store: &PgStore, sql: &str) -> i64 {
+    sqlx::query(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("count query")
+        .get(0)
+}
+
+/// The SQLSTATE and constraint name of a failed statement.
+fn violation(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> (String, String) {
+    match result {
+        Err(sqlx::Error::Database(dbe)) => (
+            dbe.code().map(|c| c.into_owned()).unwrap_or_default(),
+            dbe.constraint().unwrap_or_default().to_owned(),
+        ),
+        other => panic!("expected a constraint violation, got {other:?}"),
+    }
+}
+
+/// Waits (bounded) until a backend of this database is waiting for a lock while running a
+/// statement that contains `needle`; returns its pid.
+async fn backend_waiting_on_lock(store: &PgStore, needle: &str) -> i32 {
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND strpos(query, $1) > 0 LIMIT 1",
+        )
+        .bind(needle)
+        .fetch_optional(store.pool())
+        .await
+        .expect("read pg_stat_activity");
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no backend started waiting on a lock"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_tasks_over_twenty_connections_book_each_of_ten_slots_exactly_once() {
+    let store = fresh_store_with(PgStoreOptions::new().max_connections(20)).await;
+    let fx = fixture(&store);
+    let doctor = fx.doctor("Dr Race", "Cardiology").await;
+    let slots = fx.slots(&doctor, 10, Duration::zero()).await;
+
+    let tasks: Vec<_> = (0..500)
+        .map(|i| {
+            let engine = fx.engine.clone();
+            let slot = slots[i % slots.len()];
+            tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await })
+        })
+        .collect();
+    let mut booked = 0;
+    for task in tasks {
+        match task.await.expect("task panicked") {
+            Ok(_) => booked += 1,
+            Err(Error::SlotUnavailable(_)) => {}
+            Err(other) => panic!("a loser must get SlotUnavailable, got {other:?}"),
+        }
+    }
+
+    assert_eq!(booked, 10);
+    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 10);
+    assert_eq!(
+        count(&store, "SELECT count(DISTINCT slot_id) FROM bookings").await,
+        10
+    );
+}
+
+#[tokio::test]
+async fn two_active_bookings_for_one_slot_written_with_sql_are_refused_by_the_database() {
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    let insert = |status: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO bookings (id, slot_id, patient_id, status, buffer_until, \
+                 cancelled_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, now() + interval '1 hour', \
+                 CASE WHEN $4 = 'CONFIRMED' THEN NULL ELSE 'admin' END, now(), now())",
+            )
+            .bind(Uuid::now_v7())
+            .bind(slot.as_uuid())
+            .bind(Uuid::now_v7())
+            .bind(status)
+            .execute(&pool)
+            .await
+        }
+    };
+
+    insert("CONFIRMED").await.expect("the first booking");
+    for second in ["CONFIRMED", "BUFFER"] {
+        assert_eq!(
+            violation(insert(second).await),
+            ("23505".into(), "bookings_one_active_per_slot".into()),
+            "{second}"
+        );
+    }
+    // A final booking does not occupy the slot: history may hold any number of them.
+    insert("CANCELLED").await.expect("a cancelled booking");
+    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 2);
+}
+
+#[tokio::test]
+async fn overlapping_slots_written_with_sql_are_refused_by_the_exclusion_constraint() {
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let doctor = fx.doctor("Dr Overlap", "Cardiology").await;
+    let insert = |from: i64, to: i64, withdrawn: bool| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at, withdrawn_at) \
+                 VALUES ($1, $2, timestamptz '2030-01-01 10:00Z' + $3 * interval '1 minute', \
+                 timestamptz '2030-01-01 10:00Z' + $4 * interval '1 minute', now(), \
+                 CASE WHEN $5 THEN now() END)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(doctor.id.as_uuid())
+            .bind(from as f64)
+            .bind(to as f64)
+            .bind(withdrawn)
+            .execute(&pool)
+            .await
+        }
+    };
+
+    insert(0, 30, false).await.expect("the first slot");
+    assert_eq!(
+        violation(insert(15, 45, false).await),
+        ("23P01".into(), "slots_no_overlap".into())
+    );
+    insert(30, 60, false)
+        .await
+        .expect("a slot that only touches");
+    insert(15, 45, true)
+        .await
+        .expect("a withdrawn slot may overlap");
+    assert_eq!(
+        violation(insert(60, 60, false).await),
+        ("23514".into(), "slots_end_after_start".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_transaction_leaves_no_partial_booking_and_the_store_keeps_working()
+{
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+
+    // Hold the bookings table so that the booking transaction, having locked its slot and read,
+    // stops at its INSERT: then kill its connection.
+    let mut blocker = store.pool().begin().await.expect("blocker");
+    blocker
+        .execute("LOCK TABLE bookings IN SHARE MODE")
+        .await
+        .expect("lock bookings");
+    let engine = fx.engine.clone();
+    let booking = tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await });
+    let pid = backend_waiting_on_lock(&store, "INSERT INTO bookings").await;
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut *blocker)
+        .await
+        .expect("terminate");
+    assert!(killed);
+
+    match booking.await.expect("task panicked") {
+        Err(Error::Store(error)) => assert!(error.is_transient(), "{error:?}"),
+        other => panic!("the killed booking must fail as a store failure, got {other:?}"),
+    }
+    blocker.rollback().await.expect("release the table");
+
+    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 0);
+    assert_eq!(fx.status(slot).await, SlotStatus::Available);
+    let rebooked = fx
+        .engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("the store keeps working");
+    assert_eq!(rebooked.status(), BookingStatus::Confirmed);
+}
+
+#[tokio::test]
+async fn a_buffered_slot_is_free_again_once_the_buffer_ends_without_a_sweeper() {
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    let first = fx
+        .engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("book");
+    fx.engine
+        .cancel_as_admin(first.id, Some("doctor ill".into()))
+        .await
+        .expect("admin cancel");
+    assert!(matches!(fx.status(slot).await, SlotStatus::Buffer { .. }));
+
+    fx.clock
+        .advance(fx.engine.policy().buffer + Duration::seconds(1));
+
+    // Free in every read, although the stored status is still BUFFER: nothing swept it.
+    assert_eq!(fx.status(slot).await, SlotStatus::Available);
+    let available = SlotQuery {
+        available: Some(true),
+        limit: 10,
+        ..SlotQuery::default()
+    };
+    let page = fx.engine.slots(&available).await.expect("list");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].slot.id, slot);
+    let cancelled = BookingQuery {
+        status: Some(BookingStatus::Cancelled),
+        limit: 10,
+        ..BookingQuery::default()
+    };
+    let page = fx.engine.bookings(&cancelled).await.expect("list bookings");
+    assert_eq!(page.items.len(), 1);
+    let stored: String = sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1")
+        .bind(first.id.as_uuid())
+        .fetch_one(store.pool())
+        .await
+        .expect("stored status");
+    assert_eq!(stored, "BUFFER");
+
+    // Booking it tidies the lapsed buffer in the same transaction.
+    let second = fx
+        .engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("the slot is bookable again");
+    assert_eq!(second.status(), BookingStatus::Confirmed);
+    let first_now = fx.engine.booking(first.id).await.expect("first booking");
+    assert_eq!(first_now.booking.status(), BookingStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn a_lock_held_past_lock_timeout_is_reported_as_busy() {
+    let store =
+        fresh_store_with(PgStoreOptions::new().lock_timeout(StdDuration::from_millis(100))).await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    let mut holder = store.pool().begin().await.expect("holder");
+    sqlx::query("SELECT 1 FROM slots WHERE id = $1 FOR UPDATE")
+        .bind(slot.as_uuid())
+        .execute(&mut *holder)
+        .await
+        .expect("lock the slot");
+
+    let result = fx.engine.book(slot, PatientId::new(), None).await;
+    assert!(
+        matches!(result, Err(Error::Store(StoreError::Busy(_)))),
+        "{result:?}"
+    );
+    holder.rollback().await.expect("release");
+    fx.engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("free once the lock is released");
+}
+
+#[tokio::test]
+async fn a_booking_abandoned_before_commit_writes_nothing_and_leaves_no_pooled_connection_in_a_transaction(
+) {
+    // Three connections: the blocker, the booking, and one to watch pg_stat_activity.
+    let store = fresh_store_with(PgStoreOptions::new().max_connections(3)).await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    let mut blocker = store.pool().begin().await.expect("blocker");
+    sqlx::query("SELECT 1 FROM slots WHERE id = $1 FOR UPDATE")
+        .bind(slot.as_uuid())
+        .execute(&mut *blocker)
+        .await
+        .expect("lock the slot");
+    let engine = fx.engine.clone();
+    let booking = tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await });
+    // The booking has sent BEGIN and waits for the slot: it is inside its transaction.
+    backend_waiting_on_lock(&store, "FROM slots s WHERE s.id").await;
+
+    // The caller gives up (a client hung up): the future is dropped mid-transaction.
+    booking.abort();
+    assert!(booking.await.expect_err("aborted").is_cancelled());
+    blocker.rollback().await.expect("release the slot");
+
+    // The abandoned connection was closed, not pooled: with at most three connections, one of
+    // the probes below would run inside the abandoned transaction if it had been pooled.
+    for _ in 0..6 {
+        // The abandoned transaction locks a slot row once the blocker lets go, so it has a
+        // transaction id; a statement outside any transaction has none.
+        let in_tx: bool = sqlx::query_scalar("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+            .fetch_one(store.pool())
+            .await
+            .expect("probe");
+        assert!(!in_tx, "a pooled connection is inside a transaction");
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 0);
+    fx.engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("book after the abandoned attempt");
+}
+
+#[tokio::test]
+async fn idempotency_keys_and_reasons_with_quotes_round_trip_through_the_sql_literals() {
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    let patient = PatientId::new();
+    let key = IdempotencyKey::new(r#"k'ey";--\x27)"#).expect("visible ASCII");
+    let first = fx
+        .engine
+        .book(slot, patient, Some(key.clone()))
+        .await
+        .expect("book");
+    let again = fx
+        .engine
+        .book(slot, patient, Some(key.clone()))
+        .await
+        .expect("replay");
+    assert_eq!(again, first);
+    assert_eq!(first.idempotency_key, Some(key));
+
+    let reason = "l'été \\ '); DROP TABLE bookings; -- ✓";
+    let cancelled = fx
+        .engine
+        .cancel_as_patient(first.id, patient, Some(reason.into()))
+        .await
+        .expect("cancel");
+    let view = fx.engine.booking(first.id).await.expect("read back");
+    assert_eq!(view.booking, cancelled);
+    assert!(matches!(
+        view.booking.state,
+        medislot_core::BookingState::Cancelled { reason: Some(ref r), .. } if r == reason
+    ));
+}
+
+#[tokio::test]
+async fn migrating_twice_is_harmless() {
+    let store = fresh_store().await;
+    store.migrate().await.expect("second migrate");
+    assert_eq!(count(&store, "SELECT count(*) FROM doctors").await, 0);
+}

@@ -1,0 +1,241 @@
+//! `/bookings`: book, confirm a hold, cancel, and read bookings. A patient only ever sees their
+//! own; another patient's booking answers exactly like a missing one (404).
+
+use chrono::{DateTime, FixedOffset, Utc};
+use medislot_core::{
+    Booking, BookingCursor, BookingId, BookingQuery, DoctorId, Email, IdempotencyKey, PatientId,
+    SlotId,
+};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::body::JsonBody;
+use super::model::{decode_cursor, next_cursor, BookingOut, BookingPage, BookingStatusOut};
+use super::ApiTags;
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Booking routes.
+pub(crate) struct BookingsApi {
+    pub(crate) state: AppState,
+}
+
+/// What to book.
+#[derive(Debug, Object)]
+struct BookRequest {
+    /// The slot to book.
+    slot_id: Uuid,
+}
+
+/// Why a booking is cancelled.
+#[derive(Debug, Object)]
+struct CancelRequest {
+    /// An optional reason, up to 500 characters.
+    #[oai(validator(max_length = 500))]
+    reason: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum Booked {
+    /// The slot is booked (`CONFIRMED`). A retry with the same `Idempotency-Key` returns this
+    /// same booking.
+    #[oai(status = 201)]
+    Created(Json<BookingOut>),
+}
+
+/// Counts a booking operation's outcome in the metrics and passes the result on.
+pub(crate) fn record_outcome<T>(
+    state: &AppState,
+    operation: &'static str,
+    result: Result<T, Problem>,
+) -> Result<T, Problem> {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(problem) => problem.code(),
+    };
+    state.metrics().booking_outcome(operation, outcome);
+    result
+}
+
+/// The answer for a booking just written: as stored, with its slot and doctor.
+pub(crate) async fn booking_answer(
+    state: &AppState,
+    booking: Booking,
+) -> Result<BookingOut, Problem> {
+    let mut view = state.engine().booking(booking.id).await?;
+    // The write's own result is the truth for this answer, even if a sweep ran since.
+    view.booking = booking;
+    Ok(BookingOut::new(&view, state.engine().now()))
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Bookings")]
+impl BookingsApi {
+    /// Book a free slot. Send an `Idempotency-Key` so that a retry returns the first booking
+    /// instead of booking twice.
+    #[oai(path = "/bookings", method = "post", operation_id = "book")]
+    async fn book(
+        &self,
+        caller: Caller,
+        /// A client-chosen key (1 to 200 visible ASCII characters) identifying this attempt.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: JsonBody<BookRequest>,
+    ) -> Result<Booked, Problem> {
+        let key = idempotency_key
+            .0
+            .as_deref()
+            .map(IdempotencyKey::new)
+            .transpose()?;
+        let result = self
+            .state
+            .engine()
+            .book(SlotId::from_uuid(body.0.slot_id), caller.patient_id(), key)
+            .await
+            .map_err(Problem::from);
+        let booking = record_outcome(&self.state, "book", result)?;
+        tracing::info!(booking = %booking.id, slot = %booking.slot_id, "booked");
+        Ok(Booked::Created(Json(
+            booking_answer(&self.state, booking).await?,
+        )))
+    }
+
+    /// Bookings, newest first: a patient's own, or (for an admin) everyone's, with filters.
+    #[oai(path = "/bookings", method = "get", operation_id = "list_bookings")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        caller: Caller,
+        /// Only bookings with this status now.
+        status: Query<Option<BookingStatusOut>>,
+        /// Only bookings with this doctor.
+        doctor_id: Query<Option<Uuid>>,
+        /// Admin only: the patient's account id or email. Ignored for patients.
+        patient: Query<Option<String>>,
+        /// Only bookings of slots starting at or after this instant (RFC 3339).
+        from: Query<Option<DateTime<FixedOffset>>>,
+        /// Only bookings of slots starting before this instant (RFC 3339).
+        to: Query<Option<DateTime<FixedOffset>>>,
+        /// Page size, 1 to 500 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<BookingPage>, Problem> {
+        let engine = self.state.engine();
+        let mut query = BookingQuery {
+            patient_id: None,
+            doctor_id: doctor_id.0.map(DoctorId::from_uuid),
+            slot_id: None,
+            status: status.0.map(Into::into),
+            from: from.0.map(|t| t.with_timezone(&Utc)),
+            to: to.0.map(|t| t.with_timezone(&Utc)),
+            after: decode_cursor::<BookingCursor>(cursor.0.as_deref())?,
+            limit: super::model::limit(limit.0),
+        };
+        let page = if caller.is_admin() {
+            match patient
+                .0
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                None => {}
+                Some(text) => match self.patient_filter(text).await? {
+                    Some(id) => query.patient_id = Some(id),
+                    None => {
+                        return Ok(Json(BookingPage {
+                            items: Vec::new(),
+                            next_cursor: None,
+                        }))
+                    }
+                },
+            }
+            engine.bookings(&query).await?
+        } else {
+            engine.patient_bookings(caller.patient_id(), &query).await?
+        };
+        let now = engine.now();
+        Ok(Json(BookingPage {
+            next_cursor: next_cursor(&page),
+            items: page.items.iter().map(|v| BookingOut::new(v, now)).collect(),
+        }))
+    }
+
+    /// A booking: the caller's own, or any for an admin.
+    #[oai(path = "/bookings/:id", method = "get", operation_id = "get_booking")]
+    async fn get(&self, caller: Caller, id: Path<Uuid>) -> Result<Json<BookingOut>, Problem> {
+        let id = BookingId::from_uuid(id.0);
+        let view = self.state.engine().booking(id).await?;
+        if !caller.may_see(&view.booking) {
+            return Err(medislot_core::Error::BookingNotFound(id).into());
+        }
+        Ok(Json(BookingOut::new(&view, self.state.engine().now())))
+    }
+
+    /// Confirm the caller's hold: `CONFIRMED`, or 409 `hold_expired` when it lapsed.
+    #[oai(
+        path = "/bookings/:id/confirm",
+        method = "post",
+        operation_id = "confirm_booking"
+    )]
+    async fn confirm(&self, caller: Caller, id: Path<Uuid>) -> Result<Json<BookingOut>, Problem> {
+        let result = self
+            .state
+            .engine()
+            .confirm(BookingId::from_uuid(id.0), caller.patient_id())
+            .await
+            .map_err(Problem::from);
+        let booking = record_outcome(&self.state, "confirm", result)?;
+        Ok(Json(booking_answer(&self.state, booking).await?))
+    }
+
+    /// Cancel a booking. A patient cancels their own (`CANCELLED`, the slot is free at once);
+    /// an admin cancels any (`BUFFER`: the slot stays out of the pool for a while). Cancelling a
+    /// final booking is 409 and changes nothing.
+    #[oai(
+        path = "/bookings/:id/cancel",
+        method = "post",
+        operation_id = "cancel_booking"
+    )]
+    async fn cancel(
+        &self,
+        caller: Caller,
+        id: Path<Uuid>,
+        body: JsonBody<Option<CancelRequest>>,
+    ) -> Result<Json<BookingOut>, Problem> {
+        let id = BookingId::from_uuid(id.0);
+        let reason = body.0.and_then(|b| b.reason);
+        let engine = self.state.engine();
+        let result = if caller.is_admin() {
+            engine.cancel_as_admin(id, reason).await
+        } else {
+            engine
+                .cancel_as_patient(id, caller.patient_id(), reason)
+                .await
+        }
+        .map_err(Problem::from);
+        let booking = record_outcome(&self.state, "cancel", result)?;
+        tracing::info!(booking = %booking.id, by_admin = caller.is_admin(), "cancelled");
+        Ok(Json(booking_answer(&self.state, booking).await?))
+    }
+}
+
+impl BookingsApi {
+    /// The patient a filter names, by account id or email; `None` when nobody matches.
+    async fn patient_filter(&self, text: &str) -> Result<Option<PatientId>, Problem> {
+        if let Ok(uuid) = Uuid::parse_str(text) {
+            return Ok(Some(PatientId::from_uuid(uuid)));
+        }
+        let email = Email::parse(text).map_err(|_| {
+            Problem::validation("patient", "must be a patient's account id or email")
+        })?;
+        Ok(self
+            .state
+            .accounts()
+            .account_by_email(&email)
+            .await?
+            .map(|a| a.patient_id()))
+    }
+}

@@ -1,0 +1,205 @@
+//! `/doctors`: browse doctors; admins create and delete them and publish their slots.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use medislot_core::{DoctorFilter, DoctorId, NewDoctor, TimeRange};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::body::JsonBody;
+use super::model::{DoctorOut, SlotOut};
+use super::ApiTags;
+use crate::auth::Admin;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Doctor routes.
+pub(crate) struct DoctorsApi {
+    pub(crate) state: AppState,
+}
+
+/// A new doctor.
+#[derive(Debug, Object)]
+struct CreateDoctor {
+    /// Display name.
+    #[oai(validator(max_length = 200))]
+    name: String,
+    /// Specialization, such as "Cardiology".
+    #[oai(validator(max_length = 200))]
+    specialization: String,
+    /// IANA time zone name, such as "Europe/Paris".
+    #[oai(validator(max_length = 64))]
+    timezone: String,
+}
+
+/// One slot to publish.
+#[derive(Debug, Object)]
+struct NewSlot {
+    /// Start, RFC 3339 with an offset.
+    starts_at: DateTime<FixedOffset>,
+    /// End (exclusive), after the start.
+    ends_at: DateTime<FixedOffset>,
+}
+
+/// Slots to publish, all or none.
+#[derive(Debug, Object)]
+struct PublishSlots {
+    /// 1 to 500 slots that overlap neither each other nor the doctor's existing slots.
+    slots: Vec<NewSlot>,
+}
+
+#[derive(ApiResponse)]
+enum DoctorCreated {
+    /// The doctor.
+    #[oai(status = 201)]
+    Created(Json<DoctorOut>),
+}
+
+#[derive(ApiResponse)]
+enum SlotsCreated {
+    /// The new slots, in the order given.
+    #[oai(status = 201)]
+    Created(Json<Vec<SlotOut>>),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// Names the slot behind the engine's "starts in the past" refusal (`slots[2].starts_at`).
+fn locate_past_start(
+    err: medislot_core::Error,
+    ranges: &[TimeRange],
+    now: DateTime<Utc>,
+) -> Problem {
+    let past = matches!(
+        err,
+        medislot_core::Error::Validation {
+            field: "starts_at",
+            ..
+        }
+    );
+    let problem = Problem::from(err);
+    match ranges.iter().position(|r| r.starts_at() <= now) {
+        Some(i) if past => problem.with_field(format!("slots[{i}].starts_at")),
+        _ => problem,
+    }
+}
+
+fn trimmed(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Doctors")]
+impl DoctorsApi {
+    /// List doctors, by name.
+    #[oai(path = "/doctors", method = "get", operation_id = "list_doctors")]
+    async fn list(
+        &self,
+        /// Only this specialization (ignoring case).
+        specialization: Query<Option<String>>,
+        /// Only names containing this text (ignoring case).
+        q: Query<Option<String>>,
+    ) -> Result<Json<Vec<DoctorOut>>, Problem> {
+        let filter = DoctorFilter {
+            specialization: trimmed(specialization.0),
+            name_contains: trimmed(q.0),
+        };
+        let doctors = self.state.engine().doctors(&filter).await?;
+        Ok(Json(doctors.iter().map(DoctorOut::from).collect()))
+    }
+
+    /// A doctor.
+    #[oai(path = "/doctors/:id", method = "get", operation_id = "get_doctor")]
+    async fn get(&self, id: Path<Uuid>) -> Result<Json<DoctorOut>, Problem> {
+        let doctor = self
+            .state
+            .engine()
+            .doctor(DoctorId::from_uuid(id.0))
+            .await?;
+        Ok(Json(DoctorOut::from(&doctor)))
+    }
+
+    /// Create a doctor (admin).
+    #[oai(path = "/doctors", method = "post", operation_id = "create_doctor")]
+    async fn create(
+        &self,
+        _admin: Admin,
+        body: JsonBody<CreateDoctor>,
+    ) -> Result<DoctorCreated, Problem> {
+        let JsonBody(body) = body;
+        let new = NewDoctor::new(&body.name, &body.specialization, &body.timezone)?;
+        let doctor = self.state.engine().create_doctor(new).await?;
+        tracing::info!(doctor = %doctor.id, "doctor created");
+        Ok(DoctorCreated::Created(Json(DoctorOut::from(&doctor))))
+    }
+
+    /// Delete a doctor and withdraw its slots (admin). Refused with 409 while it has active
+    /// bookings; past bookings stay in the history.
+    #[oai(
+        path = "/doctors/:id",
+        method = "delete",
+        operation_id = "delete_doctor"
+    )]
+    async fn delete(&self, _admin: Admin, id: Path<Uuid>) -> Result<Deleted, Problem> {
+        self.state
+            .engine()
+            .delete_doctor(DoctorId::from_uuid(id.0))
+            .await?;
+        tracing::info!(doctor = %id.0, "doctor deleted");
+        Ok(Deleted::Done)
+    }
+
+    /// Publish slots for a doctor, all or none (admin).
+    #[oai(
+        path = "/doctors/:id/slots",
+        method = "post",
+        operation_id = "publish_slots"
+    )]
+    async fn publish(
+        &self,
+        _admin: Admin,
+        id: Path<Uuid>,
+        body: JsonBody<PublishSlots>,
+    ) -> Result<SlotsCreated, Problem> {
+        let JsonBody(body) = body;
+        let ranges = body
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                TimeRange::new(
+                    slot.starts_at.with_timezone(&Utc),
+                    slot.ends_at.with_timezone(&Utc),
+                )
+                .map_err(|err| {
+                    let problem = Problem::from(err);
+                    let field = format!("slots[{i}].{}", problem.field().unwrap_or("ends_at"));
+                    problem.with_field(field)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let engine = self.state.engine();
+        let doctor_id = DoctorId::from_uuid(id.0);
+        let slots = engine
+            .publish_slots(doctor_id, &ranges)
+            .await
+            .map_err(|err| locate_past_start(err, &ranges, engine.now()))?;
+        let doctor = engine.doctor(doctor_id).await?;
+        tracing::info!(doctor = %doctor_id, count = slots.len(), "slots published");
+        let now = engine.now();
+        Ok(SlotsCreated::Created(Json(
+            slots
+                .iter()
+                .map(|slot| {
+                    let status = medislot_core::SlotStatus::at(slot, None, now);
+                    SlotOut::new(slot, status, doctor.timezone)
+                })
+                .collect(),
+        )))
+    }
+}

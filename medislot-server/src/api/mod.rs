@@ -1,0 +1,68 @@
+//! The JSON API under `/api/v1`, one module per resource, assembled into one poem-openapi
+//! service that also serves its own OpenAPI document.
+
+mod auth;
+mod body;
+mod bookings;
+mod doctors;
+mod health;
+pub mod model;
+mod slots;
+
+pub use body::JsonBody;
+
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::state::AppState;
+
+/// Operation groups in the document.
+#[derive(Tags)]
+enum ApiTags {
+    /// Accounts and sessions.
+    Auth,
+    /// Doctors, and publishing their slots.
+    Doctors,
+    /// Finding, holding and withdrawing slots.
+    Slots,
+    /// Booking, confirming and cancelling.
+    Bookings,
+    /// Health and metrics.
+    Operations,
+}
+
+/// The API as one type, for [`OpenApiService`].
+pub(crate) type Api = (
+    auth::AuthApi,
+    doctors::DoctorsApi,
+    slots::SlotsApi,
+    bookings::BookingsApi,
+    health::HealthApi,
+);
+
+/// The OpenAPI service over `state`.
+pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
+    let api = (
+        auth::AuthApi {
+            state: state.clone(),
+        },
+        doctors::DoctorsApi {
+            state: state.clone(),
+        },
+        slots::SlotsApi {
+            state: state.clone(),
+        },
+        bookings::BookingsApi {
+            state: state.clone(),
+        },
+        health::HealthApi {
+            state: state.clone(),
+        },
+    );
+    OpenApiService::new(api, "MediSlot API", env!("CARGO_PKG_VERSION")).description(
+        "Book doctor appointments: doctors publish slots, patients book them, and no slot is \
+         ever booked twice. Errors are RFC 9457 problem documents (application/problem+json) \
+         whose `code` is stable and whose `field` names the input at fault. Sign in with \
+         `POST /api/v1/auth/login`, then send `Authorization: Bearer <token>`, or rely on the \
+         session cookie and send `X-CSRF-Token` on state-changing requests.",
+    )
+}

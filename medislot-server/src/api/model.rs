@@ -1,0 +1,341 @@
+//! The JSON shapes the API sends, built from the core's types. Times are RFC 3339 with an
+//! offset: UTC, plus the doctor's local time where a person reads it.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use medislot_core::{
+    Account, BookingState, BookingStatus, BookingView, CancelledBy, Cursor, Doctor, Page, Role,
+    Slot, SlotStatus, SlotView,
+};
+use poem_openapi::{Enum, Object};
+use uuid::Uuid;
+
+use crate::problem::Problem;
+
+/// A user account.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Account")]
+pub struct AccountOut {
+    /// The account id (a patient's bookings carry it as `patient_id`).
+    pub id: Uuid,
+    /// Login email, lower-cased.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// What the account may do.
+    pub role: RoleOut,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "Role", rename_all = "snake_case")]
+pub enum RoleOut {
+    /// Books and cancels their own appointments.
+    Patient,
+    /// Runs the clinic.
+    Admin,
+}
+
+impl From<&Account> for AccountOut {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id.as_uuid(),
+            email: account.email.to_string(),
+            name: account.name.clone(),
+            role: match account.role {
+                Role::Patient => RoleOut::Patient,
+                Role::Admin => RoleOut::Admin,
+            },
+            created_at: account.created_at,
+        }
+    }
+}
+
+/// A doctor.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Doctor")]
+pub struct DoctorOut {
+    /// The doctor's id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Specialization, such as "Cardiology".
+    pub specialization: String,
+    /// The IANA time zone the doctor works in.
+    pub timezone: String,
+    /// When the doctor was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Doctor> for DoctorOut {
+    fn from(doctor: &Doctor) -> Self {
+        Self {
+            id: doctor.id.as_uuid(),
+            name: doctor.name.clone(),
+            specialization: doctor.specialization.clone(),
+            timezone: doctor.timezone.name().to_owned(),
+            created_at: doctor.created_at,
+        }
+    }
+}
+
+/// How a slot reads now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "SlotStatus", rename_all = "snake_case")]
+pub enum SlotStatusOut {
+    /// Free to book.
+    Available,
+    /// Held by a patient until `status_until`.
+    Held,
+    /// Booked.
+    Booked,
+    /// Out of the pool after an admin's cancellation, until `status_until`.
+    Buffer,
+    /// Already started.
+    Started,
+}
+
+/// A published slot, with its status when read.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Slot")]
+pub struct SlotOut {
+    /// The slot's id.
+    pub id: Uuid,
+    /// The doctor who offers it.
+    pub doctor_id: Uuid,
+    /// Start, in UTC.
+    pub starts_at: DateTime<Utc>,
+    /// End (exclusive), in UTC.
+    pub ends_at: DateTime<Utc>,
+    /// The doctor's time zone.
+    pub timezone: String,
+    /// Start in the doctor's time zone.
+    pub starts_at_local: DateTime<FixedOffset>,
+    /// End in the doctor's time zone.
+    pub ends_at_local: DateTime<FixedOffset>,
+    /// Availability now.
+    pub status: SlotStatusOut,
+    /// When a hold or buffer ends, for `held` and `buffer`.
+    #[oai(skip_serializing_if_is_none)]
+    pub status_until: Option<DateTime<Utc>>,
+}
+
+fn local(at: DateTime<Utc>, tz: Tz) -> DateTime<FixedOffset> {
+    at.with_timezone(&tz).fixed_offset()
+}
+
+impl SlotOut {
+    /// A slot with `status`, its times also shown in `tz`.
+    pub fn new(slot: &Slot, status: SlotStatus, tz: Tz) -> Self {
+        let (status, status_until) = match status {
+            SlotStatus::Available => (SlotStatusOut::Available, None),
+            SlotStatus::Held { until } => (SlotStatusOut::Held, Some(until)),
+            SlotStatus::Booked => (SlotStatusOut::Booked, None),
+            SlotStatus::Buffer { until } => (SlotStatusOut::Buffer, Some(until)),
+            SlotStatus::Started => (SlotStatusOut::Started, None),
+        };
+        Self {
+            id: slot.id.as_uuid(),
+            doctor_id: slot.doctor_id.as_uuid(),
+            starts_at: slot.range.starts_at(),
+            ends_at: slot.range.ends_at(),
+            timezone: tz.name().to_owned(),
+            starts_at_local: local(slot.range.starts_at(), tz),
+            ends_at_local: local(slot.range.ends_at(), tz),
+            status,
+            status_until,
+        }
+    }
+
+    /// A slot view with its doctor's zone.
+    pub fn from_view(view: &SlotView, tz: Tz) -> Self {
+        Self::new(&view.slot, view.status, tz)
+    }
+}
+
+/// A page of slots.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SlotPage")]
+pub struct SlotPage {
+    /// The slots, by start time.
+    pub items: Vec<SlotOut>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// A booking's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "BookingStatus", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BookingStatusOut {
+    /// Held until `hold_until`; confirm it to keep the slot.
+    Pending,
+    /// Booked.
+    Confirmed,
+    /// Cancelled; final.
+    Cancelled,
+    /// Cancelled by an admin; the slot stays out of the pool until `buffer_until`.
+    Buffer,
+    /// The hold lapsed; final.
+    Expired,
+}
+
+impl From<BookingStatus> for BookingStatusOut {
+    fn from(status: BookingStatus) -> Self {
+        match status {
+            BookingStatus::Pending => Self::Pending,
+            BookingStatus::Confirmed => Self::Confirmed,
+            BookingStatus::Cancelled => Self::Cancelled,
+            BookingStatus::Buffer => Self::Buffer,
+            BookingStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<BookingStatusOut> for BookingStatus {
+    fn from(status: BookingStatusOut) -> Self {
+        match status {
+            BookingStatusOut::Pending => Self::Pending,
+            BookingStatusOut::Confirmed => Self::Confirmed,
+            BookingStatusOut::Cancelled => Self::Cancelled,
+            BookingStatusOut::Buffer => Self::Buffer,
+            BookingStatusOut::Expired => Self::Expired,
+        }
+    }
+}
+
+/// Who cancelled a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename = "CancelledBy", rename_all = "snake_case")]
+pub enum CancelledByOut {
+    /// Its patient.
+    Patient,
+    /// An admin.
+    Admin,
+}
+
+/// When a booked slot takes place.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "BookedSlot")]
+pub struct BookedSlot {
+    /// The slot's id.
+    pub id: Uuid,
+    /// Start, in UTC.
+    pub starts_at: DateTime<Utc>,
+    /// End (exclusive), in UTC.
+    pub ends_at: DateTime<Utc>,
+    /// Start in the doctor's time zone.
+    pub starts_at_local: DateTime<FixedOffset>,
+    /// The doctor's time zone.
+    pub timezone: String,
+}
+
+/// A booking, with its slot and doctor.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "Booking")]
+pub struct BookingOut {
+    /// The booking's id.
+    pub id: Uuid,
+    /// The patient who owns it.
+    pub patient_id: Uuid,
+    /// Its status now (a lapsed hold reads `EXPIRED`, an ended buffer `CANCELLED`).
+    pub status: BookingStatusOut,
+    /// For a hold: when it lapses unless confirmed.
+    #[oai(skip_serializing_if_is_none)]
+    pub hold_until: Option<DateTime<Utc>>,
+    /// For an admin's cancellation: when the slot returns to the pool.
+    #[oai(skip_serializing_if_is_none)]
+    pub buffer_until: Option<DateTime<Utc>>,
+    /// Who cancelled it, once cancelled.
+    #[oai(skip_serializing_if_is_none)]
+    pub cancelled_by: Option<CancelledByOut>,
+    /// The reason given on cancellation.
+    #[oai(skip_serializing_if_is_none)]
+    pub cancel_reason: Option<String>,
+    /// The slot.
+    pub slot: BookedSlot,
+    /// The slot's doctor.
+    pub doctor: DoctorOut,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl BookingOut {
+    /// The booking as a reader sees it at `now`.
+    pub fn new(view: &BookingView, now: DateTime<Utc>) -> Self {
+        let booking = &view.booking;
+        let parts = booking.state.to_parts();
+        let tz = view.doctor.timezone;
+        let hold_until = match booking.state {
+            BookingState::Pending { hold_until } | BookingState::Expired { hold_until } => {
+                Some(hold_until)
+            }
+            BookingState::Confirmed
+            | BookingState::Buffer { .. }
+            | BookingState::Cancelled { .. } => None,
+        };
+        Self {
+            id: booking.id.as_uuid(),
+            patient_id: booking.patient_id.as_uuid(),
+            status: booking.state.status_at(now).into(),
+            hold_until,
+            buffer_until: parts.buffer_until,
+            cancelled_by: parts.cancelled_by.map(|by| match by {
+                CancelledBy::Patient => CancelledByOut::Patient,
+                CancelledBy::Admin => CancelledByOut::Admin,
+            }),
+            cancel_reason: parts.cancel_reason,
+            slot: BookedSlot {
+                id: view.slot.id.as_uuid(),
+                starts_at: view.slot.range.starts_at(),
+                ends_at: view.slot.range.ends_at(),
+                starts_at_local: local(view.slot.range.starts_at(), tz),
+                timezone: tz.name().to_owned(),
+            },
+            doctor: DoctorOut::from(&view.doctor),
+            created_at: booking.created_at,
+            updated_at: booking.updated_at,
+        }
+    }
+}
+
+/// A page of bookings.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "BookingPage")]
+pub struct BookingPage {
+    /// The bookings, newest first.
+    pub items: Vec<BookingOut>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+/// The text of a page's next cursor.
+pub fn next_cursor<T, C: Cursor>(page: &Page<T, C>) -> Option<String> {
+    page.next.as_ref().map(Cursor::encode)
+}
+
+/// Decodes the `cursor` query parameter.
+///
+/// # Errors
+/// A 422 [`Problem`] on `cursor` when it was not made by this server.
+pub fn decode_cursor<C: Cursor>(text: Option<&str>) -> Result<Option<C>, Problem> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => C::decode(text).map(Some).ok_or_else(|| {
+            Problem::validation(
+                "cursor",
+                "is not a cursor from a previous page; omit it to start over",
+            )
+        }),
+    }
+}
+
+/// The page size: the requested `limit`, or the default.
+pub fn limit(requested: Option<u32>) -> u32 {
+    requested.unwrap_or(medislot_core::DEFAULT_PAGE_SIZE)
+}

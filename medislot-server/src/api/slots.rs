@@ -1,0 +1,121 @@
+//! `/slots`: find slots, hold one, and (admins) withdraw one.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+use medislot_core::{DoctorId, SlotId, SlotQuery};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use uuid::Uuid;
+
+use super::bookings::{booking_answer, record_outcome};
+use super::model::{decode_cursor, next_cursor, BookingOut, SlotOut, SlotPage};
+use super::ApiTags;
+use crate::auth::{Admin, Caller};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// Slot routes.
+pub(crate) struct SlotsApi {
+    pub(crate) state: AppState,
+}
+
+#[derive(ApiResponse)]
+enum Held {
+    /// The slot is held for the caller: a `PENDING` booking until `hold_until`.
+    #[oai(status = 201)]
+    Created(Json<BookingOut>),
+}
+
+#[derive(ApiResponse)]
+enum Withdrawn {
+    /// The slot was withdrawn.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Slots")]
+impl SlotsApi {
+    /// List slots by start time, each with its status now and its times in the doctor's zone.
+    #[oai(path = "/slots", method = "get", operation_id = "list_slots")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        /// Only this doctor's slots.
+        doctor_id: Query<Option<Uuid>>,
+        /// Only slots of doctors with this specialization (ignoring case).
+        specialization: Query<Option<String>>,
+        /// Only slots starting at or after this instant (RFC 3339).
+        from: Query<Option<DateTime<FixedOffset>>>,
+        /// Only slots starting before this instant (RFC 3339).
+        to: Query<Option<DateTime<FixedOffset>>>,
+        /// `true`: only bookable slots; `false`: only slots that are not.
+        available: Query<Option<bool>>,
+        /// Page size, 1 to 500 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<SlotPage>, Problem> {
+        let query = SlotQuery {
+            doctor_id: doctor_id.0.map(DoctorId::from_uuid),
+            specialization: specialization
+                .0
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            from: from.0.map(|t| t.with_timezone(&Utc)),
+            to: to.0.map(|t| t.with_timezone(&Utc)),
+            available: available.0,
+            after: decode_cursor(cursor.0.as_deref())?,
+            limit: super::model::limit(limit.0),
+        };
+        let engine = self.state.engine();
+        let page = engine.slots(&query).await?;
+        // One read per distinct doctor on the page, not per slot.
+        let mut zones: HashMap<DoctorId, Tz> = HashMap::new();
+        let mut items = Vec::with_capacity(page.items.len());
+        for view in &page.items {
+            let doctor_id = view.slot.doctor_id;
+            let tz = match zones.get(&doctor_id) {
+                Some(tz) => *tz,
+                None => {
+                    let tz = engine.doctor(doctor_id).await?.timezone;
+                    zones.insert(doctor_id, tz);
+                    tz
+                }
+            };
+            items.push(SlotOut::from_view(view, tz));
+        }
+        Ok(Json(SlotPage {
+            next_cursor: next_cursor(&page),
+            items,
+        }))
+    }
+
+    /// Hold a free slot for a few minutes; confirm the hold to keep it.
+    #[oai(path = "/slots/:id/hold", method = "post", operation_id = "hold_slot")]
+    async fn hold(&self, caller: Caller, id: Path<Uuid>) -> Result<Held, Problem> {
+        let result = self
+            .state
+            .engine()
+            .hold(SlotId::from_uuid(id.0), caller.patient_id())
+            .await
+            .map_err(Problem::from);
+        let booking = record_outcome(&self.state, "hold", result)?;
+        Ok(Held::Created(Json(
+            booking_answer(&self.state, booking).await?,
+        )))
+    }
+
+    /// Withdraw a slot nobody occupies (admin).
+    #[oai(path = "/slots/:id", method = "delete", operation_id = "withdraw_slot")]
+    async fn withdraw(&self, _admin: Admin, id: Path<Uuid>) -> Result<Withdrawn, Problem> {
+        self.state
+            .engine()
+            .withdraw_slot(SlotId::from_uuid(id.0))
+            .await?;
+        tracing::info!(slot = %id.0, "slot withdrawn");
+        Ok(Withdrawn::Done)
+    }
+}

@@ -1,0 +1,262 @@
+//! The command line: every setting is a flag and an environment variable (see `--help`).
+
+use std::net::SocketAddr;
+
+use chrono::Duration;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use medislot_core::Policy;
+
+use crate::auth::Sessions;
+use crate::state::AppConfig;
+use crate::stores::MEMORY_URL;
+
+/// The store used when neither `--database-url` nor `--store` is given: a SQLite file in the
+/// working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://medislot.db";
+
+/// MediSlot's booking server: a JSON API with its OpenAPI document at /api/openapi.json and
+/// interactive docs at /docs.
+#[derive(Debug, Parser)]
+#[command(name = "medislot-server", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Create an admin account in the configured store, or promote an existing account and set
+    /// its password.
+    CreateAdmin(CreateAdmin),
+}
+
+/// Arguments of `create-admin`.
+#[derive(Debug, Args)]
+pub struct CreateAdmin {
+    /// The admin's email.
+    #[arg(long)]
+    pub email: String,
+    /// Read the password from the first line of standard input (otherwise it is taken from
+    /// MEDISLOT_ADMIN_PASSWORD).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// Which kind of store to use, overriding `--database-url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Keep everything in memory; data is not kept when the server stops.
+    Memory,
+}
+
+/// Settings of the server.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "MEDISLOT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+    /// Where the data lives: `sqlite://PATH` (the default is ./medislot.db), `postgres://...`,
+    /// or `memory:` (nothing is kept).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// `memory` keeps everything in this process, whatever --database-url says.
+    #[arg(long, env = "MEDISLOT_STORE", value_enum, global = true)]
+    pub store: Option<StoreKind>,
+    /// Key that signs session tokens (at least 32 bytes). Without it a random key is used and
+    /// sessions end when the server restarts.
+    #[arg(
+        long,
+        env = "MEDISLOT_SESSION_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub session_secret: Option<String>,
+    /// How long a session lasts, in minutes.
+    #[arg(
+        long,
+        env = "MEDISLOT_SESSION_TTL_MINUTES",
+        default_value_t = 720,
+        global = true
+    )]
+    pub session_ttl_minutes: u32,
+    /// Mark the session cookie Secure (only sent over HTTPS).
+    #[arg(long, env = "MEDISLOT_COOKIE_SECURE", global = true)]
+    pub cookie_secure: bool,
+    /// Origins allowed to call the API from browsers (comma-separated). Empty: CORS is off.
+    #[arg(
+        long,
+        env = "MEDISLOT_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MEDISLOT_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub body_limit_bytes: usize,
+    /// Sign-in and sign-up attempts allowed per client address per minute (0: unlimited).
+    #[arg(
+        long,
+        env = "MEDISLOT_AUTH_ATTEMPTS_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub auth_attempts_per_minute: u32,
+    /// How long a hold keeps a slot, in minutes.
+    #[arg(
+        long,
+        env = "MEDISLOT_HOLD_MINUTES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub hold_minutes: u32,
+    /// How long an admin's cancellation keeps the slot out of the pool, in minutes.
+    #[arg(
+        long,
+        env = "MEDISLOT_BUFFER_MINUTES",
+        default_value_t = 10,
+        global = true
+    )]
+    pub buffer_minutes: u32,
+    /// Seconds between sweeps that tidy expired holds and buffers.
+    #[arg(
+        long,
+        env = "MEDISLOT_SWEEP_INTERVAL_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub sweep_interval_secs: u64,
+    /// Seconds to let in-flight requests finish on shutdown.
+    #[arg(
+        long,
+        env = "MEDISLOT_SHUTDOWN_GRACE_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub shutdown_grace_secs: u64,
+    /// At start-up, create or promote this admin (with MEDISLOT_ADMIN_PASSWORD).
+    #[arg(long, env = "MEDISLOT_ADMIN_EMAIL", global = true)]
+    pub admin_email: Option<String>,
+    /// The bootstrap admin's password. Prefer the environment variable to the flag, which
+    /// other users of the machine can see.
+    #[arg(
+        long,
+        env = "MEDISLOT_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+    /// Log filter, in tracing's EnvFilter syntax (RUST_LOG also works).
+    #[arg(long, env = "MEDISLOT_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+impl Settings {
+    /// The store URL these settings select.
+    pub fn store_url(&self) -> String {
+        match self.store {
+            Some(StoreKind::Memory) => MEMORY_URL.to_owned(),
+            None => self
+                .database_url
+                .clone()
+                .filter(|url| !url.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+        }
+    }
+
+    /// Whether the session secret was given (otherwise a random one is used).
+    pub fn has_session_secret(&self) -> bool {
+        self.session_secret.is_some()
+    }
+
+    /// The application configuration these settings describe.
+    pub fn app_config(&self) -> AppConfig {
+        AppConfig {
+            session_secret: self
+                .session_secret
+                .as_ref()
+                .map(|s| s.as_bytes().to_vec())
+                .unwrap_or_else(Sessions::random_secret),
+            session_ttl: Duration::minutes(i64::from(self.session_ttl_minutes.max(1))),
+            cookie_secure: self.cookie_secure,
+            auth_attempts_per_minute: self.auth_attempts_per_minute,
+            body_limit_bytes: self.body_limit_bytes,
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            policy: Policy {
+                hold: Duration::minutes(i64::from(self.hold_minutes)),
+                buffer: Duration::minutes(i64::from(self.buffer_minutes)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_url_the_store_is_the_default_sqlite_file() {
+        let mut cli = Cli::try_parse_from(["medislot-server"]).unwrap();
+        assert!(cli.command.is_none());
+        // DATABASE_URL may be set in the environment (CI sets it): clear what it gave.
+        cli.settings.database_url = None;
+        cli.settings.store = None;
+        assert_eq!(cli.settings.store_url(), DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn store_memory_overrides_the_database_url() {
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--database-url",
+            "postgres://x@y/z",
+            "--store",
+            "memory",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.store_url(), MEMORY_URL);
+    }
+
+    #[test]
+    fn create_admin_takes_its_email_and_global_settings() {
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "create-admin",
+            "--email",
+            "a@b.co",
+            "--password-stdin",
+            "--store",
+            "memory",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::CreateAdmin(args)) => {
+                assert_eq!(args.email, "a@b.co");
+                assert!(args.password_stdin);
+            }
+            other => panic!("expected create-admin, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

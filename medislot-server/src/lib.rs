@@ -1,0 +1,128 @@
+//! # medislot-server
+//!
+//! MediSlot's HTTP service: a JSON API (poem + poem-openapi) over the booking engine of
+//! [`medislot_core`], with accounts and roles, signed sessions, its own OpenAPI document and
+//! interactive docs, Prometheus metrics, and safe defaults (problem+json errors, a body size
+//! limit, rate-limited sign-in, CSRF defence for cookie sessions, CORS off unless configured).
+//!
+//! [`app`] builds the whole HTTP application from an [`AppState`], so tests run it in-process:
+//!
+//! ```
+//! use medislot_server::{app, AppConfig, AppState, Stores};
+//! use poem::test::TestClient;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let state = AppState::new(Stores::memory(), AppConfig::default()).unwrap();
+//! let client = TestClient::new(app(state));
+//! client.get("/healthz").send().await.assert_status_is_ok();
+//! # });
+//! ```
+//!
+//! Map of the crate: [`config`] (command line and environment), [`serve`] (start-up and
+//! shutdown), [`stores`] (which store a URL names), [`state`] (what handlers share), [`auth`]
+//! (passwords, sessions, CSRF, the authorization decision), [`accounts`] (sign up, sign in,
+//! make admin), [`problem`] (every error's HTTP answer), `api` (the routes, one module per
+//! resource), [`metrics`], [`rate_limit`], [`sweeper`].
+
+pub mod accounts;
+mod api;
+pub mod auth;
+pub mod config;
+pub mod metrics;
+pub mod problem;
+pub mod rate_limit;
+pub mod serve;
+pub mod state;
+pub mod stores;
+pub mod sweeper;
+
+pub use api::model;
+pub use api::JsonBody;
+pub use state::{AppConfig, AppState};
+pub use stores::Stores;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::{header, HeaderValue};
+use poem::middleware::{Cors, SetHeader};
+use poem::{Endpoint, EndpointExt, Request, Response, Route};
+
+use crate::problem::Problem;
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The whole HTTP application over `state`: the API under `/api/v1`, `/healthz`, `/readyz`,
+/// `/metrics`, the OpenAPI document at [`OPENAPI_PATH`] and its interactive UI at `/docs`.
+pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
+    let api = api::service(&state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let body_limit = state.config().body_limit_bytes;
+    let cors_origins = state.config().cors_origins.clone();
+
+    let route = Route::new()
+        .at(OPENAPI_PATH, spec)
+        .nest("/docs", docs)
+        .nest("/", api);
+
+    let endpoint = route
+        .around(problem::catch_errors)
+        .around(move |next, req| limit_body(next, req, body_limit))
+        .with(
+            SetHeader::new()
+                .overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                )
+                .overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        )
+        .around(metrics::track)
+        .data(state);
+
+    if cors_origins.is_empty() {
+        endpoint.map_to_response().boxed()
+    } else {
+        let cors = cors_origins
+            .iter()
+            .fold(Cors::new(), |cors, origin| {
+                cors.allow_origin(origin.as_str())
+            })
+            .allow_credentials(true)
+            .allow_header("content-type")
+            .allow_header("authorization")
+            .allow_header("idempotency-key")
+            .allow_header(auth::CSRF_HEADER);
+        endpoint.with(cors).map_to_response().boxed()
+    }
+}
+
+/// The OpenAPI document the application serves, as pretty JSON.
+pub fn openapi_json(state: &AppState) -> String {
+    api::service(state).spec()
+}
+
+/// Refuses bodies over `max` bytes with 413, whether or not they declare their length.
+async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<E::Output> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        Problem::new(
+            poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {max} bytes"),
+        )
+    };
+    if declared.is_some_and(|len| len > max) {
+        return Err(too_large().into());
+    }
+    let body = req.take_body();
+    let bytes = body.into_bytes_limit(max).await.map_err(|err| match err {
+        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+        _ => Problem::malformed("the request body could not be read"),
+    })?;
+    req.set_body(bytes);
+    next.call(req).await
+}

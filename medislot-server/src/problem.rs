@@ -1,0 +1,439 @@
+//! The one place that turns every failure into an HTTP answer: RFC 9457 `application/problem+json`
+//! bodies that name the offending field, with the status the failure deserves.
+//!
+//! - Domain refusals ([`medislot_core::Error`]) map in [`Problem::from_core`].
+//! - Request errors raised by poem and poem-openapi (malformed parameters, wrong content type, an
+//!   unknown route, a body over the limit) map in [`Problem::from_poem`], applied to every
+//!   response by the [`catch_errors`] middleware.
+//! - A store outage is 503 with `Retry-After`; anything unexpected is a 500 whose body says
+//!   nothing about the cause (the cause goes to the log).
+
+use std::fmt;
+
+use medislot_core::{Error, StoreError};
+use poem::error::{
+    MethodNotAllowedError, NotFoundError, ParsePathError, ReadBodyError, ResponseError,
+    SizedLimitError,
+};
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError,
+    ParsePathError as ParseOpenApiPathError, ParseRequestPayloadError,
+};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Seconds a client is asked to wait after a transient store failure.
+const STORE_RETRY_AFTER_SECS: u64 = 1;
+
+/// An RFC 9457 problem details document, as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(rename = "Problem")]
+pub struct ProblemDetails {
+    /// A URI naming the kind of problem (`urn:medislot:problem:<code>`).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, in words a person understands.
+    pub detail: String,
+    /// A stable machine-readable code, such as `slot_unavailable` or `validation_failed`.
+    pub code: String,
+    /// The request field (body property, query parameter or header) at fault, when one is.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// An error answer: a status and a problem document, plus headers some statuses need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl Problem {
+    /// A problem with `status`, a stable `code` and a human `detail`.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// Names the field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Asks the client to wait this many seconds before retrying.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 422: a value that is well-formed but not acceptable.
+    /// The detail reads "`field` message", so `message` is a predicate such as "is required".
+    pub fn validation(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        let field = field.into();
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("`{field}` {message}"),
+        )
+        .with_field(field)
+    }
+
+    /// 400: a body that is not JSON at all.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_request", detail)
+    }
+
+    /// 401: no valid session.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// 403: authenticated, but not allowed.
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    /// 404 for a resource the caller may not see or that does not exist.
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    /// 500 without a word about the cause (which the caller logs).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server could not complete the request; it has been logged",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The field at fault, if any.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// The human-readable detail.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The wire form.
+    pub fn details(&self) -> ProblemDetails {
+        ProblemDetails {
+            kind: format!("urn:medislot:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            field: self.field.clone(),
+        }
+    }
+
+    /// Maps a refusal or failure of the booking engine or a store.
+    pub fn from_core(err: Error) -> Self {
+        use StatusCode as S;
+        match err {
+            Error::DoctorNotFound(id) => {
+                Self::not_found("doctor_not_found", format!("no doctor with id {id}"))
+                    .with_field("doctor_id")
+            }
+            Error::SlotNotFound(id) => {
+                Self::not_found("slot_not_found", format!("no slot with id {id}"))
+                    .with_field("slot_id")
+            }
+            // A booking of another patient is reported exactly like a missing one, so that ids
+            // cannot be probed.
+            Error::BookingNotFound(id) | Error::NotOwner(id) => {
+                Self::not_found("booking_not_found", format!("no booking with id {id}"))
+                    .with_field("booking_id")
+            }
+            Error::AccountNotFound(id) => {
+                Self::not_found("account_not_found", format!("no account with id {id}"))
+            }
+            Error::SlotUnavailable(id) => Self::new(
+                S::CONFLICT,
+                "slot_unavailable",
+                format!("slot {id} is already taken"),
+            )
+            .with_field("slot_id"),
+            Error::SlotInPast(id) => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "slot_in_past",
+                format!("slot {id} has already started"),
+            )
+            .with_field("slot_id"),
+            err @ Error::InvalidTransition { .. } => {
+                Self::new(S::CONFLICT, "invalid_transition", err.to_string())
+            }
+            err @ Error::HoldExpired(_) => Self::new(S::CONFLICT, "hold_expired", err.to_string()),
+            Error::SlotOverlap {
+                starts_at, ends_at, ..
+            } => Self::new(
+                S::CONFLICT,
+                "slot_overlap",
+                format!(
+                    "the slot {}..{} overlaps another slot of this doctor",
+                    starts_at.to_rfc3339(),
+                    ends_at.to_rfc3339()
+                ),
+            )
+            .with_field("slots"),
+            err @ Error::DoctorHasActiveBookings(_) => {
+                Self::new(S::CONFLICT, "doctor_has_active_bookings", err.to_string())
+            }
+            err @ Error::SlotHasActiveBooking(_) => {
+                Self::new(S::CONFLICT, "slot_has_active_booking", err.to_string())
+            }
+            Error::EmailTaken => Self::new(
+                S::CONFLICT,
+                "email_taken",
+                "an account with this email already exists",
+            )
+            .with_field("email"),
+            Error::Validation { field, message } => Self::validation(field, message),
+            Error::Store(err) => Self::from_store(&err),
+            other => {
+                tracing::error!(error = %other, "unmapped engine error");
+                Self::internal()
+            }
+        }
+    }
+
+    fn from_store(err: &StoreError) -> Self {
+        if err.is_transient() {
+            tracing::warn!(error = %err, source = ?std::error::Error::source(err), "store unavailable");
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the booking store is unavailable; try again shortly",
+            )
+            .with_retry_after(STORE_RETRY_AFTER_SECS)
+        } else {
+            tracing::error!(error = %err, source = ?std::error::Error::source(err), "store failure");
+            Self::internal()
+        }
+    }
+
+    /// Maps an error raised by poem or poem-openapi while routing or parsing the request.
+    pub fn from_poem(err: poem::Error) -> Self {
+        if let Some(problem) = err.downcast_ref::<Problem>() {
+            return problem.clone();
+        }
+        if let Some(e) = err.downcast_ref::<ParseParamError>() {
+            return Self::validation(e.name, format!("is not valid ({})", e.reason));
+        }
+        if let Some(e) = err.downcast_ref::<ParseOpenApiPathError>() {
+            // poem-openapi names path parameters by position (`param0`). Every path parameter
+            // of this API is a resource `id`; a route with another one must revisit this.
+            return Self::validation("id", format!("is not valid ({})", e.reason));
+        }
+        if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+            return Self::malformed(format!("the request body is not valid: {}", e.reason));
+        }
+        if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+            return Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("{e}; send `Content-Type: application/json`"),
+            )
+            .with_field("Content-Type");
+        }
+        if err.downcast_ref::<AuthorizationError>().is_some() {
+            return Self::unauthorized("sign in first");
+        }
+        if err.is::<NotFoundError>() || err.downcast_ref::<ParsePathError>().is_some() {
+            return Self::not_found("not_found", "no such resource");
+        }
+        if err.is::<MethodNotAllowedError>() {
+            return Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed on this resource",
+            );
+        }
+        if let Some(e) = err.downcast_ref::<ReadBodyError>() {
+            return match e {
+                ReadBodyError::PayloadTooLarge => Self::too_large(),
+                _ => Self::malformed("the request body could not be read"),
+            };
+        }
+        if err.downcast_ref::<SizedLimitError>().is_some() {
+            return Self::too_large();
+        }
+        if err.downcast_ref::<ParseMultipartError>().is_some() {
+            return Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send `Content-Type: application/json`",
+            );
+        }
+        let status = err.status();
+        if status.is_client_error() {
+            // Some other request error: keep its status, but not its text, which may quote
+            // internals.
+            return Self::new(
+                status,
+                "bad_request",
+                status.canonical_reason().unwrap_or("bad request"),
+            );
+        }
+        tracing::error!(error = %err, "unhandled error");
+        Self::internal()
+    }
+
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than the server accepts",
+        )
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(err: Error) -> Self {
+        Self::from_core(err)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        self.clone().into_response()
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.details().to_json_string();
+        let mut response = Response::builder()
+            .status(self.status)
+            .content_type(PROBLEM_JSON)
+            .body(body);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Documented error statuses every operation may answer with. Operations list them all rather
+/// than each its own subset: the problem body says which applies.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (400, "Malformed request: the body is not JSON"),
+    (
+        401,
+        "No valid session: sign in, or the token is expired or forged",
+    ),
+    (
+        403,
+        "Signed in, but not allowed (admin only, or the CSRF header is missing)",
+    ),
+    (404, "No such resource, or it belongs to someone else"),
+    (
+        409,
+        "Refused by a booking rule; `code` says which (for example `slot_unavailable`)",
+    ),
+    (413, "The request body is too large"),
+    (415, "The body is not `application/json`"),
+    (422, "A value is not acceptable; `field` names it"),
+    (
+        429,
+        "Too many attempts from this client; wait `Retry-After` seconds",
+    ),
+    (
+        503,
+        "The store is unavailable; retry after `Retry-After` seconds",
+    ),
+];
+
+impl ApiResponse for Problem {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_JSON,
+                        schema: <ProblemDetails as Type>::schema_ref(),
+                    }],
+                    headers: if matches!(status, 429 | 503) {
+                        vec![MetaHeader {
+                            name: "Retry-After".to_owned(),
+                            description: Some("Seconds to wait before retrying".to_owned()),
+                            required: true,
+                            deprecated: false,
+                            schema: <u64 as Type>::schema_ref(),
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <ProblemDetails as Type>::register(registry);
+    }
+}
+
+/// Middleware that answers every error that reaches it with problem+json.
+pub async fn catch_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    match next.call(req).await {
+        Ok(response) => Ok(response.into_response()),
+        Err(err) => {
+            let pattern = err.data::<poem::PathPattern>().cloned();
+            let mut response = Problem::from_poem(err).into_response();
+            if let Some(pattern) = pattern {
+                response.set_data(pattern);
+            }
+            Ok(response)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! What every request handler shares: the engine, the account store, sessions, password
+//! hashing, the login rate limiter and the metrics.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use medislot_core::{AccountStore, BookingEngine, Clock, Policy, SystemClock};
+
+use crate::auth::{Passwords, Sessions};
+use crate::metrics::Metrics;
+use crate::rate_limit::AuthRateLimiter;
+use crate::stores::Stores;
+
+/// Settings of the HTTP application itself (the listener and store are chosen elsewhere).
+#[derive(Clone)]
+pub struct AppConfig {
+    /// HS256 key for session tokens; at least [`crate::auth::MIN_SECRET_BYTES`] bytes.
+    pub session_secret: Vec<u8>,
+    /// How long a session lasts.
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (serve over HTTPS).
+    pub cookie_secure: bool,
+    /// Login and register attempts allowed per client IP per minute; 0 turns the limit off.
+    pub auth_attempts_per_minute: u32,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Origins allowed to call the API from a browser; empty means CORS stays off.
+    pub cors_origins: Vec<String>,
+    /// Hold and buffer durations of the booking rules.
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("session_secret", &"<redacted>")
+            .field("session_ttl", &self.session_ttl)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("auth_attempts_per_minute", &self.auth_attempts_per_minute)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("cors_origins", &self.cors_origins)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl Default for AppConfig {
+    /// Safe defaults with a random session secret (sessions end when the process does).
+    fn default() -> Self {
+        Self {
+            session_secret: Sessions::random_secret(),
+            session_ttl: Duration::hours(12),
+            cookie_secure: false,
+            auth_attempts_per_minute: 10,
+            body_limit_bytes: 64 * 1024,
+            cors_origins: Vec::new(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// Shared application state. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: BookingEngine,
+    accounts: Arc<dyn AccountStore>,
+    sessions: Sessions,
+    passwords: Passwords,
+    auth_limiter: AuthRateLimiter,
+    metrics: Metrics,
+    config: AppConfig,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("engine", &self.engine)
+            .field("sessions", &self.sessions)
+            .field("config.cookie_secure", &self.config.cookie_secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `stores` with the system clock.
+    ///
+    /// # Errors
+    /// A message when the configuration is unusable (a short session secret, a bad policy).
+    pub fn new(stores: Stores, config: AppConfig) -> Result<Self, String> {
+        Self::with_clock(stores, config, Arc::new(SystemClock))
+    }
+
+    /// State over `stores` reading time from `clock` (tests pass a manual clock).
+    ///
+    /// # Errors
+    /// As [`AppState::new`].
+    pub fn with_clock(
+        stores: Stores,
+        config: AppConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let engine = BookingEngine::new(stores.slots)
+            .with_clock(clock)
+            .with_policy(config.policy)
+            .map_err(|err| err.to_string())?;
+        let sessions = Sessions::new(
+            &config.session_secret,
+            config.session_ttl,
+            config.cookie_secure,
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                accounts: stores.accounts,
+                sessions,
+                passwords: Passwords::owasp(),
+                auth_limiter: AuthRateLimiter::per_minute(config.auth_attempts_per_minute),
+                metrics: Metrics::new(),
+                config,
+            }),
+        })
+    }
+
+    /// The booking engine: every booking rule goes through it.
+    pub fn engine(&self) -> &BookingEngine {
+        &self.inner.engine
+    }
+
+    /// The account store.
+    pub fn accounts(&self) -> &dyn AccountStore {
+        &*self.inner.accounts
+    }
+
+    /// Session tokens.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// Password hashing.
+    pub fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
+    }
+
+    /// The per-client limiter for login and register.
+    pub fn auth_limiter(&self) -> &AuthRateLimiter {
+        &self.inner.auth_limiter
+    }
+
+    /// Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The configuration the state was built with.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+}
