@@ -22,7 +22,8 @@
 //! shutdown), [`stores`] (which store a URL names), [`state`] (what handlers share), [`auth`]
 //! (passwords, sessions, CSRF, the authorization decision), [`accounts`] (sign up, sign in,
 //! make admin), [`problem`] (every error's HTTP answer), `api` (the routes, one module per
-//! resource), [`metrics`], [`rate_limit`], [`sweeper`].
+//! resource), `web` (the server-rendered pages at `/`, over the same engine and checks),
+//! [`metrics`], [`rate_limit`], [`sweeper`].
 
 pub mod accounts;
 mod api;
@@ -35,6 +36,7 @@ pub mod serve;
 pub mod state;
 pub mod stores;
 pub mod sweeper;
+mod web;
 
 pub use api::model;
 pub use api::JsonBody;
@@ -51,8 +53,9 @@ use crate::problem::Problem;
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
-/// The whole HTTP application over `state`: the API under `/api/v1`, `/healthz`, `/readyz`,
-/// `/metrics`, the OpenAPI document at [`OPENAPI_PATH`] and its interactive UI at `/docs`.
+/// The whole HTTP application over `state`: the web UI at `/`, the API under `/api/v1`,
+/// `/healthz`, `/readyz`, `/metrics`, the OpenAPI document at [`OPENAPI_PATH`] and its
+/// interactive UI at `/docs`.
 pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
     let api = api::service(&state);
     let spec = api.spec_endpoint();
@@ -60,10 +63,12 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
     let body_limit = state.config().body_limit_bytes;
     let cors_origins = state.config().cors_origins.clone();
 
-    let route = Route::new()
-        .at(OPENAPI_PATH, spec)
-        .nest("/docs", docs)
-        .nest("/", api);
+    let route = web::routes(
+        Route::new()
+            .at(OPENAPI_PATH, spec)
+            .nest("/docs", docs)
+            .nest("/", api),
+    );
 
     let endpoint = route
         .around(problem::catch_errors)

@@ -15,19 +15,26 @@ use crate::state::AppState;
 /// `GET /`: the welcome page; signed-in people go straight to their work.
 #[handler]
 pub(crate) async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
-    respond(async {
-        match page::viewer(state, req).await? {
-            Some(caller) if caller.is_admin() => Ok(redirect("/admin")),
-            Some(_) => Ok(redirect("/slots")),
-            None => page::page(
-                StatusCode::OK,
-                &Home {
-                    layout: Layout::new("Book a doctor", "home", None, page::viewer_tz(req, "")),
-                },
-            ),
+    respond(
+        async {
+            match page::viewer(state, req).await? {
+                Some(caller) if caller.is_admin() => Ok(redirect("/admin")),
+                Some(_) => Ok(redirect("/slots")),
+                None => page::page(
+                    StatusCode::OK,
+                    &Home {
+                        layout: Layout::new(
+                            "Book a doctor",
+                            "home",
+                            None,
+                            page::viewer_tz(req, ""),
+                        ),
+                    },
+                ),
+            }
         }
-    }
-    .await)
+        .await,
+    )
 }
 
 #[derive(Template)]
@@ -59,7 +66,12 @@ pub(crate) fn signup_page(req: &Request) -> Response {
     respond(page::page(
         StatusCode::OK,
         &SignUpPage {
-            layout: Layout::new("Create an account", "signup", None, page::viewer_tz(req, "")),
+            layout: Layout::new(
+                "Create an account",
+                "signup",
+                None,
+                page::viewer_tz(req, ""),
+            ),
             name: String::new(),
             email: String::new(),
             errors: Errors::default(),
@@ -229,7 +241,9 @@ fn start_session(
     let mut response = redirect(next);
     response.headers_mut().append(
         header::SET_COOKIE,
-        cookie.parse().map_err(|_| PageError::BadRequest("session"))?,
+        cookie
+            .parse()
+            .map_err(|_| PageError::BadRequest("session"))?,
     );
     Ok(response)
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::{Tz, TZ_VARIANTS};
 use medislot_core::{
     AccountId, BookingCursor, BookingQuery, BookingStatus, BookingView, Cursor, Doctor,
-    DoctorFilter, DoctorId, Email, NewDoctor, PatientId, SlotCursor, SlotId, SlotQuery,
-    SlotStatus, TimeRange,
+    DoctorFilter, DoctorId, Email, NewDoctor, PatientId, SlotCursor, SlotId, SlotQuery, SlotStatus,
+    TimeRange,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -35,12 +35,12 @@ const DASHBOARD_BOOKINGS: u32 = 8;
 /// Longest slot the day form accepts, in minutes.
 const MAX_SLOT_MINUTES: i64 = 480;
 
-/// The patients' display names for a page of bookings: one account read per distinct patient
-/// on the page (at most a page's worth), never one per row.
+/// The patients (name, email) of a page of bookings: one account read per distinct patient on
+/// the page (at most a page's worth), never one per row.
 async fn patient_names(
     state: &AppState,
     views: &[BookingView],
-) -> Result<HashMap<PatientId, String>, PageError> {
+) -> Result<HashMap<PatientId, (String, String)>, PageError> {
     let mut names = HashMap::new();
     for view in views {
         let patient = view.booking.patient_id;
@@ -53,8 +53,8 @@ async fn patient_names(
             .await
             .map_err(Problem::from)?;
         let name = account.map_or_else(
-            || "(deleted account)".to_owned(),
-            |a| format!("{} <{}>", a.name, a.email),
+            || ("(deleted account)".to_owned(), String::new()),
+            |a| (a.name, a.email.to_string()),
         );
         names.insert(patient, name);
     }
@@ -72,7 +72,10 @@ async fn rows(
         .iter()
         .map(|v| {
             let mut row = BookingRow::new(v, now, tz, true);
-            row.patient = names.get(&v.booking.patient_id).cloned().unwrap_or_default();
+            if let Some((name, email)) = names.get(&v.booking.patient_id) {
+                row.patient.clone_from(name);
+                row.patient_email.clone_from(email);
+            }
             row
         })
         .collect())
@@ -155,14 +158,25 @@ pub(crate) async fn doctors_list(req: &Request, Data(state): Data<&AppState>) ->
             let query: DoneQuery = parse_query(req)?;
             let flash = match query.done.as_str() {
                 "created" => Some(Flash::ok("Doctor added.")),
-                "deleted" => Some(Flash::ok("Doctor deleted. Their bookings stay in the history.")),
+                "deleted" => Some(Flash::ok(
+                    "Doctor deleted. Their bookings stay in the history.",
+                )),
                 _ => None,
             };
             let form = DoctorForm {
                 timezone: page::viewer_tz(req, "").name().to_owned(),
                 ..DoctorForm::default()
             };
-            doctors_page(state, req, &caller, form, Errors::default(), StatusCode::OK, flash).await
+            doctors_page(
+                state,
+                req,
+                &caller,
+                form,
+                Errors::default(),
+                StatusCode::OK,
+                flash,
+            )
+            .await
         }
         .await,
     )
@@ -204,7 +218,10 @@ pub(crate) async fn create_doctor(
             let form: DoctorForm = parse_form(&body)?;
             let mut errors = Errors::default();
             // Check every field, so that all errors show at once.
-            for (field, value) in [("name", &form.name), ("specialization", &form.specialization)] {
+            for (field, value) in [
+                ("name", &form.name),
+                ("specialization", &form.specialization),
+            ] {
                 if value.trim().is_empty() {
                     errors.add(field, "Fill this in.");
                 }
@@ -360,8 +377,9 @@ pub(crate) async fn doctor_slots(
                 "withdrawn" => Some(Flash::ok("Slot deleted.")),
                 _ => None,
             };
-            let tomorrow = (state.engine().now().with_timezone(&doctor.timezone) + Duration::days(1))
-                .date_naive();
+            let tomorrow = (state.engine().now().with_timezone(&doctor.timezone)
+                + Duration::days(1))
+            .date_naive();
             let form = DayForm {
                 date: tomorrow.format("%Y-%m-%d").to_string(),
                 from: "09:00".to_owned(),
@@ -416,10 +434,12 @@ async fn doctor_page(
         .map(|v| {
             let (status, note) = match v.status {
                 SlotStatus::Available => ("AVAILABLE", String::new()),
-                SlotStatus::Held { until } => ("HELD", format!("until {}", time::clock(until, tz))),
+                SlotStatus::Held { until } => {
+                    ("HELD", format!("until {}", time::clock_zoned(until, tz)))
+                }
                 SlotStatus::Booked => ("BOOKED", String::new()),
                 SlotStatus::Buffer { until } => {
-                    ("BUFFER", format!("until {}", time::clock(until, tz)))
+                    ("BUFFER", format!("until {}", time::clock_zoned(until, tz)))
                 }
                 SlotStatus::Started => ("STARTED", String::new()),
             };
@@ -436,10 +456,17 @@ async fn doctor_page(
     page::page(
         status,
         &DoctorPage {
-            layout: Layout::new(doctor.name.clone(), "doctors", Some(caller), page::viewer_tz(req, ""))
-                .with_flash(flash),
+            layout: Layout::new(
+                doctor.name.clone(),
+                "doctors",
+                Some(caller),
+                page::viewer_tz(req, ""),
+            )
+            .with_flash(flash),
             zone: time::zone_label(now, tz),
-            next_page: page.next.map(|c| format!("{base}?cursor={}", encode(&c.encode()))),
+            next_page: page
+                .next
+                .map(|c| format!("{base}?cursor={}", encode(&c.encode()))),
             first_page: (!view.cursor.is_empty()).then(|| base.clone()),
             doctor,
             form: view.form,
@@ -514,7 +541,10 @@ fn plan_day(form: &DayForm, tz: Tz, now: DateTime<Utc>) -> Result<Vec<TimeRange>
             (Ok(s), Ok(e)) => match TimeRange::new(s, e) {
                 Ok(range) => ranges.push(range),
                 Err(_) => {
-                    errors.add("from", "The clocks change during these hours; pick other times.");
+                    errors.add(
+                        "from",
+                        "The clocks change during these hours; pick other times.",
+                    );
                     return Err(errors);
                 }
             },
@@ -530,7 +560,10 @@ fn plan_day(form: &DayForm, tz: Tz, now: DateTime<Utc>) -> Result<Vec<TimeRange>
         start = next;
     }
     if ranges.is_empty() {
-        errors.add("length", "No slot of this length fits between the start and the end.");
+        errors.add(
+            "length",
+            "No slot of this length fits between the start and the end.",
+        );
         return Err(errors);
     }
     if let Some(first) = ranges.first() {
@@ -651,14 +684,18 @@ pub(crate) async fn withdraw_slot(
     respond(
         async {
             let caller = page::admin(state, req).await?;
-            let id = SlotId::from_uuid(Uuid::parse_str(id.trim()).map_err(|_| PageError::NotFound)?);
+            let id =
+                SlotId::from_uuid(Uuid::parse_str(id.trim()).map_err(|_| PageError::NotFound)?);
             let engine = state.engine();
             let slot = engine.slot(id).await?;
             let doctor = engine.doctor(slot.slot.doctor_id).await?;
             match engine.withdraw_slot(id).await {
                 Ok(()) => {
                     tracing::info!(slot = %id, "slot withdrawn on the web");
-                    Ok(redirect(&format!("/admin/doctors/{}?done=withdrawn", doctor.id)))
+                    Ok(redirect(&format!(
+                        "/admin/doctors/{}?done=withdrawn",
+                        doctor.id
+                    )))
                 }
                 Err(medislot_core::Error::SlotHasActiveBooking(_)) => {
                     let flash = Flash::error(format!(
@@ -672,8 +709,16 @@ pub(crate) async fn withdraw_slot(
                         preview: Vec::new(),
                         cursor: String::new(),
                     };
-                    doctor_page(state, req, &caller, doctor, view, StatusCode::CONFLICT, Some(flash))
-                        .await
+                    doctor_page(
+                        state,
+                        req,
+                        &caller,
+                        doctor,
+                        view,
+                        StatusCode::CONFLICT,
+                        Some(flash),
+                    )
+                    .await
                 }
                 Err(err) => Err(err.into()),
             }
@@ -807,7 +852,8 @@ pub(crate) async fn all_bookings(req: &Request, Data(state): Data<&AppState>) ->
                 &BookingsPage {
                     layout: Layout::new("All bookings", "all-bookings", Some(&caller), tz)
                         .with_flash(flash),
-                    next_page: next.map(|c| format!("/admin/bookings?{}", filters.query(&c.encode()))),
+                    next_page: next
+                        .map(|c| format!("/admin/bookings?{}", filters.query(&c.encode()))),
                     first_page: (!filters.cursor.is_empty())
                         .then(|| format!("/admin/bookings?{}", filters.query(""))),
                     filters,
@@ -847,10 +893,13 @@ mod tests {
         let ranges = plan_day(&f, chrono_tz::Europe::Paris, past()).unwrap();
         let starts: Vec<String> = ranges
             .iter()
-            .map(|r| time::clock(r.starts_at(), chrono_tz::Europe::Paris))
+            .map(|r| time::clock_zoned(r.starts_at(), chrono_tz::Europe::Paris))
             .collect();
-        assert_eq!(starts, ["09:00", "09:40", "10:20"]);
-        assert_eq!(ranges[0].starts_at().to_rfc3339(), "2030-01-15T08:00:00+00:00");
+        assert_eq!(starts, ["09:00 CET", "09:40 CET", "10:20 CET"]);
+        assert_eq!(
+            ranges[0].starts_at().to_rfc3339(),
+            "2030-01-15T08:00:00+00:00"
+        );
     }
 
     #[test]
@@ -859,16 +908,24 @@ mod tests {
         for field in ["date", "from", "to", "length", "gap"] {
             assert!(errors.get(field).is_some(), "{field} should have an error");
         }
-        let errors = plan_day(&form("2030-01-15", "10:00", "09:00", "30", ""), Tz::UTC, past())
-            .unwrap_err();
+        let errors = plan_day(
+            &form("2030-01-15", "10:00", "09:00", "30", ""),
+            Tz::UTC,
+            past(),
+        )
+        .unwrap_err();
         assert!(errors.get("to").is_some());
     }
 
     #[test]
     fn a_day_in_the_past_is_refused_on_the_date() {
         let now: DateTime<Utc> = "2030-01-16T00:00:00Z".parse().unwrap();
-        let errors = plan_day(&form("2030-01-15", "09:00", "10:00", "30", "0"), Tz::UTC, now)
-            .unwrap_err();
+        let errors = plan_day(
+            &form("2030-01-15", "09:00", "10:00", "30", "0"),
+            Tz::UTC,
+            now,
+        )
+        .unwrap_err();
         assert!(errors.get("date").is_some());
     }
 }

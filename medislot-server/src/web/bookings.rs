@@ -6,8 +6,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use medislot_core::{
-    Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingView, CancelledBy,
-    Cursor,
+    Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingView, CancelledBy, Cursor,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -44,14 +43,21 @@ impl StatusView {
         let status = booking.state.status_at(now);
         let reason = |r: &Option<String>| r.as_ref().map(|r| format!("Reason: {r}"));
         let (label, note) = match &booking.state {
-            BookingState::Pending { hold_until } if *hold_until > now => (
-                if for_admin { "Held by the patient" } else { "Held for you" }.to_owned(),
-                Some(format!(
-                    "Until {} ({} left). Confirm to keep it.",
-                    time::clock(*hold_until, tz),
+            BookingState::Pending { hold_until } if *hold_until > now => {
+                let until = format!(
+                    "Until {} ({} left).",
+                    time::clock_zoned(*hold_until, tz),
                     time::remaining(*hold_until - now)
-                )),
-            ),
+                );
+                if for_admin {
+                    ("Held by the patient".to_owned(), Some(until))
+                } else {
+                    (
+                        "Held for you".to_owned(),
+                        Some(format!("{until} Confirm to keep it.")),
+                    )
+                }
+            }
             BookingState::Pending { .. } | BookingState::Expired { .. } => (
                 "Hold expired".to_owned(),
                 Some("It was not confirmed in time, so the slot was released.".to_owned()),
@@ -66,7 +72,7 @@ impl StatusView {
                         "Cancelled by the clinic; the slot rests in a buffer".to_owned(),
                         Some(format!(
                             "The slot returns to the list at {}.",
-                            time::when(*buffer_until, tz)
+                            time::when_zoned(*buffer_until, tz)
                         )),
                     )
                 } else {
@@ -84,7 +90,12 @@ impl StatusView {
                 reason: why,
                 ..
             } => (
-                if for_admin { "Cancelled by the patient" } else { "Cancelled by you" }.to_owned(),
+                if for_admin {
+                    "Cancelled by the patient"
+                } else {
+                    "Cancelled by you"
+                }
+                .to_owned(),
                 reason(why),
             ),
         };
@@ -106,8 +117,9 @@ pub(crate) struct BookingRow {
     pub(crate) status: StatusView,
     /// Whether the viewer may cancel it now.
     pub(crate) cancellable: bool,
-    /// The patient, for admin lists.
+    /// The patient's name and email, for admin lists.
     pub(crate) patient: String,
+    pub(crate) patient_email: String,
 }
 
 impl BookingRow {
@@ -120,6 +132,7 @@ impl BookingRow {
             status: StatusView::new(&view.booking, now, tz, for_admin),
             cancellable: cancellable(&view.booking, now),
             patient: String::new(),
+            patient_email: String::new(),
         }
     }
 }
@@ -129,9 +142,9 @@ fn cancellable(booking: &Booking, now: DateTime<Utc>) -> bool {
     match &booking.state {
         BookingState::Confirmed => true,
         BookingState::Pending { hold_until } => *hold_until > now,
-        BookingState::Buffer { .. } | BookingState::Cancelled { .. } | BookingState::Expired { .. } => {
-            false
-        }
+        BookingState::Buffer { .. }
+        | BookingState::Cancelled { .. }
+        | BookingState::Expired { .. } => false,
     }
 }
 
@@ -170,7 +183,9 @@ pub(crate) async fn mine(req: &Request, Data(state): Data<&AppState>) -> Respons
                 limit: PAGE_SIZE,
                 ..BookingQuery::default()
             };
-            let page = engine.patient_bookings(caller.patient_id(), &bookings).await?;
+            let page = engine
+                .patient_bookings(caller.patient_id(), &bookings)
+                .await?;
             let when = if past { "past" } else { "upcoming" };
             let rows = page
                 .items
@@ -337,7 +352,10 @@ pub(crate) async fn confirm(
             match result {
                 Ok(booking) => {
                     state.metrics().booking_outcome("confirm", "ok");
-                    Ok(redirect(&format!("/bookings/{}?done=confirmed", booking.id)))
+                    Ok(redirect(&format!(
+                        "/bookings/{}?done=confirmed",
+                        booking.id
+                    )))
                 }
                 Err(problem) => {
                     state.metrics().booking_outcome("confirm", problem.code());
@@ -388,7 +406,15 @@ pub(crate) async fn cancel_page(
         async {
             let caller = page::signed_in(state, req).await?;
             let view = visible_booking(state, &caller, &id).await?;
-            render_cancel(state, req, &caller, &view, String::new(), Errors::default(), StatusCode::OK)
+            render_cancel(
+                state,
+                req,
+                &caller,
+                &view,
+                String::new(),
+                Errors::default(),
+                StatusCode::OK,
+            )
         }
         .await,
     )

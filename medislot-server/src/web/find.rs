@@ -89,6 +89,8 @@ struct SlotsPage {
     first_page: Option<String>,
     signed_in: bool,
     date_zone: String,
+    /// How long a hold lasts, in minutes.
+    hold_minutes: i64,
 }
 
 /// `GET /slots`: bookable slots, filtered by specialization, doctor and date.
@@ -185,7 +187,8 @@ async fn list(
         .next
         .as_ref()
         .map(|c| format!("/slots?{}", filters.query(Some(&c.encode()))));
-    let first_page = (!filters.cursor.is_empty()).then(|| format!("/slots?{}", filters.query(None)));
+    let first_page =
+        (!filters.cursor.is_empty()).then(|| format!("/slots?{}", filters.query(None)));
     let status = if errors.any() && status == StatusCode::OK {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -204,6 +207,7 @@ async fn list(
             first_page,
             signed_in: caller.is_some(),
             date_zone: date_tz.name().to_owned(),
+            hold_minutes: engine.policy().hold.num_minutes(),
         },
     )
 }
@@ -327,4 +331,3 @@ fn taken(booking: &Booking, how: Take) -> Response {
     tracing::info!(booking = %booking.id, slot = %booking.slot_id, done, "web booking");
     redirect(&format!("/bookings/{}?done={done}", booking.id))
 }
-

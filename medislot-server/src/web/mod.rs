@@ -36,14 +36,8 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
     route
         .at("/assets/app.css", get(assets::css))
         .at("/assets/app.js", get(assets::js))
-        .at(
-            "/signup",
-            get(account::signup_page).post(account::signup),
-        )
-        .at(
-            "/signin",
-            get(account::signin_page).post(account::signin),
-        )
+        .at("/signup", get(account::signup_page).post(account::signup))
+        .at("/signin", get(account::signin_page).post(account::signin))
         .at("/signout", post(account::signout.around(lift_csrf_field)))
         .at("/slots", get(find::slots_page))
         .at("/slots/:id/book", post(find::book.around(lift_csrf_field)))

@@ -16,12 +16,21 @@ pub(crate) fn parse_zone(name: &str) -> Option<Tz> {
 
 /// "Tue 1 Dec 2026, 09:00" in `tz`.
 pub(crate) fn when(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%a %-d %b %Y, %H:%M").to_string()
+    at.with_timezone(&tz)
+        .format("%a %-d %b %Y, %H:%M")
+        .to_string()
 }
 
-/// "09:00" in `tz`.
-pub(crate) fn clock(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%H:%M").to_string()
+/// "09:00 CET": a clock time with the zone's abbreviation, for notes about the near future.
+pub(crate) fn clock_zoned(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz).format("%H:%M %Z").to_string()
+}
+
+/// "Tue 1 Dec 2026, 09:00 CET".
+pub(crate) fn when_zoned(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
 }
 
 /// "Tue 1 Dec 2026, 09:00–09:30" in `tz` (the end's date is shown when it differs).
@@ -31,7 +40,11 @@ pub(crate) fn span(range: &TimeRange, tz: Tz) -> String {
     if start.date_naive() == end.date_naive() {
         format!("{}–{}", when(range.starts_at(), tz), end.format("%H:%M"))
     } else {
-        format!("{} – {}", when(range.starts_at(), tz), when(range.ends_at(), tz))
+        format!(
+            "{} – {}",
+            when(range.starts_at(), tz),
+            when(range.ends_at(), tz)
+        )
     }
 }
 
@@ -130,7 +143,10 @@ mod tests {
         let shown = Shown::new(&range, chrono_tz::Europe::Paris, Tz::UTC);
         assert_eq!(shown.doctor, "Tue 15 Jan 2030, 09:00–09:30");
         assert_eq!(shown.doctor_zone, "Europe/Paris (CET)");
-        assert_eq!(shown.viewer.as_deref(), Some("Tue 15 Jan 2030, 08:00–08:30"));
+        assert_eq!(
+            shown.viewer.as_deref(),
+            Some("Tue 15 Jan 2030, 08:00–08:30")
+        );
         let same = Shown::new(&range, chrono_tz::Europe::Paris, chrono_tz::Europe::Berlin);
         assert_eq!(same.viewer, None);
     }

@@ -1,5 +1,7 @@
 //! The web UI in a real headless Chromium (Debian's `chromium` + `chromium-driver`), driving
-//! the real server started in-process on a random port over a fresh in-memory store.
+//! the real server started in-process on a random port, each scenario once on a fresh
+//! in-memory store and once on a fresh PostgreSQL database (`DATABASE_URL`, see
+//! `medislot_pg::testing`).
 //!
 //! Without `/usr/bin/chromedriver` these tests fail and say what to install, unless
 //! `MEDISLOT_SKIP_BROWSER_TESTS=1`. Each saves a screenshot of its final page under
@@ -10,17 +12,44 @@ mod support;
 use chrono::{Duration, Utc};
 use fantoccini::Locator;
 use medislot_core::{BookingQuery, BookingStatus, SlotStatus};
-use support::{browser_available, Browser, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use support::{browser_available, Browser, StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+/// Runs each scenario on the in-memory store and on PostgreSQL (a fresh database each).
+macro_rules! on_each_store {
+    ($($test:ident),+ $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                super::$test(crate::StoreKind::Memory).await
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                super::$test(crate::StoreKind::Postgres).await
+            })+
+        }
+    };
+}
+
+on_each_store!(
+    a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation,
+    two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_answer,
+    a_patient_cancels_a_booking_after_a_confirmation_step,
+    an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_into_buffer,
+    a_patient_cannot_reach_admin_pages_nor_another_patients_booking,
+);
 
 const PATIENT_PASSWORD: &str = "patient-password-1";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation() {
+async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation(store: StoreKind) {
     if !browser_available() {
         return;
     }
-    let app = TestApp::start().await;
-    let doctor = app.doctor("Dr Ada Lovelace", "Cardiology", "Europe/Paris").await;
+    let app = TestApp::start(store).await;
+    let doctor = app
+        .doctor("Dr Ada Lovelace", "Cardiology", "Europe/Paris")
+        .await;
     let slots = app.slots(&doctor, 2, 3).await;
     let browser = Browser::open_in_zone("America/New_York").await;
 
@@ -30,7 +59,9 @@ async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation() {
     browser.fill("#name", "Grace Hopper").await;
     browser.fill("#email", "grace@example.com").await;
     browser.fill("#password", PATIENT_PASSWORD).await;
-    browser.click("form[action='/signup'] button[type=submit]").await;
+    browser
+        .click("form[action='/signup'] button[type=submit]")
+        .await;
 
     // The page script tells the server the browser's zone; the list then shows it as well.
     browser
@@ -38,9 +69,15 @@ async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation() {
         .await;
     let page = browser.page_text().await;
     assert!(page.contains("Dr Ada Lovelace"), "{page}");
-    assert!(page.contains("Europe/Paris"), "the doctor's zone is shown: {page}");
     assert!(
-        browser.text(".slot .when-viewer").await.contains("America/New_York"),
+        page.contains("Europe/Paris"),
+        "the doctor's zone is shown: {page}"
+    );
+    assert!(
+        browser
+            .text(".slot .when-viewer")
+            .await
+            .contains("America/New_York"),
         "the viewer's own zone (from the browser) is shown too"
     );
     let first = slots[0].id.to_string();
@@ -56,10 +93,16 @@ async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation() {
     assert!(details.contains("Europe/Paris"), "{details}");
     let booking_id = browser.text("#booking-id").await;
 
-    let stored = app.engine().booking(booking_id.parse().unwrap()).await.unwrap();
+    let stored = app
+        .engine()
+        .booking(booking_id.parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(stored.booking.slot_id, slots[0].id);
     assert_eq!(stored.booking.status(), BookingStatus::Confirmed);
-    browser.screenshot("patient_signs_up_and_books").await;
+    browser
+        .screenshot(store, "patient_signs_up_and_books")
+        .await;
 
     // The list no longer offers the booked slot, and it fits a phone's width.
     browser.client.set_window_size(390, 844).await.unwrap();
@@ -74,18 +117,24 @@ async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation() {
     let overflow = browser
         .eval("return document.documentElement.scrollWidth - window.innerWidth;")
         .await;
-    assert!(overflow.as_i64().unwrap_or(1) <= 0, "no sideways scrolling at phone width");
-    browser.screenshot("patient_slots_phone_width").await;
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "no sideways scrolling at phone width"
+    );
+    browser.screenshot(store, "patient_slots_phone_width").await;
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_answer() {
+async fn two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_answer(
+    store: StoreKind,
+) {
     if !browser_available() {
         return;
     }
-    let app = TestApp::start().await;
-    let doctor = app.doctor("Dr Racing", "Dermatology", "Europe/London").await;
+    let app = TestApp::start(store).await;
+    let doctor = app
+        .doctor("Dr Racing", "Dermatology", "Europe/London")
+        .await;
     let slot = app.slots(&doctor, 3, 1).await.remove(0);
     app.patient("Ann", "ann@example.com").await;
     app.patient("Bob", "bob@example.com").await;
@@ -107,7 +156,12 @@ async fn two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_ans
     let mut winners = 0;
     let mut losers = Vec::new();
     for browser in [&ann, &bob] {
-        if browser.client.find(Locator::Css("#booking-id")).await.is_ok() {
+        if browser
+            .client
+            .find(Locator::Css("#booking-id"))
+            .await
+            .is_ok()
+        {
             winners += 1;
             assert_eq!(browser.text("#booking-status").await, "CONFIRMED");
         } else {
@@ -118,7 +172,7 @@ async fn two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_ans
     }
     assert_eq!(winners, 1, "exactly one patient gets the slot");
     assert_eq!(losers.len(), 1, "the other is told it was just taken");
-    losers[0].screenshot("race_just_taken").await;
+    losers[0].screenshot(store, "race_just_taken").await;
 
     let bookings = app
         .engine()
@@ -129,16 +183,19 @@ async fn two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_ans
         })
         .await
         .unwrap();
-    assert_eq!(bookings.items.len(), 1, "exactly one booking exists for the slot");
+    assert_eq!(
+        bookings.items.len(),
+        1,
+        "exactly one booking exists for the slot"
+    );
     tokio::join!(ann.close(), bob.close());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_patient_cancels_a_booking_after_a_confirmation_step() {
+async fn a_patient_cancels_a_booking_after_a_confirmation_step(store: StoreKind) {
     if !browser_available() {
         return;
     }
-    let app = TestApp::start().await;
+    let app = TestApp::start(store).await;
     let doctor = app.doctor("Dr Cancel", "Neurology", "Asia/Tokyo").await;
     let slot = app.slots(&doctor, 4, 1).await.remove(0);
     let patient = app.patient("Cleo", "cleo@example.com").await;
@@ -169,17 +226,22 @@ async fn a_patient_cancels_a_booking_after_a_confirmation_step() {
     let stored = app.engine().booking(booking.id).await.unwrap();
     assert_eq!(stored.booking.status(), BookingStatus::Cancelled);
     let slot_now = app.engine().slot(slot.id).await.unwrap();
-    assert_eq!(slot_now.status, SlotStatus::Available, "the slot is free again");
-    browser.screenshot("patient_cancels").await;
+    assert_eq!(
+        slot_now.status,
+        SlotStatus::Available,
+        "the slot is free again"
+    );
+    browser.screenshot(store, "patient_cancels").await;
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_into_buffer() {
+async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_into_buffer(
+    store: StoreKind,
+) {
     if !browser_available() {
         return;
     }
-    let app = TestApp::start().await;
+    let app = TestApp::start(store).await;
     let browser = Browser::open().await;
     browser.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     browser.wait_for("#upcoming-heading").await;
@@ -196,7 +258,9 @@ async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_int
         .select_by_value("Europe/Paris")
         .await
         .unwrap();
-    browser.click("form[action='/admin/doctors'] button[type=submit]").await;
+    browser
+        .click("form[action='/admin/doctors'] button[type=submit]")
+        .await;
     browser.wait_for(".flash-ok").await;
     let doctors = app.engine().doctors(&Default::default()).await.unwrap();
     assert_eq!(doctors.len(), 1);
@@ -209,7 +273,9 @@ async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_int
         .await;
     browser.wait_for("#length").await;
     let day = (Utc::now() + Duration::days(5)).date_naive();
-    browser.set_value("#date", &day.format("%Y-%m-%d").to_string()).await;
+    browser
+        .set_value("#date", &day.format("%Y-%m-%d").to_string())
+        .await;
     browser.set_value("#from", "09:00").await;
     browser.set_value("#to", "11:00").await;
     browser.fill("#length", "30").await;
@@ -222,12 +288,24 @@ async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_int
         .await
         .unwrap();
     assert_eq!(preview.len(), 4, "09:00 to 11:00 in 30-minute slots");
-    assert!(app.engine().slots(&slot_query(doctor.id)).await.unwrap().items.is_empty(),
-        "a preview saves nothing");
+    assert!(
+        app.engine()
+            .slots(&slot_query(doctor.id))
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a preview saves nothing"
+    );
     browser.click("#save-slots").await;
     browser.wait_for(".flash-ok").await;
     assert!(browser.text(".flash-ok").await.contains("4 slots created"));
-    let slots = app.engine().slots(&slot_query(doctor.id)).await.unwrap().items;
+    let slots = app
+        .engine()
+        .slots(&slot_query(doctor.id))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(slots.len(), 4);
 
     // A patient books one; the admin cancels it from the bookings list.
@@ -252,16 +330,15 @@ async fn an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_int
     assert!(browser.page_text().await.contains("returns to the list at"));
     let stored = app.engine().booking(booking.id).await.unwrap();
     assert_eq!(stored.booking.status(), BookingStatus::Buffer);
-    browser.screenshot("admin_cancels_into_buffer").await;
+    browser.screenshot(store, "admin_cancels_into_buffer").await;
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_patient_cannot_reach_admin_pages_nor_another_patients_booking() {
+async fn a_patient_cannot_reach_admin_pages_nor_another_patients_booking(store: StoreKind) {
     if !browser_available() {
         return;
     }
-    let app = TestApp::start().await;
+    let app = TestApp::start(store).await;
     let doctor = app.doctor("Dr Private", "Psychiatry", "UTC").await;
     let slot = app.slots(&doctor, 2, 1).await.remove(0);
     app.patient("Eve", "eve@example.com").await;
@@ -272,18 +349,26 @@ async fn a_patient_cannot_reach_admin_pages_nor_another_patients_booking() {
         .await
         .unwrap();
     let browser = Browser::open().await;
-    browser.sign_in(&app, "eve@example.com", PATIENT_PASSWORD).await;
+    browser
+        .sign_in(&app, "eve@example.com", PATIENT_PASSWORD)
+        .await;
 
     for path in ["/admin", "/admin/doctors", "/admin/bookings"] {
         browser.goto(&app.url(path)).await;
-        assert_eq!(browser.heading().await, "This page is for clinic staff", "{path}");
+        assert_eq!(
+            browser.heading().await,
+            "This page is for clinic staff",
+            "{path}"
+        );
     }
     browser
         .goto(&app.url(&format!("/bookings/{}", theirs.id)))
         .await;
     assert_eq!(browser.heading().await, "Page not found");
     assert!(!browser.page_text().await.contains("Dr Private"));
-    browser.screenshot("patient_denied_other_booking").await;
+    browser
+        .screenshot(store, "patient_denied_other_booking")
+        .await;
     browser.close().await;
 }
 
@@ -293,4 +378,72 @@ fn slot_query(doctor: medislot_core::DoctorId) -> medislot_core::SlotQuery {
         limit: 100,
         ..Default::default()
     }
+}
+
+/// Refreshes the README's two screenshots, `docs/screenshots/patient-slots.png` and
+/// `docs/screenshots/admin-dashboard.png`. Run by hand:
+/// `cargo test -p medislot-server --test browser -- --ignored readme_screenshots`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes docs/screenshots; run by hand"]
+async fn readme_screenshots() {
+    if !browser_available() {
+        return;
+    }
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    let app = TestApp::start(StoreKind::Memory).await;
+    let ada = app
+        .doctor("Dr Ada Lovelace", "Cardiology", "Europe/London")
+        .await;
+    let marie = app
+        .doctor("Dr Marie Curie", "Oncology", "Europe/Paris")
+        .await;
+    let hideyo = app
+        .doctor("Dr Hideyo Noguchi", "Infectious diseases", "Asia/Tokyo")
+        .await;
+    let ada_slots = app.slots(&ada, 1, 6).await;
+    let marie_slots = app.slots(&marie, 1, 6).await;
+    app.slots(&hideyo, 2, 4).await;
+    let grace = app.patient("Grace Hopper", "grace@example.com").await;
+    let alan = app.patient("Alan Turing", "alan@example.com").await;
+    let engine = app.engine();
+    engine
+        .book(ada_slots[0].id, grace.patient_id(), None)
+        .await
+        .unwrap();
+    engine
+        .book(marie_slots[1].id, alan.patient_id(), None)
+        .await
+        .unwrap();
+    engine
+        .hold(ada_slots[2].id, alan.patient_id())
+        .await
+        .unwrap();
+    let cancelled = engine
+        .book(marie_slots[0].id, grace.patient_id(), None)
+        .await
+        .unwrap();
+    engine
+        .cancel_as_admin(cancelled.id, Some("Doctor unwell".to_owned()))
+        .await
+        .unwrap();
+
+    let patient = Browser::open_in_zone("America/New_York").await;
+    patient.client.set_window_size(1280, 1000).await.unwrap();
+    patient
+        .sign_in(&app, "grace@example.com", PATIENT_PASSWORD)
+        .await;
+    patient.goto(&app.url("/slots")).await;
+    patient
+        .wait_for("body[data-tz='America/New_York'] .slot")
+        .await;
+    patient.save_screenshot(&docs, "patient-slots").await;
+    patient.close().await;
+
+    let admin = Browser::open().await;
+    admin.client.set_window_size(1280, 900).await.unwrap();
+    admin.sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    admin.goto(&app.url("/admin")).await;
+    admin.wait_for("#upcoming-heading").await;
+    admin.save_screenshot(&docs, "admin-dashboard").await;
+    admin.close().await;
 }

@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
@@ -54,6 +54,22 @@ pub(crate) fn browser_available() -> bool {
     true
 }
 
+/// The store a scenario runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StoreKind {
+    Memory,
+    Postgres,
+}
+
+impl StoreKind {
+    fn name(self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
 /// The running server and its state, for setting up data and checking the store afterwards.
 pub(crate) struct TestApp {
     pub(crate) base: String,
@@ -70,13 +86,20 @@ impl Drop for TestApp {
 impl TestApp {
     /// The whole application on a fresh in-memory store, listening on a random port, with an
     /// admin account.
-    pub(crate) async fn start() -> Self {
+    pub(crate) async fn start(kind: StoreKind) -> Self {
         let config = AppConfig {
             // The tests sign in many times from one address.
             auth_attempts_per_minute: 0,
             ..AppConfig::default()
         };
-        let state = AppState::new(Stores::memory(), config).expect("app state");
+        let stores = match kind {
+            StoreKind::Memory => Stores::memory(),
+            StoreKind::Postgres => Stores::from_store(
+                Arc::new(medislot_pg::testing::fresh_store().await),
+                "test PostgreSQL",
+            ),
+        };
+        let state = AppState::new(stores, config).expect("app state");
         accounts::ensure_admin(
             state.accounts(),
             state.passwords(),
@@ -279,20 +302,25 @@ impl Browser {
         self.goto(&app.url("/signin")).await;
         self.fill("#email", email).await;
         self.fill("#password", password).await;
-        self.click("form[action='/signin'] button[type=submit]").await;
+        self.click("form[action='/signin'] button[type=submit]")
+            .await;
         self.wait_for("form[action='/signout']").await;
     }
 
     /// Evaluates a script and returns its value.
     pub(crate) async fn eval(&self, script: &str) -> Value {
-        self.client.execute(script, Vec::new()).await.expect("script")
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .expect("script")
     }
 
-    /// Saves the page as `target/browser-screenshots/<name>.png` (under `CARGO_TARGET_DIR`
+    /// Saves the page as `target/browser-screenshots/<store>-<name>.png` (under `CARGO_TARGET_DIR`
     /// when set), and returns the path.
-    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
+    pub(crate) async fn screenshot(&self, store: StoreKind, name: &str) -> PathBuf {
         let dir = target_dir().join("browser-screenshots");
-        self.save_screenshot(&dir, name).await
+        self.save_screenshot(&dir, &format!("{}-{name}", store.name()))
+            .await
     }
 
     pub(crate) async fn save_screenshot(&self, dir: &std::path::Path, name: &str) -> PathBuf {

@@ -65,7 +65,11 @@ impl Page {
             self.content_type,
             self.body
         );
-        assert!(!self.body.contains("\"code\":"), "no raw JSON: {}", self.body);
+        assert!(
+            !self.body.contains("\"code\":"),
+            "no raw JSON: {}",
+            self.body
+        );
     }
 
     fn csrf(&self) -> String {
@@ -99,7 +103,14 @@ impl Web {
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Page {
-        Page::read(self.cli.get(path).header(header::COOKIE, cookie).send().await).await
+        Page::read(
+            self.cli
+                .get(path)
+                .header(header::COOKIE, cookie)
+                .send()
+                .await,
+        )
+        .await
     }
 
     async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
@@ -129,7 +140,11 @@ impl Web {
             .get(header::SET_COOKIE)
             .and_then(|v| v.to_str().ok())
             .expect("a session cookie");
-        set_cookie.split(';').next().expect("cookie pair").to_owned()
+        set_cookie
+            .split(';')
+            .next()
+            .expect("cookie pair")
+            .to_owned()
     }
 
     async fn patient(&self, email: &str) -> (medislot_core::Account, String) {
@@ -162,21 +177,42 @@ impl Web {
 async fn signing_up_with_bad_fields_shows_each_error_next_to_its_field() {
     let web = Web::start().await;
     let page = web
-        .post("/signup", "", &[("name", " "), ("email", "nope"), ("password", "short")])
+        .post(
+            "/signup",
+            "",
+            &[("name", " "), ("email", "nope"), ("password", "short")],
+        )
         .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     // The first refused field is named next to the field, in words.
-    let error = page.error_for("email").or(page.error_for("name")).or(page.error_for("password"));
+    let error = page
+        .error_for("email")
+        .or(page.error_for("name"))
+        .or(page.error_for("password"));
     assert!(error.is_some(), "{}", page.body);
-    assert!(!error.unwrap().contains('`'), "no wire names in the message");
+    assert!(
+        !error.unwrap().contains('`'),
+        "no wire names in the message"
+    );
 
     let page = web
-        .post("/signup", "", &[("name", "Pat"), ("email", "pat@example.com"), ("password", "short")])
+        .post(
+            "/signup",
+            "",
+            &[
+                ("name", "Pat"),
+                ("email", "pat@example.com"),
+                ("password", "short"),
+            ],
+        )
         .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     let error = page.error_for("password").expect("password error");
     assert!(error.contains("at least 8 characters"), "{error}");
-    assert!(page.body.contains("value=\"pat@example.com\""), "the form keeps what was typed");
+    assert!(
+        page.body.contains("value=\"pat@example.com\""),
+        "the form keeps what was typed"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +223,11 @@ async fn signing_up_with_a_taken_email_says_so_next_to_the_email() {
         .post(
             "/signup",
             "",
-            &[("name", "Pat"), ("email", "taken@example.com"), ("password", PASSWORD)],
+            &[
+                ("name", "Pat"),
+                ("email", "taken@example.com"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     page.assert_html(StatusCode::CONFLICT);
@@ -199,11 +239,25 @@ async fn a_wrong_password_is_a_plain_message_and_the_same_for_an_unknown_email()
     let web = Web::start().await;
     web.patient("known@example.com").await;
     let wrong = web
-        .post("/signin", "", &[("email", "known@example.com"), ("password", "wrong-password")])
+        .post(
+            "/signin",
+            "",
+            &[
+                ("email", "known@example.com"),
+                ("password", "wrong-password"),
+            ],
+        )
         .await;
     wrong.assert_html(StatusCode::UNAUTHORIZED);
     let unknown = web
-        .post("/signin", "", &[("email", "nobody@example.com"), ("password", "wrong-password")])
+        .post(
+            "/signin",
+            "",
+            &[
+                ("email", "nobody@example.com"),
+                ("password", "wrong-password"),
+            ],
+        )
         .await;
     unknown.assert_html(StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("The email or password is wrong"));
@@ -220,7 +274,11 @@ async fn a_form_without_the_sessions_csrf_token_is_refused_with_a_page() {
     page.assert_html(StatusCode::FORBIDDEN);
     assert!(page.body.contains("This form has expired"));
     let page = web
-        .post(&path, &cookie, &[("idempotency_key", "k1"), ("csrf_token", "forged")])
+        .post(
+            &path,
+            &cookie,
+            &[("idempotency_key", "k1"), ("csrf_token", "forged")],
+        )
         .await;
     page.assert_html(StatusCode::FORBIDDEN);
     let bookings = web
@@ -246,7 +304,10 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_back() {
     }
     let page = web.get("/signin?next=https://evil.example", "").await;
     page.assert_html(StatusCode::OK);
-    assert!(!page.body.contains("evil.example"), "only local paths are followed");
+    assert!(
+        !page.body.contains("evil.example"),
+        "only local paths are followed"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +327,16 @@ async fn a_patient_gets_a_403_page_on_admin_pages_and_404_for_others_bookings() 
     }
     let csrf = web.get("/bookings", &eve).await.csrf();
     let page = web
-        .post("/admin/doctors", &eve, &[("csrf_token", &csrf), ("name", "X"), ("specialization", "Y"), ("timezone", "UTC")])
+        .post(
+            "/admin/doctors",
+            &eve,
+            &[
+                ("csrf_token", &csrf),
+                ("name", "X"),
+                ("specialization", "Y"),
+                ("timezone", "UTC"),
+            ],
+        )
         .await;
     page.assert_html(StatusCode::FORBIDDEN);
     for path in [
@@ -280,11 +350,18 @@ async fn a_patient_gets_a_403_page_on_admin_pages_and_404_for_others_bookings() 
         assert!(!page.body.contains("Dr Who"), "{path}");
     }
     let page = web
-        .post(&format!("/bookings/{}/cancel", theirs.id), &eve, &[("csrf_token", &csrf)])
+        .post(
+            &format!("/bookings/{}/cancel", theirs.id),
+            &eve,
+            &[("csrf_token", &csrf)],
+        )
         .await;
     page.assert_html(StatusCode::NOT_FOUND);
     let stored = web.state.engine().booking(theirs.id).await.unwrap();
-    assert_eq!(stored.booking.status(), medislot_core::BookingStatus::Confirmed);
+    assert_eq!(
+        stored.booking.status(),
+        medislot_core::BookingStatus::Confirmed
+    );
 }
 
 #[tokio::test]
@@ -295,26 +372,50 @@ async fn a_retried_book_form_returns_the_first_booking_and_a_late_one_hears_just
     let (_, slots) = web.doctor_with_slots(2).await;
     let path = format!("/slots/{}/book", slots[0].id);
     let ann_csrf = web.get("/slots", &ann).await.csrf();
-    let form = [("csrf_token", ann_csrf.as_str()), ("idempotency_key", "form-key-1")];
+    let form = [
+        ("csrf_token", ann_csrf.as_str()),
+        ("idempotency_key", "form-key-1"),
+    ];
     let first = web.post(&path, &ann, &form).await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
     let retry = web.post(&path, &ann, &form).await;
-    assert_eq!(retry.location, first.location, "the same booking, not a second one");
+    assert_eq!(
+        retry.location, first.location,
+        "the same booking, not a second one"
+    );
 
     let bob_csrf = web.get("/slots", &bob).await.csrf();
     let late = web
-        .post(&path, &bob, &[("csrf_token", bob_csrf.as_str()), ("idempotency_key", "form-key-2")])
+        .post(
+            &path,
+            &bob,
+            &[
+                ("csrf_token", bob_csrf.as_str()),
+                ("idempotency_key", "form-key-2"),
+            ],
+        )
         .await;
     late.assert_html(StatusCode::CONFLICT);
     assert!(late.body.contains("just taken"));
-    assert!(late.body.contains(&slots[1].id.to_string()), "the refreshed list");
+    assert!(
+        late.body.contains(&slots[1].id.to_string()),
+        "the refreshed list"
+    );
 
     let empty_key = web
-        .post(&path, &bob, &[("csrf_token", bob_csrf.as_str()), ("idempotency_key", "")])
+        .post(
+            &path,
+            &bob,
+            &[("csrf_token", bob_csrf.as_str()), ("idempotency_key", "")],
+        )
         .await;
     empty_key.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     let unknown_slot = web
-        .post("/slots/nonsense/book", &bob, &[("csrf_token", bob_csrf.as_str())])
+        .post(
+            "/slots/nonsense/book",
+            &bob,
+            &[("csrf_token", bob_csrf.as_str())],
+        )
         .await;
     unknown_slot.assert_html(StatusCode::NOT_FOUND);
 }
@@ -323,15 +424,21 @@ async fn a_retried_book_form_returns_the_first_booking_and_a_late_one_hears_just
 async fn slot_filters_that_do_not_parse_are_named_next_to_their_fields() {
     let web = Web::start().await;
     web.doctor_with_slots(1).await;
-    let page = web.get("/slots?doctor=someone&date=31-31-2030&cursor=zzz", "").await;
+    let page = web
+        .get("/slots?doctor=someone&date=31-31-2030&cursor=zzz", "")
+        .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.error_for("doctor").is_some());
     assert!(page.error_for("date").is_some());
-    let page = web.get("/slots?specialization=general%20PRACTICE", "").await;
+    let page = web
+        .get("/slots?specialization=general%20PRACTICE", "")
+        .await;
     page.assert_html(StatusCode::OK);
     assert!(page.body.contains("Dr Who"));
     // A query string that is not even well-formed is a 400 page.
-    web.get("/slots?date=a&date=b", "").await.assert_html(StatusCode::BAD_REQUEST);
+    web.get("/slots?date=a&date=b", "")
+        .await
+        .assert_html(StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -343,7 +450,12 @@ async fn admin_forms_name_each_bad_field_and_the_overlap() {
         .post(
             "/admin/doctors",
             &admin,
-            &[("csrf_token", &csrf), ("name", ""), ("specialization", " "), ("timezone", "Mars/Base")],
+            &[
+                ("csrf_token", &csrf),
+                ("name", ""),
+                ("specialization", " "),
+                ("timezone", "Mars/Base"),
+            ],
         )
         .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
@@ -357,7 +469,15 @@ async fn admin_forms_name_each_bad_field_and_the_overlap() {
         .post(
             &path,
             &admin,
-            &[("csrf_token", &csrf), ("date", "tomorrow"), ("from", "9"), ("to", ""), ("length", "0"), ("gap", "-5"), ("action", "preview")],
+            &[
+                ("csrf_token", &csrf),
+                ("date", "tomorrow"),
+                ("from", "9"),
+                ("to", ""),
+                ("length", "0"),
+                ("gap", "-5"),
+                ("action", "preview"),
+            ],
         )
         .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
@@ -369,8 +489,12 @@ async fn admin_forms_name_each_bad_field_and_the_overlap() {
     let tz = doctor.timezone;
     let existing = slots[0].range.starts_at().with_timezone(&tz);
     let date = existing.format("%Y-%m-%d").to_string();
-    let from = (existing - Duration::minutes(60)).format("%H:%M").to_string();
-    let to = (existing + Duration::minutes(60)).format("%H:%M").to_string();
+    let from = (existing - Duration::minutes(60))
+        .format("%H:%M")
+        .to_string();
+    let to = (existing + Duration::minutes(60))
+        .format("%H:%M")
+        .to_string();
     let form = [
         ("csrf_token", csrf.as_str()),
         ("date", date.as_str()),
@@ -396,7 +520,12 @@ async fn admin_forms_name_each_bad_field_and_the_overlap() {
         .unwrap();
     assert_eq!(listed.items.len(), 1, "all or nothing");
 
-    let page = web.get("/admin/bookings?status=BOOKED&date=x&patient=not%20an%20email", &admin).await;
+    let page = web
+        .get(
+            "/admin/bookings?status=BOOKED&date=x&patient=not%20an%20email",
+            &admin,
+        )
+        .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     for field in ["status", "date", "patient"] {
         assert!(page.error_for(field).is_some(), "{field}");
@@ -416,18 +545,34 @@ async fn deleting_a_doctor_with_an_active_booking_shows_why() {
         .unwrap();
     let csrf = web.get("/admin/doctors", &admin).await.csrf();
     let page = web
-        .post(&format!("/admin/doctors/{}/delete", doctor.id), &admin, &[("csrf_token", &csrf)])
+        .post(
+            &format!("/admin/doctors/{}/delete", doctor.id),
+            &admin,
+            &[("csrf_token", &csrf)],
+        )
         .await;
     page.assert_html(StatusCode::CONFLICT);
     assert!(page.body.contains("was not deleted"), "{}", page.body);
     let page = web
-        .post(&format!("/admin/slots/{}/delete", slots[0].id), &admin, &[("csrf_token", &csrf)])
+        .post(
+            &format!("/admin/slots/{}/delete", slots[0].id),
+            &admin,
+            &[("csrf_token", &csrf)],
+        )
         .await;
     page.assert_html(StatusCode::CONFLICT);
     let freed = web
-        .post(&format!("/admin/slots/{}/delete", slots[1].id), &admin, &[("csrf_token", &csrf)])
+        .post(
+            &format!("/admin/slots/{}/delete", slots[1].id),
+            &admin,
+            &[("csrf_token", &csrf)],
+        )
         .await;
-    assert_eq!(freed.status, StatusCode::SEE_OTHER, "a free slot is deleted");
+    assert_eq!(
+        freed.status,
+        StatusCode::SEE_OTHER,
+        "a free slot is deleted"
+    );
 }
 
 #[tokio::test]
@@ -444,7 +589,9 @@ async fn a_too_long_cancel_reason_is_named_next_to_the_field() {
     let path = format!("/bookings/{}/cancel", booking.id);
     let csrf = web.get(&path, &cookie).await.csrf();
     let long = "x".repeat(501);
-    let page = web.post(&path, &cookie, &[("csrf_token", &csrf), ("reason", &long)]).await;
+    let page = web
+        .post(&path, &cookie, &[("csrf_token", &csrf), ("reason", &long)])
+        .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.error_for("reason").is_some(), "{}", page.body);
 
