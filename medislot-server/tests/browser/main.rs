@@ -36,6 +36,7 @@ on_each_store!(
     a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation,
     two_patients_racing_for_one_slot_get_one_booking_and_one_just_taken_answer,
     a_patient_cancels_a_booking_after_a_confirmation_step,
+    a_patient_holds_a_slot_sees_the_time_left_and_confirms_once,
     an_admin_creates_a_doctor_and_a_day_of_slots_then_cancels_a_booking_into_buffer,
     a_patient_cannot_reach_admin_pages_nor_another_patients_booking,
 );
@@ -232,6 +233,62 @@ async fn a_patient_cancels_a_booking_after_a_confirmation_step(store: StoreKind)
         "the slot is free again"
     );
     browser.screenshot(store, "patient_cancels").await;
+    browser.close().await;
+}
+
+async fn a_patient_holds_a_slot_sees_the_time_left_and_confirms_once(store: StoreKind) {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::start(store).await;
+    let doctor = app
+        .doctor("Dr Hold", "Orthopaedics", "America/Chicago")
+        .await;
+    let slot = app.slots(&doctor, 2, 1).await.remove(0);
+    app.patient("Hal", "hal@example.com").await;
+    let browser = Browser::open().await;
+    browser
+        .sign_in(&app, "hal@example.com", PATIENT_PASSWORD)
+        .await;
+    browser.goto(&app.url("/slots")).await;
+    browser
+        .click(&format!(".slot[data-slot-id='{}'] button.hold", slot.id))
+        .await;
+
+    browser.wait_for("[data-countdown-until]").await;
+    assert_eq!(browser.text("#booking-status").await, "PENDING");
+    let left = browser.text("[data-countdown-until]").await;
+    assert!(left.contains("min") && left.contains("Confirm"), "{left}");
+    let held = app.engine().slot(slot.id).await.unwrap();
+    assert!(matches!(held.status, SlotStatus::Held { .. }));
+
+    // Pressing Confirm twice sends one request: the button shows it is in flight.
+    let state = browser
+        .eval(
+            "const f = document.querySelector('form[action$=\"/confirm\"]');
+             const b = f.querySelector('button');
+             f.requestSubmit(b); f.requestSubmit(b);
+             return [b.getAttribute('aria-disabled'), b.textContent];",
+        )
+        .await;
+    assert_eq!(state, serde_json::json!(["true", "Confirming…"]));
+    browser.wait_for(".flash-ok").await;
+    assert_eq!(browser.text("#booking-status").await, "CONFIRMED");
+    assert!(browser.text(".flash-ok").await.contains("Confirmed"));
+    let bookings = app
+        .engine()
+        .bookings(&BookingQuery {
+            slot_id: Some(slot.id),
+            limit: 10,
+            ..BookingQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bookings.items.len(), 1);
+    assert_eq!(bookings.items[0].booking.status(), BookingStatus::Confirmed);
+    browser
+        .screenshot(store, "patient_holds_then_confirms")
+        .await;
     browser.close().await;
 }
 
