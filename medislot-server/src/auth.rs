@@ -394,28 +394,41 @@ impl Caller {
 }
 
 /// Authenticates a request: a Bearer token, else the session cookie (with the CSRF rule for
-/// state-changing methods), then the account as stored now.
+/// state-changing methods, the token read from the `X-CSRF-Token` header), then the account as
+/// stored now.
 ///
 /// # Errors
 /// 401 without a valid session or when its account no longer exists; 403 when a
 /// cookie-authenticated state-changing request lacks the CSRF token; 503 when the store is down.
 pub async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, Problem> {
+    let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    authenticate_with_csrf(state, req, header).await
+}
+
+/// As [`authenticate`], with the CSRF token of a cookie session taken from elsewhere: the web
+/// UI's forms send it as a hidden field, since a plain HTML form cannot set headers.
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_with_csrf(
+    state: &AppState,
+    req: &Request,
+    csrf_token: Option<&str>,
+) -> Result<Caller, Problem> {
     let (token, via) = presented_token(req)?;
     let now = state.engine().now();
     let claims = state.sessions().verify(token, now)?;
-    if via == Via::Cookie && !is_safe(req.method()) {
-        let provided = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !claims.csrf_matches(provided) {
-            return Err(Problem::forbidden(
-                "csrf_failed",
-                format!("a request authenticated by cookie must send the session's CSRF token in {CSRF_HEADER}"),
-            )
-            .with_field(CSRF_HEADER));
-        }
+    if via == Via::Cookie
+        && !is_safe(req.method())
+        && !claims.csrf_matches(csrf_token.unwrap_or(""))
+    {
+        return Err(Problem::forbidden(
+            "csrf_failed",
+            format!(
+                "a request authenticated by cookie must send the session's CSRF token in {CSRF_HEADER}"
+            ),
+        )
+        .with_field(CSRF_HEADER));
     }
     let account = state
         .accounts()
