@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod http;
 mod invariant;
 mod options;
 mod pg;
@@ -47,6 +48,7 @@ use crate::sqlite::{RawSqlite, SqliteFile};
 use crate::stats::Tally;
 use crate::target::Target;
 use crate::workload::{rounds_repeat, run_round, slot_count, Calendar, Rush, SLOT_MINUTES};
+use medislot_server::Stores;
 
 /// Why a run could not be measured (a failed invariant is not an error: it is in the report).
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,9 @@ pub enum BenchError {
     /// Writing the results failed.
     #[error("writing results: {0}")]
     Io(#[from] std::io::Error),
+    /// The in-process server could not be started or set up.
+    #[error("http: {0}")]
+    Http(String),
     /// Encoding the results failed.
     #[error("encoding results: {0}")]
     Json(#[from] serde_json::Error),
@@ -75,11 +80,21 @@ pub enum BenchError {
 /// [`BenchError`] when setup, a database statement outside the measured requests, or the
 /// invariant check could not run. Failures of measured requests are counted, not returned.
 pub async fn run(options: &Options) -> Result<Report, BenchError> {
+    if options.http && options.scenario == Scenario::Mixed {
+        return Err(BenchError::Http(
+            "the HTTP scenario runs spread and hot, not mixed".into(),
+        ));
+    }
     let mut report = Report::start(options);
     match options.store {
         StoreKind::Memory => {
             let phase = measure("engine (MemoryStore)", &Bed::Memory, options).await?;
             report.phases.push(phase);
+            if options.http {
+                report
+                    .phases
+                    .push(http_phase(Stores::memory(), None, options).await?);
+            }
         }
         StoreKind::Pg => {
             let db = Database::create(&options.database_url, options.pool_size()).await?;
@@ -147,7 +162,46 @@ async fn pg_phases(
             notes: vec!["one-row UPDATE per transaction, one row per client".to_owned()],
         });
     }
+    if options.http {
+        let store = db.store(options.pool_size()).await?;
+        let stores = Stores::from_store(Arc::new(store), "the run's PostgreSQL database");
+        report
+            .phases
+            .push(http_phase(stores, Some(db), options).await?);
+    }
     Ok(())
+}
+
+/// The server in this process on `stores`, under the rush over HTTP. With `db`, calendars are
+/// written and checked in SQL; otherwise through the server's own engine.
+async fn http_phase(
+    stores: Stores,
+    db: Option<&Database>,
+    options: &Options,
+) -> Result<PhaseReport, BenchError> {
+    let server = http::Server::start(stores).await?;
+    let measured = async {
+        let client = server.patients(options.in_flight).await?;
+        let target = Target::Http(client);
+        let bed = match db {
+            Some(db) => Bed::Pg { db, target },
+            None => Bed::Engine {
+                engine: server.state.engine(),
+                target,
+            },
+        };
+        let mut http_options = options.clone();
+        http_options.clients = options.in_flight;
+        let name = format!("http ({} in flight)", options.in_flight);
+        measure(&name, &bed, &http_options).await
+    }
+    .await;
+    server.stop().await;
+    let mut phase = measured?;
+    phase
+        .notes
+        .push("errors are 5xx answers or failed connections".to_owned());
+    Ok(phase)
 }
 
 async fn sqlite_phases(
@@ -156,7 +210,7 @@ async fn sqlite_phases(
     report: &mut Report,
 ) -> Result<(), BenchError> {
     let engine = file.engine();
-    let bed = Bed::Sqlite {
+    let bed = Bed::Engine {
         engine: &engine,
         target: Target::Engine(engine.clone()),
     };
@@ -164,7 +218,7 @@ async fn sqlite_phases(
         .phases
         .push(measure("engine (SqliteStore)", &bed, options).await?);
     if !options.no_ceilings {
-        let bed = Bed::Sqlite {
+        let bed = Bed::Engine {
             engine: &engine,
             target: Target::RawSqlite(RawSqlite::new(file)),
         };
@@ -182,6 +236,10 @@ async fn sqlite_phases(
             notes: vec!["one-row UPDATE per transaction on the same file".to_owned()],
         });
     }
+    if options.http {
+        let stores = Stores::from_store(Arc::new(file.store.clone()), "the run's SQLite file");
+        report.phases.push(http_phase(stores, None, options).await?);
+    }
     Ok(())
 }
 
@@ -191,8 +249,9 @@ enum Bed<'a> {
     Memory,
     /// The run's PostgreSQL database, with a new doctor per round.
     Pg { db: &'a Database, target: Target },
-    /// The run's SQLite file: calendars published through `engine`, booked through `target`.
-    Sqlite {
+    /// A store that lives for the whole phase (SQLite, or the server's): calendars published
+    /// and checked through `engine`, booked through `target`.
+    Engine {
         engine: &'a BookingEngine,
         target: Target,
     },
@@ -212,7 +271,7 @@ impl Bed<'_> {
                 db.calendar(slot_count(options.scenario, options.slots))
                     .await?,
             )),
-            Bed::Sqlite { engine, target } => Ok((
+            Bed::Engine { engine, target } => Ok((
                 target.clone(),
                 publish(engine, slot_count(options.scenario, options.slots)).await?,
             )),
@@ -228,13 +287,13 @@ impl Bed<'_> {
         match (self, target) {
             (Bed::Pg { db, .. }, _) => db.invariant(doctor, expected_active).await,
             // The store's own reads see whatever wrote the file.
-            (Bed::Sqlite { engine, .. }, _) => {
+            (Bed::Engine { engine, .. }, _) => {
                 invariant::through_store(engine.store().as_ref(), doctor, expected_active).await
             }
             (Bed::Memory, Target::Engine(engine)) => {
                 invariant::through_store(engine.store().as_ref(), doctor, expected_active).await
             }
-            (Bed::Memory, Target::RawPg(_) | Target::RawSqlite(_)) => {
+            (Bed::Memory, Target::RawPg(_) | Target::RawSqlite(_) | Target::Http(_)) => {
                 unreachable!("memory rounds are built with an engine target")
             }
         }

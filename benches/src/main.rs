@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=error".into()),
+                .unwrap_or_else(|_| "info,sqlx=error,medislot_server=warn,poem=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

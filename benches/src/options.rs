@@ -105,6 +105,15 @@ pub struct Options {
     #[arg(long)]
     pub all_strategies: bool,
 
+    /// Also run the HTTP scenario (spread and hot): the server in this process on the same
+    /// store, driven by `--in-flight` keep-alive connections with real patients' tokens.
+    #[arg(long)]
+    pub http: bool,
+
+    /// Requests in flight in the HTTP scenario.
+    #[arg(long, default_value_t = 100)]
+    pub in_flight: usize,
+
     /// Skip the ceilings (raw SQL, commit rate): only the engine is measured.
     #[arg(long)]
     pub no_ceilings: bool,

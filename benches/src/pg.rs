@@ -75,12 +75,16 @@ impl Database {
     /// The engine on a `PgStore` of its own, set up as a server would (`PgStoreOptions`), with
     /// as many connections as the raw paths get.
     pub(crate) async fn engine(&self, pool_size: u32) -> Result<BookingEngine, BenchError> {
-        let store = PgStoreOptions::new()
+        Ok(BookingEngine::new(Arc::new(self.store(pool_size).await?)))
+    }
+
+    /// A `PgStore` on this database with a pool of its own.
+    pub(crate) async fn store(&self, pool_size: u32) -> Result<PgStore, BenchError> {
+        Ok(PgStoreOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(self.options.clone())
-            .await?;
-        Ok(BookingEngine::new(Arc::new(store)))
+            .await?)
     }
 
     /// Publishes a doctor with `count` back-to-back slots, straight in SQL on the store's

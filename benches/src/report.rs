@@ -103,7 +103,7 @@ impl Report {
         let engine_commits = engine.op(OpKind::Book).map_or(0.0, |o| o.successes_per_s);
         self.ratios = others
             .iter()
-            .filter(|p| p.throughput() > 0.0)
+            .filter(|p| p.throughput() > 0.0 && !p.name.starts_with("http"))
             .map(|ceiling| {
                 if ceiling.name == COMMIT_RATE {
                     // Against commits, count the engine's commits: its successful bookings.
@@ -119,6 +119,14 @@ impl Report {
                 }
             })
             .collect();
+        if let Some(http) = others.iter().find(|p| p.name.starts_with("http")) {
+            if engine_rate > 0.0 {
+                self.ratios.push(Ratio {
+                    name: format!("{} ÷ {} (requests/s)", http.name, engine.name),
+                    value: http.throughput() / engine_rate,
+                });
+            }
+        }
     }
 
     /// Whether every phase's invariant held.

@@ -4,9 +4,13 @@
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{BookingEngine, BookingId, DoctorId, Error, PatientId, SlotId, SlotQuery};
 
+use crate::http::HttpClient;
 use crate::raw::RawPg;
 use crate::sqlite::RawSqlite;
 use crate::stats::Outcome;
+
+/// The HTTP scenario books only (spread and hot); `run` refuses mixed over HTTP up front.
+const NOT_OVER_HTTP: &str = "the HTTP scenario makes bookings only";
 
 /// How many slots an availability read asks for.
 pub(crate) const READ_PAGE: u32 = 20;
@@ -20,6 +24,8 @@ pub(crate) enum Target {
     RawPg(RawPg),
     /// Bench-only raw SQL on SQLite, with no engine around it.
     RawSqlite(RawSqlite),
+    /// The server's HTTP API, in this process.
+    Http(HttpClient),
 }
 
 impl Target {
@@ -36,6 +42,7 @@ impl Target {
             },
             Target::RawPg(raw) => raw.book(slot, patient).await,
             Target::RawSqlite(raw) => raw.book(slot, patient).await,
+            Target::Http(client) => client.book(slot, patient).await,
         }
     }
 
@@ -57,6 +64,7 @@ impl Target {
             }
             Target::RawPg(raw) => raw.read(doctor, from).await,
             Target::RawSqlite(raw) => raw.read(doctor, from).await,
+            Target::Http(_) => Outcome::Error(NOT_OVER_HTTP.to_owned()),
         }
     }
 
@@ -82,6 +90,7 @@ impl Target {
             }
             Target::RawPg(raw) => raw.cancel(id, patient, by_admin).await,
             Target::RawSqlite(raw) => raw.cancel(id, patient, by_admin).await,
+            Target::Http(_) => Outcome::Error(NOT_OVER_HTTP.to_owned()),
         }
     }
 }
