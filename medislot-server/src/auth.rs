@@ -517,56 +517,45 @@ fn state_of(req: &Request) -> Result<&AppState, Problem> {
     })
 }
 
-impl<'a> ApiExtractor<'a> for Caller {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
+/// Makes `$ty` an operation argument that requires a session (documented as either security
+/// scheme), built from the authenticated [`Caller`] by `$make`.
+macro_rules! session_extractor {
+    ($ty:ty, |$caller:ident| $make:expr) => {
+        impl<'a> ApiExtractor<'a> for $ty {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
 
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
+            fn register(registry: &mut Registry) {
+                register_schemes(registry);
+            }
 
-    fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER_SCHEME, COOKIE_SCHEME]
-    }
+            fn security_schemes() -> Vec<&'static str> {
+                vec![BEARER_SCHEME, COOKIE_SCHEME]
+            }
 
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        Ok(authenticate(state_of(req)?, req).await?)
-    }
+            async fn from_request(
+                req: &'a Request,
+                _body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                let $caller = authenticate(state_of(req)?, req).await?;
+                Ok($make?)
+            }
+        }
+    };
 }
+
+session_extractor!(Caller, |caller| Ok::<_, Problem>(caller));
 
 /// A caller who passed [`Caller::authorize`] with [`Access::Admin`]; as an operation argument
 /// it makes the route admin-only.
 #[derive(Clone, Debug)]
 pub struct Admin(pub Caller);
 
-impl<'a> ApiExtractor<'a> for Admin {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER_SCHEME, COOKIE_SCHEME]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let caller = authenticate(state_of(req)?, req).await?;
-        caller.authorize(Access::Admin)?;
-        Ok(Admin(caller))
-    }
-}
+session_extractor!(Admin, |caller| caller
+    .authorize(Access::Admin)
+    .map(|()| Admin(caller)));
 
 #[cfg(test)]
 mod tests {

@@ -372,6 +372,26 @@ impl TestApp {
         (admin, doctor, slots)
     }
 
+    /// Holds `slot` for `user`.
+    pub async fn hold(&self, user: &User, slot: Uuid) -> Answer {
+        self.post(
+            &format!("/api/v1/slots/{slot}/hold"),
+            As::Bearer(user),
+            json!({}),
+        )
+        .await
+    }
+
+    /// Confirms `user`'s hold `booking`.
+    pub async fn confirm(&self, user: &User, booking: Uuid) -> Answer {
+        self.post(
+            &format!("/api/v1/bookings/{booking}/confirm"),
+            As::Bearer(user),
+            json!({}),
+        )
+        .await
+    }
+
     /// Books `slot` for `user`.
     pub async fn book(&self, user: &User, slot: Uuid) -> Answer {
         self.post(
