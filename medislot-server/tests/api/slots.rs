@@ -277,6 +277,33 @@ async fn confirming_an_expired_hold_returns_409_and_frees_the_slot() {
     app.book(&other, slots[0]).await.expect(201);
 }
 
+async fn the_sweeper_tidies_a_lapsed_hold_without_changing_what_readers_see() {
+    let app = TestApp::new().await;
+    let (_, _, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+    let id = app.hold(&patient, slots[0]).await.id();
+    app.clock
+        .advance(app.state.engine().policy().hold + Duration::seconds(1));
+    let path = format!("/api/v1/bookings/{id}");
+    let before = app.get(&path, As::Bearer(&patient)).await;
+    assert_eq!(before.expect(200)["status"], "EXPIRED");
+    medislot_server::sweeper::sweep(&app.state).await;
+    let stored = app
+        .state
+        .engine()
+        .booking(medislot_core::BookingId::from_uuid(id))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.booking.status(),
+        medislot_core::BookingStatus::Expired
+    );
+    let after = app.get(&path, As::Bearer(&patient)).await;
+    for field in ["status", "hold_until", "slot", "doctor"] {
+        assert_eq!(after.body[field], before.body[field], "{field}");
+    }
+}
+
 async fn holding_needs_a_session_and_an_existing_slot() {
     let app = TestApp::new().await;
     let patient = app.patient().await;
@@ -309,4 +336,5 @@ crate::on_every_store!(
     holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed,
     confirming_an_expired_hold_returns_409_and_frees_the_slot,
     holding_needs_a_session_and_an_existing_slot,
+    the_sweeper_tidies_a_lapsed_hold_without_changing_what_readers_see,
 );
