@@ -124,7 +124,7 @@ fn the_server_says_where_its_data_lives_and_stops_cleanly_on_sigterm() {
     assert!(killed.success());
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{output:?}");
-    let log = String::from_utf8_lossy(&output.stdout);
+    let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("data is not kept"), "{log}");
     assert!(log.contains("MediSlot stopped"), "{log}");
 }
