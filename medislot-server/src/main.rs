@@ -26,8 +26,15 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err}");
-            eprintln!("medislot-server: {err}");
+            // The whole chain of causes: "cannot open the store: unavailable: connection refused".
+            let mut message = err.to_string();
+            let mut source = err.source();
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            eprintln!("medislot-server: {message}");
             ExitCode::FAILURE
         }
     }
