@@ -132,7 +132,11 @@ impl SqliteStore {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(begin_write_error)
+            .map_err(|e| {
+                let error = begin_write_error(e);
+                tracing::warn!(?error, "could not take the write lock");
+                error
+            })
     }
 }
 
