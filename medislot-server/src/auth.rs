@@ -69,11 +69,7 @@ impl std::fmt::Debug for Passwords {
 impl Passwords {
     /// Hashing with OWASP's argon2id parameters: m = 19456 KiB, t = 2, p = 1.
     pub fn owasp() -> Self {
-        Self::with_params(Params::DEFAULT)
-    }
-
-    fn with_params(params: Params) -> Self {
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT);
         let salt = SaltString::generate(&mut OsRng);
         // Hashing a fixed password with a fresh salt and valid parameters cannot fail; if it
         // ever did, an empty dummy makes unknown-email logins fail fast, which is still correct.
