@@ -69,11 +69,7 @@ impl std::fmt::Debug for Passwords {
 impl Passwords {
     /// Hashing with OWASP's argon2id parameters: m = 19456 KiB, t = 2, p = 1.
     pub fn owasp() -> Self {
-        Self::with_params(Params::DEFAULT)
-    }
-
-    fn with_params(params: Params) -> Self {
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT);
         let salt = SaltString::generate(&mut OsRng);
         // Hashing a fixed password with a fresh salt and valid parameters cannot fail; if it
         // ever did, an empty dummy makes unknown-email logins fail fast, which is still correct.
@@ -394,28 +390,41 @@ impl Caller {
 }
 
 /// Authenticates a request: a Bearer token, else the session cookie (with the CSRF rule for
-/// state-changing methods), then the account as stored now.
+/// state-changing methods, the token read from the `X-CSRF-Token` header), then the account as
+/// stored now.
 ///
 /// # Errors
 /// 401 without a valid session or when its account no longer exists; 403 when a
 /// cookie-authenticated state-changing request lacks the CSRF token; 503 when the store is down.
 pub async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, Problem> {
+    let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    authenticate_with_csrf(state, req, header).await
+}
+
+/// As [`authenticate`], with the CSRF token of a cookie session taken from elsewhere: the web
+/// UI's forms send it as a hidden field, since a plain HTML form cannot set headers.
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_with_csrf(
+    state: &AppState,
+    req: &Request,
+    csrf_token: Option<&str>,
+) -> Result<Caller, Problem> {
     let (token, via) = presented_token(req)?;
     let now = state.engine().now();
     let claims = state.sessions().verify(token, now)?;
-    if via == Via::Cookie && !is_safe(req.method()) {
-        let provided = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !claims.csrf_matches(provided) {
-            return Err(Problem::forbidden(
-                "csrf_failed",
-                format!("a request authenticated by cookie must send the session's CSRF token in {CSRF_HEADER}"),
-            )
-            .with_field(CSRF_HEADER));
-        }
+    if via == Via::Cookie
+        && !is_safe(req.method())
+        && !claims.csrf_matches(csrf_token.unwrap_or(""))
+    {
+        return Err(Problem::forbidden(
+            "csrf_failed",
+            format!(
+                "a request authenticated by cookie must send the session's CSRF token in {CSRF_HEADER}"
+            ),
+        )
+        .with_field(CSRF_HEADER));
     }
     let account = state
         .accounts()
@@ -504,56 +513,45 @@ fn state_of(req: &Request) -> Result<&AppState, Problem> {
     })
 }
 
-impl<'a> ApiExtractor<'a> for Caller {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
+/// Makes `$ty` an operation argument that requires a session (documented as either security
+/// scheme), built from the authenticated [`Caller`] by `$make`.
+macro_rules! session_extractor {
+    ($ty:ty, |$caller:ident| $make:expr) => {
+        impl<'a> ApiExtractor<'a> for $ty {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
 
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
+            fn register(registry: &mut Registry) {
+                register_schemes(registry);
+            }
 
-    fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER_SCHEME, COOKIE_SCHEME]
-    }
+            fn security_schemes() -> Vec<&'static str> {
+                vec![BEARER_SCHEME, COOKIE_SCHEME]
+            }
 
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        Ok(authenticate(state_of(req)?, req).await?)
-    }
+            async fn from_request(
+                req: &'a Request,
+                _body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                let $caller = authenticate(state_of(req)?, req).await?;
+                Ok($make?)
+            }
+        }
+    };
 }
+
+session_extractor!(Caller, |caller| Ok::<_, Problem>(caller));
 
 /// A caller who passed [`Caller::authorize`] with [`Access::Admin`]; as an operation argument
 /// it makes the route admin-only.
 #[derive(Clone, Debug)]
 pub struct Admin(pub Caller);
 
-impl<'a> ApiExtractor<'a> for Admin {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER_SCHEME, COOKIE_SCHEME]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let caller = authenticate(state_of(req)?, req).await?;
-        caller.authorize(Access::Admin)?;
-        Ok(Admin(caller))
-    }
-}
+session_extractor!(Admin, |caller| caller
+    .authorize(Access::Admin)
+    .map(|()| Admin(caller)));
 
 #[cfg(test)]
 mod tests {

@@ -71,8 +71,8 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
     );
 
     let endpoint = route
-        .around(problem::catch_errors)
         .around(move |next, req| limit_body(next, req, body_limit))
+        .around(problem::catch_errors)
         .with(
             SetHeader::new()
                 .overriding(

@@ -1,5 +1,6 @@
 //! Prometheus metrics, served as text at `/metrics`: requests by route and status, request
-//! latency by route, and the outcome of every booking operation.
+//! latency by route, and the outcome of every booking operation. The same middleware logs each
+//! request at debug level.
 
 use std::time::Instant;
 
@@ -154,12 +155,11 @@ pub async fn track<E: Endpoint>(next: E, req: Request) -> poem::Result<Response>
             .data::<PathPattern>()
             .map(|p| route_label(&p.0))
             .unwrap_or_else(|| "unmatched".to_owned());
-        state.metrics().request(
-            &method,
-            &route,
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        let seconds = started.elapsed().as_secs_f64();
+        let status = response.status().as_u16();
+        state.metrics().request(&method, &route, status, seconds);
+        // The route pattern, never the raw URI: queries can hold emails and cursors.
+        tracing::debug!(%method, %route, status, ms = seconds * 1000.0, "request");
     }
     Ok(response)
 }

@@ -350,6 +350,12 @@ impl IntoResponse for Problem {
             .status(self.status)
             .content_type(PROBLEM_JSON)
             .body(body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"medislot\""),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

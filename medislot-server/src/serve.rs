@@ -55,9 +55,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     );
     let listener = TcpListener::bind(settings.listen);
     tracing::info!(
-        listen = %settings.listen,
-        store = %description,
-        "MediSlot listening on http://{} (docs at /docs); store: {}",
+        "MediSlot listening on http://{} (API docs at /docs); the data is {}",
         settings.listen,
         description
     );
@@ -102,7 +100,10 @@ pub async fn create_admin(settings: Settings, args: CreateAdmin) -> Result<(), S
         AdminOutcome::Created => "created",
         AdminOutcome::Promoted => "promoted",
     };
-    println!("admin {} {verb} in {}", account.email, stores.description);
+    println!(
+        "admin {} {verb}; the data is {}",
+        account.email, stores.description
+    );
     Ok(())
 }
 

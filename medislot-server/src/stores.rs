@@ -63,7 +63,7 @@ pub enum OpenError {
     #[error("unsupported store URL {0:?}: use memory:, sqlite://PATH or postgres://...")]
     Unsupported(String),
     /// The store could not be reached, created or migrated.
-    #[error("cannot open the store at {url}: {source}")]
+    #[error("cannot open the store at {url}")]
     Store {
         /// The URL, without its password.
         url: String,

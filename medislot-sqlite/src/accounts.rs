@@ -8,6 +8,7 @@ use crate::error::{db, extended_code, SQLITE_CONSTRAINT_UNIQUE};
 use crate::rows::{self, account_columns, micros};
 use crate::store::{commit, SqliteStore};
 
+#[tracing::instrument(level = "debug", skip_all, fields(account = %account.id))]
 async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Result<()> {
     sqlx::query(
         "INSERT INTO accounts (id, email, name, role, password_hash, created_at) \
@@ -34,6 +35,7 @@ async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Resul
 }
 
 /// Runs one `UPDATE accounts ... WHERE id = ?1` and reports a missing account.
+#[tracing::instrument(level = "debug", skip(conn, value))]
 async fn update_account(
     conn: &mut SqliteConnection,
     sql: &'static str,

@@ -240,6 +240,7 @@ async fn write_state(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(doctor = %doctor.id))]
 async fn insert_doctor(conn: &mut SqliteConnection, doctor: &Doctor) -> Result<()> {
     sqlx::query(
         "INSERT INTO doctors (id, name, specialization, timezone, created_at) \
@@ -256,6 +257,7 @@ async fn insert_doctor(conn: &mut SqliteConnection, doctor: &Doctor) -> Result<(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip(conn))]
 async fn delete_doctor(
     conn: &mut SqliteConnection,
     id: DoctorId,
@@ -305,6 +307,7 @@ async fn delete_doctor(
 
 /// Inserts `slots` in order, each after checking that it overlaps no live slot of the doctor,
 /// the earlier ones of `slots` included (they are already inserted when it is checked).
+#[tracing::instrument(level = "debug", skip(conn, slots), fields(count = slots.len()))]
 async fn insert_slots(
     conn: &mut SqliteConnection,
     doctor_id: DoctorId,
@@ -355,6 +358,7 @@ async fn insert_slots(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip(conn))]
 async fn withdraw_slot(conn: &mut SqliteConnection, id: SlotId, now: DateTime<Utc>) -> Result<()> {
     let (_, occupant) = live_slot(conn, id).await?.ok_or(Error::SlotNotFound(id))?;
     if occupant.is_some_and(|b| b.state.occupies_slot_at(now)) {
@@ -369,6 +373,11 @@ async fn withdraw_slot(conn: &mut SqliteConnection, id: SlotId, now: DateTime<Ut
     Ok(())
 }
 
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(slot = %draft.slot_id, booking = %draft.id)
+)]
 async fn create_booking(
     conn: &mut SqliteConnection,
     draft: &Booking,
@@ -429,6 +438,7 @@ async fn create_booking(
     }
 }
 
+#[tracing::instrument(level = "debug", skip(conn, event), fields(event = ?event.kind()))]
 async fn apply_event(
     conn: &mut SqliteConnection,
     id: BookingId,
@@ -455,6 +465,7 @@ async fn apply_event(
     }))
 }
 
+#[tracing::instrument(level = "debug", skip(conn))]
 async fn release_expired(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<u64> {
     let lapsed = sqlx::query(concat!(
         "SELECT ",

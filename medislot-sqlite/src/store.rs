@@ -44,8 +44,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating it when missing) the database at `url_or_path`: `sqlite://PATH`,
-    /// `sqlite:PATH` or a plain file path. URL query parameters (`?mode=ro`, ...) are SQLite's
-    /// own. The file is switched to WAL, foreign keys are enforced, lock waits last up to
+    /// `sqlite:PATH` or a plain file path (a URL may also carry sqlx's SQLite parameters, such
+    /// as `?vfs=NAME`). The file is switched to WAL, foreign keys are enforced, lock waits last up to
     /// [`BUSY_TIMEOUT`], and every commit is synced to disk (`synchronous = FULL`) before it
     /// returns, so an answered booking survives a crash of the process and of the machine.
     ///
@@ -103,6 +103,7 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Other`] when a migration fails or the file was migrated by a different
     /// version of a migration (its checksum differs); the failed migration leaves no trace.
+    /// [`StoreError::Busy`] when another process holds the write lock past [`BUSY_TIMEOUT`].
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.writer).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => store_error(e),
@@ -132,7 +133,11 @@ impl SqliteStore {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(begin_write_error)
+            .map_err(|e| {
+                let error = begin_write_error(e);
+                tracing::warn!(?error, "could not take the write lock");
+                error
+            })
     }
 }
 
@@ -291,6 +296,29 @@ mod tests {
                 .unwrap();
             assert_eq!(foreign_keys, 1);
         }
+    }
+
+    #[tokio::test]
+    async fn a_write_lock_held_elsewhere_reads_as_busy() {
+        let (dir, store) = fresh().await;
+        let _held = store.begin_write().await.unwrap();
+        // Another process that does not wait: SQLite answers SQLITE_BUSY at once.
+        let other = SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .busy_timeout(Duration::ZERO);
+        let other = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(other)
+            .await
+            .unwrap();
+        let error = other.begin_with("BEGIN IMMEDIATE").await.unwrap_err();
+        assert!(matches!(store_error(error), StoreError::Busy(_)));
+        // Reads are not blocked by the writer.
+        let doctors: i64 = sqlx::query_scalar("SELECT count(*) FROM doctors")
+            .fetch_one(&other)
+            .await
+            .unwrap();
+        assert_eq!(doctors, 0);
     }
 
     #[tokio::test]

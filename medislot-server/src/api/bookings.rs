@@ -114,9 +114,9 @@ impl BookingsApi {
         doctor_id: Query<Option<Uuid>>,
         /// Admin only: the patient's account id or email. Ignored for patients.
         patient: Query<Option<String>>,
-        /// Only bookings of slots starting at or after this instant (RFC 3339).
+        /// Only bookings of slots starting at or after this instant (RFC 3339; write `+` as `%2B`).
         from: Query<Option<DateTime<FixedOffset>>>,
-        /// Only bookings of slots starting before this instant (RFC 3339).
+        /// Only bookings of slots starting before this instant (RFC 3339; write `+` as `%2B`).
         to: Query<Option<DateTime<FixedOffset>>>,
         /// Page size, 1 to 500 (default 50).
         limit: Query<Option<u32>>,

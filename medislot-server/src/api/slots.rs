@@ -47,9 +47,9 @@ impl SlotsApi {
         doctor_id: Query<Option<Uuid>>,
         /// Only slots of doctors with this specialization (ignoring case).
         specialization: Query<Option<String>>,
-        /// Only slots starting at or after this instant (RFC 3339).
+        /// Only slots starting at or after this instant (RFC 3339; write `+` as `%2B`).
         from: Query<Option<DateTime<FixedOffset>>>,
-        /// Only slots starting before this instant (RFC 3339).
+        /// Only slots starting before this instant (RFC 3339; write `+` as `%2B`).
         to: Query<Option<DateTime<FixedOffset>>>,
         /// `true`: only bookable slots; `false`: only slots that are not.
         available: Query<Option<bool>>,

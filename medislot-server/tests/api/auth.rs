@@ -99,9 +99,12 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_401() {
 
 async fn me_without_a_session_returns_401() {
     let app = TestApp::new().await;
-    app.get("/api/v1/me", As::Anonymous)
-        .await
-        .expect_problem(401, "unauthorized");
+    let answer = app.get("/api/v1/me", As::Anonymous).await;
+    answer.expect_problem(401, "unauthorized");
+    assert!(answer.headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
 }
 
 async fn me_answers_with_a_bearer_token_or_the_cookie() {

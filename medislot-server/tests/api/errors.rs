@@ -96,6 +96,7 @@ async fn a_body_over_the_limit_returns_413() {
     )
     .await;
     answer.expect_problem(413, "payload_too_large");
+    assert_eq!(answer.headers["x-content-type-options"], "nosniff");
 }
 
 #[tokio::test]

@@ -32,10 +32,12 @@ pub(crate) use on_every_store;
 
 mod auth;
 mod bookings;
+mod cli;
 mod doctors;
 mod errors;
 mod health;
 mod openapi;
+mod outage;
 mod slots;
 
 use std::sync::Arc;
@@ -189,6 +191,14 @@ impl TestApp {
 
     /// An app whose configuration `adjust` changes first.
     pub async fn with_config(adjust: impl FnOnce(&mut AppConfig)) -> Self {
+        let (stores, dir) = fresh_stores().await;
+        let mut app = Self::on_stores(stores, adjust).await;
+        app._dir = dir;
+        app
+    }
+
+    /// An app on the given stores.
+    pub async fn on_stores(stores: Stores, adjust: impl FnOnce(&mut AppConfig)) -> Self {
         let mut config = AppConfig {
             session_secret: SECRET.to_vec(),
             auth_attempts_per_minute: 0,
@@ -196,14 +206,13 @@ impl TestApp {
         };
         adjust(&mut config);
         let clock = ManualClock::starting_now();
-        let (stores, dir) = fresh_stores().await;
         let state = AppState::with_clock(stores, config, Arc::new(clock.clone()))
             .expect("a valid configuration");
         Self {
             client: TestClient::new(app(state.clone())),
             state,
             clock,
-            _dir: dir,
+            _dir: None,
         }
     }
 
@@ -361,6 +370,26 @@ impl TestApp {
         let doctor = self.doctor(&admin, "Europe/Paris").await;
         let slots = self.slots(&admin, doctor, count).await;
         (admin, doctor, slots)
+    }
+
+    /// Holds `slot` for `user`.
+    pub async fn hold(&self, user: &User, slot: Uuid) -> Answer {
+        self.post(
+            &format!("/api/v1/slots/{slot}/hold"),
+            As::Bearer(user),
+            json!({}),
+        )
+        .await
+    }
+
+    /// Confirms `user`'s hold `booking`.
+    pub async fn confirm(&self, user: &User, booking: Uuid) -> Answer {
+        self.post(
+            &format!("/api/v1/bookings/{booking}/confirm"),
+            As::Bearer(user),
+            json!({}),
+        )
+        .await
     }
 
     /// Books `slot` for `user`.

@@ -235,13 +235,7 @@ async fn holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
     let patient = app.patient().await;
-    let held = app
-        .post(
-            &format!("/api/v1/slots/{}/hold", slots[0]),
-            As::Bearer(&patient),
-            json!({}),
-        )
-        .await;
+    let held = app.hold(&patient, slots[0]).await;
     let body = held.expect(201).clone();
     assert_eq!(body["status"], "PENDING");
     assert!(body["hold_until"].is_string());
@@ -250,65 +244,64 @@ async fn holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed
     assert!(listed.body["items"][0]["status_until"].is_string());
 
     let other = app.patient().await;
-    app.post(
-        &format!("/api/v1/slots/{}/hold", slots[0]),
-        As::Bearer(&other),
-        json!({}),
-    )
-    .await
-    .expect_problem(409, "slot_unavailable");
+    app.hold(&other, slots[0])
+        .await
+        .expect_problem(409, "slot_unavailable");
     let id = held.id();
-    app.post(
-        &format!("/api/v1/bookings/{id}/confirm"),
-        As::Bearer(&other),
-        json!({}),
-    )
-    .await
-    .expect_problem(404, "booking_not_found");
-    let confirmed = app
-        .post(
-            &format!("/api/v1/bookings/{id}/confirm"),
-            As::Bearer(&patient),
-            json!({}),
-        )
-        .await;
+    app.confirm(&other, id)
+        .await
+        .expect_problem(404, "booking_not_found");
+    let confirmed = app.confirm(&patient, id).await;
     assert_eq!(confirmed.expect(200)["status"], "CONFIRMED");
-    app.post(
-        &format!("/api/v1/bookings/{id}/confirm"),
-        As::Bearer(&patient),
-        json!({}),
-    )
-    .await
-    .expect_problem(409, "invalid_transition");
+    app.confirm(&patient, id)
+        .await
+        .expect_problem(409, "invalid_transition");
 }
 
 async fn confirming_an_expired_hold_returns_409_and_frees_the_slot() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
     let patient = app.patient().await;
-    let held = app
-        .post(
-            &format!("/api/v1/slots/{}/hold", slots[0]),
-            As::Bearer(&patient),
-            json!({}),
-        )
-        .await;
+    let held = app.hold(&patient, slots[0]).await;
     let id = held.id();
     app.clock
         .advance(app.state.engine().policy().hold + Duration::seconds(1));
-    app.post(
-        &format!("/api/v1/bookings/{id}/confirm"),
-        As::Bearer(&patient),
-        json!({}),
-    )
-    .await
-    .expect_problem(409, "hold_expired");
+    app.confirm(&patient, id)
+        .await
+        .expect_problem(409, "hold_expired");
     let booking = app
         .get(&format!("/api/v1/bookings/{id}"), As::Bearer(&patient))
         .await;
     assert_eq!(booking.expect(200)["status"], "EXPIRED");
     let other = app.patient().await;
     app.book(&other, slots[0]).await.expect(201);
+}
+
+async fn the_sweeper_tidies_a_lapsed_hold_without_changing_what_readers_see() {
+    let app = TestApp::new().await;
+    let (_, _, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+    let id = app.hold(&patient, slots[0]).await.id();
+    app.clock
+        .advance(app.state.engine().policy().hold + Duration::seconds(1));
+    let path = format!("/api/v1/bookings/{id}");
+    let before = app.get(&path, As::Bearer(&patient)).await;
+    assert_eq!(before.expect(200)["status"], "EXPIRED");
+    medislot_server::sweeper::sweep(&app.state).await;
+    let stored = app
+        .state
+        .engine()
+        .booking(medislot_core::BookingId::from_uuid(id))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.booking.status(),
+        medislot_core::BookingStatus::Expired
+    );
+    let after = app.get(&path, As::Bearer(&patient)).await;
+    for field in ["status", "hold_until", "slot", "doctor"] {
+        assert_eq!(after.body[field], before.body[field], "{field}");
+    }
 }
 
 async fn holding_needs_a_session_and_an_existing_slot() {
@@ -343,4 +336,5 @@ crate::on_every_store!(
     holding_a_slot_returns_201_pending_and_confirming_returns_200_confirmed,
     confirming_an_expired_hold_returns_409_and_frees_the_slot,
     holding_needs_a_session_and_an_existing_slot,
+    the_sweeper_tidies_a_lapsed_hold_without_changing_what_readers_see,
 );

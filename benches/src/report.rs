@@ -1,0 +1,330 @@
+//! A run's results: the table printed at the end, and the JSON and Markdown written beside it so
+//! that runs can be compared.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::invariant::Invariant;
+use crate::options::{Options, Scenario, StoreKind};
+use crate::stats::{OpFigures, OpKind};
+
+/// The name of the commit-rate ceiling phase.
+pub(crate) const COMMIT_RATE: &str = "ceiling: commit rate";
+
+/// One measured phase: the engine, a raw path, or a ceiling.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhaseReport {
+    /// What was measured.
+    pub name: String,
+    /// Rounds run (spread and hot start a new calendar when one is used up).
+    pub rounds: u64,
+    /// Time spent in measured requests, seconds.
+    pub elapsed_s: f64,
+    /// Figures by kind of request.
+    pub ops: Vec<OpFigures>,
+    /// The invariant after the phase (ceilings that book nothing have none).
+    pub invariant: Option<Invariant>,
+    /// Anything else worth knowing (retries, round trips).
+    pub notes: Vec<String>,
+}
+
+impl PhaseReport {
+    /// Requests of every kind per second.
+    pub fn throughput(&self) -> f64 {
+        self.ops.iter().map(|o| o.attempts_per_s).sum()
+    }
+
+    /// The figures of one kind of request.
+    pub fn op(&self, kind: OpKind) -> Option<&OpFigures> {
+        self.ops.iter().find(|o| o.kind == kind)
+    }
+}
+
+/// The engine's throughput divided by a ceiling's, measured in the same run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratio {
+    /// What is compared.
+    pub name: String,
+    /// Engine requests/s ÷ ceiling requests/s.
+    pub value: f64,
+}
+
+/// Everything a run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// The store under the engine.
+    pub store: StoreKind,
+    /// The rush.
+    pub scenario: Scenario,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Database connections.
+    pub pool_size: u32,
+    /// Measured time per phase, seconds.
+    pub duration_s: f64,
+    /// The machine's load average (1, 5, 15 minutes) at the start and at the end.
+    pub load_before: Option<[f64; 3]>,
+    /// See `load_before`.
+    pub load_after: Option<[f64; 3]>,
+    /// The phases, the engine's first.
+    pub phases: Vec<PhaseReport>,
+    /// The engine against each ceiling.
+    pub ratios: Vec<Ratio>,
+}
+
+impl Report {
+    pub(crate) fn start(options: &Options) -> Self {
+        Self {
+            started_at: Utc::now(),
+            store: options.store,
+            scenario: options.scenario,
+            clients: options.clients,
+            pool_size: options.pool_size(),
+            duration_s: options.duration.as_secs_f64(),
+            load_before: load_average(),
+            load_after: None,
+            phases: Vec::new(),
+            ratios: Vec::new(),
+        }
+    }
+
+    /// Computes the ratios of the first phase (the engine) to every other.
+    pub(crate) fn finish(&mut self) {
+        self.load_after = load_average();
+        let Some((engine, others)) = self.phases.split_first() else {
+            return;
+        };
+        let engine_rate = engine.throughput();
+        let engine_commits = engine.op(OpKind::Book).map_or(0.0, |o| o.successes_per_s);
+        self.ratios = others
+            .iter()
+            .filter(|p| p.throughput() > 0.0 && !p.name.starts_with("http"))
+            .map(|ceiling| {
+                if ceiling.name == COMMIT_RATE {
+                    // Against commits, count the engine's commits: its successful bookings.
+                    Ratio {
+                        name: format!("{} bookings/s ÷ {}", engine.name, ceiling.name),
+                        value: engine_commits / ceiling.throughput(),
+                    }
+                } else {
+                    Ratio {
+                        name: format!("{} ÷ {} (requests/s)", engine.name, ceiling.name),
+                        value: engine_rate / ceiling.throughput(),
+                    }
+                }
+            })
+            .collect();
+        if let Some(http) = others.iter().find(|p| p.name.starts_with("http")) {
+            if engine_rate > 0.0 {
+                self.ratios.push(Ratio {
+                    name: format!("{} ÷ {} (requests/s)", http.name, engine.name),
+                    value: http.throughput() / engine_rate,
+                });
+            }
+        }
+    }
+
+    /// Whether every phase's invariant held.
+    pub fn holds(&self) -> bool {
+        self.phases
+            .iter()
+            .all(|p| p.invariant.is_none_or(|i| i.holds()))
+    }
+
+    /// The results as a plain-text table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.heading());
+        let widths = [34, 16, 9, 12, 9, 12, 8, 8, 8, 9, 6];
+        let header = [
+            "phase",
+            "request",
+            "attempts",
+            "attempts/s",
+            "ok",
+            "ok/s",
+            "p50 µs",
+            "p95 µs",
+            "p99 µs",
+            "max µs",
+            "errors",
+        ];
+        let line = |cells: &[String]| {
+            let mut row = String::new();
+            for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+                if i < 2 {
+                    let _ = write!(row, "{cell:<width$} ");
+                } else {
+                    let _ = write!(row, "{cell:>width$} ");
+                }
+            }
+            row.trim_end().to_owned()
+        };
+        let _ = writeln!(out, "{}", line(&header.map(str::to_owned)));
+        for phase in &self.phases {
+            for op in &phase.ops {
+                let _ = writeln!(out, "{}", line(&row(phase, op)));
+                if !op.rejections.is_empty() {
+                    let _ = writeln!(out, "{:>36}rejected: {}", "", rejections(op));
+                }
+            }
+            let _ = writeln!(out, "{:>36}{}", "", phase_footer(phase));
+        }
+        for ratio in &self.ratios {
+            let _ = writeln!(out, "ratio  {:.3}  {}", ratio.value, ratio.name);
+        }
+        let _ = writeln!(out, "{}", self.verdict());
+        out
+    }
+
+    /// The results as a Markdown table.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### {}\n", self.heading());
+        let _ = writeln!(
+            out,
+            "| phase | request | attempts | attempts/s | ok | ok/s | p50 µs | p95 µs | p99 µs | max µs | rejections | errors |"
+        );
+        let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|");
+        for phase in &self.phases {
+            for op in &phase.ops {
+                let cells = row(phase, op);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    cells[0],
+                    cells[1],
+                    cells[2],
+                    cells[3],
+                    cells[4],
+                    cells[5],
+                    cells[6],
+                    cells[7],
+                    cells[8],
+                    cells[9],
+                    rejections(op),
+                    cells[10]
+                );
+            }
+        }
+        let _ = writeln!(out);
+        for phase in &self.phases {
+            let _ = writeln!(out, "- {}: {}", phase.name, phase_footer(phase));
+        }
+        for ratio in &self.ratios {
+            let _ = writeln!(out, "- ratio **{:.3}**: {}", ratio.value, ratio.name);
+        }
+        let _ = writeln!(out, "\n{}", self.verdict());
+        out
+    }
+
+    /// Writes `<stamp>-<store>-<scenario>.json` and `.md` into `dir`; returns their paths.
+    ///
+    /// # Errors
+    /// When the directory or a file cannot be written.
+    pub fn write(&self, dir: &Path) -> Result<[PathBuf; 2], crate::BenchError> {
+        std::fs::create_dir_all(dir)?;
+        let stem = format!(
+            "{}-{}-{}",
+            self.started_at.format("%Y%m%dT%H%M%SZ"),
+            serde_json::to_value(self.store)?
+                .as_str()
+                .unwrap_or("store"),
+            serde_json::to_value(self.scenario)?
+                .as_str()
+                .unwrap_or("scenario"),
+        );
+        let json = dir.join(format!("{stem}.json"));
+        let md = dir.join(format!("{stem}.md"));
+        std::fs::write(&json, serde_json::to_string_pretty(self)?)?;
+        std::fs::write(&md, self.markdown())?;
+        Ok([json, md])
+    }
+
+    fn heading(&self) -> String {
+        let load =
+            |l: Option<[f64; 3]>| l.map_or_else(|| "?".to_owned(), |l| format!("{:.2}", l[0]));
+        format!(
+            "slot rush: store {:?}, scenario {:?}, {} clients, pool {}, {:.1} s per phase, {} (load {} → {})",
+            self.store,
+            self.scenario,
+            self.clients,
+            self.pool_size,
+            self.duration_s,
+            self.started_at.format("%Y-%m-%d %H:%M UTC"),
+            load(self.load_before),
+            load(self.load_after),
+        )
+        .to_lowercase()
+    }
+
+    fn verdict(&self) -> String {
+        if self.holds() {
+            "invariant held in every phase".to_owned()
+        } else {
+            let failed: Vec<&str> = self
+                .phases
+                .iter()
+                .filter(|p| p.invariant.is_some_and(|i| !i.holds()))
+                .map(|p| p.name.as_str())
+                .collect();
+            format!("INVARIANT VIOLATED in: {}", failed.join(", "))
+        }
+    }
+}
+
+fn row(phase: &PhaseReport, op: &OpFigures) -> Vec<String> {
+    vec![
+        phase.name.clone(),
+        op.kind.name().to_owned(),
+        op.attempts.to_string(),
+        format!("{:.0}", op.attempts_per_s),
+        op.successes.to_string(),
+        format!("{:.0}", op.successes_per_s),
+        op.p50_us.to_string(),
+        op.p95_us.to_string(),
+        op.p99_us.to_string(),
+        op.max_us.to_string(),
+        op.errors.to_string(),
+    ]
+}
+
+fn rejections(op: &OpFigures) -> String {
+    op.rejections
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn phase_footer(phase: &PhaseReport) -> String {
+    let mut parts = vec![format!(
+        "{} round(s), {:.1} s, {:.0} requests/s",
+        phase.rounds,
+        phase.elapsed_s,
+        phase.throughput()
+    )];
+    if let Some(i) = phase.invariant {
+        parts.push(format!(
+            "invariant {}: {} active, {} expected, {} doubled slots",
+            if i.holds() { "ok" } else { "VIOLATED" },
+            i.active,
+            i.expected_active,
+            i.doubled_slots
+        ));
+    }
+    parts.extend(phase.notes.iter().cloned());
+    parts.join("; ")
+}
+
+/// The load average from `/proc/loadavg`, where there is one.
+fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
+}

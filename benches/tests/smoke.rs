@@ -1,0 +1,61 @@
+//! Keeps the benchmark building and honest: every scenario runs briefly on the memory store
+//! (and on PostgreSQL when `DATABASE_URL` is set, and on SQLite) and its invariant must hold.
+
+use std::time::Duration;
+
+use medislot_benches::{OpKind, Options, Scenario, StoreKind};
+
+async fn smoke(store: StoreKind, scenario: Scenario, duration: Duration) {
+    let mut options = Options::new(store, scenario);
+    options.clients = 4;
+    options.duration = duration;
+    options.no_files = true;
+    let report = medislot_benches::run(&options)
+        .await
+        .expect("the benchmark runs");
+    print!("{}", report.table());
+    assert!(report.holds(), "invariant violated:\n{}", report.table());
+    let engine = &report.phases[0];
+    let book = engine.op(OpKind::Book).expect("bookings were attempted");
+    assert!(
+        book.successes > 0,
+        "nothing was booked:\n{}",
+        report.table()
+    );
+    assert_eq!(book.errors, 0, "store errors:\n{}", report.table());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_keeps_the_invariant_on_the_memory_store() {
+    for scenario in [Scenario::Spread, Scenario::Hot, Scenario::Mixed] {
+        smoke(StoreKind::Memory, scenario, Duration::from_millis(700)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_keeps_the_invariant_on_sqlite() {
+    for scenario in [Scenario::Hot, Scenario::Mixed] {
+        smoke(StoreKind::Sqlite, scenario, Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_and_strategy_keeps_the_invariant_on_postgres() {
+    if std::env::var_os("DATABASE_URL").is_none() {
+        eprintln!("DATABASE_URL is not set: skipping the PostgreSQL smoke run");
+        return;
+    }
+    for scenario in [Scenario::Spread, Scenario::Hot, Scenario::Mixed] {
+        let mut options = Options::new(StoreKind::Pg, scenario);
+        options.clients = 4;
+        options.duration = Duration::from_millis(300);
+        options.no_files = true;
+        options.slots = (scenario == Scenario::Spread).then_some(2_000);
+        options.all_strategies = scenario == Scenario::Hot;
+        let report = medislot_benches::run(&options)
+            .await
+            .expect("the benchmark runs");
+        print!("{}", report.table());
+        assert!(report.holds(), "invariant violated:\n{}", report.table());
+    }
+}

@@ -1,0 +1,161 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Account, AccountId, AccountStore, Booking, BookingCursor, BookingId, BookingQuery, BookingView,
+    Doctor, DoctorFilter, DoctorId, Email, Error, Event, Page, Result, Role, Slot, SlotCursor,
+    SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+};
+use medislot_server::Stores;
+use serde_json::json;
+
+use crate::{As, TestApp, User};
+
+/// A store whose every call fails the way `fail` says.
+struct BrokenStore {
+    fail: fn() -> StoreError,
+}
+
+impl BrokenStore {
+    fn err<T>(&self) -> Result<T> {
+        Err(Error::Store((self.fail)()))
+    }
+}
+
+#[async_trait]
+impl SlotStore for BrokenStore {
+    async fn insert_doctor(&self, _: &Doctor) -> Result<()> {
+        self.err()
+    }
+    async fn doctor(&self, _: DoctorId) -> Result<Option<Doctor>> {
+        self.err()
+    }
+    async fn list_doctors(&self, _: &DoctorFilter) -> Result<Vec<Doctor>> {
+        self.err()
+    }
+    async fn delete_doctor(&self, _: DoctorId, _: DateTime<Utc>) -> Result<()> {
+        self.err()
+    }
+    async fn insert_slots(&self, _: DoctorId, _: &[Slot]) -> Result<()> {
+        self.err()
+    }
+    async fn withdraw_slot(&self, _: SlotId, _: DateTime<Utc>) -> Result<()> {
+        self.err()
+    }
+    async fn slot(&self, _: SlotId, _: DateTime<Utc>) -> Result<Option<SlotView>> {
+        self.err()
+    }
+    async fn list_slots(
+        &self,
+        _: &SlotQuery,
+        _: DateTime<Utc>,
+    ) -> Result<Page<SlotView, SlotCursor>> {
+        self.err()
+    }
+    async fn create_booking(&self, _: &Booking, _: DateTime<Utc>) -> Result<Booking> {
+        self.err()
+    }
+    async fn apply_event(&self, _: BookingId, _: &Event, _: DateTime<Utc>) -> Result<Booking> {
+        self.err()
+    }
+    async fn booking(&self, _: BookingId) -> Result<Option<BookingView>> {
+        self.err()
+    }
+    async fn list_bookings(
+        &self,
+        _: &BookingQuery,
+        _: DateTime<Utc>,
+    ) -> Result<Page<BookingView, BookingCursor>> {
+        self.err()
+    }
+    async fn release_expired(&self, _: DateTime<Utc>) -> Result<u64> {
+        self.err()
+    }
+}
+
+#[async_trait]
+impl AccountStore for BrokenStore {
+    async fn insert_account(&self, _: &Account) -> Result<()> {
+        self.err()
+    }
+    async fn account(&self, _: AccountId) -> Result<Option<Account>> {
+        self.err()
+    }
+    async fn account_by_email(&self, _: &Email) -> Result<Option<Account>> {
+        self.err()
+    }
+    async fn set_role(&self, _: AccountId, _: Role) -> Result<()> {
+        self.err()
+    }
+    async fn set_password_hash(&self, _: AccountId, _: &str) -> Result<()> {
+        self.err()
+    }
+}
+
+async fn broken_app(fail: fn() -> StoreError) -> (TestApp, User) {
+    let stores = Stores::from_store(Arc::new(BrokenStore { fail }), "broken");
+    let app = TestApp::on_stores(stores, |_| {}).await;
+    // A correctly signed session for an account the store cannot read.
+    let session = app
+        .state
+        .sessions()
+        .issue(AccountId::new(), app.now())
+        .unwrap();
+    let user = User {
+        id: session.claims.sub,
+        email: "ghost@example.com".into(),
+        token: session.token,
+        csrf: session.claims.csrf,
+    };
+    (app, user)
+}
+
+fn unavailable() -> StoreError {
+    StoreError::Unavailable("connection refused to db.internal:5432".into())
+}
+
+fn corrupt() -> StoreError {
+    StoreError::Corrupt("bookings.status = 'WEIRD' at row 42".into())
+}
+
+#[tokio::test]
+async fn a_store_outage_answers_503_with_retry_after_on_every_kind_of_route() {
+    let (app, user) = broken_app(unavailable).await;
+    let answers = [
+        app.get("/readyz", As::Anonymous).await,
+        app.get("/api/v1/slots", As::Anonymous).await,
+        app.get("/api/v1/doctors", As::Anonymous).await,
+        app.login("a@example.com", "whatever1").await,
+        app.register("a@example.com", "long enough").await,
+        app.get("/api/v1/me", As::Bearer(&user)).await,
+    ];
+    for answer in answers {
+        answer.expect_problem(503, "store_unavailable");
+        assert_eq!(answer.headers["retry-after"], "1");
+        assert!(!answer.body.to_string().contains("db.internal"));
+    }
+    // Liveness does not depend on the store.
+    app.get("/healthz", As::Anonymous).await.expect(200);
+}
+
+#[tokio::test]
+async fn a_corrupt_store_answers_500_without_internal_detail() {
+    let (app, user) = broken_app(corrupt).await;
+    for answer in [
+        app.get("/api/v1/slots", As::Anonymous).await,
+        app.post(
+            "/api/v1/bookings",
+            As::Bearer(&user),
+            json!({"slot_id": uuid::Uuid::now_v7()}),
+        )
+        .await,
+    ] {
+        answer.expect_problem(500, "internal_error");
+        let text = answer.body.to_string();
+        assert!(
+            !text.contains("WEIRD") && !text.contains("row 42"),
+            "{text}"
+        );
+    }
+}
