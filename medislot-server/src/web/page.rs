@@ -173,7 +173,8 @@ impl PageError {
             PageError::Problem(problem) => problem_text(&problem),
         };
         let page = ErrorPage {
-            layout: Layout::new(heading, "", None, Tz::UTC),
+            // The error page does not know who is signed in: its navigation is neutral.
+            layout: Layout::new(heading, "error", None, Tz::UTC),
             heading: heading.to_owned(),
             message,
         };

@@ -10,6 +10,7 @@
 mod support;
 
 use chrono::{Duration, Utc};
+use fantoccini::key::Key;
 use fantoccini::Locator;
 use medislot_core::{BookingQuery, BookingStatus, SlotStatus};
 use support::{browser_available, Browser, StoreKind, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
@@ -81,10 +82,30 @@ async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation(store: St
             .contains("America/New_York"),
         "the viewer's own zone (from the browser) is shown too"
     );
+    // Keyboard only: Tab from the top of the page to the first slot's Book button, then Enter.
     let first = slots[0].id.to_string();
     browser
-        .click(&format!(".slot[data-slot-id='{first}'] button.book"))
+        .eval("document.querySelector('a.brand').focus();")
         .await;
+    let mut reached = false;
+    for _ in 0..40 {
+        let focused = browser.client.active_element().await.unwrap();
+        if focused.attr("class").await.unwrap().as_deref() == Some("book") {
+            assert!(
+                focused.attr("data-busy-label").await.unwrap().is_some(),
+                "Tab reached a Book button"
+            );
+            let outline = browser
+                .eval("return getComputedStyle(document.activeElement).outlineStyle;")
+                .await;
+            assert_eq!(outline, serde_json::json!("solid"), "focus is visible");
+            focused.send_keys(&Key::Enter.to_string()).await.unwrap();
+            reached = true;
+            break;
+        }
+        focused.send_keys(&Key::Tab.to_string()).await.unwrap();
+    }
+    assert!(reached, "the Book button is reachable with Tab");
 
     browser.wait_for("#booking-id").await;
     assert_eq!(browser.heading().await, "Your appointment is booked");
