@@ -6,7 +6,8 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use medislot_core::{
-    Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingView, CancelledBy, Cursor,
+    Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingStatus, BookingView,
+    CancelledBy, Cursor,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -28,7 +29,8 @@ const PAGE_SIZE: u32 = 20;
 /// How a booking's status reads for the person looking at it.
 #[derive(Debug, Clone)]
 pub(crate) struct StatusView {
-    /// The status as the API names it (`CONFIRMED`, `BUFFER`, ...).
+    /// The status as the API names it (`CONFIRMED`, `BUFFER`, ...); a patient sees their
+    /// booking in a clinic's buffer as `CANCELLED`.
     pub(crate) code: &'static str,
     /// What it means, in words.
     pub(crate) label: String,
@@ -99,11 +101,13 @@ impl StatusView {
                 reason(why),
             ),
         };
-        Self {
-            code: status.as_str(),
-            label,
-            note,
-        }
+        // For the patient a clinic's cancellation is a cancellation; the buffer is about the
+        // slot, which only the clinic manages.
+        let code = match status {
+            BookingStatus::Buffer if !for_admin => BookingStatus::Cancelled.as_str(),
+            status => status.as_str(),
+        };
+        Self { code, label, note }
     }
 }
 

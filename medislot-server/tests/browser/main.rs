@@ -515,6 +515,12 @@ async fn readme_screenshots() {
         .wait_for("body[data-tz='America/New_York'] .slot")
         .await;
     patient.save_screenshot(&docs, "patient-slots").await;
+    // More pages to look at when reviewing a change (not for the README).
+    patient.goto(&app.url("/bookings")).await;
+    patient.wait_for(".booking-row").await;
+    patient
+        .screenshot(StoreKind::Memory, "review-my-bookings")
+        .await;
     patient.close().await;
 
     let admin = Browser::open().await;
@@ -523,5 +529,28 @@ async fn readme_screenshots() {
     admin.goto(&app.url("/admin")).await;
     admin.wait_for("#upcoming-heading").await;
     admin.save_screenshot(&docs, "admin-dashboard").await;
+    admin.goto(&app.url("/admin/bookings")).await;
+    admin.wait_for("tr[data-booking-id]").await;
+    admin
+        .screenshot(StoreKind::Memory, "review-admin-bookings")
+        .await;
+    admin
+        .goto(&app.url(&format!("/admin/doctors/{}", marie.id)))
+        .await;
+    admin.wait_for("#length").await;
+    admin.click("button[value=preview]").await;
+    admin.wait_for("#save-slots").await;
+    admin
+        .screenshot(StoreKind::Memory, "review-doctor-day-preview")
+        .await;
+    admin.goto(&app.url("/admin/doctors")).await;
+    admin.wait_for("#name").await;
+    admin
+        .click("form[action='/admin/doctors'] button[type=submit]")
+        .await;
+    admin.wait_for("#name-error").await;
+    admin
+        .screenshot(StoreKind::Memory, "review-doctor-form-errors")
+        .await;
     admin.close().await;
 }
