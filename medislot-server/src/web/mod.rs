@@ -21,7 +21,7 @@ mod find;
 pub(crate) mod page;
 pub(crate) mod time;
 
-use poem::http::{HeaderValue, Method};
+use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
 use crate::auth::CSRF_HEADER;
@@ -73,12 +73,26 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .around(home_at_root)
 }
 
-/// Serves the start page at `/` itself.
+/// Serves the start page at `/` itself, and answers a browser that asks for a page that does
+/// not exist (outside the API) with the HTML 404 page rather than a problem document.
 async fn home_at_root<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     if req.uri().path() == "/" && req.method() == Method::GET {
         return account::home.call(req).await;
     }
-    next.call(req).await.map(IntoResponse::into_response)
+    let browser_page = req.method() == Method::GET
+        && !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    match next.call(req).await {
+        Ok(response) => Ok(response.into_response()),
+        Err(err) if browser_page && err.status() == StatusCode::NOT_FOUND => {
+            Ok(page::PageError::NotFound.into_response())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Copies a form's `csrf_token` field into the `X-CSRF-Token` header (unless the request

@@ -601,3 +601,28 @@ async fn a_too_long_cancel_reason_is_named_next_to_the_field() {
     again.assert_html(StatusCode::CONFLICT);
     assert!(again.body.contains("can no longer be cancelled"));
 }
+
+#[tokio::test]
+async fn a_browser_asking_for_a_missing_page_gets_the_html_404_and_the_api_keeps_json() {
+    let web = Web::start().await;
+    let page = Page::read(
+        web.cli
+            .get("/no-such-page")
+            .header(header::ACCEPT, "text/html,application/xhtml+xml")
+            .send()
+            .await,
+    )
+    .await;
+    page.assert_html(StatusCode::NOT_FOUND);
+    assert!(page.body.contains("Page not found"));
+    let api = Page::read(
+        web.cli
+            .get("/api/v1/no-such-thing")
+            .header(header::ACCEPT, "text/html")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(api.content_type.starts_with("application/problem+json"));
+}
