@@ -13,7 +13,7 @@
 //! - [`Caller::authorize`] is the one place that decides what a role may do.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -29,6 +29,7 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::problem::Problem;
@@ -54,10 +55,14 @@ const BEARER_SCHEME: &str = "bearer";
 const COOKIE_SCHEME: &str = "session_cookie";
 
 /// Argon2id password hashing with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane).
+///
+/// At most a few hashes run at once (twice the cores): each takes 19 MiB and a core for tens of
+/// milliseconds, so a burst of sign-ins queues instead of exhausting memory.
 #[derive(Clone)]
 pub struct Passwords {
     argon: Argon2<'static>,
     dummy_hash: String,
+    running: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -77,7 +82,12 @@ impl Passwords {
             .hash_password(b"medislot-dummy-password", &salt)
             .map(|h| h.to_string())
             .unwrap_or_default();
-        Self { argon, dummy_hash }
+        let parallel = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self {
+            argon,
+            dummy_hash,
+            running: Arc::new(Semaphore::new(parallel * 2)),
+        }
     }
 
     /// Hashes a password into a PHC string, off the async threads.
@@ -85,6 +95,11 @@ impl Passwords {
     /// # Errors
     /// A 500 [`Problem`] if hashing fails (it does not with valid parameters).
     pub async fn hash(&self, password: &str) -> Result<String, Problem> {
+        let _permit = self
+            .running
+            .acquire()
+            .await
+            .map_err(|_| Problem::internal())?;
         let argon = self.argon.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -107,6 +122,9 @@ impl Passwords {
     /// Whether `password` matches `stored`. With no stored hash (unknown account) it verifies
     /// against a dummy hash and answers `false`, taking as long as a real check.
     pub async fn verify(&self, stored: Option<&str>, password: &str) -> bool {
+        let Ok(_permit) = self.running.acquire().await else {
+            return false;
+        };
         let known = stored.is_some();
         let hash = stored.unwrap_or(&self.dummy_hash).to_owned();
         let argon = self.argon.clone();

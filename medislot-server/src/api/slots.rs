@@ -1,10 +1,10 @@
 //! `/slots`: find slots, hold one, and (admins) withdraw one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use medislot_core::{DoctorId, SlotId, SlotQuery};
+use medislot_core::{DoctorFilter, DoctorId, SlotId, SlotQuery, SlotView};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
@@ -72,21 +72,16 @@ impl SlotsApi {
         };
         let engine = self.state.engine();
         let page = engine.slots(&query).await?;
-        // One read per distinct doctor on the page, not per slot.
-        let mut zones: HashMap<DoctorId, Tz> = HashMap::new();
-        let mut items = Vec::with_capacity(page.items.len());
-        for view in &page.items {
-            let doctor_id = view.slot.doctor_id;
-            let tz = match zones.get(&doctor_id) {
-                Some(tz) => *tz,
-                None => {
-                    let tz = engine.doctor(doctor_id).await?.timezone;
-                    zones.insert(doctor_id, tz);
-                    tz
-                }
-            };
-            items.push(SlotOut::from_view(view, tz));
-        }
+        let zones = self.zones(&page.items).await?;
+        // A slot whose doctor is gone was withdrawn with it between the two reads: drop it.
+        let items = page
+            .items
+            .iter()
+            .filter_map(|view| {
+                let tz = zones.get(&view.slot.doctor_id)?;
+                Some(SlotOut::from_view(view, *tz))
+            })
+            .collect();
         Ok(Json(SlotPage {
             next_cursor: next_cursor(&page),
             items,
@@ -117,5 +112,28 @@ impl SlotsApi {
             .await?;
         tracing::info!(slot = %id.0, "slot withdrawn");
         Ok(Withdrawn::Done)
+    }
+}
+
+impl SlotsApi {
+    /// The time zone of every doctor on a page, in one store read: the doctor itself when the
+    /// page has one, else the list of doctors.
+    async fn zones(&self, slots: &[SlotView]) -> Result<HashMap<DoctorId, Tz>, Problem> {
+        let engine = self.state.engine();
+        let wanted: HashSet<DoctorId> = slots.iter().map(|v| v.slot.doctor_id).collect();
+        let doctors = match wanted.iter().collect::<Vec<_>>().as_slice() {
+            [] => Vec::new(),
+            [only] => match engine.doctor(**only).await {
+                Ok(doctor) => vec![doctor],
+                Err(medislot_core::Error::DoctorNotFound(_)) => Vec::new(),
+                Err(err) => return Err(err.into()),
+            },
+            _ => engine.doctors(&DoctorFilter::default()).await?,
+        };
+        Ok(doctors
+            .into_iter()
+            .filter(|d| wanted.contains(&d.id))
+            .map(|d| (d.id, d.timezone))
+            .collect())
     }
 }

@@ -2,6 +2,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::Duration;
 use medislot_core::Role;
+use poem::http::Method;
 use serde_json::json;
 
 use crate::{As, TestApp, User, SECRET};
@@ -259,6 +260,51 @@ async fn login_and_register_are_rate_limited_per_client() {
         .expect_problem(429, "too_many_attempts");
 }
 
+async fn every_route_that_needs_a_session_returns_401_without_one() {
+    let app = TestApp::new().await;
+    let id = uuid::Uuid::now_v7();
+    let routes = [
+        (Method::POST, "/api/v1/auth/logout".to_owned()),
+        (Method::GET, "/api/v1/me".to_owned()),
+        (Method::POST, "/api/v1/doctors".to_owned()),
+        (Method::DELETE, format!("/api/v1/doctors/{id}")),
+        (Method::POST, format!("/api/v1/doctors/{id}/slots")),
+        (Method::DELETE, format!("/api/v1/slots/{id}")),
+        (Method::POST, format!("/api/v1/slots/{id}/hold")),
+        (Method::POST, "/api/v1/bookings".to_owned()),
+        (Method::GET, "/api/v1/bookings".to_owned()),
+        (Method::GET, format!("/api/v1/bookings/{id}")),
+        (Method::POST, format!("/api/v1/bookings/{id}/confirm")),
+        (Method::POST, format!("/api/v1/bookings/{id}/cancel")),
+    ];
+    for (method, path) in routes {
+        let answer = app
+            .send(method.clone(), &path, As::Anonymous, Some(json!({})))
+            .await;
+        assert_eq!(answer.status, 401, "{method} {path}: {}", answer.body);
+        answer.expect_problem(401, "unauthorized");
+    }
+}
+
+async fn every_admin_route_returns_403_for_a_patient() {
+    let app = TestApp::new().await;
+    let patient = app.patient().await;
+    let id = uuid::Uuid::now_v7();
+    let routes = [
+        (Method::POST, "/api/v1/doctors".to_owned()),
+        (Method::DELETE, format!("/api/v1/doctors/{id}")),
+        (Method::POST, format!("/api/v1/doctors/{id}/slots")),
+        (Method::DELETE, format!("/api/v1/slots/{id}")),
+    ];
+    for (method, path) in routes {
+        let answer = app
+            .send(method.clone(), &path, As::Bearer(&patient), Some(json!({})))
+            .await;
+        assert_eq!(answer.status, 403, "{method} {path}: {}", answer.body);
+        answer.expect_problem(403, "admin_only");
+    }
+}
+
 async fn a_demoted_admin_loses_admin_access_at_once() {
     let app = TestApp::new().await;
     let admin = app.admin().await;
@@ -309,6 +355,8 @@ async fn create_admin_promotes_an_existing_account_and_sets_its_password() {
 }
 
 crate::on_every_store!(
+    every_route_that_needs_a_session_returns_401_without_one,
+    every_admin_route_returns_403_for_a_patient,
     registering_returns_201_with_a_patient_account,
     registering_an_existing_email_returns_409_email_taken,
     registering_with_bad_fields_returns_422_naming_each_field,

@@ -73,20 +73,26 @@ fn create_admin_refuses_a_short_password_and_a_missing_one() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--password-stdin"));
 }
 
-fn get(port: u16, path: &str) -> Option<String> {
+fn request(port: u16, method: &str, path: &str, json: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        json.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(json.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
 }
 
+fn get(port: u16, path: &str) -> Option<String> {
+    request(port, "GET", path, "")
+}
+
 #[test]
-fn the_server_says_where_its_data_lives_and_stops_cleanly_on_sigterm() {
+fn the_server_bootstraps_its_admin_says_where_its_data_lives_and_stops_cleanly_on_sigterm() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -100,6 +106,8 @@ fn the_server_says_where_its_data_lives_and_stops_cleanly_on_sigterm() {
             &format!("127.0.0.1:{port}"),
         ])
         .env_remove("DATABASE_URL")
+        .env("MEDISLOT_ADMIN_EMAIL", "root@clinic.example")
+        .env("MEDISLOT_ADMIN_PASSWORD", "bootstrap-password")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -117,6 +125,15 @@ fn the_server_says_where_its_data_lives_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let login = request(
+        port,
+        "POST",
+        "/api/v1/auth/login",
+        r#"{"email":"root@clinic.example","password":"bootstrap-password"}"#,
+    )
+    .expect("an answer");
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    assert!(login.contains(r#""role":"admin""#), "{login}");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

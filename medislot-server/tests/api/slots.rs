@@ -165,6 +165,39 @@ async fn listing_slots_shows_each_status_and_filters_by_availability() {
     assert_eq!(other.expect(200)["items"], json!([]));
 }
 
+async fn a_page_of_several_doctors_shows_each_slot_in_its_own_doctors_zone() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let paris = app.doctor(&admin, "Europe/Paris").await;
+    let tokyo = app.doctor(&admin, "Asia/Tokyo").await;
+    app.slots(&admin, paris, 1).await;
+    app.slots(&admin, tokyo, 2).await;
+    let page = app.get("/api/v1/slots", As::Anonymous).await;
+    let items = page.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 3);
+    for item in items {
+        let zone = if uuid_of(&item["doctor_id"]) == paris {
+            "Europe/Paris"
+        } else {
+            "Asia/Tokyo"
+        };
+        assert_eq!(item["timezone"], zone);
+        let local = chrono::DateTime::parse_from_rfc3339(item["starts_at_local"].as_str().unwrap())
+            .unwrap();
+        let utc =
+            chrono::DateTime::parse_from_rfc3339(item["starts_at"].as_str().unwrap()).unwrap();
+        assert_eq!(local, utc, "the same instant");
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        assert_eq!(
+            local.offset().local_minus_utc(),
+            utc.with_timezone(&tz)
+                .fixed_offset()
+                .offset()
+                .local_minus_utc()
+        );
+    }
+}
+
 async fn listing_slots_pages_with_an_opaque_cursor() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(5).await;
@@ -325,6 +358,7 @@ async fn holding_needs_a_session_and_an_existing_slot() {
 }
 
 crate::on_every_store!(
+    a_page_of_several_doctors_shows_each_slot_in_its_own_doctors_zone,
     publishing_slots_returns_201_with_each_start_in_the_doctors_time_zone,
     publishing_overlapping_slots_returns_409_and_stores_none,
     publishing_bad_slots_returns_422_naming_the_slot_and_field,
