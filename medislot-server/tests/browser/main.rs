@@ -21,12 +21,14 @@ macro_rules! on_each_store {
         mod memory {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
+                let _turn = crate::support::take_turn().await;
                 super::$test(crate::StoreKind::Memory).await
             })+
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
+                let _turn = crate::support::take_turn().await;
                 super::$test(crate::StoreKind::Postgres).await
             })+
         }
@@ -467,6 +469,7 @@ async fn readme_screenshots() {
     if !browser_available() {
         return;
     }
+    let _turn = support::take_turn().await;
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
     let app = TestApp::start(StoreKind::Memory).await;
     let ada = app

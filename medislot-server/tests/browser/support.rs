@@ -12,6 +12,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use medislot_core::{Account, BookingEngine, Doctor, NewDoctor, Slot, TimeRange};
+use medislot_pg::PgStoreOptions;
 use medislot_server::{accounts, app, AppConfig, AppState, Stores};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::Server;
@@ -25,17 +26,26 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Set to `1` to skip the browser tests where Chromium cannot be installed.
 const SKIP_VAR: &str = "MEDISLOT_SKIP_BROWSER_TESTS";
 
-/// How long a page may take to show what a test waits for.
-pub(crate) const PAGE_WAIT: Duration = Duration::from_secs(20);
+/// How long a page may take to show what a test waits for (generous: CI machines are shared).
+pub(crate) const PAGE_WAIT: Duration = Duration::from_secs(60);
 
 /// The admin every test app has.
 pub(crate) const ADMIN_EMAIL: &str = "admin@clinic.example";
 pub(crate) const ADMIN_PASSWORD: &str = "admin-password-1";
 
-/// Browsers at once: the machines running these tests have two cores.
-fn browser_slots() -> &'static Semaphore {
+/// Scenarios at once: the machines running these tests have two cores, and each scenario
+/// runs a server, a database and one or two browsers.
+fn scenario_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
     SLOTS.get_or_init(|| Semaphore::new(2))
+}
+
+/// Waits for this scenario's turn; the turn lasts while the guard lives.
+pub(crate) async fn take_turn() -> tokio::sync::SemaphorePermit<'static> {
+    scenario_slots()
+        .acquire()
+        .await
+        .expect("scenario semaphore")
 }
 
 /// `None` when the tests are told to skip; panics with what to install when chromedriver is
@@ -94,8 +104,14 @@ impl TestApp {
         };
         let stores = match kind {
             StoreKind::Memory => Stores::memory(),
+            // A small pool: several test binaries may share the PostgreSQL server.
             StoreKind::Postgres => Stores::from_store(
-                Arc::new(medislot_pg::testing::fresh_store().await),
+                Arc::new(
+                    medislot_pg::testing::fresh_store_with(
+                        PgStoreOptions::new().max_connections(4),
+                    )
+                    .await,
+                ),
                 "test PostgreSQL",
             ),
         };
@@ -172,7 +188,6 @@ pub(crate) struct Browser {
     pub(crate) client: Client,
     driver: Child,
     _profile: TempDir,
-    _permit: tokio::sync::SemaphorePermit<'static>,
 }
 
 impl Drop for Browser {
@@ -195,7 +210,6 @@ impl Browser {
     }
 
     async fn launch(zone: Option<&str>) -> Self {
-        let permit = browser_slots().acquire().await.expect("browser semaphore");
         let port = free_port();
         let mut command = Command::new(CHROMEDRIVER);
         if let Some(zone) = zone {
@@ -239,7 +253,6 @@ impl Browser {
             client,
             driver,
             _profile: profile,
-            _permit: permit,
         }
     }
 
