@@ -19,10 +19,15 @@ use poem::Server;
 use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
 
-/// Where Debian's chromium-driver installs chromedriver.
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// Debian's chromium.
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Where Debian's chromium-driver installs chromedriver (`MEDISLOT_CHROMEDRIVER` overrides).
+fn chromedriver() -> String {
+    std::env::var("MEDISLOT_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned())
+}
+
+/// Debian's chromium (`MEDISLOT_CHROMIUM` overrides).
+fn chromium() -> String {
+    std::env::var("MEDISLOT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
+}
 /// Set to `1` to skip the browser tests where Chromium cannot be installed.
 const SKIP_VAR: &str = "MEDISLOT_SKIP_BROWSER_TESTS";
 
@@ -55,11 +60,13 @@ pub(crate) fn browser_available() -> bool {
         eprintln!("{SKIP_VAR}=1: skipping the browser test");
         return false;
     }
+    let (driver, browser) = (chromedriver(), chromium());
     assert!(
-        std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
-        "the browser tests need a real headless Chromium: install it with \
+        std::path::Path::new(&driver).exists() && std::path::Path::new(&browser).exists(),
+        "the browser tests need a real headless Chromium ({browser}) and its chromedriver \
+         ({driver}): install them with \
          `apt-get update && apt-get install -y chromium chromium-driver` \
-         (or set {SKIP_VAR}=1 to skip them)"
+         (or set {SKIP_VAR}=1 to skip these tests)"
     );
     true
 }
@@ -211,7 +218,7 @@ impl Browser {
 
     async fn launch(zone: Option<&str>) -> Self {
         let port = free_port();
-        let mut command = Command::new(CHROMEDRIVER);
+        let mut command = Command::new(chromedriver());
         if let Some(zone) = zone {
             // Chromium inherits it from chromedriver; Intl then reports this zone.
             command.env("TZ", zone);
@@ -228,7 +235,7 @@ impl Browser {
         caps.insert(
             "goog:chromeOptions".to_owned(),
             json!({
-                "binary": CHROMIUM,
+                "binary": chromium(),
                 "args": [
                     "--headless",
                     "--no-sandbox",
