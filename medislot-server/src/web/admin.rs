@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use super::bookings::BookingRow;
 use super::page::{
-    self, encode, parse_form, parse_query, redirect, respond, Errors, Flash, Layout, PageError,
+    self, encode, parse_form, parse_query, query_string, redirect, respond, Errors, Flash, Layout,
+    PageError,
 };
 use super::time;
 use crate::auth::Caller;
@@ -739,18 +740,13 @@ struct BookingFilters {
 
 impl BookingFilters {
     fn query(&self, cursor: &str) -> String {
-        [
-            ("doctor", self.doctor.as_str()),
-            ("status", self.status.as_str()),
-            ("date", self.date.as_str()),
-            ("patient", self.patient.as_str()),
+        query_string(&[
+            ("doctor", &self.doctor),
+            ("status", &self.status),
+            ("date", &self.date),
+            ("patient", &self.patient),
             ("cursor", cursor),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 

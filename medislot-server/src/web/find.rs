@@ -21,7 +21,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::page::{
-    self, encode, parse_form, parse_query, redirect, respond, Errors, Flash, Layout, PageError,
+    self, parse_form, parse_query, query_string, redirect, respond, Errors, Flash, Layout,
+    PageError,
 };
 use super::time::{self, Shown};
 use crate::auth::Caller;
@@ -44,23 +45,15 @@ pub(crate) struct Filters {
 }
 
 impl Filters {
-    /// The query string that shows this list again (`with_cursor`: the same page).
-    fn query(&self, cursor: Option<&str>) -> String {
-        let mut pairs = vec![
-            ("specialization", self.specialization.as_str()),
-            ("doctor", self.doctor.as_str()),
-            ("date", self.date.as_str()),
-            ("tz", self.tz.as_str()),
-        ];
-        if let Some(cursor) = cursor {
-            pairs.push(("cursor", cursor));
-        }
-        pairs
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
+    /// The query string that shows this list again, from `cursor` (empty: the first page).
+    fn query(&self, cursor: &str) -> String {
+        query_string(&[
+            ("specialization", &self.specialization),
+            ("doctor", &self.doctor),
+            ("date", &self.date),
+            ("tz", &self.tz),
+            ("cursor", cursor),
+        ])
     }
 }
 
@@ -186,9 +179,8 @@ async fn list(
     let next_page = page
         .next
         .as_ref()
-        .map(|c| format!("/slots?{}", filters.query(Some(&c.encode()))));
-    let first_page =
-        (!filters.cursor.is_empty()).then(|| format!("/slots?{}", filters.query(None)));
+        .map(|c| format!("/slots?{}", filters.query(&c.encode())));
+    let first_page = (!filters.cursor.is_empty()).then(|| format!("/slots?{}", filters.query("")));
     let status = if errors.any() && status == StatusCode::OK {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

@@ -269,6 +269,16 @@ pub(crate) fn encode(value: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A query string from the pairs whose value is not empty, percent-encoded.
+pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Whether `next` is a path on this site (so that sign-in never redirects elsewhere).
 pub(crate) fn safe_next(next: &str) -> Option<&str> {
     let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');

@@ -161,7 +161,10 @@ impl Web {
             .create_doctor(NewDoctor::new("Dr Who", "General practice", "Europe/Paris").unwrap())
             .await
             .unwrap();
-        let start = Utc::now() + Duration::days(2);
+        // Whole minutes, as slots made through the pages are.
+        let now = Utc::now().timestamp();
+        let start =
+            chrono::DateTime::from_timestamp(now - now % 60, 0).unwrap() + Duration::days(2);
         let ranges: Vec<TimeRange> = (0..count as i64)
             .map(|i| {
                 let s = start + Duration::hours(i);
@@ -625,4 +628,38 @@ async fn a_browser_asking_for_a_missing_page_gets_the_html_404_and_the_api_keeps
     .await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert!(api.content_type.starts_with("application/problem+json"));
+}
+
+#[tokio::test]
+async fn the_slot_list_is_paged_with_the_keyset_cursor_and_keeps_its_filters() {
+    let web = Web::start().await;
+    let (_, slots) = web.doctor_with_slots(12).await;
+    let first = web
+        .get("/slots?specialization=General%20practice", "")
+        .await;
+    first.assert_html(StatusCode::OK);
+    assert_eq!(first.body.matches("class=\"slot card\"").count(), 10);
+    let marker = "href=\"/slots?";
+    let start = first.body.find(marker).map(|i| i + "href=\"".len());
+    let next = start
+        .and_then(|i| {
+            let link = &first.body[i..];
+            link.contains("cursor=")
+                .then(|| link[..link.find('"').unwrap()].to_owned())
+        })
+        .expect("a next-page link");
+    assert!(
+        next.contains("specialization=General%20practice")
+            || next.contains("specialization=General+practice"),
+        "{next}"
+    );
+    // The link as a browser reads it out of the HTML.
+    let next = next.replace("&#38;", "&").replace("&amp;", "&");
+    let second = web.get(&next, "").await;
+    second.assert_html(StatusCode::OK);
+    assert_eq!(second.body.matches("class=\"slot card\"").count(), 2);
+    assert!(second.body.contains(&slots[11].id.to_string()));
+    assert!(!second.body.contains(&slots[0].id.to_string()));
+    assert!(second.body.contains("First page"));
+    assert!(!second.body.contains("rel=\"next\""));
 }
