@@ -281,7 +281,12 @@ pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
 
 /// Whether `next` is a path on this site (so that sign-in never redirects elsewhere).
 pub(crate) fn safe_next(next: &str) -> Option<&str> {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    // Browsers drop tabs and newlines from URLs ("/\t/evil" becomes "//evil"), so any
+    // whitespace or control character is refused too.
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_whitespace() || c.is_control());
     ok.then_some(next)
 }
 
@@ -435,6 +440,7 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), None);
         assert_eq!(safe_next("https://evil.example"), None);
         assert_eq!(safe_next("/\\evil.example"), None);
+        assert_eq!(safe_next("/\t/evil.example"), None);
     }
 
     #[test]
