@@ -24,6 +24,7 @@ mod invariant;
 mod options;
 mod pg;
 mod raw;
+mod relay;
 mod report;
 mod sqlite;
 mod stats;
@@ -88,7 +89,7 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     let mut report = Report::start(options);
     match options.store {
         StoreKind::Memory => {
-            let phase = measure("engine (MemoryStore)", &Bed::Memory, options).await?;
+            let phase = measure("engine (MemoryStore)", Bed::Memory, options).await?;
             report.phases.push(phase);
             if options.http {
                 report
@@ -118,13 +119,15 @@ async fn pg_phases(
     options: &Options,
     report: &mut Report,
 ) -> Result<(), BenchError> {
-    let bed = Bed::Pg {
-        db,
-        target: Target::Engine(db.engine(options.pool_size()).await?),
-    };
-    report
-        .phases
-        .push(measure("engine (PgStore)", &bed, options).await?);
+    let store = db.store(options.pool_size()).await?;
+    let engine = BookingEngine::new(Arc::new(store.clone()));
+    let mut phases = vec![Phase::new(
+        "engine (PgStore)",
+        Bed::Pg {
+            db,
+            target: Target::Engine(engine),
+        },
+    )];
     let mut paths: Vec<RawPath> = Vec::new();
     if !options.no_ceilings {
         paths.push(RawPath::Strategy(Strategy::ForUpdate));
@@ -136,14 +139,25 @@ async fn pg_phases(
             paths.push(path);
         }
     }
+    let mut serializable = None;
     for path in paths {
         let raw = RawPg::new(db.pool.clone(), path);
-        let bed = Bed::Pg {
-            db,
-            target: Target::RawPg(raw.clone()),
-        };
-        let mut phase = measure(&path.name(), &bed, options).await?;
         if matches!(path, RawPath::Strategy(Strategy::Serializable)) {
+            serializable = Some(raw.clone());
+        }
+        phases.push(Phase::new(
+            path.name(),
+            Bed::Pg {
+                db,
+                target: Target::RawPg(raw),
+            },
+        ));
+    }
+    let measured = interleave(phases, options).await;
+    // Free the engine's connections before the next phases open theirs.
+    store.pool().close().await;
+    for mut phase in measured? {
+        if let (Some(raw), true) = (&serializable, phase.name.ends_with("serializable")) {
             phase
                 .notes
                 .push(format!("{} serialization retries", raw.retries()));
@@ -159,15 +173,19 @@ async fn pg_phases(
             elapsed_s: elapsed.as_secs_f64(),
             ops: tally.figures(elapsed),
             invariant: None,
+            cpu_s: None,
             notes: vec!["one-row UPDATE per transaction, one row per client".to_owned()],
         });
     }
+    if options.round_trips {
+        report.round_trips = relay::measure(db).await?;
+    }
     if options.http {
         let store = db.store(options.pool_size()).await?;
-        let stores = Stores::from_store(Arc::new(store), "the run's PostgreSQL database");
-        report
-            .phases
-            .push(http_phase(stores, Some(db), options).await?);
+        let stores = Stores::from_store(Arc::new(store.clone()), "the run's PostgreSQL database");
+        let phase = http_phase(stores, Some(db), options).await;
+        store.pool().close().await;
+        report.phases.push(phase?);
     }
     Ok(())
 }
@@ -193,7 +211,7 @@ async fn http_phase(
         let mut http_options = options.clone();
         http_options.clients = options.in_flight;
         let name = format!("http ({} in flight)", options.in_flight);
-        measure(&name, &bed, &http_options).await
+        measure(&name, bed, &http_options).await
     }
     .await;
     server.stop().await;
@@ -210,21 +228,24 @@ async fn sqlite_phases(
     report: &mut Report,
 ) -> Result<(), BenchError> {
     let engine = file.engine();
-    let bed = Bed::Engine {
-        engine: &engine,
-        target: Target::Engine(engine.clone()),
-    };
-    report
-        .phases
-        .push(measure("engine (SqliteStore)", &bed, options).await?);
-    if !options.no_ceilings {
-        let bed = Bed::Engine {
+    let mut phases = vec![Phase::new(
+        "engine (SqliteStore)",
+        Bed::Engine {
             engine: &engine,
-            target: Target::RawSqlite(RawSqlite::new(file)),
-        };
-        report
-            .phases
-            .push(measure("raw sqlite (BEGIN IMMEDIATE)", &bed, options).await?);
+            target: Target::Engine(engine.clone()),
+        },
+    )];
+    if !options.no_ceilings {
+        phases.push(Phase::new(
+            "raw sqlite (BEGIN IMMEDIATE)",
+            Bed::Engine {
+                engine: &engine,
+                target: Target::RawSqlite(RawSqlite::new(file)),
+            },
+        ));
+    }
+    report.phases.extend(interleave(phases, options).await?);
+    if !options.no_ceilings {
         let window = (options.duration / 3).max(Duration::from_secs(1));
         let (tally, elapsed) = sqlite::commit_rate(&file.raw, options.clients, window).await?;
         report.phases.push(PhaseReport {
@@ -233,6 +254,7 @@ async fn sqlite_phases(
             elapsed_s: elapsed.as_secs_f64(),
             ops: tally.figures(elapsed),
             invariant: None,
+            cpu_s: None,
             notes: vec!["one-row UPDATE per transaction on the same file".to_owned()],
         });
     }
@@ -323,44 +345,135 @@ async fn publish(engine: &BookingEngine, count: usize) -> Result<Calendar, Bench
     Ok(calendar)
 }
 
-/// Runs rounds of the scenario on `bed` until the duration is spent, checking the invariant
-/// after each.
-async fn measure(name: &str, bed: &Bed<'_>, options: &Options) -> Result<PhaseReport, BenchError> {
-    let mut tally = Tally::default();
-    let mut elapsed = Duration::ZERO;
-    let mut invariant = Invariant::default();
-    let mut rounds = 0;
-    tracing::info!(phase = name, "measuring");
-    loop {
-        let (target, calendar) = bed.round(options).await?;
-        let doctor = calendar.doctor;
-        let deadline = Instant::now() + options.duration.saturating_sub(elapsed);
-        let rush = Rush::new(
-            options.scenario,
-            target.clone(),
-            calendar,
-            fastrand::u64(..),
-            deadline,
-        );
-        let (result, took) = run_round(rush, options.clients).await;
-        elapsed += took;
-        rounds += 1;
-        let checked = bed.check(&target, doctor, result.active).await?;
-        if !checked.holds() {
-            tracing::error!(phase = name, round = rounds, ?checked, "INVARIANT VIOLATED");
-        }
-        invariant.add(checked);
-        tally.merge(result.tally);
-        if !rounds_repeat(options.scenario) || elapsed >= options.duration {
-            break;
+/// A phase measured in one or more slices, interleaved with other phases so that every phase
+/// sees the same machine load; a round cut short by a slice's end is continued by the next.
+struct Phase<'a> {
+    name: String,
+    bed: Bed<'a>,
+    tally: Tally,
+    elapsed: Duration,
+    cpu: Duration,
+    calendars: u64,
+    /// The invariant of finished calendars, and of the current one when last checked.
+    finished: Invariant,
+    current: Invariant,
+    carry: Option<Carry>,
+}
+
+/// A round to continue: its target, calendar, next attempt, and the bookings it holds so far.
+struct Carry {
+    target: Target,
+    calendar: Calendar,
+    next: usize,
+    active: u64,
+}
+
+impl<'a> Phase<'a> {
+    fn new(name: impl Into<String>, bed: Bed<'a>) -> Self {
+        Self {
+            name: name.into(),
+            bed,
+            tally: Tally::default(),
+            elapsed: Duration::ZERO,
+            cpu: Duration::ZERO,
+            calendars: 0,
+            finished: Invariant::default(),
+            current: Invariant::default(),
+            carry: None,
         }
     }
-    Ok(PhaseReport {
-        name: name.to_owned(),
-        rounds,
-        elapsed_s: elapsed.as_secs_f64(),
-        ops: tally.figures(elapsed),
-        invariant: Some(invariant),
-        notes: Vec::new(),
-    })
+
+    /// Runs rounds for `duration`, checking the invariant after each.
+    async fn slice(&mut self, options: &Options, duration: Duration) -> Result<(), BenchError> {
+        tracing::info!(phase = %self.name, "measuring");
+        let mut spent = Duration::ZERO;
+        loop {
+            let carry = match self.carry.take() {
+                Some(carry) => carry,
+                None => {
+                    let (target, calendar) = self.bed.round(options).await?;
+                    self.finished.add(std::mem::take(&mut self.current));
+                    self.calendars += 1;
+                    Carry {
+                        target,
+                        calendar,
+                        next: 0,
+                        active: 0,
+                    }
+                }
+            };
+            let doctor = carry.calendar.doctor;
+            let target = carry.target.clone();
+            let deadline = Instant::now() + duration.saturating_sub(spent);
+            let rush = Rush::new(
+                options.scenario,
+                carry.target,
+                carry.calendar,
+                fastrand::u64(..),
+                deadline,
+                carry.next,
+            );
+            let cpu_before = report::cpu_time();
+            let (result, took, unfinished) = run_round(rush, options.clients).await;
+            if let (Some(after), Some(before)) = (report::cpu_time(), cpu_before) {
+                self.cpu += after.saturating_sub(before);
+            }
+            spent += took;
+            self.elapsed += took;
+            let active = carry.active + result.active;
+            self.tally.merge(result.tally);
+            self.current = self.bed.check(&target, doctor, active).await?;
+            if !self.current.holds() {
+                tracing::error!(phase = %self.name, checked = ?self.current, "INVARIANT VIOLATED");
+            }
+            self.carry = unfinished.map(|(target, calendar, next)| Carry {
+                target,
+                calendar,
+                next,
+                active,
+            });
+            if spent >= duration || !rounds_repeat(options.scenario) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn report(self) -> PhaseReport {
+        let mut invariant = self.finished;
+        invariant.add(self.current);
+        let cpu_s = self.cpu.as_secs_f64();
+        PhaseReport {
+            name: self.name,
+            rounds: self.calendars,
+            elapsed_s: self.elapsed.as_secs_f64(),
+            ops: self.tally.figures(self.elapsed),
+            invariant: Some(invariant),
+            cpu_s: (cpu_s > 0.0).then_some(cpu_s),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Measures `phases` in `options.repeat` interleaved slices each (A B C A B C ...), so that
+/// load changes during the run fall on every phase alike.
+async fn interleave(
+    phases: Vec<Phase<'_>>,
+    options: &Options,
+) -> Result<Vec<PhaseReport>, BenchError> {
+    let mut phases = phases;
+    let repeat = options.repeat.max(1);
+    let slice = options.duration / repeat;
+    for _ in 0..repeat {
+        for phase in &mut phases {
+            phase.slice(options, slice).await?;
+        }
+    }
+    Ok(phases.into_iter().map(Phase::report).collect())
+}
+
+/// One phase measured for the whole duration.
+async fn measure(name: &str, bed: Bed<'_>, options: &Options) -> Result<PhaseReport, BenchError> {
+    let mut phase = Phase::new(name, bed);
+    phase.slice(options, options.duration).await?;
+    Ok(phase.report())
 }

@@ -88,6 +88,11 @@ pub struct Options {
     #[arg(long, value_parser = parse_duration, default_value = "15s")]
     pub duration: Duration,
 
+    /// Slices per phase: the engine and its ceilings take turns (A B A B ...) so that they see
+    /// the same machine load; `--duration` is split between them.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+
     /// The PostgreSQL server; each run creates `bench_<uuid>` on it and drops it at the end.
     #[arg(
         long,

@@ -4,10 +4,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use chrono::Utc;
-use medislot_core::{BookingEngine, DoctorId, SlotId};
+use medislot_core::{DoctorId, SlotId};
 use medislot_pg::{PgStore, PgStoreOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
@@ -66,19 +64,19 @@ impl Database {
         Ok(database)
     }
 
+    /// Connection options for this database.
+    pub(crate) fn options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
     /// The store's own migrations, so that every path runs on the store's schema.
     async fn migrate(&self) -> Result<(), BenchError> {
         PgStore::from_pool(self.pool.clone()).migrate().await?;
         Ok(())
     }
 
-    /// The engine on a `PgStore` of its own, set up as a server would (`PgStoreOptions`), with
-    /// as many connections as the raw paths get.
-    pub(crate) async fn engine(&self, pool_size: u32) -> Result<BookingEngine, BenchError> {
-        Ok(BookingEngine::new(Arc::new(self.store(pool_size).await?)))
-    }
-
-    /// A `PgStore` on this database with a pool of its own.
+    /// A `PgStore` on this database with a pool of its own, set up as a server would
+    /// (`PgStoreOptions`), with as many connections as the raw paths get.
     pub(crate) async fn store(&self, pool_size: u32) -> Result<PgStore, BenchError> {
         Ok(PgStoreOptions::new()
             .max_connections(pool_size)

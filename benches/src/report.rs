@@ -19,7 +19,7 @@ pub(crate) const COMMIT_RATE: &str = "ceiling: commit rate";
 pub struct PhaseReport {
     /// What was measured.
     pub name: String,
-    /// Rounds run (spread and hot start a new calendar when one is used up).
+    /// Calendars published (spread and hot start a new one when one is used up).
     pub rounds: u64,
     /// Time spent in measured requests, seconds.
     pub elapsed_s: f64,
@@ -27,6 +27,8 @@ pub struct PhaseReport {
     pub ops: Vec<OpFigures>,
     /// The invariant after the phase (ceilings that book nothing have none).
     pub invariant: Option<Invariant>,
+    /// CPU time this process used during the phase (every thread, the in-process server's too).
+    pub cpu_s: Option<f64>,
     /// Anything else worth knowing (retries, round trips).
     pub notes: Vec<String>,
 }
@@ -75,6 +77,8 @@ pub struct Report {
     pub phases: Vec<PhaseReport>,
     /// The engine against each ceiling.
     pub ratios: Vec<Ratio>,
+    /// Round trips per successful booking by path, one client at a time (`--round-trips`).
+    pub round_trips: Vec<(String, f64)>,
 }
 
 impl Report {
@@ -90,6 +94,7 @@ impl Report {
             load_after: None,
             phases: Vec::new(),
             ratios: Vec::new(),
+            round_trips: Vec::new(),
         }
     }
 
@@ -178,6 +183,9 @@ impl Report {
         for ratio in &self.ratios {
             let _ = writeln!(out, "ratio  {:.3}  {}", ratio.value, ratio.name);
         }
+        for (path, trips) in &self.round_trips {
+            let _ = writeln!(out, "round trips per booking  {trips:.2}  {path}");
+        }
         let _ = writeln!(out, "{}", self.verdict());
         out
     }
@@ -218,6 +226,9 @@ impl Report {
         }
         for ratio in &self.ratios {
             let _ = writeln!(out, "- ratio **{:.3}**: {}", ratio.value, ratio.name);
+        }
+        for (path, trips) in &self.round_trips {
+            let _ = writeln!(out, "- round trips per booking **{trips:.2}**: {path}");
         }
         let _ = writeln!(out, "\n{}", self.verdict());
         out
@@ -304,11 +315,18 @@ fn rejections(op: &OpFigures) -> String {
 
 fn phase_footer(phase: &PhaseReport) -> String {
     let mut parts = vec![format!(
-        "{} round(s), {:.1} s, {:.0} requests/s",
+        "{} calendar(s), {:.1} s, {:.0} requests/s",
         phase.rounds,
         phase.elapsed_s,
         phase.throughput()
     )];
+    if let Some(cpu) = phase.cpu_s {
+        let attempts: u64 = phase.ops.iter().map(|o| o.attempts).sum();
+        parts.push(format!(
+            "{cpu:.1} CPU s in this process ({:.0} requests per CPU second)",
+            attempts as f64 / cpu
+        ));
+    }
     if let Some(i) = phase.invariant {
         parts.push(format!(
             "invariant {}: {} active, {} expected, {} doubled slots",
@@ -320,6 +338,17 @@ fn phase_footer(phase: &PhaseReport) -> String {
     }
     parts.extend(phase.notes.iter().cloned());
     parts.join("; ")
+}
+
+/// CPU time used so far by this process (all threads), from `/proc/self/stat`.
+pub(crate) fn cpu_time() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3);
+    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s on Linux.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
 }
 
 /// The load average from `/proc/loadavg`, where there is one.

@@ -87,6 +87,7 @@ impl Rush {
         calendar: Calendar,
         round: u64,
         deadline: Instant,
+        start: usize,
     ) -> Self {
         let attempts = match scenario {
             Scenario::Spread => calendar.slots.len(),
@@ -97,7 +98,7 @@ impl Rush {
             scenario,
             target,
             calendar,
-            next: AtomicUsize::new(0),
+            next: AtomicUsize::new(start),
             attempts,
             round,
             deadline,
@@ -202,8 +203,12 @@ async fn mixed_client(rush: &Rush) -> ClientResult {
     result
 }
 
-/// Runs `clients` clients on a round; returns their merged results and the time they took.
-pub(crate) async fn run_round(rush: Rush, clients: usize) -> (ClientResult, Duration) {
+/// What is left of a round that its deadline cut short: the calendar and the next attempt.
+pub(crate) type Unfinished = Option<(Target, Calendar, usize)>;
+
+/// Runs `clients` clients on a round; returns their merged results, the time they took, and
+/// the round itself when attempts are left for a later slice.
+pub(crate) async fn run_round(rush: Rush, clients: usize) -> (ClientResult, Duration, Unfinished) {
     let rush = Arc::new(rush);
     let started = Instant::now();
     let handles: Vec<_> = (0..clients.max(1))
@@ -222,7 +227,14 @@ pub(crate) async fn run_round(rush: Rush, clients: usize) -> (ClientResult, Dura
             }
         }
     }
-    (merged, started.elapsed())
+    let took = started.elapsed();
+    // Every client was joined, so this is the last reference (were it not, the round would
+    // simply not be continued).
+    let unfinished = Arc::try_unwrap(rush).ok().and_then(|rush| {
+        let next = rush.next.into_inner();
+        (next < rush.attempts).then_some((rush.target, rush.calendar, next))
+    });
+    (merged, took, unfinished)
 }
 
 /// Whether a round ended by using up its attempts (so another round may follow).

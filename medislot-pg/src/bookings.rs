@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::error::Failure;
-use crate::rows::{self, BOOKING, DOCTOR, OCCUPYING, SLOT};
+use crate::rows::{self, BOOKING, DOCTOR, SLOT};
 use crate::script::{Results, Script, Stmt, Tx};
 use crate::store::{no_rule, PgStore};
 
@@ -31,30 +31,24 @@ impl PgStore {
         self.retrying("create_booking", &rule, move || async move {
             let mut read = Script::new();
             let slot = read
-                .sql("SELECT ")
-                .sql(SLOT)
-                .sql(", s.withdrawn_at IS NOT NULL AS s_withdrawn FROM slots s WHERE s.id = ")
+                .sql("EXECUTE medislot_lock_slot(")
                 .uuid(slot_id)
-                .sql(" FOR UPDATE")
+                .sql(")")
                 .end();
             // Both reads come after the lock, each with its own snapshot: they see every
             // booking committed before the lock was granted.
             let replay = draft.idempotency_key.as_ref().map(|key| {
-                read.sql("SELECT ")
-                    .sql(BOOKING)
-                    .sql(" FROM bookings b WHERE b.patient_id = ")
+                read.sql("EXECUTE medislot_replay(")
                     .uuid(draft.patient_id)
-                    .sql(" AND b.idempotency_key = ")
+                    .sql(", ")
                     .text(key.as_str())
+                    .sql(")")
                     .end()
             });
             let occupant = read
-                .sql("SELECT ")
-                .sql(BOOKING)
-                .sql(" FROM bookings b WHERE b.slot_id = ")
+                .sql("EXECUTE medislot_occupant(")
                 .uuid(slot_id)
-                .sql(" AND b.status IN ")
-                .sql(OCCUPYING)
+                .sql(")")
                 .end();
             let (tx, found) = Tx::begin(&self.pool, read).await?;
 
@@ -98,16 +92,14 @@ impl PgStore {
             let mut read = Script::new();
             // Slot first, then booking: the order every mutation takes its locks in. A
             // booking never changes slot, so its slot id can be read before either lock.
-            read.sql("SELECT 1 FROM slots WHERE id = (SELECT slot_id FROM bookings WHERE id = ")
+            read.sql("EXECUTE medislot_lock_booking_slot(")
                 .uuid(id)
-                .sql(") FOR UPDATE")
+                .sql(")")
                 .end();
             let booking = read
-                .sql("SELECT ")
-                .sql(BOOKING)
-                .sql(" FROM bookings b WHERE b.id = ")
+                .sql("EXECUTE medislot_lock_booking(")
                 .uuid(id)
-                .sql(" FOR UPDATE")
+                .sql(")")
                 .end();
             let (tx, found) = Tx::begin(&self.pool, read).await?;
 
@@ -229,22 +221,21 @@ async fn refuse<T>(tx: Tx, refusal: Error) -> Result<T, Failure> {
 fn write_state(script: &mut Script, id: BookingId, new: &BookingState, now: DateTime<Utc>) -> Stmt {
     let parts = new.to_parts();
     script
-        .sql("UPDATE bookings AS b SET status = ")
-        .text(parts.status.as_str())
-        .sql(", hold_until = ")
-        .opt_ts(parts.hold_until)
-        .sql(", buffer_until = ")
-        .opt_ts(parts.buffer_until)
-        .sql(", cancelled_by = ")
-        .opt_text(parts.cancelled_by.map(CancelledBy::as_str))
-        .sql(", cancel_reason = ")
-        .opt_text(parts.cancel_reason.as_deref())
-        .sql(", updated_at = ")
-        .ts(now)
-        .sql(" WHERE b.id = ")
+        .sql("EXECUTE medislot_write_state(")
         .uuid(id)
-        .sql(" RETURNING ")
-        .sql(BOOKING)
+        .sql(", ")
+        .text(parts.status.as_str())
+        .sql(", ")
+        .opt_ts(parts.hold_until)
+        .sql(", ")
+        .opt_ts(parts.buffer_until)
+        .sql(", ")
+        .opt_text(parts.cancelled_by.map(CancelledBy::as_str))
+        .sql(", ")
+        .opt_text(parts.cancel_reason.as_deref())
+        .sql(", ")
+        .ts(now)
+        .sql(")")
         .end()
 }
 
@@ -253,10 +244,7 @@ fn write_state(script: &mut Script, id: BookingId, new: &BookingState, now: Date
 fn insert(script: &mut Script, booking: &Booking) -> Stmt {
     let parts = booking.state.to_parts();
     script
-        .sql(
-            "INSERT INTO bookings AS b (id, slot_id, patient_id, status, hold_until, buffer_until, \
-             cancelled_by, cancel_reason, idempotency_key, created_at, updated_at) VALUES (",
-        )
+        .sql("EXECUTE medislot_insert_booking(")
         .uuid(booking.id)
         .sql(", ")
         .uuid(booking.slot_id)
@@ -278,8 +266,7 @@ fn insert(script: &mut Script, booking: &Booking) -> Stmt {
         .ts(booking.created_at)
         .sql(", ")
         .ts(booking.updated_at)
-        .sql(") RETURNING ")
-        .sql(BOOKING)
+        .sql(")")
         .end()
 }
 

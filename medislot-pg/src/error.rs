@@ -42,13 +42,16 @@ const SHUTDOWN: [&str; 3] = ["57P01", "57P02", "57P03"];
 pub(crate) const IDEMPOTENCY_KEY_UNIQUE: &str = "bookings_idempotency_key_unique";
 
 /// Whether running the whole transaction again may succeed: the server gave up on it because of
-/// another transaction (deadlock, serialization failure), or a racing request with the same
-/// idempotency key committed first (the retry reads that booking and replays it).
+/// another transaction (deadlock, serialization failure), a racing request with the same
+/// idempotency key committed first (the retry reads that booking and replays it), or the
+/// connection lost its prepared statements (the retry prepares them again).
 pub(crate) fn is_retryable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(dbe) => {
-            matches!(dbe.code().as_deref(), Some(DEADLOCK | SERIALIZATION))
-                || dbe.constraint() == Some(IDEMPOTENCY_KEY_UNIQUE)
+            matches!(
+                dbe.code().as_deref(),
+                Some(DEADLOCK | SERIALIZATION | crate::prepared::NOT_PREPARED)
+            ) || dbe.constraint() == Some(IDEMPOTENCY_KEY_UNIQUE)
         }
         _ => false,
     }

@@ -44,7 +44,9 @@
 //! writes and `COMMIT` (or `ROLLBACK` when the rule refused). Each statement of a script takes its own
 //! snapshot, so the reads that follow the lock see every commit made before it was granted.
 //! Values travel as literals that cannot leave their quotes (text is sent hex-encoded); see
-//! `script.rs`.
+//! `script.rs`. The statements every booking and booking event runs are prepared once per
+//! connection (`PREPARE medislot_*`, on the connection's first booking) and run with `EXECUTE`,
+//! so the hot path skips parsing and planning too; see `prepared.rs`.
 //!
 //! | operation | round trips | statements |
 //! |---|---|---|
@@ -58,7 +60,8 @@
 //! | `slot`, `booking`, `doctor`, `list_*`, accounts | 1 | one query (joins, no N+1) |
 //!
 //! On top of these, sqlx pings a connection when it returns to the pool (off the request's
-//! path); a pool made by [`PgStoreOptions`] does not ping again before lending it.
+//! path); a pool made by [`PgStoreOptions`] does not ping again before lending it. A
+//! connection's first booking spends two more round trips preparing the booking statements.
 //!
 //! ## What the schema guarantees (`migrations/`)
 //! - `bookings_one_active_per_slot`: at most one `PENDING`, `CONFIRMED` or `BUFFER` booking per
@@ -79,7 +82,7 @@
 //! bookings by `(patient_id, id DESC)`, `(slot_id, id DESC)` and the primary key.
 //!
 //! ## Tests
-//! The feature `test-db` adds [`testing`]: a fresh, migrated database per test, on the server
+//! The feature `test-db` adds the module `testing`: a fresh, migrated database per test, on the server
 //! named by `DATABASE_URL`, or on a testcontainers PostgreSQL where Docker runs.
 
 mod accounts;
@@ -87,6 +90,7 @@ mod bookings;
 mod catalog;
 mod error;
 mod options;
+mod prepared;
 mod rows;
 mod script;
 mod store;

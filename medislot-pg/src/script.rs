@@ -142,7 +142,17 @@ impl Tx {
             let conn = pool.acquire().await?;
             let mut tx = Tx { conn, open: true };
             let sql = format!("BEGIN;\n{}", script.sql);
-            match run(&mut tx.conn, &sql).await {
+            let mut result = run(&mut tx.conn, &sql).await;
+            if matches!(&result, Err(error) if crate::prepared::is_not_prepared(error)) {
+                // A connection's first booking: prepare the hot statements, then run again.
+                tx.abort().await;
+                if !tx.open {
+                    crate::prepared::prepare(&mut tx.conn).await?;
+                    tx.open = true;
+                    result = run(&mut tx.conn, &sql).await;
+                }
+            }
+            match result {
                 Ok(mut groups) => {
                     if !groups.is_empty() {
                         groups.remove(0); // BEGIN's (empty) result

@@ -41,6 +41,10 @@ fn violation(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> (Str
 /// Waits (bounded) until a backend of this database is waiting for a lock while running a
 /// statement that contains `needle`; returns its pid.
 async fn backend_waiting_on_lock(store: &PgStore, needle: &str) -> i32 {
+    // A pool of its own, so that watching never waits for one of the store's connections.
+    let watcher = sqlx::PgPool::connect_with((*store.pool().connect_options()).clone())
+        .await
+        .expect("watcher pool");
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
     loop {
         let pid: Option<i32> = sqlx::query_scalar(
@@ -48,7 +52,7 @@ async fn backend_waiting_on_lock(store: &PgStore, needle: &str) -> i32 {
              AND wait_event_type = 'Lock' AND strpos(query, $1) > 0 LIMIT 1",
         )
         .bind(needle)
-        .fetch_optional(store.pool())
+        .fetch_optional(&watcher)
         .await
         .expect("read pg_stat_activity");
         if let Some(pid) = pid {
@@ -173,20 +177,27 @@ async fn overlapping_slots_written_with_sql_are_refused_by_the_exclusion_constra
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_killed_mid_transaction_leaves_no_partial_booking_and_the_store_keeps_working()
 {
-    let store = fresh_store().await;
+    // Two connections: the blocker's, and the booking's, made ready by a first booking (which
+    // prepares the booking statements on it).
+    let store = fresh_store_with(PgStoreOptions::new().max_connections(2)).await;
     let fx = fixture(&store);
     let slot = fx.slot().await;
+    let warm_up = fx.slot().await;
+    let mut blocker = store.pool().begin().await.expect("blocker");
+    fx.engine
+        .book(warm_up, PatientId::new(), None)
+        .await
+        .expect("warm-up booking");
 
     // Hold the bookings table so that the booking transaction, having locked its slot and read,
     // stops at its INSERT: then kill its connection.
-    let mut blocker = store.pool().begin().await.expect("blocker");
     blocker
         .execute("LOCK TABLE bookings IN SHARE MODE")
         .await
         .expect("lock bookings");
     let engine = fx.engine.clone();
     let booking = tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await });
-    let pid = backend_waiting_on_lock(&store, "INSERT INTO bookings").await;
+    let pid = backend_waiting_on_lock(&store, "medislot_insert_booking").await;
     let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
         .bind(pid)
         .fetch_one(&mut *blocker)
@@ -200,7 +211,8 @@ async fn a_connection_killed_mid_transaction_leaves_no_partial_booking_and_the_s
     }
     blocker.rollback().await.expect("release the table");
 
-    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 0);
+    // Only the warm-up booking.
+    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 1);
     assert_eq!(fx.status(slot).await, SlotStatus::Available);
     let rebooked = fx
         .engine
@@ -305,7 +317,7 @@ async fn a_booking_abandoned_before_commit_writes_nothing_and_leaves_no_pooled_c
     let engine = fx.engine.clone();
     let booking = tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await });
     // The booking has sent BEGIN and waits for the slot: it is inside its transaction.
-    backend_waiting_on_lock(&store, "FROM slots s WHERE s.id").await;
+    backend_waiting_on_lock(&store, "medislot_lock_slot").await;
 
     // The caller gives up (a client hung up): the future is dropped mid-transaction.
     booking.abort();
@@ -369,4 +381,26 @@ async fn migrating_twice_is_harmless() {
     let store = fresh_store().await;
     store.migrate().await.expect("second migrate");
     assert_eq!(count(&store, "SELECT count(*) FROM doctors").await, 0);
+}
+
+#[tokio::test]
+async fn a_connection_that_lost_its_prepared_statements_prepares_them_again() {
+    // One connection, so the statement is dropped from the connection the bookings use.
+    let store = fresh_store_with(PgStoreOptions::new().max_connections(1)).await;
+    let fx = fixture(&store);
+    let (first, second) = (fx.slot().await, fx.slot().await);
+    fx.engine
+        .book(first, PatientId::new(), None)
+        .await
+        .expect("first booking prepares");
+    sqlx::raw_sql("DEALLOCATE medislot_lock_slot")
+        .execute(store.pool())
+        .await
+        .expect("drop one prepared statement");
+
+    fx.engine
+        .book(second, PatientId::new(), None)
+        .await
+        .expect("the booking prepares it again");
+    assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 2);
 }

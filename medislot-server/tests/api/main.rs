@@ -38,6 +38,8 @@ mod errors;
 mod health;
 mod openapi;
 mod outage;
+mod process;
+mod restart;
 mod slots;
 
 use std::sync::Arc;

@@ -1,0 +1,122 @@
+//! The server binary as a separate process, spoken to over plain HTTP/1.1 on loopback.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_medislot-server");
+
+/// A running `medislot-server` process on a free loopback port.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl Server {
+    /// Starts the binary with `args` (plus `--listen`) and `env`, and waits until `/healthz`
+    /// answers.
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .args(args)
+            .args(["--listen", &listen])
+            .env_remove("DATABASE_URL")
+            .env_remove("MEDISLOT_STORE")
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let server = Server { child, port };
+        let started = Instant::now();
+        while server.request("GET", "/healthz", None, "").is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Sends one request (`Connection: close`) and reads the whole answer; `None` when the
+    /// server could not be reached or the connection broke.
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        json: &str,
+    ) -> Option<Reply> {
+        request(self.port, method, path, bearer, json)
+    }
+
+    /// Ends the process with SIGKILL: no shutdown code runs.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the killed server is reaped");
+    }
+
+    /// Asks the process to stop with SIGTERM and returns what it printed.
+    pub(crate) fn stop(self) -> Output {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        self.child.wait_with_output().unwrap()
+    }
+}
+
+/// An HTTP answer: status and raw body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("a JSON body ({e}): {}", self.body))
+    }
+}
+
+/// See [`Server::request`].
+pub(crate) fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json: &str,
+) -> Option<Reply> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let auth = bearer
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        json.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(json.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some(Reply {
+        status,
+        body: body.to_owned(),
+    })
+}
