@@ -555,5 +555,11 @@ async fn readme_screenshots() {
     admin
         .screenshot(StoreKind::Memory, "review-doctor-form-errors")
         .await;
+    admin.client.set_window_size(390, 844).await.unwrap();
+    admin.goto(&app.url("/admin/bookings")).await;
+    admin.wait_for("tr[data-booking-id]").await;
+    admin
+        .screenshot(StoreKind::Memory, "review-admin-bookings-phone")
+        .await;
     admin.close().await;
 }
