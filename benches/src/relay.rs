@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use medislot_core::{BookingEngine, PatientId};
 use medislot_pg::PgStoreOptions;
+use medislot_server::Stores;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::http::Server;
 use crate::options::Strategy;
 use crate::pg::Database;
 use crate::raw::{RawPath, RawPg};
@@ -115,10 +117,21 @@ pub(crate) async fn measure(db: &Database) -> Result<Vec<(String, f64)>, BenchEr
         "engine (PgStore)",
         "raw for-update",
         "raw for-update, pipelined",
+        "http (PgStore)",
     ] {
         let relay = Relay::start(upstream).await?;
         let through = options.clone().host("127.0.0.1").port(relay.addr.port());
-        let target = if path.starts_with("engine") {
+        let mut server = None;
+        let target = if path.starts_with("http") {
+            let store = PgStoreOptions::new()
+                .max_connections(1)
+                .connect_with(through)
+                .await?;
+            let started = Server::start(Stores::from_store(Arc::new(store), "relayed")).await?;
+            let client = started.patients(1).await?;
+            server = Some(started);
+            Target::Http(client)
+        } else if path.starts_with("engine") {
             let store = PgStoreOptions::new()
                 .max_connections(1)
                 .connect_with(through)
@@ -149,6 +162,9 @@ pub(crate) async fn measure(db: &Database) -> Result<Vec<(String, f64)>, BenchEr
             }
         }
         let trips = relay.trips() - before;
+        if let Some(server) = server {
+            server.stop().await;
+        }
         let per_booking = trips as f64 / booked.max(1) as f64;
         tracing::info!(path, per_booking, booked, "round trips counted");
         figures.push((path.to_owned(), per_booking));
