@@ -16,11 +16,13 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    /// A range from `starts_at` to `ends_at`.
+    /// A range from `starts_at` to `ends_at`, both truncated to whole microseconds: the
+    /// precision every store keeps, so a slot reads back (and pages) exactly as it was made.
     ///
     /// # Errors
     /// [`Error::Validation`] on `ends_at` unless it is after `starts_at`.
     pub fn new(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<Self> {
+        let (starts_at, ends_at) = (to_micros(starts_at), to_micros(ends_at));
         if ends_at <= starts_at {
             return Err(Error::validation("ends_at", "must be after starts_at"));
         }
@@ -41,6 +43,12 @@ impl TimeRange {
     pub fn overlaps(&self, other: &TimeRange) -> bool {
         self.starts_at < other.ends_at && other.starts_at < self.ends_at
     }
+}
+
+/// `at` without its sub-microsecond part.
+fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = at.timestamp_subsec_nanos();
+    at - chrono::Duration::nanoseconds(i64::from(nanos % 1_000))
 }
 
 /// A published slot.
@@ -181,4 +189,47 @@ pub struct SlotQuery {
     pub after: Option<SlotCursor>,
     /// At most this many slots (1 to [`crate::page::MAX_PAGE_SIZE`]).
     pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_keep_whole_microseconds_so_cursors_are_exact() {
+        let start = DateTime::from_timestamp(1_900_000_000, 123_456_789).unwrap();
+        let range = TimeRange::new(start, start + chrono::Duration::minutes(30)).unwrap();
+        assert_eq!(range.starts_at().timestamp_subsec_nanos(), 123_456_000);
+        let slot = Slot {
+            id: SlotId::new(),
+            doctor_id: DoctorId::new(),
+            range,
+            created_at: start,
+        };
+        let cursor = SlotCursor::after(&slot);
+        assert_eq!(SlotCursor::decode(&cursor.encode()), Some(cursor));
+        assert!(
+            !cursor.precedes(&slot),
+            "the slot itself is not on the next page"
+        );
+    }
+
+    #[test]
+    fn a_range_shorter_than_a_microsecond_is_refused() {
+        let start = DateTime::from_timestamp(1_900_000_000, 100).unwrap();
+        let end = start + chrono::Duration::nanoseconds(500);
+        assert!(TimeRange::new(start, end).is_err());
+        assert!(TimeRange::new(start, start - chrono::Duration::seconds(1)).is_err());
+    }
+
+    #[test]
+    fn touching_ranges_do_not_overlap() {
+        let t = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let m = chrono::Duration::minutes(30);
+        let a = TimeRange::new(t, t + m).unwrap();
+        let b = TimeRange::new(t + m, t + m + m).unwrap();
+        assert!(!a.overlaps(&b) && !b.overlaps(&a));
+        let c = TimeRange::new(t + chrono::Duration::minutes(29), t + m + m).unwrap();
+        assert!(a.overlaps(&c));
+    }
 }
