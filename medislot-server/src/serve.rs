@@ -55,7 +55,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     );
     let listener = TcpListener::bind(settings.listen);
     tracing::info!(
-        "MediSlot listening on http://{} (API docs at /docs); the data is {}",
+        "MediSlot listening on http://{} (web pages at /, API docs at /docs); the data is {}",
         settings.listen,
         description
     );
