@@ -1,5 +1,6 @@
 //! The `medislot-server` binary: parses the command line and runs the chosen command.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,10 +14,13 @@ async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cli.settings.log))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Logs go to standard error, so that a command's own output (create-admin) stays clean.
+    // Logs go to standard error, so that a command's own output (create-admin) stays clean;
+    // colours only on a terminal (and never with NO_COLOR), so log files stay plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 
     let result = match cli.command {
