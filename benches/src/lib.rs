@@ -169,7 +169,7 @@ async fn pg_phases(
         let (tally, elapsed) = raw::commit_rate(&db.pool, options.clients, window).await?;
         report.phases.push(PhaseReport {
             name: report::COMMIT_RATE.to_owned(),
-            rounds: 1,
+            rounds: 0,
             elapsed_s: elapsed.as_secs_f64(),
             ops: tally.figures(elapsed),
             invariant: None,
@@ -250,7 +250,7 @@ async fn sqlite_phases(
         let (tally, elapsed) = sqlite::commit_rate(&file.raw, options.clients, window).await?;
         report.phases.push(PhaseReport {
             name: report::COMMIT_RATE.to_owned(),
-            rounds: 1,
+            rounds: 0,
             elapsed_s: elapsed.as_secs_f64(),
             ops: tally.figures(elapsed),
             invariant: None,

@@ -84,8 +84,8 @@ pub struct Options {
     #[arg(long)]
     pub pool_size: Option<u32>,
 
-    /// How long each measured phase books for, e.g. `15s`, `500ms`, `1m`.
-    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    /// How long each measured phase books for, e.g. `10s`, `500ms`, `1m`.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub duration: Duration,
 
     /// Slices per phase: the engine and its ceilings take turns (A B A B ...) so that they see

@@ -315,11 +315,13 @@ fn rejections(op: &OpFigures) -> String {
 
 fn phase_footer(phase: &PhaseReport) -> String {
     let mut parts = vec![format!(
-        "{} calendar(s), {:.1} s, {:.0} requests/s",
-        phase.rounds,
+        "{:.1} s, {:.0} requests/s",
         phase.elapsed_s,
         phase.throughput()
     )];
+    if phase.rounds > 0 {
+        parts.push(format!("{} calendar(s)", phase.rounds));
+    }
     if let Some(cpu) = phase.cpu_s {
         let attempts: u64 = phase.ops.iter().map(|o| o.attempts).sum();
         parts.push(format!(
@@ -356,4 +358,42 @@ fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
     Some([fields.next()??, fields.next()??, fields.next()??])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(name: &str, invariant: Option<Invariant>) -> PhaseReport {
+        PhaseReport {
+            name: name.to_owned(),
+            rounds: 1,
+            elapsed_s: 1.0,
+            ops: Vec::new(),
+            invariant,
+            cpu_s: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_doubled_slot_or_a_lost_success_fails_the_run_and_names_the_phase() {
+        let options = Options::new(StoreKind::Memory, Scenario::Hot);
+        let mut report = Report::start(&options);
+        report
+            .phases
+            .push(phase("engine", Some(Invariant::new(100, 100, 0))));
+        report.phases.push(phase("ceiling", None));
+        assert!(report.holds());
+        report
+            .phases
+            .push(phase("raw doubled", Some(Invariant::new(101, 101, 1))));
+        report
+            .phases
+            .push(phase("raw lost", Some(Invariant::new(99, 100, 0))));
+        assert!(!report.holds());
+        assert!(report
+            .table()
+            .contains("INVARIANT VIOLATED in: raw doubled, raw lost"));
+    }
 }
