@@ -11,7 +11,9 @@
 //!   [`medislot_core::state::transition`], checked against a hand-written table of the rules;
 //! - [`engine_model`]: operation sequences on a [`medislot_core::BookingEngine`] over a
 //!   [`medislot_core::MemoryStore`] and a [`medislot_core::ManualClock`], checked against a plain
-//!   reference model.
+//!   reference model;
+//! - [`api_input`]: arbitrary requests through the whole HTTP application of `medislot-server`,
+//!   in process on an in-memory store: never a panic, never a 5xx.
 //!
 //! ```
 //! // Any bytes are a valid input; too few simply make a short sequence.
@@ -19,6 +21,7 @@
 //! medislot_fuzz::engine_model::run(b"\x01\x02\x03 some bytes");
 //! ```
 
+pub mod api_input;
 pub mod engine_model;
 mod rules;
 pub mod state_machine;
