@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Booking, BookingId, BookingState, BookingStatus, CancelledBy, Error, Event, EventKind, SlotId,
+    Booking, BookingId, BookingState, BookingStatus, CancelledBy, DoctorId, Error, Event,
+    EventKind, SlotId,
 };
 
 /// A refusal, with the ids it names: what both the engine and the model answer instead of a
@@ -16,6 +17,8 @@ pub(crate) enum Refusal {
     SlotUnavailable(SlotId),
     SlotInPast(SlotId),
     SlotHasActiveBooking(SlotId),
+    DoctorNotFound(DoctorId),
+    DoctorHasActiveBookings(DoctorId),
     NotOwner(BookingId),
     HoldExpired(BookingId),
     InvalidTransition {
@@ -31,7 +34,7 @@ impl Refusal {
     /// The refusal an engine error stands for.
     ///
     /// # Panics
-    /// On an error none of the fuzzed operations may give (a storage failure, a doctor error).
+    /// On an error none of the fuzzed operations may give (a storage failure, say).
     pub(crate) fn of(error: &Error) -> Self {
         match error {
             Error::SlotNotFound(id) => Refusal::SlotNotFound(*id),
@@ -39,6 +42,8 @@ impl Refusal {
             Error::SlotUnavailable(id) => Refusal::SlotUnavailable(*id),
             Error::SlotInPast(id) => Refusal::SlotInPast(*id),
             Error::SlotHasActiveBooking(id) => Refusal::SlotHasActiveBooking(*id),
+            Error::DoctorNotFound(id) => Refusal::DoctorNotFound(*id),
+            Error::DoctorHasActiveBookings(id) => Refusal::DoctorHasActiveBookings(*id),
             Error::NotOwner(id) => Refusal::NotOwner(*id),
             Error::HoldExpired(id) => Refusal::HoldExpired(*id),
             Error::InvalidTransition { from, event } => Refusal::InvalidTransition {

@@ -1,5 +1,5 @@
 //! Target `engine_model`: arbitrary operation sequences (book, hold, confirm, patient and admin
-//! cancels, clock moves, withdraw, release_expired, listings) on a [`BookingEngine`] over a
+//! cancels, clock moves, withdraw, delete the doctor, release_expired, listings) on a [`BookingEngine`] over a
 //! [`MemoryStore`] and a [`ManualClock`], run side by side with a plain reference model.
 //!
 //! After every operation the engine must have given the model's answer (the same booking, or the
@@ -15,7 +15,7 @@ mod model;
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
 use medislot_core::{
     Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingStatus, BookingView,
@@ -95,8 +95,13 @@ enum Op {
         slot: u8,
     },
     ReleaseExpired,
+    DeleteDoctor,
     ListSlots {
         available: Option<bool>,
+        /// Minutes after the epoch, modulo 60 (the slots start at 10, 20 and 40).
+        from: Option<u8>,
+        /// As `from`.
+        to: Option<u8>,
         limit: u8,
     },
     PatientBookings {
@@ -303,7 +308,25 @@ impl World {
                 let got = setup("release expired", wait(self.engine.release_expired()));
                 assert_eq!(got, want, "{op:?} at {now}: released count");
             }
-            Op::ListSlots { available, limit } => self.check_slot_listing(*available, *limit),
+            Op::DeleteDoctor => {
+                let want = self.model.delete_doctor(self.doctor);
+                let got = wait(self.engine.delete_doctor(self.doctor)).map_err(|e| Refusal::of(&e));
+                assert_eq!(got, want, "{op:?} at {now}");
+            }
+            Op::ListSlots {
+                available,
+                from,
+                to,
+                limit,
+            } => {
+                let at = |m: &u8| epoch() + Duration::minutes(i64::from(m % 60));
+                self.check_slot_listing(
+                    *available,
+                    from.as_ref().map(at),
+                    to.as_ref().map(at),
+                    *limit,
+                );
+            }
             Op::PatientBookings {
                 patient,
                 status,
@@ -383,22 +406,38 @@ impl World {
         }
     }
 
-    fn check_slot_listing(&self, available: Option<bool>, limit: u8) {
+    fn check_slot_listing(
+        &self,
+        available: Option<bool>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        limit: u8,
+    ) {
         let limit = 1 + u32::from(limit % 4);
+        let want = self.model.list_slots(available, from, to);
         let mut listed = Vec::new();
         let mut after = None;
         for _ in 0..MAX_PAGES {
             let query = SlotQuery {
                 available,
+                from,
+                to,
                 after,
                 limit,
                 ..SlotQuery::default()
             };
-            let page = setup("list slots", wait(self.engine.slots(&query)));
+            let page = match wait(self.engine.slots(&query)) {
+                Ok(page) => page,
+                Err(e) => {
+                    assert!(after.is_none(), "a later page of {query:?} failed: {e}");
+                    assert_eq!(Err(Refusal::of(&e)), want, "{query:?}");
+                    return;
+                }
+            };
             assert!(page.items.len() <= limit as usize, "page over its limit");
             listed.extend(page.items);
             let Some(next) = page.next else {
-                assert_eq!(listed, self.model.list_slots(available), "{query:?}");
+                assert_eq!(Ok(listed), want, "{query:?}");
                 return;
             };
             after = SlotCursor::decode(&next.encode());

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
-    Booking, BookingId, BookingState, BookingStatus, Event, IdempotencyKey, PatientId, Slot,
-    SlotId, SlotStatus, SlotView,
+    Booking, BookingId, BookingState, BookingStatus, DoctorId, Event, IdempotencyKey, PatientId,
+    Slot, SlotId, SlotStatus, SlotView,
 };
 
 use crate::rules::{self, Refusal};
@@ -33,6 +33,7 @@ pub(super) struct Model {
     slots: Vec<ModelSlot>,
     bookings: Vec<Booking>,
     keys: HashMap<(PatientId, IdempotencyKey), usize>,
+    doctor_deleted: bool,
 }
 
 #[derive(Debug)]
@@ -50,6 +51,7 @@ impl Model {
             slots: Vec::new(),
             bookings: Vec::new(),
             keys: HashMap::new(),
+            doctor_deleted: false,
         }
     }
 
@@ -217,6 +219,28 @@ impl Model {
         Ok(())
     }
 
+    /// Deletes the one doctor (every slot is theirs) and withdraws its live slots, unless a slot
+    /// that has not ended is occupied now.
+    pub(super) fn delete_doctor(&mut self, id: DoctorId) -> Result<(), Refusal> {
+        if self.doctor_deleted {
+            return Err(Refusal::DoctorNotFound(id));
+        }
+        let blocked = self.slots.iter().filter(|s| !s.withdrawn).any(|s| {
+            s.slot.range.ends_at() > self.now
+                && self
+                    .occupant(s.slot.id)
+                    .is_some_and(|i| rules::occupies(&self.bookings[i].state, self.now))
+        });
+        if blocked {
+            return Err(Refusal::DoctorHasActiveBookings(id));
+        }
+        self.doctor_deleted = true;
+        for s in &mut self.slots {
+            s.withdrawn = true;
+        }
+        Ok(())
+    }
+
     /// Tidies every lapsed hold and ended buffer; returns how many.
     pub(super) fn release_expired(&mut self) -> u64 {
         let lapsed: Vec<(usize, BookingState)> = self
@@ -256,17 +280,30 @@ impl Model {
         })
     }
 
-    /// Every live slot, by start then id, keeping those whose availability is `available`.
-    pub(super) fn list_slots(&self, available: Option<bool>) -> Vec<SlotView> {
+    /// Every live slot starting in `[from, to)`, by start then id, keeping those whose
+    /// availability is `available`; refused when `to` is not after `from`.
+    pub(super) fn list_slots(
+        &self,
+        available: Option<bool>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<SlotView>, Refusal> {
+        if let (Some(from), Some(to)) = (from, to) {
+            if to <= from {
+                return Err(Refusal::Validation { field: "to" });
+            }
+        }
         let mut views: Vec<SlotView> = self
             .slots
             .iter()
             .filter(|s| !s.withdrawn)
+            .filter(|s| from.is_none_or(|from| s.slot.range.starts_at() >= from))
+            .filter(|s| to.is_none_or(|to| s.slot.range.starts_at() < to))
             .filter_map(|s| self.slot_view(s.slot.id).ok())
             .filter(|v| available.is_none_or(|want| (v.status == SlotStatus::Available) == want))
             .collect();
         views.sort_by_key(|v| (v.slot.range.starts_at(), v.slot.id));
-        views
+        Ok(views)
     }
 
     /// A patient's bookings, newest (highest id) first, keeping those whose status read now is
