@@ -154,6 +154,18 @@ impl State {
     }
 }
 
+/// Whether the range between two bounds holds nothing. `BTreeMap::range` panics when the start
+/// is after the end, which a caller's cursor and window can ask for.
+fn is_empty_range<T: Ord>(lower: &Bound<T>, upper: &Bound<T>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) => {
+            l >= u
+        }
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => false,
+    }
+}
+
 #[async_trait]
 impl SlotStore for MemoryStore {
     async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
@@ -282,6 +294,13 @@ impl SlotStore for MemoryStore {
             Some(to) => Bound::Excluded((to, SlotId::from_uuid(uuid::Uuid::nil()))),
             None => Bound::Unbounded,
         };
+        if is_empty_range(&lower, &upper) {
+            // A cursor past `to`: nothing left (and `BTreeMap::range` would panic).
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
         let keys: Box<dyn Iterator<Item = &(DateTime<Utc>, SlotId)>> = match query.doctor_id {
             Some(doctor) => match state.doctor_slots.get(&doctor) {
                 Some(calendar) => Box::new(calendar.range((lower, upper)).map(|(k, _)| k)),

@@ -357,3 +357,50 @@ pub async fn withdrawing_a_booked_slot_is_refused<S: SlotStore + 'static>(store:
         .unwrap();
     f.engine.withdraw_slot(slots[0]).await.unwrap();
 }
+
+/// A cursor from beyond the requested window (a client mixing pages of two queries) gives an
+/// empty last page, never a failure.
+pub async fn a_cursor_past_the_window_gives_an_empty_page<S: SlotStore + 'static>(store: Arc<S>) {
+    let f = Fixture::new(store);
+    let doc = f.doctor("Dr Window", "Cardiology").await;
+    let slots = f.slots(&doc, 3, Duration::zero()).await;
+    let all = f.all_slots(SlotQuery::default(), 10).await;
+    let last = all.last().expect("three slots").slot.clone();
+    let first_start = all[0].slot.range.starts_at();
+    for doctor_id in [None, Some(doc.id)] {
+        let query = SlotQuery {
+            doctor_id,
+            to: Some(first_start + Duration::minutes(1)),
+            after: Some(crate::SlotCursor::after(&last)),
+            limit: 10,
+            ..SlotQuery::default()
+        };
+        let page = f.engine.slots(&query).await.unwrap();
+        assert!(page.items.is_empty() && page.next.is_none(), "{page:?}");
+    }
+    let at_window_end = SlotQuery {
+        to: Some(first_start),
+        after: Some(crate::SlotCursor {
+            starts_at: first_start,
+            id: slots[0],
+        }),
+        limit: 10,
+        ..SlotQuery::default()
+    };
+    assert!(f
+        .engine
+        .slots(&at_window_end)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let bookings = crate::BookingQuery {
+        patient_id: Some(PatientId::new()),
+        after: Some(crate::BookingCursor(crate::BookingId::from_uuid(
+            uuid::Uuid::nil(),
+        ))),
+        limit: 10,
+        ..crate::BookingQuery::default()
+    };
+    assert!(f.engine.bookings(&bookings).await.unwrap().items.is_empty());
+}

@@ -43,6 +43,7 @@ macro_rules! slot_store_conformance {
             slots_that_only_touch_do_not_overlap,
             a_withdrawn_slot_frees_its_time_for_new_slots,
             slot_listing_filters_and_pages_by_keyset,
+            a_cursor_past_the_window_gives_an_empty_page,
             deleting_a_doctor_with_active_bookings_is_refused_and_keeps_history,
             withdrawing_a_booked_slot_is_refused,
             // bookings
