@@ -9,9 +9,10 @@ use serde_json::Value;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_medislot-server");
 
-/// A running `medislot-server` process on a free loopback port.
+/// A running `medislot-server` process on a free loopback port. Dropped (say, by a failing
+/// assertion) while still running, it is killed, so no test leaves a server behind.
 pub(crate) struct Server {
-    child: Child,
+    child: Option<Child>,
     pub(crate) port: u16,
 }
 
@@ -36,7 +37,10 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the server starts");
-        let server = Server { child, port };
+        let server = Server {
+            child: Some(child),
+            port,
+        };
         let started = Instant::now();
         while server.request("GET", "/healthz", None, "").is_none() {
             assert!(
@@ -62,18 +66,29 @@ impl Server {
 
     /// Ends the process with SIGKILL: no shutdown code runs.
     pub(crate) fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the killed server is reaped");
+        let mut child = self.child.take().expect("the server is running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("the killed server is reaped");
     }
 
     /// Asks the process to stop with SIGTERM and returns what it printed.
-    pub(crate) fn stop(self) -> Output {
+    pub(crate) fn stop(mut self) -> Output {
+        let child = self.child.take().expect("the server is running");
         let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(term.success());
-        self.child.wait_with_output().unwrap()
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
