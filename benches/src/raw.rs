@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
@@ -16,7 +16,7 @@ use medislot_core::{BookingId, DoctorId, PatientId, SlotId};
 use sqlx::{Executor as _, PgPool, Row};
 
 use crate::options::Strategy;
-use crate::stats::{OpKind, Outcome, Tally};
+use crate::stats::{commit_loop, Outcome, Tally};
 use crate::target::{admin_buffer, READ_PAGE};
 
 /// Which raw path.
@@ -409,38 +409,15 @@ pub(crate) async fn commit_rate(
     .bind(count)
     .execute(pool)
     .await?;
-    let started = Instant::now();
-    let deadline = started + duration;
-    let handles: Vec<_> = (0..count)
-        .map(|row| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let mut tally = Tally::default();
-                loop {
-                    let at = Instant::now();
-                    if at >= deadline {
-                        break;
-                    }
-                    let done = sqlx::query("UPDATE bench_commit_probe SET n = n + 1 WHERE id = $1")
-                        .bind(row)
-                        .execute(&pool)
-                        .await;
-                    let outcome = match done {
-                        Ok(_) => Outcome::Ok,
-                        Err(e) => Outcome::Error(e.to_string()),
-                    };
-                    tally.record(OpKind::Commit, outcome, at.elapsed());
-                }
-                tally
-            })
-        })
-        .collect();
-    let mut merged = Tally::default();
-    for handle in handles {
-        match handle.await {
-            Ok(tally) => merged.merge(tally),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+    let pool = pool.clone();
+    Ok(commit_loop(i64::from(count), duration, move |row| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE bench_commit_probe SET n = n + 1 WHERE id = $1")
+                .bind(i32::try_from(row).unwrap_or(i32::MAX))
+                .execute(&pool)
+                .await
         }
-    }
-    Ok((merged, started.elapsed()))
+    })
+    .await)
 }

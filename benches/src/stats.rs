@@ -1,7 +1,8 @@
 //! What each client counts, and the figures a phase reports once the clients are merged.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -197,6 +198,51 @@ impl OpFigures {
             max_us: c.latency_us.max(),
         }
     }
+}
+
+/// The commit-rate ceiling's loop: `clients` tasks each run `commit(row)` (a one-row
+/// transaction on its own row) back to back until `duration` has passed. Returns the merged
+/// tally and the time taken.
+pub(crate) async fn commit_loop<F, Fut, T>(
+    clients: i64,
+    duration: Duration,
+    commit: F,
+) -> (Tally, Duration)
+where
+    F: Fn(i64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    T: Send + 'static,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let handles: Vec<_> = (0..clients)
+        .map(|row| {
+            let commit = commit.clone();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                loop {
+                    let at = Instant::now();
+                    if at >= deadline {
+                        break;
+                    }
+                    let outcome = match commit(row).await {
+                        Ok(_) => Outcome::Ok,
+                        Err(e) => Outcome::Error(e.to_string()),
+                    };
+                    tally.record(OpKind::Commit, outcome, at.elapsed());
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut merged = Tally::default();
+    for handle in handles {
+        match handle.await {
+            Ok(tally) => merged.merge(tally),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    (merged, started.elapsed())
 }
 
 #[cfg(test)]
