@@ -1,5 +1,7 @@
 //! The booking engine: the one entry point applications call. It validates input, reads the
-//! clock, builds drafts and events, and lets the store apply them atomically.
+//! clock once per operation, and runs every mutation the same way: it names what to lock
+//! ([`Claim`]), lets the store lock and read, decides from what was read ([`crate::decisions`]),
+//! and lets the store commit the changes it decided.
 
 use std::sync::Arc;
 
@@ -9,12 +11,14 @@ use crate::booking::{
     Booking, BookingCursor, BookingQuery, BookingState, BookingView, Event, IdempotencyKey,
 };
 use crate::clock::{Clock, SystemClock};
+use crate::decisions;
 use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
 use crate::error::{Error, Result};
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
+use crate::unit_of_work::{Claim, Decision, DoctorClaim, LAPSED_BATCH};
 
 /// The most slots one publish request may create.
 pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
@@ -103,9 +107,20 @@ impl BookingEngine {
         self.policy
     }
 
-    /// The current instant, from the engine's clock.
+    /// The current instant, from the engine's clock, to the whole microsecond (the precision
+    /// every store keeps, so what a mutation writes reads back exactly).
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        crate::slot::to_micros(self.clock.now())
+    }
+
+    /// Runs one mutation through the store's unit of work and answers with the decision that
+    /// was committed.
+    async fn mutate(
+        &self,
+        claim: &Claim,
+        decide: &(dyn Fn(&crate::unit_of_work::Locked) -> Result<Decision> + Send + Sync),
+    ) -> Result<Decision> {
+        self.store.mutate(claim, decide).await
     }
 
     /// The store underneath.
@@ -119,7 +134,9 @@ impl BookingEngine {
     /// Only storage failures (the fields were validated by [`NewDoctor::new`]).
     pub async fn create_doctor(&self, doctor: NewDoctor) -> Result<Doctor> {
         let doctor = doctor.into_doctor(self.now());
-        self.store.insert_doctor(&doctor).await?;
+        let decision = decisions::create_doctor(&doctor);
+        self.mutate(&Claim::default(), &|_| Ok(decision.clone()))
+            .await?;
         Ok(doctor)
     }
 
@@ -129,7 +146,18 @@ impl BookingEngine {
     /// [`Error::DoctorNotFound`], or [`Error::DoctorHasActiveBookings`] while an upcoming slot
     /// is booked, held or buffered.
     pub async fn delete_doctor(&self, id: DoctorId) -> Result<()> {
-        self.store.delete_doctor(id, self.now()).await
+        let now = self.now();
+        let claim = Claim {
+            doctor: Some(DoctorClaim {
+                id,
+                slots_within: None,
+                occupants_after: Some(now),
+            }),
+            ..Claim::default()
+        };
+        self.mutate(&claim, &|locked| decisions::delete_doctor(locked, id, now))
+            .await?;
+        Ok(())
     }
 
     /// A doctor.
@@ -185,7 +213,18 @@ impl BookingEngine {
                 created_at: now,
             })
             .collect();
-        self.store.insert_slots(doctor_id, &slots).await?;
+        let claim = Claim {
+            doctor: Some(DoctorClaim {
+                id: doctor_id,
+                slots_within: span(&slots),
+                occupants_after: None,
+            }),
+            ..Claim::default()
+        };
+        self.mutate(&claim, &|locked| {
+            decisions::publish_slots(locked, doctor_id, &slots, now)
+        })
+        .await?;
         Ok(slots)
     }
 
@@ -195,7 +234,14 @@ impl BookingEngine {
     /// [`Error::SlotNotFound`], or [`Error::SlotHasActiveBooking`] while it is booked, held or
     /// buffered.
     pub async fn withdraw_slot(&self, id: SlotId) -> Result<()> {
-        self.store.withdraw_slot(id, self.now()).await
+        let now = self.now();
+        let claim = Claim {
+            slot: Some(id),
+            ..Claim::default()
+        };
+        self.mutate(&claim, &|locked| decisions::withdraw_slot(locked, id, now))
+            .await?;
+        Ok(())
     }
 
     /// A slot and its status now.
@@ -239,7 +285,7 @@ impl BookingEngine {
             idempotency_key,
             now,
         );
-        self.store.create_booking(&draft, now).await
+        self.create_booking(draft).await
     }
 
     /// Holds a free slot for a patient until `now + policy.hold`: a `PENDING` booking to
@@ -253,7 +299,24 @@ impl BookingEngine {
             hold_until: now + self.policy.hold,
         };
         let draft = draft(slot_id, patient_id, state, None, now);
-        self.store.create_booking(&draft, now).await
+        self.create_booking(draft).await
+    }
+
+    /// Stores `draft` on its slot: lock the slot, read its occupant (and the first booking made
+    /// with the draft's key), decide, write.
+    async fn create_booking(&self, draft: Booking) -> Result<Booking> {
+        let claim = Claim {
+            slot: Some(draft.slot_id),
+            replay: draft
+                .idempotency_key
+                .clone()
+                .map(|key| (draft.patient_id, key)),
+            ..Claim::default()
+        };
+        let decision = self
+            .mutate(&claim, &|locked| decisions::create_booking(locked, &draft))
+            .await?;
+        Ok(decision.reply.unwrap_or(draft))
     }
 
     /// Confirms the patient's own hold.
@@ -295,7 +358,17 @@ impl BookingEngine {
     }
 
     async fn apply(&self, id: BookingId, event: Event) -> Result<Booking> {
-        self.store.apply_event(id, &event, self.now()).await
+        let now = self.now();
+        let claim = Claim {
+            booking: Some(id),
+            ..Claim::default()
+        };
+        let decision = self
+            .mutate(&claim, &|locked| {
+                decisions::apply_event(locked, id, &event, now)
+            })
+            .await?;
+        decision.reply.ok_or(Error::BookingNotFound(id))
     }
 
     /// A booking with its slot and doctor.
@@ -341,7 +414,24 @@ impl BookingEngine {
     /// # Errors
     /// Only storage failures.
     pub async fn release_expired(&self) -> Result<u64> {
-        self.store.release_expired(self.now()).await
+        let now = self.now();
+        let claim = Claim {
+            lapsed_at: Some(now),
+            ..Claim::default()
+        };
+        let mut released = 0;
+        loop {
+            let decision = self
+                .mutate(&claim, &|locked| {
+                    Ok(decisions::release_expired(locked, now))
+                })
+                .await?;
+            let batch = decision.changes.states.len();
+            released += batch as u64;
+            if batch < LAPSED_BATCH {
+                return Ok(released);
+            }
+        }
     }
 }
 
@@ -361,6 +451,13 @@ fn draft(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// The range from the earliest start to the latest end of `slots`.
+fn span(slots: &[Slot]) -> Option<TimeRange> {
+    let starts = slots.iter().map(|s| s.range.starts_at()).min()?;
+    let ends = slots.iter().map(|s| s.range.ends_at()).max()?;
+    TimeRange::new(starts, ends).ok()
 }
 
 fn check_limit(limit: u32) -> Result<()> {

@@ -7,8 +7,10 @@
 //! - [`BookingEngine`] is what applications call.
 //! - [`SlotStore`] is the storage trait; [`MemoryStore`] implements it in memory, and the
 //!   `medislot-pg` and `medislot-sqlite` crates implement it on databases.
-//! - [`state`] is the booking state machine: pure functions every store calls inside its own
-//!   atomic section, so the rules exist once.
+//! - [`state`] is the booking state machine: pure functions, no I/O, no clock.
+//! - Every mutation runs one way: the engine names what to lock ([`Claim`]), the store locks and
+//!   reads ([`Locked`]), the core decides ([`Decision`]), and the store commits the [`Changes`]
+//!   (see [`SlotStore::mutate`]). The steps live once, in the core; stores supply atomicity.
 //! - `testkit` (feature `testkit`) is the conformance kit every store must pass.
 //!
 //! ```
@@ -39,6 +41,7 @@
 mod account;
 mod booking;
 mod clock;
+mod decisions;
 mod doctor;
 mod engine;
 mod error;
@@ -49,6 +52,7 @@ mod slot;
 pub mod state;
 mod store;
 mod sync;
+mod unit_of_work;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -67,3 +71,6 @@ pub use memory::MemoryStore;
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;
+pub use unit_of_work::{
+    Changes, Claim, Decide, Decision, DoctorClaim, Locked, StateChange, LAPSED_BATCH,
+};

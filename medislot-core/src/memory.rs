@@ -12,15 +12,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountStore, Email, Role};
-use crate::booking::{Booking, BookingCursor, BookingQuery, BookingView, Event, IdempotencyKey};
+use crate::booking::{Booking, BookingCursor, BookingQuery, BookingView, IdempotencyKey};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
 use crate::page::Page;
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
-use crate::state;
 use crate::store::SlotStore;
 use crate::sync::RwLock;
+use crate::unit_of_work::{Changes, Claim, Decide, Decision, Locked, LAPSED_BATCH};
 
 /// An in-memory store for doctors, slots, bookings and accounts. Data is lost when the process
 /// ends; use it for tests, demos and embedding where persistence is not needed.
@@ -99,31 +99,126 @@ impl State {
         })
     }
 
-    fn is_occupied(&self, record: &SlotRecord, now: DateTime<Utc>) -> bool {
-        self.occupant(record)
-            .is_some_and(|b| b.state.occupies_slot_at(now))
+    /// What `claim` asks for, read under the write lock.
+    fn read(&self, claim: &Claim) -> Locked {
+        let mut locked = Locked::default();
+        if let Some(doctor) = &claim.doctor {
+            locked.doctor = self
+                .doctors
+                .get(&doctor.id)
+                .filter(|r| !r.deleted)
+                .map(|r| r.doctor.clone());
+            let calendar = self.doctor_slots.get(&doctor.id);
+            if let (Some(range), Some(calendar)) = (doctor.slots_within, calendar) {
+                // Live slots of one doctor never overlap, so their ends grow with their starts:
+                // walking back from the last slot starting before the range ends, stop at the
+                // first that ends before the range starts.
+                locked.doctor_slots = calendar
+                    .range(..(range.ends_at(), SlotId::from_uuid(uuid::Uuid::nil())))
+                    .rev()
+                    .take_while(|(_, end)| **end > range.starts_at())
+                    .filter_map(|((_, id), _)| self.slots.get(id))
+                    .map(|r| r.slot.clone())
+                    .collect();
+            }
+            if let (Some(after), Some(calendar)) = (doctor.occupants_after, calendar) {
+                locked.doctor_occupants = calendar
+                    .iter()
+                    .filter(|(_, end)| **end > after)
+                    .filter_map(|((_, id), _)| self.slots.get(id))
+                    .filter_map(|r| self.occupant(r))
+                    .cloned()
+                    .collect();
+            }
+        }
+        if let Some(id) = claim.slot {
+            if let Some(record) = self.live_slot(id) {
+                locked.slot = Some(record.slot.clone());
+                locked.occupant = self.occupant(record).cloned();
+            }
+        }
+        if let Some(id) = claim.booking {
+            locked.booking = self.bookings.get(&id).cloned();
+        }
+        if let Some((patient, key)) = &claim.replay {
+            locked.replay = self
+                .idempotency
+                .get(&(*patient, key.clone()))
+                .and_then(|id| self.bookings.get(id))
+                .cloned();
+        }
+        if let Some(at) = claim.lapsed_at {
+            locked.lapsed = self
+                .slots
+                .values()
+                .filter_map(|record| self.occupant(record))
+                .filter(|b| !b.state.occupies_slot_at(at))
+                .take(LAPSED_BATCH)
+                .cloned()
+                .collect();
+        }
+        locked
     }
 
-    /// The first of `slots` that overlaps a live slot of the doctor or an earlier one of `slots`.
-    fn first_overlap<'a>(&self, doctor_id: DoctorId, slots: &'a [Slot]) -> Option<&'a Slot> {
-        let empty = BTreeMap::new();
-        let existing = self.doctor_slots.get(&doctor_id).unwrap_or(&empty);
-        let mut accepted = BTreeMap::new();
-        slots.iter().find(|slot| {
-            let overlaps = |calendar: &Calendar| {
-                // Live slots of one doctor never overlap, so their ends grow with their starts:
-                // only the last slot starting before this one ends can reach into it.
-                calendar
-                    .range(..(slot.range.ends_at(), SlotId::from_uuid(uuid::Uuid::nil())))
-                    .next_back()
-                    .is_some_and(|(_, end)| *end > slot.range.starts_at())
-            };
-            let clash = overlaps(existing) || overlaps(&accepted);
-            if !clash {
-                accepted.insert((slot.range.starts_at(), slot.id), slot.range.ends_at());
+    /// Applies `changes`, in the order [`Changes`] lists them.
+    fn write(&mut self, changes: &Changes) {
+        let at = changes.at;
+        if let Some(doctor) = &changes.new_doctor {
+            self.doctors.insert(
+                doctor.id,
+                DoctorRecord {
+                    doctor: doctor.clone(),
+                    deleted: false,
+                },
+            );
+        }
+        for slot in &changes.new_slots {
+            let key = (slot.range.starts_at(), slot.id);
+            self.slots_by_start.insert(key);
+            self.doctor_slots
+                .entry(slot.doctor_id)
+                .or_default()
+                .insert(key, slot.range.ends_at());
+            self.slots.insert(
+                slot.id,
+                SlotRecord {
+                    slot: slot.clone(),
+                    withdrawn: false,
+                    occupant: None,
+                },
+            );
+        }
+        for id in &changes.withdrawn_slots {
+            self.withdraw(*id);
+        }
+        if let Some(id) = changes.deleted_doctor {
+            let live: Vec<SlotId> = self
+                .doctor_slots
+                .get(&id)
+                .map(|calendar| calendar.keys().map(|(_, slot)| *slot).collect())
+                .unwrap_or_default();
+            for slot in live {
+                self.withdraw(slot);
             }
-            clash
-        })
+            if let Some(record) = self.doctors.get_mut(&id) {
+                record.deleted = true;
+            }
+        }
+        for change in &changes.states {
+            self.write_state(change.booking, change.state.clone(), at);
+        }
+        for booking in &changes.new_bookings {
+            if let Some(record) = self.slots.get_mut(&booking.slot_id) {
+                record.occupant = Some(booking.id);
+            }
+            if let Some(key) = &booking.idempotency_key {
+                self.idempotency
+                    .insert((booking.patient_id, key.clone()), booking.id);
+            }
+            self.patient_bookings
+                .insert((booking.patient_id, booking.id));
+            self.bookings.insert(booking.id, booking.clone());
+        }
     }
 
     fn withdraw(&mut self, id: SlotId) {
@@ -168,16 +263,13 @@ fn is_empty_range<T: Ord>(lower: &Bound<T>, upper: &Bound<T>) -> bool {
 
 #[async_trait]
 impl SlotStore for MemoryStore {
-    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
+        // One write lock for the whole unit of work: it covers every lock the claim names.
         let mut state = self.state.write();
-        state.doctors.insert(
-            doctor.id,
-            DoctorRecord {
-                doctor: doctor.clone(),
-                deleted: false,
-            },
-        );
-        Ok(())
+        let locked = state.read(claim);
+        let decision = decide(&locked)?;
+        state.write(&decision.changes);
+        Ok(decision)
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
@@ -199,76 +291,6 @@ impl SlotStore for MemoryStore {
             .collect();
         doctors.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
         Ok(doctors)
-    }
-
-    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
-        let mut state = self.state.write();
-        match state.doctors.get(&id) {
-            Some(r) if !r.deleted => {}
-            _ => return Err(Error::DoctorNotFound(id)),
-        }
-        let live: Vec<SlotId> = state
-            .doctor_slots
-            .get(&id)
-            .map(|calendar| calendar.keys().map(|(_, slot)| *slot).collect())
-            .unwrap_or_default();
-        let blocked = live.iter().any(|slot| {
-            state.slots.get(slot).is_some_and(|record| {
-                record.slot.range.ends_at() > now && state.is_occupied(record, now)
-            })
-        });
-        if blocked {
-            return Err(Error::DoctorHasActiveBookings(id));
-        }
-        for slot in live {
-            state.withdraw(slot);
-        }
-        if let Some(record) = state.doctors.get_mut(&id) {
-            record.deleted = true;
-        }
-        Ok(())
-    }
-
-    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
-        let mut state = self.state.write();
-        if state.doctors.get(&doctor_id).is_none_or(|r| r.deleted) {
-            return Err(Error::DoctorNotFound(doctor_id));
-        }
-        if let Some(slot) = state.first_overlap(doctor_id, slots) {
-            return Err(Error::SlotOverlap {
-                doctor_id,
-                starts_at: slot.range.starts_at(),
-                ends_at: slot.range.ends_at(),
-            });
-        }
-        for slot in slots {
-            let key = (slot.range.starts_at(), slot.id);
-            state.slots_by_start.insert(key);
-            state
-                .doctor_slots
-                .entry(doctor_id)
-                .or_default()
-                .insert(key, slot.range.ends_at());
-            state.slots.insert(
-                slot.id,
-                SlotRecord {
-                    slot: slot.clone(),
-                    withdrawn: false,
-                    occupant: None,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
-        let mut state = self.state.write();
-        let record = state.live_slot(id).ok_or(Error::SlotNotFound(id))?;
-        if state.is_occupied(record, now) {
-            return Err(Error::SlotHasActiveBooking(id));
-        }
-        state.withdraw(id);
-        Ok(())
     }
 
     async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
@@ -332,57 +354,6 @@ impl SlotStore for MemoryStore {
         }))
     }
 
-    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
-        let mut state = self.state.write();
-        let record = state
-            .live_slot(draft.slot_id)
-            .ok_or(Error::SlotNotFound(draft.slot_id))?;
-        if let Some(key) = &draft.idempotency_key {
-            let first = state
-                .idempotency
-                .get(&(draft.patient_id, key.clone()))
-                .and_then(|id| state.bookings.get(id));
-            if let Some(first) = first {
-                return state::replay(first, draft.slot_id);
-            }
-        }
-        let tidy = state::check_bookable(&record.slot, state.occupant(record), now)?;
-        if let Some(tidy) = tidy {
-            state.write_state(tidy.occupant, tidy.state, now);
-        }
-        let booking = draft.clone();
-        if let Some(record) = state.slots.get_mut(&booking.slot_id) {
-            record.occupant = Some(booking.id);
-        }
-        if let Some(key) = &booking.idempotency_key {
-            state
-                .idempotency
-                .insert((booking.patient_id, key.clone()), booking.id);
-        }
-        state
-            .patient_bookings
-            .insert((booking.patient_id, booking.id));
-        state.bookings.insert(booking.id, booking.clone());
-        Ok(booking)
-    }
-
-    async fn apply_event(
-        &self,
-        id: BookingId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<Booking> {
-        let mut state = self.state.write();
-        let booking = state.bookings.get(&id).ok_or(Error::BookingNotFound(id))?;
-        let new = state::transition(booking, event, now)?;
-        state.write_state(id, new, now);
-        state
-            .bookings
-            .get(&id)
-            .cloned()
-            .ok_or(Error::BookingNotFound(id))
-    }
-
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         let state = self.state.read();
         Ok(state.bookings.get(&id).and_then(|b| state.booking_view(b)))
@@ -429,25 +400,6 @@ impl SlotStore for MemoryStore {
         Ok(Page::from_overfetch(items, query.limit, |v| {
             BookingCursor(v.booking.id)
         }))
-    }
-
-    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        let mut state = self.state.write();
-        let lapsed: Vec<(BookingId, crate::BookingState)> = state
-            .slots
-            .values()
-            .filter_map(|record| state.occupant(record))
-            .filter_map(|b| {
-                state::transition(b, &Event::Expire, now)
-                    .ok()
-                    .map(|new| (b.id, new))
-            })
-            .collect();
-        let count = lapsed.len() as u64;
-        for (id, new) in lapsed {
-            state.write_state(id, new, now);
-        }
-        Ok(count)
     }
 }
 
@@ -502,47 +454,37 @@ impl AccountStore for MemoryStore {
 /// `RUSTFLAGS="--cfg loom" cargo test -p medislot-core --release --lib loom`.
 #[cfg(all(test, loom))]
 mod loom_tests {
+    use std::sync::Arc as StdArc;
+
     use chrono::Duration;
     use loom::future::block_on;
-    use loom::sync::Arc;
     use loom::thread;
 
     use super::*;
-    use crate::{BookingState, NewDoctor, TimeRange};
+    use crate::{BookingEngine, ManualClock, NewDoctor, TimeRange};
 
-    fn setup() -> (Arc<MemoryStore>, SlotId, DateTime<Utc>) {
+    /// An engine on a fresh store with one doctor and one slot an hour away.
+    fn setup() -> (BookingEngine, StdArc<MemoryStore>, SlotId, DateTime<Utc>) {
         let now = DateTime::from_timestamp(1_900_000_000, 0).expect("valid instant");
-        let store = Arc::new(MemoryStore::new());
-        let doctor = NewDoctor::new("Dr Loom", "Cardiology", "UTC")
-            .expect("valid doctor")
-            .into_doctor(now);
-        let slot = Slot {
-            id: SlotId::new(),
-            doctor_id: doctor.id,
-            range: TimeRange::new(now + Duration::hours(1), now + Duration::hours(2))
-                .expect("valid range"),
-            created_at: now,
-        };
-        block_on(async {
-            store.insert_doctor(&doctor).await.expect("insert doctor");
-            store
-                .insert_slots(doctor.id, std::slice::from_ref(&slot))
+        let store = StdArc::new(MemoryStore::new());
+        let engine =
+            BookingEngine::new(store.clone()).with_clock(StdArc::new(ManualClock::new(now)));
+        let slot = block_on(async {
+            let doctor = engine
+                .create_doctor(
+                    NewDoctor::new("Dr Loom", "Cardiology", "UTC").expect("valid doctor"),
+                )
                 .await
-                .expect("insert slot");
+                .expect("create doctor");
+            let range = TimeRange::new(now + Duration::hours(1), now + Duration::hours(2))
+                .expect("valid range");
+            engine
+                .publish_slots(doctor.id, &[range])
+                .await
+                .expect("publish")[0]
+                .id
         });
-        (store, slot.id, now)
-    }
-
-    fn draft(slot_id: SlotId, patient_id: PatientId, now: DateTime<Utc>) -> Booking {
-        Booking {
-            id: BookingId::new(),
-            slot_id,
-            patient_id,
-            state: BookingState::Confirmed,
-            idempotency_key: None,
-            created_at: now,
-            updated_at: now,
-        }
+        (engine, store, slot, now)
     }
 
     fn occupying(store: &MemoryStore, slot: SlotId, now: DateTime<Utc>) -> usize {
@@ -557,13 +499,11 @@ mod loom_tests {
     #[test]
     fn loom_two_bookings_of_one_slot_one_wins() {
         loom::model(|| {
-            let (store, slot, now) = setup();
+            let (engine, store, slot, now) = setup();
             let threads: Vec<_> = (0..2)
                 .map(|_| {
-                    let store = Arc::clone(&store);
-                    thread::spawn(move || {
-                        block_on(store.create_booking(&draft(slot, PatientId::new(), now), now))
-                    })
+                    let engine = engine.clone();
+                    thread::spawn(move || block_on(engine.book(slot, PatientId::new(), None)))
                 })
                 .collect();
             let results: Vec<_> = threads
@@ -581,25 +521,16 @@ mod loom_tests {
     #[test]
     fn loom_cancel_racing_a_booking_frees_the_slot_once() {
         loom::model(|| {
-            let (store, slot, now) = setup();
+            let (engine, store, slot, now) = setup();
             let owner = PatientId::new();
-            let first = block_on(store.create_booking(&draft(slot, owner, now), now))
-                .expect("first booking");
+            let first = block_on(engine.book(slot, owner, None)).expect("first booking");
             let canceller = {
-                let store = Arc::clone(&store);
-                thread::spawn(move || {
-                    let event = Event::CancelByPatient {
-                        patient: owner,
-                        reason: None,
-                    };
-                    block_on(store.apply_event(first.id, &event, now))
-                })
+                let engine = engine.clone();
+                thread::spawn(move || block_on(engine.cancel_as_patient(first.id, owner, None)))
             };
             let booker = {
-                let store = Arc::clone(&store);
-                thread::spawn(move || {
-                    block_on(store.create_booking(&draft(slot, PatientId::new(), now), now))
-                })
+                let engine = engine.clone();
+                thread::spawn(move || block_on(engine.book(slot, PatientId::new(), None)))
             };
             let cancelled = canceller.join().expect("thread");
             let booked = booker.join().expect("thread");

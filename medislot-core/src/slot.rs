@@ -46,7 +46,7 @@ impl TimeRange {
 }
 
 /// `at` without its sub-microsecond part.
-fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     let nanos = at.timestamp_subsec_nanos();
     at - chrono::Duration::nanoseconds(i64::from(nanos % 1_000))
 }

@@ -1,10 +1,10 @@
 //! The storage trait every backend implements. Written for implementers: each method states what
 //! must happen atomically and which error it returns on conflict.
 //!
-//! The rules themselves live in [`crate::state`]; a store supplies atomicity. The pattern for a
-//! mutation is always the same: lock the slot (then the booking, in that order, so two operations
-//! never deadlock), read what the rule needs, call the rule, write its answer, commit. Any error
-//! leaves the store as it was.
+//! A store supplies atomicity and persistence only. Every mutation arrives as one call to
+//! [`SlotStore::mutate`]: lock what the [`Claim`] names, read what it asks for after the locks,
+//! hand the reads to the core's decision, write the [`Changes`](crate::Changes) it returns and commit, or roll
+//! back. The rules and the steps of each mutation live in the core, written once.
 //!
 //! "Occupying" below means a booking whose status may keep its slot
 //! ([`BookingStatus::may_occupy_slot`](crate::BookingStatus::may_occupy_slot)): `PENDING`,
@@ -16,12 +16,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::booking::{Booking, BookingCursor, BookingQuery, BookingView, Event};
+use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, SlotId};
 use crate::page::Page;
-use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView};
+use crate::slot::{SlotCursor, SlotQuery, SlotView};
+use crate::unit_of_work::{Claim, Decide, Decision};
 
 /// Durable (or not) storage for doctors, slots and bookings, with atomic mutations.
 ///
@@ -34,11 +35,35 @@ use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView};
 /// Run [`crate::testkit`] (feature `testkit`) against an implementation to check it.
 #[async_trait]
 pub trait SlotStore: Send + Sync {
-    /// Stores a new doctor.
+    /// Runs one mutation as a single atomic step. Implementers must:
+    ///
+    /// 1. **Lock** what `claim` names, in this order, so that two mutations never wait on each
+    ///    other in a cycle: the doctor ([`Claim::doctor`]); the slot ([`Claim::slot`]); the
+    ///    booking's slot, then the booking ([`Claim::booking`]). A missing row locks nothing
+    ///    and is simply read as absent. A lock must exclude every other mutation that claims the
+    ///    same row until this one commits or rolls back (a row lock, a database write lock, a
+    ///    process-wide write lock: whatever the store has).
+    /// 2. **Read**, after the last lock is granted, everything `claim` asks for into a
+    ///    [`Locked`](crate::Locked), field by field as each field's docs say: the doctor unless
+    ///    deleted, the slot unless withdrawn, the slot's occupying booking, the booking, the
+    ///    replay candidate, the lapsed bookings. Reads made after the lock see every change
+    ///    committed before it.
+    /// 3. **Decide**: call `decide` with the reads. When it fails, roll back and return its error
+    ///    unchanged. `decide` is pure and may be called again if the store retries the whole
+    ///    transaction (after a deadlock, for example).
+    /// 4. **Write** the decision's [`Changes`](crate::Changes) in the order their fields are listed, then
+    ///    **commit**; all of them or none. Return the decision that was committed.
     ///
     /// # Errors
-    /// Only storage failures.
-    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()>;
+    /// Whatever `decide` refuses with; [`Error::Store`](crate::Error::Store) when the storage
+    /// fails (transient failures as [`StoreError::Busy`](crate::StoreError::Busy) or
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable)), changing nothing. Where a
+    /// database constraint backs a rule up and refuses a write anyway (a writer that does not
+    /// follow these steps shares the database), implementers must return the rule's error:
+    /// a second occupying booking of a slot is
+    /// [`Error::SlotUnavailable`](crate::Error::SlotUnavailable), an overlapping slot
+    /// [`Error::SlotOverlap`](crate::Error::SlotOverlap).
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision>;
 
     /// The doctor with this id, unless it does not exist or was deleted.
     ///
@@ -52,37 +77,6 @@ pub trait SlotStore: Send + Sync {
     /// # Errors
     /// Only storage failures.
     async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>>;
-
-    /// Deletes a doctor: atomically, unless one of its slots that has not ended by `now` has a
-    /// booking that occupies it at `now`, marks the doctor deleted and withdraws all its slots.
-    /// Implementers must keep the doctor's row, slots and bookings: history is never destroyed.
-    ///
-    /// # Errors
-    /// Implementers must return [`Error::DoctorNotFound`](crate::Error::DoctorNotFound) when
-    /// there is no such (undeleted) doctor and
-    /// [`Error::DoctorHasActiveBookings`](crate::Error::DoctorHasActiveBookings) when a booking
-    /// blocks the delete, changing nothing. A booking made concurrently must either block the
-    /// delete or be refused as `SlotNotFound`.
-    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()>;
-
-    /// Stores new slots for one doctor, all or none. Every slot's `doctor_id` is `doctor_id`.
-    ///
-    /// # Errors
-    /// Implementers must return [`Error::DoctorNotFound`](crate::Error::DoctorNotFound) when the
-    /// doctor does not exist or is deleted, and
-    /// [`Error::SlotOverlap`](crate::Error::SlotOverlap) naming the first slot of `slots` that
-    /// overlaps one of the doctor's live (not withdrawn) slots or an earlier slot of `slots`,
-    /// storing none of them. Concurrent inserts for one doctor must not produce an overlap.
-    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()>;
-
-    /// Withdraws a slot: atomically, unless a booking occupies it at `now`, marks it withdrawn
-    /// so that it is no longer listed or bookable. Its bookings are kept.
-    ///
-    /// # Errors
-    /// Implementers must return [`Error::SlotNotFound`](crate::Error::SlotNotFound) when there
-    /// is no such live slot and [`Error::SlotHasActiveBooking`](crate::Error::SlotHasActiveBooking)
-    /// when a booking occupies it, changing nothing.
-    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()>;
 
     /// A live (not withdrawn) slot with its status at `now` ([`crate::SlotStatus::at`]).
     ///
@@ -105,38 +99,6 @@ pub trait SlotStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>>;
 
-    /// Creates `draft` (a `PENDING` or `CONFIRMED` booking made by the engine) on its slot, as
-    /// one atomic step:
-    /// 1. lock the slot; a missing or withdrawn slot is
-    ///    [`Error::SlotNotFound`](crate::Error::SlotNotFound);
-    /// 2. when the draft carries an idempotency key that the same patient used before, return
-    ///    [`crate::state::replay`] of that first booking and write nothing (looked up after the
-    ///    lock, so that two retries racing on one slot cannot both book);
-    /// 3. read the slot's occupying booking, if any, and call [`crate::state::check_bookable`];
-    /// 4. write the [`Tidy`](crate::state::Tidy) it asks for, if any, then insert the draft.
-    ///
-    /// Returns the stored booking.
-    ///
-    /// # Errors
-    /// Implementers must return what `check_bookable` returns ([`Error::SlotUnavailable`](crate::Error::SlotUnavailable),
-    /// [`Error::SlotInPast`](crate::Error::SlotInPast)) and never store two occupying bookings
-    /// for one slot, however many callers race.
-    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking>;
-
-    /// Applies `event` to a booking as one atomic step: lock its slot, then the booking; call
-    /// [`crate::state::transition`]; write the new state with `updated_at = now`. Returns the
-    /// updated booking.
-    ///
-    /// # Errors
-    /// Implementers must return [`Error::BookingNotFound`](crate::Error::BookingNotFound) for an
-    /// unknown id and whatever `transition` refuses with, changing nothing.
-    async fn apply_event(
-        &self,
-        id: BookingId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<Booking>;
-
     /// A booking with its slot and doctor.
     ///
     /// # Errors
@@ -153,13 +115,4 @@ pub trait SlotStore: Send + Sync {
         query: &BookingQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>>;
-
-    /// Tidies stored statuses: every hold lapsed by `now` becomes `EXPIRED` and every buffer
-    /// ended by `now` becomes `CANCELLED` (as [`Event::Expire`] decides). Returns how many
-    /// bookings changed. Correctness never depends on this running: it only makes stored
-    /// statuses match what readers already see.
-    ///
-    /// # Errors
-    /// Only storage failures.
-    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64>;
 }

@@ -1,0 +1,241 @@
+//! What each mutation decides from what it read under its locks: one pure function per
+//! mutation, no I/O and no clock. The engine hands them to [`SlotStore::mutate`]; the rules they
+//! apply live in [`crate::state`].
+//!
+//! [`SlotStore::mutate`]: crate::SlotStore::mutate
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::booking::{Booking, Event};
+use crate::doctor::Doctor;
+use crate::error::{Error, Result};
+use crate::ids::{BookingId, DoctorId, SlotId};
+use crate::slot::Slot;
+use crate::state;
+use crate::unit_of_work::{Changes, Decision, Locked, StateChange};
+
+/// Creating a doctor: nothing to check.
+pub(crate) fn create_doctor(doctor: &Doctor) -> Decision {
+    Decision {
+        changes: Changes {
+            new_doctor: Some(doctor.clone()),
+            ..Changes::at(doctor.created_at)
+        },
+        reply: None,
+    }
+}
+
+/// Deleting a doctor: refused while one of their slots that has not ended is occupied now.
+pub(crate) fn delete_doctor(locked: &Locked, id: DoctorId, now: DateTime<Utc>) -> Result<Decision> {
+    if locked.doctor.is_none() {
+        return Err(Error::DoctorNotFound(id));
+    }
+    if locked
+        .doctor_occupants
+        .iter()
+        .any(|b| b.state.occupies_slot_at(now))
+    {
+        return Err(Error::DoctorHasActiveBookings(id));
+    }
+    Ok(Decision {
+        changes: Changes {
+            deleted_doctor: Some(id),
+            ..Changes::at(now)
+        },
+        reply: None,
+    })
+}
+
+/// Publishing slots: all or none, refused when the doctor is gone or a slot overlaps one of the
+/// doctor's live slots (read under the doctor's lock) or an earlier slot of the same request.
+pub(crate) fn publish_slots(
+    locked: &Locked,
+    doctor_id: DoctorId,
+    slots: &[Slot],
+    now: DateTime<Utc>,
+) -> Result<Decision> {
+    if locked.doctor.is_none() {
+        return Err(Error::DoctorNotFound(doctor_id));
+    }
+    if let Some(slot) = first_overlap(&locked.doctor_slots, slots) {
+        return Err(Error::SlotOverlap {
+            doctor_id,
+            starts_at: slot.range.starts_at(),
+            ends_at: slot.range.ends_at(),
+        });
+    }
+    Ok(Decision {
+        changes: Changes {
+            new_slots: slots.to_vec(),
+            ..Changes::at(now)
+        },
+        reply: None,
+    })
+}
+
+/// The first of `new` that overlaps one of `existing` or an earlier one of `new`.
+fn first_overlap<'a>(existing: &[Slot], new: &'a [Slot]) -> Option<&'a Slot> {
+    // Start → end of every slot accepted so far. Accepted slots never overlap each other, so
+    // their ends grow with their starts: only the last one starting before a slot ends can
+    // reach into it.
+    let mut calendar: BTreeMap<DateTime<Utc>, DateTime<Utc>> = existing
+        .iter()
+        .map(|s| (s.range.starts_at(), s.range.ends_at()))
+        .collect();
+    new.iter().find(|slot| {
+        let clash = calendar
+            .range(..slot.range.ends_at())
+            .next_back()
+            .is_some_and(|(_, end)| *end > slot.range.starts_at());
+        if !clash {
+            calendar.insert(slot.range.starts_at(), slot.range.ends_at());
+        }
+        clash
+    })
+}
+
+/// Withdrawing a slot: refused while a booking occupies it now.
+pub(crate) fn withdraw_slot(locked: &Locked, id: SlotId, now: DateTime<Utc>) -> Result<Decision> {
+    if locked.slot.is_none() {
+        return Err(Error::SlotNotFound(id));
+    }
+    if locked
+        .occupant
+        .as_ref()
+        .is_some_and(|b| b.state.occupies_slot_at(now))
+    {
+        return Err(Error::SlotHasActiveBooking(id));
+    }
+    Ok(Decision {
+        changes: Changes {
+            withdrawn_slots: vec![id],
+            ..Changes::at(now)
+        },
+        reply: None,
+    })
+}
+
+/// Creating a booking from `draft`: an idempotent retry answers with the first booking and
+/// writes nothing; otherwise [`state::check_bookable`] decides, and a lapsed occupant is tidied
+/// before the new booking is inserted.
+pub(crate) fn create_booking(locked: &Locked, draft: &Booking) -> Result<Decision> {
+    let now = draft.created_at;
+    let slot = locked
+        .slot
+        .as_ref()
+        .ok_or(Error::SlotNotFound(draft.slot_id))?;
+    if let Some(first) = &locked.replay {
+        return Ok(Decision {
+            changes: Changes::at(now),
+            reply: Some(state::replay(first, draft.slot_id)?),
+        });
+    }
+    let tidy = state::check_bookable(slot, locked.occupant.as_ref(), now)?;
+    Ok(Decision {
+        changes: Changes {
+            states: tidy
+                .map(|t| StateChange {
+                    booking: t.occupant,
+                    state: t.state,
+                })
+                .into_iter()
+                .collect(),
+            new_bookings: vec![draft.clone()],
+            ..Changes::at(now)
+        },
+        reply: Some(draft.clone()),
+    })
+}
+
+/// Applying `event` to a booking: [`state::transition`] decides its new state.
+pub(crate) fn apply_event(
+    locked: &Locked,
+    id: BookingId,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<Decision> {
+    let booking = locked.booking.as_ref().ok_or(Error::BookingNotFound(id))?;
+    let state = state::transition(booking, event, now)?;
+    Ok(Decision {
+        changes: Changes {
+            states: vec![StateChange {
+                booking: id,
+                state: state.clone(),
+            }],
+            ..Changes::at(now)
+        },
+        reply: Some(Booking {
+            state,
+            updated_at: now,
+            ..booking.clone()
+        }),
+    })
+}
+
+/// Tidying lapsed bookings: each becomes what [`Event::Expire`] makes of it.
+pub(crate) fn release_expired(locked: &Locked, now: DateTime<Utc>) -> Decision {
+    let states = locked
+        .lapsed
+        .iter()
+        .filter_map(|b| {
+            // A booking read as lapsed always expires; one that does not is skipped, not failed.
+            let state = state::transition(b, &Event::Expire, now).ok()?;
+            Some(StateChange {
+                booking: b.id,
+                state,
+            })
+        })
+        .collect();
+    Decision {
+        changes: Changes {
+            states,
+            ..Changes::at(now)
+        },
+        reply: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slot::TimeRange;
+    use chrono::Duration;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    fn slot(doctor: DoctorId, from: i64, to: i64) -> Slot {
+        Slot {
+            id: SlotId::new(),
+            doctor_id: doctor,
+            range: TimeRange::new(at(from), at(to)).unwrap(),
+            created_at: at(0),
+        }
+    }
+
+    #[test]
+    fn overlap_is_found_against_existing_and_earlier_new_slots_but_touching_is_fine() {
+        let d = DoctorId::new();
+        let existing = [slot(d, 60, 90)];
+        let touching = [slot(d, 30, 60), slot(d, 90, 120)];
+        assert!(first_overlap(&existing, &touching).is_none());
+        let into_existing = [slot(d, 30, 61)];
+        assert_eq!(
+            first_overlap(&existing, &into_existing).map(|s| s.id),
+            Some(into_existing[0].id)
+        );
+        let among_new = [slot(d, 0, 20), slot(d, 10, 15)];
+        assert_eq!(
+            first_overlap(&[], &among_new).map(|s| s.id),
+            Some(among_new[1].id)
+        );
+        let inside_a_long_one = [slot(d, 0, 300), slot(d, 100, 110)];
+        assert_eq!(
+            first_overlap(&[], &inside_a_long_one).map(|s| s.id),
+            Some(inside_a_long_one[1].id)
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The unit of work: how every mutation reaches a store. The core names what a mutation locks
+//! and reads ([`Claim`]), decides from what was read after the locks ([`Locked`] →
+//! [`Decision`]), and the store persists the [`Changes`] it decided and commits them atomically.
+//!
+//! The steps of each mutation live once, in [`crate::BookingEngine`] and the pure rules it calls;
+//! a store only supplies atomicity and persistence. A new mutation needs store code only when it
+//! touches new tables or columns.
+
+use chrono::{DateTime, Utc};
+
+use crate::booking::{Booking, BookingState, IdempotencyKey};
+use crate::doctor::Doctor;
+use crate::error::Result;
+use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
+use crate::slot::{Slot, TimeRange};
+
+/// What one mutation locks, and what the store reads once the locks are held.
+///
+/// Stores take the locks in this fixed order (doctor, then slot, then the booking's slot and the
+/// booking), so two mutations can never wait on each other in a cycle, and read everything
+/// after the last lock is granted, so the reads see every change committed before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// Lock this doctor; read it ([`Locked::doctor`]) and what [`DoctorClaim`] asks for.
+    pub doctor: Option<DoctorClaim>,
+    /// Lock this slot; read it when live ([`Locked::slot`]) and its occupying booking
+    /// ([`Locked::occupant`]).
+    pub slot: Option<SlotId>,
+    /// Lock this booking's slot, then the booking; read the booking ([`Locked::booking`]).
+    pub booking: Option<BookingId>,
+    /// Read the booking this patient made with this idempotency key, if any
+    /// ([`Locked::replay`]). Looked up after the locks, so two retries racing on one slot
+    /// cannot both book.
+    pub replay: Option<(PatientId, IdempotencyKey)>,
+    /// Read (no lock needed) the bookings whose hold lapsed or whose buffer ended by this
+    /// instant ([`Locked::lapsed`]), at most [`LAPSED_BATCH`] of them.
+    pub lapsed_at: Option<DateTime<Utc>>,
+}
+
+/// The most lapsed bookings one [`Claim::lapsed_at`] reads; the engine asks again while a batch
+/// comes back full.
+pub const LAPSED_BATCH: usize = 1000;
+
+/// The doctor part of a [`Claim`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoctorClaim {
+    /// The doctor to lock.
+    pub id: DoctorId,
+    /// Also read the doctor's live slots that overlap this range ([`Locked::doctor_slots`]).
+    pub slots_within: Option<TimeRange>,
+    /// Also read the occupying bookings (status `PENDING`, `CONFIRMED` or `BUFFER`) of the
+    /// doctor's live slots that end after this instant ([`Locked::doctor_occupants`]).
+    pub occupants_after: Option<DateTime<Utc>>,
+}
+
+/// What a store read for a [`Claim`], with the claim's locks held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Locked {
+    /// The claimed doctor, unless it does not exist or was deleted.
+    pub doctor: Option<Doctor>,
+    /// The claimed doctor's live slots that overlap [`DoctorClaim::slots_within`].
+    pub doctor_slots: Vec<Slot>,
+    /// The occupying bookings of the claimed doctor's live slots ending after
+    /// [`DoctorClaim::occupants_after`].
+    pub doctor_occupants: Vec<Booking>,
+    /// The claimed slot, unless it does not exist or was withdrawn.
+    pub slot: Option<Slot>,
+    /// The claimed slot's booking whose status may occupy it (at most one), lapsed or not.
+    pub occupant: Option<Booking>,
+    /// The claimed booking, if it exists.
+    pub booking: Option<Booking>,
+    /// The booking made earlier with the claimed idempotency key, if any.
+    pub replay: Option<Booking>,
+    /// Bookings lapsed by [`Claim::lapsed_at`], in any order.
+    pub lapsed: Vec<Booking>,
+}
+
+/// The changes one mutation decided, to be written and committed as one atomic step.
+///
+/// Stores write them in the order of the fields: new doctor, new slots, withdrawn slots, deleted
+/// doctor, new states of existing bookings, new bookings. (A lapsed occupant's new state is
+/// written before the booking that replaces it, so a "one occupying booking per slot" index
+/// holds at every statement.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changes {
+    /// The instant of the mutation: every `updated_at` and `withdrawn`/`deleted` mark it writes.
+    pub at: DateTime<Utc>,
+    /// A doctor to insert.
+    pub new_doctor: Option<Doctor>,
+    /// Slots to insert.
+    pub new_slots: Vec<Slot>,
+    /// Slots to withdraw (kept, marked withdrawn, no longer listed or bookable).
+    pub withdrawn_slots: Vec<SlotId>,
+    /// A doctor to mark deleted, withdrawing every live slot of theirs.
+    pub deleted_doctor: Option<DoctorId>,
+    /// New states of existing bookings, each written with `updated_at = at`.
+    pub states: Vec<StateChange>,
+    /// Bookings to insert.
+    pub new_bookings: Vec<Booking>,
+}
+
+impl Changes {
+    /// No changes yet, as of `at`.
+    pub fn at(at: DateTime<Utc>) -> Self {
+        Self {
+            at,
+            new_doctor: None,
+            new_slots: Vec::new(),
+            withdrawn_slots: Vec::new(),
+            deleted_doctor: None,
+            states: Vec::new(),
+            new_bookings: Vec::new(),
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.new_doctor.is_none()
+            && self.new_slots.is_empty()
+            && self.withdrawn_slots.is_empty()
+            && self.deleted_doctor.is_none()
+            && self.states.is_empty()
+            && self.new_bookings.is_empty()
+    }
+}
+
+/// A booking's new state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateChange {
+    /// The booking.
+    pub booking: BookingId,
+    /// Its new state.
+    pub state: BookingState,
+}
+
+/// What the core decided from a [`Locked`] read: the changes to commit, and the booking the
+/// mutation answers with, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What to write. When empty the store writes nothing (and may roll back instead of
+    /// committing).
+    pub changes: Changes,
+    /// The booking the caller is answered with once the changes are committed.
+    pub reply: Option<Booking>,
+}
+
+/// The core's decision for one mutation: a pure function of what was read under the locks. It
+/// may be called more than once when a store retries a transaction (after a deadlock, say);
+/// only the decision of the attempt that commits counts.
+pub type Decide<'a> = dyn Fn(&Locked) -> Result<Decision> + Send + Sync + 'a;
