@@ -57,6 +57,14 @@ pub(crate) fn is_retryable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// The name of the constraint a database error reports, if any.
+pub(crate) fn constraint_of(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(dbe) => dbe.constraint(),
+        _ => None,
+    }
+}
+
 /// Maps a database failure to MediSlot's error. `rule` names the domain error of a constraint
 /// violation in the operation's context (it knows the slot or doctor at hand); constraints it
 /// does not know fall back to [`constraint_error`].

@@ -28,35 +28,39 @@
 //! ```
 //!
 //! ## How a mutation runs
-//! Every mutation is one transaction: lock the slot row (`SELECT ... FOR UPDATE`; then the
-//! booking row, always slot before booking), read what the rule needs, call the core's pure
-//! function ([`state::check_bookable`](medislot_core::state::check_bookable),
-//! [`state::transition`](medislot_core::state::transition),
-//! [`state::replay`](medislot_core::state::replay)), write its answer, commit. A refusal rolls
-//! back. A deadlock (`40P01`) or serialization failure (`40001`) runs the transaction again, up
-//! to [`PgStoreOptions::max_retries`] times, then fails as
+//! Every mutation arrives as one [`SlotStore::mutate`](medislot_core::SlotStore::mutate) call
+//! and is one transaction: lock the rows the core's claim names (`SELECT ... FOR UPDATE`:
+//! doctor, then slot, then the booking's slot and the booking, always in that order), read what
+//! it asks for, hand the reads to the core's decision, write the changes it returns, commit. A
+//! refusal rolls back. This crate never calls a rule itself: it supplies atomicity, and a
+//! schema that refuses a double booking even if Rust had a bug. A deadlock (`40P01`) or
+//! serialization failure (`40001`) runs the transaction again, up to
+//! [`PgStoreOptions::max_retries`] times, then fails as
 //! [`StoreError::Busy`](medislot_core::StoreError::Busy); a lock wait longer than
 //! `lock_timeout` (`55P03`) is `Busy` at once; a lost connection is
 //! [`StoreError::Unavailable`](medislot_core::StoreError::Unavailable).
 //!
 //! Round trips are what a booking costs, so a mutation is sent as two scripts over PostgreSQL's
 //! simple-query protocol, each one round trip: `BEGIN`, the locks and the reads; then the
-//! writes and `COMMIT` (or `ROLLBACK` when the rule refused). Each statement of a script takes its own
-//! snapshot, so the reads that follow the lock see every commit made before it was granted.
-//! Values travel as literals that cannot leave their quotes (text is sent hex-encoded); see
-//! `script.rs`. The statements every booking and booking event runs are prepared once per
-//! connection (`PREPARE medislot_*`, on the connection's first booking) and run with `EXECUTE`,
-//! so the hot path skips parsing and planning too; see `prepared.rs`.
+//! writes and `COMMIT` (or `ROLLBACK` when the core refused). Each statement of a script takes
+//! its own snapshot, so the reads that follow the lock see every commit made before it was
+//! granted. Values travel as literals that cannot leave their quotes (text is sent
+//! hex-encoded); see `script.rs`. The statements every booking and booking event runs are
+//! prepared once per connection (`PREPARE medislot_*`) and run with `EXECUTE`, so the hot path
+//! skips parsing and planning too; behind PgBouncer in transaction mode turn that off with
+//! [`PgStoreOptions::prepared_statements`] and they are sent inline, still in two round trips.
+//! See `unit_of_work.rs` and `prepared.rs`.
 //!
-//! | operation | round trips | statements |
+//! | mutation (its claim) | round trips | statements |
 //! |---|---|---|
-//! | `create_booking` | 2 | `BEGIN`; lock slot; replay candidate; occupant — then tidy (if asked); insert; `COMMIT` |
-//! | `apply_event` | 2 | `BEGIN`; lock slot; lock + read booking — then update; `COMMIT` |
-//! | `insert_slots` | 2 | `BEGIN`; lock doctor; first overlap — then one `INSERT ... unnest`; `COMMIT` |
-//! | `withdraw_slot` | 2 | `BEGIN`; lock slot; occupant — then update; `COMMIT` |
-//! | `delete_doctor` | 2 | `BEGIN`; lock doctor; lock live slots; occupants — then two updates; `COMMIT` |
+//! | book, hold (a slot, a replay key) | 2 | `BEGIN`; lock slot; replay candidate; occupant — then tidy (if decided); insert; `COMMIT` |
+//! | confirm, cancel (a booking) | 2 | `BEGIN`; lock its slot; lock + read booking — then update; `COMMIT` |
+//! | publish slots (a doctor, a time range) | 2 | `BEGIN`; lock doctor; its live slots in the range — then one `INSERT ... unnest`; `COMMIT` |
+//! | withdraw a slot (a slot) | 2 | `BEGIN`; lock slot; occupant — then update; `COMMIT` |
+//! | delete a doctor (a doctor, occupants) | 2 | `BEGIN`; lock doctor; lock live slots; occupants — then two updates; `COMMIT` |
+//! | create a doctor (nothing) | 1 | `BEGIN`; insert; `COMMIT` |
+//! | release expired (lapsed bookings) | 2 per 1,000 | `BEGIN`; read lapsed — then one update each; `COMMIT` |
 //! | refusal of any of these | 2 | the first script, then `ROLLBACK` |
-//! | `release_expired` | 1 | one bulk `UPDATE` |
 //! | `slot`, `booking`, `doctor`, `list_*`, accounts | 1 | one query (joins, no N+1) |
 //!
 //! On top of these, sqlx pings a connection when it returns to the pool (off the request's
@@ -98,6 +102,7 @@ mod script;
 mod store;
 #[cfg(feature = "test-db")]
 pub mod testing;
+mod unit_of_work;
 
 pub use options::PgStoreOptions;
 pub use store::PgStore;

@@ -28,6 +28,7 @@ pub struct PgStoreOptions {
     lock_timeout: Duration,
     statement_timeout: Duration,
     max_retries: u32,
+    prepared_statements: bool,
 }
 
 impl Default for PgStoreOptions {
@@ -38,6 +39,7 @@ impl Default for PgStoreOptions {
             lock_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(15),
             max_retries: 5,
+            prepared_statements: true,
         }
     }
 }
@@ -83,6 +85,21 @@ impl PgStoreOptions {
         self
     }
 
+    /// Whether the statements every booking runs are prepared once per connection (`true`, the
+    /// default: a booking then skips parsing and planning) or sent inline with each
+    /// transaction. Set `false` behind a pooler in transaction mode (PgBouncer's
+    /// `pool_mode = transaction`), where a prepared statement does not survive from one
+    /// transaction to the next. A mutation costs two round trips either way.
+    pub fn prepared_statements(mut self, prepared: bool) -> Self {
+        self.prepared_statements = prepared;
+        self
+    }
+
+    /// Whether the hot statements are prepared once per connection.
+    pub fn get_prepared_statements(&self) -> bool {
+        self.prepared_statements
+    }
+
     /// The pool size these options ask for.
     pub fn get_max_connections(&self) -> u32 {
         self.max_connections
@@ -124,7 +141,9 @@ impl PgStoreOptions {
             .connect_with(options)
             .await
             .map_err(store_error)?;
-        Ok(PgStore::from_pool(pool).with_max_retries(self.max_retries))
+        Ok(PgStore::from_pool(pool)
+            .with_max_retries(self.max_retries)
+            .with_prepared_statements(self.prepared_statements))
     }
 }
 

@@ -1,11 +1,15 @@
-//! Server-side prepared statements for the hot path (booking and booking events).
+//! The hot statements: the ones every booking and booking event runs, written once as
+//! templates with `$1`, `$2`, ... parameters, and sent one of two ways
+//! ([`PgStoreOptions::prepared_statements`](crate::PgStoreOptions::prepared_statements)):
 //!
-//! A script sent over the simple-query protocol is parsed and planned on every run. For the
-//! statements every booking runs, that work is done once per connection instead: they are
-//! `PREPARE`d under `medislot_*` names the first time a connection needs them, and scripts run
-//! them with `EXECUTE name(literal, ...)` — still two round trips per booking, without the
-//! parse and plan. (Measured on this machine under load: the booking rate went up by about
-//! half; see the crate docs.)
+//! - **prepared** (the default): `PREPARE`d under `medislot_*` names the first time a connection
+//!   needs them, then run as `EXECUTE name(literal, ...)`, so a booking skips parsing and
+//!   planning (measured on this machine under load: the booking rate went up by about half);
+//! - **inline**: the template with its parameters replaced by literals, for connection poolers
+//!   in transaction mode (PgBouncer), where a session's prepared statements do not follow the
+//!   client from one transaction to the next.
+//!
+//! Either way a mutation still costs two round trips.
 
 use std::sync::OnceLock;
 
@@ -18,74 +22,115 @@ use crate::rows::{BOOKING, OCCUPYING, SLOT};
 /// SQLSTATE `invalid_sql_statement_name`: the connection has not prepared the statement.
 pub(crate) const NOT_PREPARED: &str = "26000";
 
-/// Each statement's name and `PREPARE` text.
-fn statements() -> &'static [(&'static str, String)] {
-    static STATEMENTS: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
-    STATEMENTS.get_or_init(|| {
-        let returning = format!("RETURNING {BOOKING}");
-        vec![
-            (
-                "medislot_lock_slot",
-                format!(
-                    "PREPARE medislot_lock_slot(uuid) AS SELECT {SLOT}, \
-                     s.withdrawn_at IS NOT NULL AS s_withdrawn FROM slots s WHERE s.id = $1 \
-                     FOR UPDATE"
-                ),
-            ),
-            (
-                "medislot_occupant",
-                format!(
-                    "PREPARE medislot_occupant(uuid) AS SELECT {BOOKING} FROM bookings b \
-                     WHERE b.slot_id = $1 AND b.status IN {OCCUPYING}"
-                ),
-            ),
-            (
-                "medislot_replay",
-                format!(
-                    "PREPARE medislot_replay(uuid, text) AS SELECT {BOOKING} FROM bookings b \
-                     WHERE b.patient_id = $1 AND b.idempotency_key = $2"
-                ),
-            ),
-            (
-                "medislot_lock_booking_slot",
-                "PREPARE medislot_lock_booking_slot(uuid) AS SELECT 1 FROM slots \
-                 WHERE id = (SELECT slot_id FROM bookings WHERE id = $1) FOR UPDATE"
-                    .to_owned(),
-            ),
-            (
-                "medislot_lock_booking",
-                format!(
-                    "PREPARE medislot_lock_booking(uuid) AS SELECT {BOOKING} FROM bookings b \
-                     WHERE b.id = $1 FOR UPDATE"
-                ),
-            ),
-            (
-                "medislot_insert_booking",
-                format!(
-                    "PREPARE medislot_insert_booking(uuid, uuid, uuid, text, timestamptz, \
-                     timestamptz, text, text, text, timestamptz, timestamptz) AS \
-                     INSERT INTO bookings AS b (id, slot_id, patient_id, status, hold_until, \
-                     buffer_until, cancelled_by, cancel_reason, idempotency_key, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                     {returning}"
-                ),
-            ),
-            (
-                "medislot_write_state",
-                format!(
-                    "PREPARE medislot_write_state(uuid, text, timestamptz, timestamptz, text, \
-                     text, timestamptz) AS UPDATE bookings AS b SET status = $2, \
-                     hold_until = $3, buffer_until = $4, cancelled_by = $5, \
-                     cancel_reason = $6, updated_at = $7 WHERE b.id = $1 {returning}"
-                ),
-            ),
-        ]
-    })
+/// One hot statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hot {
+    /// `(slot id)`: the slot, locked, with `s_withdrawn`.
+    LockSlot,
+    /// `(slot id)`: the slot's booking with an occupying status.
+    Occupant,
+    /// `(patient id, key)`: the patient's booking made with this idempotency key.
+    Replay,
+    /// `(booking id)`: locks the booking's slot.
+    LockBookingSlot,
+    /// `(booking id)`: the booking, locked.
+    LockBooking,
+    /// Inserts a booking (11 columns).
+    InsertBooking,
+    /// `(booking id, status, hold_until, buffer_until, cancelled_by, cancel_reason, at)`: writes
+    /// a booking's state.
+    WriteState,
 }
 
-/// Prepares, on this connection, every statement it has not prepared yet: two round trips,
-/// once per connection. Statements of the same name left by an older build are kept, which is
-/// harmless as long as their text did not change; a new build that changes one renames it.
+impl Hot {
+    const ALL: [Hot; 7] = [
+        Hot::LockSlot,
+        Hot::Occupant,
+        Hot::Replay,
+        Hot::LockBookingSlot,
+        Hot::LockBooking,
+        Hot::InsertBooking,
+        Hot::WriteState,
+    ];
+
+    /// The name it is prepared under. A build that changes a template renames its statement.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Hot::LockSlot => "medislot_lock_slot",
+            Hot::Occupant => "medislot_occupant",
+            Hot::Replay => "medislot_replay",
+            Hot::LockBookingSlot => "medislot_lock_booking_slot",
+            Hot::LockBooking => "medislot_lock_booking",
+            Hot::InsertBooking => "medislot_insert_booking_v2",
+            Hot::WriteState => "medislot_write_state_v2",
+        }
+    }
+
+    const fn params(self) -> &'static str {
+        match self {
+            Hot::LockSlot | Hot::Occupant | Hot::LockBookingSlot | Hot::LockBooking => "uuid",
+            Hot::Replay => "uuid, text",
+            Hot::InsertBooking => {
+                "uuid, uuid, uuid, text, timestamptz, timestamptz, text, text, text, \
+                 timestamptz, timestamptz"
+            }
+            Hot::WriteState => "uuid, text, timestamptz, timestamptz, text, text, timestamptz",
+        }
+    }
+
+    /// The statement, with `$n` parameters.
+    pub(crate) fn template(self) -> &'static str {
+        static TEMPLATES: OnceLock<Vec<String>> = OnceLock::new();
+        let templates = TEMPLATES.get_or_init(|| {
+            Hot::ALL
+                .iter()
+                .map(|hot| match hot {
+                    Hot::LockSlot => format!(
+                        "SELECT {SLOT}, s.withdrawn_at IS NOT NULL AS s_withdrawn FROM slots s \
+                         WHERE s.id = $1 FOR UPDATE"
+                    ),
+                    Hot::Occupant => format!(
+                        "SELECT {BOOKING} FROM bookings b \
+                         WHERE b.slot_id = $1 AND b.status IN {OCCUPYING}"
+                    ),
+                    Hot::Replay => format!(
+                        "SELECT {BOOKING} FROM bookings b \
+                         WHERE b.patient_id = $1 AND b.idempotency_key = $2"
+                    ),
+                    Hot::LockBookingSlot => "SELECT 1 FROM slots \
+                         WHERE id = (SELECT slot_id FROM bookings WHERE id = $1) FOR UPDATE"
+                        .to_owned(),
+                    Hot::LockBooking => {
+                        format!("SELECT {BOOKING} FROM bookings b WHERE b.id = $1 FOR UPDATE")
+                    }
+                    Hot::InsertBooking => "INSERT INTO bookings (id, slot_id, patient_id, \
+                         status, hold_until, buffer_until, cancelled_by, cancel_reason, \
+                         idempotency_key, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                        .to_owned(),
+                    Hot::WriteState => "UPDATE bookings SET status = $2, hold_until = $3, \
+                         buffer_until = $4, cancelled_by = $5, cancel_reason = $6, \
+                         updated_at = $7 WHERE id = $1"
+                        .to_owned(),
+                })
+                .collect()
+        });
+        let index = Hot::ALL.iter().position(|h| *h == self).unwrap_or(0);
+        &templates[index]
+    }
+
+    fn prepare_sql(self) -> String {
+        format!(
+            "PREPARE {}({}) AS {}",
+            self.name(),
+            self.params(),
+            self.template()
+        )
+    }
+}
+
+/// Prepares, on this connection, every hot statement it has not prepared yet: two round trips,
+/// once per connection.
 pub(crate) fn prepare(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
     Box::pin(async move {
         let mut have = Vec::new();
@@ -98,17 +143,17 @@ pub(crate) fn prepare(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx:
                 have.push(row.try_get::<String, _>("name")?);
             }
         }
-        let missing: Vec<&str> = statements()
+        let missing: Vec<String> = Hot::ALL
             .iter()
-            .filter(|(name, _)| !have.iter().any(|h| h == name))
-            .map(|(_, sql)| sql.as_str())
+            .filter(|hot| !have.iter().any(|h| h == hot.name()))
+            .map(|hot| hot.prepare_sql())
             .collect();
         if !missing.is_empty() {
             let sql = missing.join(";\n");
             let mut done = sqlx::raw_sql(&sql).fetch_many(&mut *conn);
             while done.try_next().await?.is_some() {}
         }
-        tracing::debug!(prepared = missing.len(), "prepared the booking statements");
+        tracing::debug!(prepared = missing.len(), "prepared the hot statements");
         Ok(())
     })
 }
@@ -116,4 +161,24 @@ pub(crate) fn prepare(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx:
 /// Whether `error` says the connection lacks one of the prepared statements.
 pub(crate) fn is_not_prepared(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(dbe) if dbe.code().as_deref() == Some(NOT_PREPARED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_uses_each_of_its_parameters() {
+        for hot in Hot::ALL {
+            let count = hot.params().split(',').count();
+            for n in 1..=count {
+                assert!(
+                    hot.template().contains(&format!("${n}")),
+                    "{} does not use ${n}",
+                    hot.name()
+                );
+            }
+            assert!(!hot.template().contains(&format!("${}", count + 1)));
+        }
+    }
 }

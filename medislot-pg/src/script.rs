@@ -25,11 +25,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{Either, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
+use crate::prepared::Hot;
+
 /// SQL statements with their values inlined as injection-proof literals.
 #[derive(Debug, Default)]
 pub(crate) struct Script {
     sql: String,
     statements: usize,
+    /// Whether a statement runs a prepared statement (`EXECUTE`).
+    executes: bool,
 }
 
 /// Which statement of a script a result belongs to.
@@ -73,6 +77,12 @@ impl Script {
         }
     }
 
+    /// Appends an integer literal.
+    pub(crate) fn int(&mut self, value: usize) -> &mut Self {
+        let _ = write!(self.sql, "{value}");
+        self
+    }
+
     /// Appends a `text` value, sent as hex so that no character of it is ever read as SQL.
     pub(crate) fn text(&mut self, text: &str) -> &mut Self {
         self.sql.push_str("convert_from(decode('");
@@ -91,12 +101,68 @@ impl Script {
         }
     }
 
+    /// Appends a hot statement with its arguments and ends it: `EXECUTE name(...)` when
+    /// `prepared`, otherwise the statement's template with the arguments in place of `$1`,
+    /// `$2`, ... (see `prepared.rs`).
+    pub(crate) fn hot(&mut self, hot: Hot, prepared: bool, args: &[Lit<'_>]) -> Stmt {
+        if prepared {
+            self.executes = true;
+            self.sql.push_str("EXECUTE ");
+            self.sql.push_str(hot.name());
+            self.sql.push('(');
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.lit(arg);
+            }
+            self.sql.push(')');
+        } else {
+            let mut rest = hot.template();
+            while let Some(dollar) = rest.find('$') {
+                self.sql.push_str(&rest[..dollar]);
+                let digits = rest[dollar + 1..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .map_or(rest.len(), |end| dollar + 1 + end);
+                // Templates are this crate's text: every `$` starts a parameter number that
+                // names one of `args` (checked by prepared.rs's tests).
+                match rest[dollar + 1..digits].parse::<usize>() {
+                    Ok(n) if (1..=args.len()).contains(&n) => self.lit(&args[n - 1]),
+                    _ => self.sql.push_str(&rest[dollar..digits]),
+                }
+                rest = &rest[digits..];
+            }
+            self.sql.push_str(rest);
+        }
+        self.end()
+    }
+
+    fn lit(&mut self, lit: &Lit<'_>) {
+        match *lit {
+            Lit::Uuid(id) => self.uuid(id),
+            Lit::Ts(at) => self.ts(at),
+            Lit::OptTs(at) => self.opt_ts(at),
+            Lit::Text(text) => self.text(text),
+            Lit::OptText(text) => self.opt_text(text),
+        };
+    }
+
     /// Ends the current statement; its rows are found in the results under the returned handle.
     pub(crate) fn end(&mut self) -> Stmt {
         self.sql.push_str(";\n");
         self.statements += 1;
         Stmt(self.statements - 1)
     }
+}
+
+/// A typed argument of a hot statement, written as an injection-proof literal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lit<'a> {
+    Uuid(Uuid),
+    Ts(DateTime<Utc>),
+    OptTs(Option<DateTime<Utc>>),
+    Text(&'a str),
+    OptText(Option<&'a str>),
 }
 
 /// The rows of each statement of a script, in order.
@@ -125,6 +191,10 @@ impl Results {
 pub(crate) struct Tx {
     conn: PoolConnection<Postgres>,
     open: bool,
+    /// `BEGIN` has not been sent yet: it goes out with the first script.
+    unsent: bool,
+    /// The connection has the hot statements prepared (its first script ran an `EXECUTE`).
+    prepared: bool,
 }
 
 impl Tx {
@@ -140,7 +210,12 @@ impl Tx {
     ) -> BoxFuture<'_, Result<(Tx, Results), sqlx::Error>> {
         Box::pin(async move {
             let conn = pool.acquire().await?;
-            let mut tx = Tx { conn, open: true };
+            let mut tx = Tx {
+                conn,
+                open: true,
+                unsent: false,
+                prepared: script.executes,
+            };
             let sql = format!("BEGIN;\n{}", script.sql);
             let mut result = run(&mut tx.conn, &sql).await;
             if matches!(&result, Err(error) if crate::prepared::is_not_prepared(error)) {
@@ -167,6 +242,26 @@ impl Tx {
         })
     }
 
+    /// Whether this transaction's connection is known to have the hot statements prepared, so
+    /// that its write script may `EXECUTE` them.
+    pub(crate) fn has_prepared(&self) -> bool {
+        self.prepared
+    }
+
+    /// A transaction whose `BEGIN` goes out with its [`Tx::commit`] script: one round trip in
+    /// all, for a mutation that reads nothing first.
+    pub(crate) fn deferred(pool: &PgPool) -> BoxFuture<'_, Result<Tx, sqlx::Error>> {
+        Box::pin(async move {
+            let conn = pool.acquire().await?;
+            Ok(Tx {
+                conn,
+                open: true,
+                unsent: true,
+                prepared: false,
+            })
+        })
+    }
+
     /// Runs `script`, then commits, in one round trip. On error the transaction is rolled back.
     pub(crate) fn commit(
         mut self,
@@ -174,7 +269,20 @@ impl Tx {
     ) -> BoxFuture<'static, Result<Results, sqlx::Error>> {
         Box::pin(async move {
             script.sql("COMMIT").end();
-            match run(&mut self.conn, &script.sql).await {
+            let began_here = std::mem::take(&mut self.unsent);
+            let sql = if began_here {
+                format!("BEGIN;\n{}", script.sql)
+            } else {
+                std::mem::take(&mut script.sql)
+            };
+            match run(&mut self.conn, &sql).await {
+                Ok(mut groups) if began_here => {
+                    self.settled();
+                    if !groups.is_empty() {
+                        groups.remove(0); // BEGIN's (empty) result
+                    }
+                    Ok(Results(groups))
+                }
                 Ok(groups) => {
                     self.settled();
                     Ok(Results(groups))
@@ -200,6 +308,10 @@ impl Tx {
 
     fn abort(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if self.unsent {
+                self.settled();
+                return;
+            }
             match run(&mut self.conn, "ROLLBACK").await {
                 Ok(_) => self.settled(),
                 // `open` stays set: the connection is closed on drop, which rolls back as well.

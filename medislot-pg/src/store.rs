@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Booking, BookingCursor, BookingId, BookingQuery, BookingView, Doctor, DoctorFilter, DoctorId,
-    Error, Event, Page, Result, Slot, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
-    StoreError,
+    BookingCursor, BookingId, BookingQuery, BookingView, Claim, Decide, Decision, Doctor,
+    DoctorFilter, DoctorId, Error, Page, Result, SlotCursor, SlotId, SlotQuery, SlotStore,
+    SlotView, StoreError,
 };
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::PgPool;
@@ -28,6 +28,8 @@ static MIGRATOR: Migrator = sqlx::migrate!();
 pub struct PgStore {
     pub(crate) pool: PgPool,
     max_retries: u32,
+    /// Whether hot statements run prepared (`EXECUTE`) or inline; see `prepared.rs`.
+    pub(crate) prepared: bool,
     /// The scratch database a test store drops when its last clone goes.
     #[cfg(feature = "test-db")]
     pub(crate) scratch: Option<std::sync::Arc<crate::testing::ScratchDatabase>>,
@@ -49,6 +51,7 @@ impl PgStore {
         PgStore {
             pool,
             max_retries: PgStoreOptions::default().get_max_retries(),
+            prepared: PgStoreOptions::default().get_prepared_statements(),
             #[cfg(feature = "test-db")]
             scratch: None,
         }
@@ -58,6 +61,13 @@ impl PgStore {
     /// before the operation fails as [`StoreError::Busy`].
     pub fn with_max_retries(mut self, retries: u32) -> PgStore {
         self.max_retries = retries;
+        self
+    }
+
+    /// Sets whether the hot statements are prepared once per connection (`true`, the default)
+    /// or sent inline; see [`PgStoreOptions::prepared_statements`].
+    pub fn with_prepared_statements(mut self, prepared: bool) -> PgStore {
+        self.prepared = prepared;
         self
     }
 
@@ -130,8 +140,8 @@ pub(crate) fn no_rule(_: &str) -> Option<Error> {
 
 #[async_trait]
 impl SlotStore for PgStore {
-    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
-        self.insert_doctor_impl(doctor).await
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
+        self.mutate_impl(claim, decide).await
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
@@ -140,18 +150,6 @@ impl SlotStore for PgStore {
 
     async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         self.list_doctors_impl(filter).await
-    }
-
-    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
-        self.delete_doctor_impl(id, now).await
-    }
-
-    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
-        self.insert_slots_impl(doctor_id, slots).await
-    }
-
-    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
-        self.withdraw_slot_impl(id, now).await
     }
 
     async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
@@ -166,19 +164,6 @@ impl SlotStore for PgStore {
         self.list_slots_impl(query, now).await
     }
 
-    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
-        self.create_booking_impl(draft, now).await
-    }
-
-    async fn apply_event(
-        &self,
-        id: BookingId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<Booking> {
-        self.apply_event_impl(id, event, now).await
-    }
-
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         self.booking_impl(id).await
     }
@@ -189,9 +174,5 @@ impl SlotStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         self.list_bookings_impl(query, now).await
-    }
-
-    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        self.release_expired_impl(now).await
     }
 }

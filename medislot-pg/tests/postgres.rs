@@ -404,3 +404,38 @@ async fn a_connection_that_lost_its_prepared_statements_prepares_them_again() {
         .expect("the booking prepares it again");
     assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 2);
 }
+
+/// How many `medislot_*` statements the pool's one connection has prepared.
+async fn prepared_statements(store: &PgStore) -> i64 {
+    count(
+        store,
+        "SELECT count(*) FROM pg_prepared_statements WHERE starts_with(name, 'medislot_')",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn hot_statements_are_prepared_by_default_and_never_when_turned_off() {
+    for (prepared, expect_some) in [(true, true), (false, false)] {
+        let options = PgStoreOptions::new()
+            .max_connections(1)
+            .prepared_statements(prepared);
+        let store = fresh_store_with(options).await;
+        let fx = fixture(&store);
+        let slot = fx.slot().await;
+        let booking = fx
+            .engine
+            .book(slot, PatientId::new(), None)
+            .await
+            .expect("book");
+        fx.engine
+            .cancel_as_admin(booking.id, None)
+            .await
+            .expect("cancel");
+        assert_eq!(
+            prepared_statements(&store).await > 0,
+            expect_some,
+            "prepared_statements({prepared})"
+        );
+    }
+}

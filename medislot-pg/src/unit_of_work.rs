@@ -1,0 +1,358 @@
+//! [`SlotStore::mutate`](medislot_core::SlotStore::mutate) on PostgreSQL: every mutation is one
+//! transaction sent as two scripts, so it costs two round trips whatever it does:
+//!
+//! 1. `BEGIN`, the claim's locks (`SELECT ... FOR UPDATE`: doctor, then its slots or the slot,
+//!    then the booking's slot and the booking), then the claim's reads, each statement with its
+//!    own snapshot taken after the locks;
+//! 2. the decision's writes and `COMMIT`, or `ROLLBACK` when the core refused or there is
+//!    nothing to write.
+//!
+//! A claim that reads nothing (creating a doctor) skips the first script: `BEGIN`, the writes
+//! and `COMMIT` travel together in one round trip.
+
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Booking, CancelledBy, Changes, Claim, Decide, Decision, Error, Locked, Result, Slot,
+    LAPSED_BATCH,
+};
+use sqlx::postgres::PgRow;
+use sqlx::Row as _;
+
+use crate::error::{constraint_of, Failure};
+use crate::prepared::Hot;
+use crate::rows::{self, BOOKING, DOCTOR, OCCUPYING, SLOT};
+use crate::script::{Lit, Results, Script, Stmt, Tx};
+use crate::store::{no_rule, PgStore};
+
+/// Where each part of a claim's reads is found in the first script's results.
+#[derive(Default)]
+struct ReadPlan {
+    doctor: Option<Stmt>,
+    doctor_slots: Option<Stmt>,
+    doctor_occupants: Option<Stmt>,
+    slot: Option<Stmt>,
+    occupant: Option<Stmt>,
+    booking: Option<Stmt>,
+    replay: Option<Stmt>,
+    lapsed: Option<Stmt>,
+}
+
+impl PgStore {
+    pub(crate) async fn mutate_impl(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
+        self.retrying("mutate", &no_rule, move || async move {
+            let (tx, locked) = if is_blind(claim) {
+                (Tx::deferred(&self.pool).await?, Locked::default())
+            } else {
+                let (script, plan) = read_script(claim, self.prepared);
+                let (tx, found) = Tx::begin(&self.pool, script).await?;
+                match read(&plan, &found) {
+                    Ok(locked) => (tx, locked),
+                    Err(error) => {
+                        tx.rollback().await;
+                        return Err(Failure::Sql(error));
+                    }
+                }
+            };
+            let decision = match decide(&locked) {
+                Ok(decision) => decision,
+                Err(refusal) => {
+                    tx.rollback().await;
+                    return Err(Failure::Rule(refusal));
+                }
+            };
+            if decision.changes.is_empty() {
+                tx.rollback().await;
+                return Ok(decision);
+            }
+            let hot = self.prepared && tx.has_prepared();
+            let script = write_script(&decision.changes, hot);
+            match tx.commit(script).await {
+                Ok(_) => Ok(decision),
+                Err(error) => Err(match rule_of(&error, &decision.changes) {
+                    Some(rule) => Failure::Rule(rule),
+                    None => Failure::Sql(error),
+                }),
+            }
+        })
+        .await
+    }
+}
+
+/// Whether the claim locks and reads nothing.
+fn is_blind(claim: &Claim) -> bool {
+    claim == &Claim::default()
+}
+
+/// The first script: `BEGIN` is added by [`Tx::begin`]; then every lock, then every read.
+fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
+    let mut script = Script::new();
+    let mut plan = ReadPlan::default();
+    // Locks, in the order every mutation takes them.
+    if let Some(doctor) = &claim.doctor {
+        plan.doctor = Some(
+            script
+                .sql("SELECT ")
+                .sql(DOCTOR)
+                .sql(" FROM doctors d WHERE d.id = ")
+                .uuid(doctor.id)
+                .sql(" AND d.deleted_at IS NULL FOR UPDATE")
+                .end(),
+        );
+        if doctor.occupants_after.is_some() {
+            // Deleting withdraws every live slot: lock them all (in id order) before reading
+            // occupants, so that a booking racing with the delete is either seen here or finds
+            // its slot withdrawn.
+            script
+                .sql("SELECT id FROM slots WHERE doctor_id = ")
+                .uuid(doctor.id)
+                .sql(" AND withdrawn_at IS NULL ORDER BY id FOR UPDATE")
+                .end();
+        }
+    }
+    if let Some(slot) = claim.slot {
+        plan.slot = Some(script.hot(Hot::LockSlot, prepared, &[Lit::Uuid(slot.into())]));
+    }
+    if let Some(booking) = claim.booking {
+        // A booking never changes slot, so its slot id can be read before either lock.
+        script.hot(Hot::LockBookingSlot, prepared, &[Lit::Uuid(booking.into())]);
+        plan.booking = Some(script.hot(Hot::LockBooking, prepared, &[Lit::Uuid(booking.into())]));
+    }
+    // Reads, after every lock.
+    if let Some(doctor) = &claim.doctor {
+        if let Some(range) = doctor.slots_within {
+            plan.doctor_slots = Some(
+                script
+                    .sql("SELECT ")
+                    .sql(SLOT)
+                    .sql(" FROM slots s WHERE s.doctor_id = ")
+                    .uuid(doctor.id)
+                    .sql(" AND s.withdrawn_at IS NULL AND s.starts_at < ")
+                    .ts(range.ends_at())
+                    .sql(" AND s.ends_at > ")
+                    .ts(range.starts_at())
+                    .end(),
+            );
+        }
+        if let Some(after) = doctor.occupants_after {
+            plan.doctor_occupants = Some(
+                script
+                    .sql("SELECT ")
+                    .sql(BOOKING)
+                    .sql(" FROM slots s JOIN bookings b ON b.slot_id = s.id AND b.status IN ")
+                    .sql(OCCUPYING)
+                    .sql(" WHERE s.doctor_id = ")
+                    .uuid(doctor.id)
+                    .sql(" AND s.withdrawn_at IS NULL AND s.ends_at > ")
+                    .ts(after)
+                    .end(),
+            );
+        }
+    }
+    if let Some((patient, key)) = &claim.replay {
+        plan.replay = Some(script.hot(
+            Hot::Replay,
+            prepared,
+            &[Lit::Uuid((*patient).into()), Lit::Text(key.as_str())],
+        ));
+    }
+    if let Some(slot) = claim.slot {
+        plan.occupant = Some(script.hot(Hot::Occupant, prepared, &[Lit::Uuid(slot.into())]));
+    }
+    if let Some(at) = claim.lapsed_at {
+        plan.lapsed = Some(
+            script
+                .sql("SELECT ")
+                .sql(BOOKING)
+                .sql(" FROM bookings b WHERE (b.status = 'PENDING' AND b.hold_until <= ")
+                .ts(at)
+                .sql(") OR (b.status = 'BUFFER' AND b.buffer_until <= ")
+                .ts(at)
+                .sql(") LIMIT ")
+                .int(LAPSED_BATCH)
+                .end(),
+        );
+    }
+    (script, plan)
+}
+
+/// Decodes the first script's results into what the core reads.
+fn read(plan: &ReadPlan, found: &Results) -> Result<Locked, sqlx::Error> {
+    let first = |stmt: Option<Stmt>| stmt.and_then(|s| found.first(s));
+    let all = |stmt: Option<Stmt>| stmt.map_or(&[][..], |s| found.rows(s));
+    let bookings = |rows: &[PgRow]| {
+        rows.iter()
+            .map(rows::booking)
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let slot = match first(plan.slot) {
+        Some(row) if !row.try_get::<bool, _>("s_withdrawn")? => Some(rows::slot(row)?),
+        _ => None,
+    };
+    Ok(Locked {
+        doctor: first(plan.doctor).map(rows::doctor).transpose()?,
+        doctor_slots: all(plan.doctor_slots)
+            .iter()
+            .map(rows::slot)
+            .collect::<Result<Vec<_>, _>>()?,
+        doctor_occupants: bookings(all(plan.doctor_occupants))?,
+        occupant: match slot {
+            Some(_) => first(plan.occupant).map(rows::booking).transpose()?,
+            None => None,
+        },
+        slot,
+        booking: first(plan.booking).map(rows::booking).transpose()?,
+        replay: first(plan.replay).map(rows::booking).transpose()?,
+        lapsed: bookings(all(plan.lapsed))?,
+    })
+}
+
+/// The second script: the changes, in the order [`Changes`] lists them (`COMMIT` is added by
+/// [`Tx::commit`]).
+fn write_script(changes: &Changes, prepared: bool) -> Script {
+    let at = changes.at;
+    let mut script = Script::new();
+    if let Some(doctor) = &changes.new_doctor {
+        script
+            .sql("INSERT INTO doctors (id, name, specialization, timezone, created_at) VALUES (")
+            .uuid(doctor.id)
+            .sql(", ")
+            .text(&doctor.name)
+            .sql(", ")
+            .text(&doctor.specialization)
+            .sql(", ")
+            .text(doctor.timezone.name())
+            .sql(", ")
+            .ts(doctor.created_at)
+            .sql(")")
+            .end();
+    }
+    if !changes.new_slots.is_empty() {
+        insert_slots(&mut script, &changes.new_slots);
+    }
+    if !changes.withdrawn_slots.is_empty() {
+        script.sql("UPDATE slots SET withdrawn_at = ").ts(at);
+        script.sql(" WHERE withdrawn_at IS NULL AND id = ANY(");
+        uuid_array(
+            &mut script,
+            changes.withdrawn_slots.iter().map(|id| (*id).into()),
+        );
+        script.sql(")").end();
+    }
+    if let Some(doctor) = changes.deleted_doctor {
+        script
+            .sql("UPDATE slots SET withdrawn_at = ")
+            .ts(at)
+            .sql(" WHERE doctor_id = ")
+            .uuid(doctor)
+            .sql(" AND withdrawn_at IS NULL")
+            .end();
+        script
+            .sql("UPDATE doctors SET deleted_at = ")
+            .ts(at)
+            .sql(" WHERE id = ")
+            .uuid(doctor)
+            .end();
+    }
+    for change in &changes.states {
+        let parts = change.state.to_parts();
+        script.hot(
+            Hot::WriteState,
+            prepared,
+            &[
+                Lit::Uuid(change.booking.into()),
+                Lit::Text(parts.status.as_str()),
+                Lit::OptTs(parts.hold_until),
+                Lit::OptTs(parts.buffer_until),
+                Lit::OptText(parts.cancelled_by.map(CancelledBy::as_str)),
+                Lit::OptText(parts.cancel_reason.as_deref()),
+                Lit::Ts(at),
+            ],
+        );
+    }
+    for booking in &changes.new_bookings {
+        insert_booking(&mut script, booking, prepared);
+    }
+    script
+}
+
+fn insert_booking(script: &mut Script, booking: &Booking, prepared: bool) {
+    let parts = booking.state.to_parts();
+    script.hot(
+        Hot::InsertBooking,
+        prepared,
+        &[
+            Lit::Uuid(booking.id.into()),
+            Lit::Uuid(booking.slot_id.into()),
+            Lit::Uuid(booking.patient_id.into()),
+            Lit::Text(parts.status.as_str()),
+            Lit::OptTs(parts.hold_until),
+            Lit::OptTs(parts.buffer_until),
+            Lit::OptText(parts.cancelled_by.map(CancelledBy::as_str)),
+            Lit::OptText(parts.cancel_reason.as_deref()),
+            Lit::OptText(booking.idempotency_key.as_ref().map(|k| k.as_str())),
+            Lit::Ts(booking.created_at),
+            Lit::Ts(booking.updated_at),
+        ],
+    );
+}
+
+/// One `INSERT ... SELECT ... FROM unnest(...)` for every new slot.
+fn insert_slots(script: &mut Script, slots: &[Slot]) {
+    script.sql(
+        "INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at) \
+         SELECT * FROM unnest(",
+    );
+    uuid_array(script, slots.iter().map(|s| s.id.into()));
+    script.sql(", ");
+    uuid_array(script, slots.iter().map(|s| s.doctor_id.into()));
+    script.sql(", ");
+    ts_array(script, slots.iter().map(|s| s.range.starts_at()));
+    script.sql(", ");
+    ts_array(script, slots.iter().map(|s| s.range.ends_at()));
+    script.sql(", ");
+    ts_array(script, slots.iter().map(|s| s.created_at));
+    script.sql(")").end();
+}
+
+fn uuid_array(script: &mut Script, ids: impl Iterator<Item = uuid::Uuid>) {
+    script.sql("ARRAY[");
+    for (i, id) in ids.enumerate() {
+        if i > 0 {
+            script.sql(", ");
+        }
+        script.uuid(id);
+    }
+    script.sql("]::uuid[]");
+}
+
+fn ts_array(script: &mut Script, times: impl Iterator<Item = DateTime<Utc>>) {
+    script.sql("ARRAY[");
+    for (i, at) in times.enumerate() {
+        if i > 0 {
+            script.sql(", ");
+        }
+        script.ts(at);
+    }
+    script.sql("]::timestamptz[]");
+}
+
+/// The rule a constraint stands for when it refused a write of these changes: reached only
+/// when a writer that does not follow the unit of work shares the database.
+fn rule_of(error: &sqlx::Error, changes: &Changes) -> Option<Error> {
+    let slot_of_new_booking = || changes.new_bookings.first().map(|b| b.slot_id);
+    match constraint_of(error)? {
+        "bookings_one_active_per_slot" => slot_of_new_booking().map(Error::SlotUnavailable),
+        "bookings_slot_fk" => slot_of_new_booking().map(Error::SlotNotFound),
+        // The exclusion constraint does not say which row clashed: name the first new slot.
+        "slots_no_overlap" => changes.new_slots.first().map(|slot| Error::SlotOverlap {
+            doctor_id: slot.doctor_id,
+            starts_at: slot.range.starts_at(),
+            ends_at: slot.range.ends_at(),
+        }),
+        "slots_doctor_fk" => changes
+            .new_slots
+            .first()
+            .map(|slot| Error::DoctorNotFound(slot.doctor_id)),
+        _ => None,
+    }
+}
