@@ -4,17 +4,19 @@
 //! Run the demo: `cargo run --example custom_store`
 //! Run the kit on it: `cargo test -p medislot-examples --example custom_store`
 //!
-//! A real backend implements the same two traits over its own storage; the kit is the contract.
+//! Every change reaches a store through one method, `SlotStore::mutate`, so the wrapper logs
+//! them all in one place. A real backend implements the same two traits over its own storage;
+//! the kit is the contract.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, Booking, BookingCursor, BookingEngine, BookingId,
-    BookingQuery, BookingView, Doctor, DoctorFilter, DoctorId, Email, Error, Event, MemoryStore,
-    NewDoctor, Page, PatientId, Result, Role, Slot, SlotCursor, SlotId, SlotQuery, SlotStore,
-    SlotView, TimeRange,
+    Account, AccountId, AccountStore, BookingCursor, BookingEngine, BookingId, BookingQuery,
+    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, Error,
+    MemoryStore, NewDoctor, Page, PatientId, Result, Role, SlotCursor, SlotId, SlotQuery,
+    SlotStore, SlotView, TimeRange,
 };
 
 /// Wraps any store and logs each mutation and its outcome with `tracing`.
@@ -39,19 +41,21 @@ fn logged<T: std::fmt::Debug>(what: &str, result: Result<T>) -> Result<T> {
     result
 }
 
-/// Logs a booking change by id and new status, and passes the result through.
-fn logged_booking(what: &str, result: Result<Booking>) -> Result<Booking> {
-    match &result {
-        Ok(b) => tracing::info!(what, booking = %b.id, status = %b.status(), "applied"),
-        Err(error) => tracing::info!(what, %error, "refused"),
-    }
-    result
-}
-
 #[async_trait]
 impl<S: SlotStore> SlotStore for LoggingStore<S> {
-    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
-        logged("insert_doctor", self.inner.insert_doctor(doctor).await)
+    /// Every mutation passes here: log what it claimed and what was committed, or why not.
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
+        let result = self.inner.mutate(claim, decide).await;
+        match &result {
+            Ok(decision) => tracing::info!(
+                ?claim,
+                changes = ?decision.changes,
+                reply = ?decision.reply.as_ref().map(|b| (b.id, b.status())),
+                "committed"
+            ),
+            Err(error) => tracing::info!(?claim, %error, "refused"),
+        }
+        result
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
@@ -60,21 +64,6 @@ impl<S: SlotStore> SlotStore for LoggingStore<S> {
 
     async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         self.inner.list_doctors(filter).await
-    }
-
-    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
-        logged("delete_doctor", self.inner.delete_doctor(id, now).await)
-    }
-
-    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
-        logged(
-            "insert_slots",
-            self.inner.insert_slots(doctor_id, slots).await,
-        )
-    }
-
-    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
-        logged("withdraw_slot", self.inner.withdraw_slot(id, now).await)
     }
 
     async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
@@ -89,22 +78,6 @@ impl<S: SlotStore> SlotStore for LoggingStore<S> {
         self.inner.list_slots(query, now).await
     }
 
-    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
-        logged_booking(
-            "create_booking",
-            self.inner.create_booking(draft, now).await,
-        )
-    }
-
-    async fn apply_event(
-        &self,
-        id: BookingId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<Booking> {
-        logged_booking("apply_event", self.inner.apply_event(id, event, now).await)
-    }
-
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         self.inner.booking(id).await
     }
@@ -115,10 +88,6 @@ impl<S: SlotStore> SlotStore for LoggingStore<S> {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         self.inner.list_bookings(query, now).await
-    }
-
-    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        logged("release_expired", self.inner.release_expired(now).await)
     }
 }
 

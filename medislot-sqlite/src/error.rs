@@ -21,6 +21,8 @@ const SQLITE_FULL: i32 = 13;
 const SQLITE_CANTOPEN: i32 = 14;
 /// `SQLITE_CONSTRAINT_UNIQUE`: a `UNIQUE` constraint or unique index refused a row.
 pub(crate) const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+/// `SQLITE_CONSTRAINT_TRIGGER`: a trigger's `RAISE(ABORT, ...)` refused a row.
+pub(crate) const SQLITE_CONSTRAINT_TRIGGER: i32 = 1811;
 
 /// The extended result code of a database error, if it carries one.
 pub(crate) fn extended_code(error: &sqlx::Error) -> Option<i32> {

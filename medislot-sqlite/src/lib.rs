@@ -42,11 +42,13 @@
 //! ```
 //!
 //! ## Concurrency
-//! - Every mutation is one transaction begun with `BEGIN IMMEDIATE`, which takes SQLite's
-//!   write lock (the whole database) before its first read; it reads what the rule needs,
-//!   calls the core's pure functions ([`check_bookable`](medislot_core::state::check_bookable),
-//!   [`transition`](medislot_core::state::transition), [`replay`](medislot_core::state::replay)),
-//!   writes their answer and commits. Any error rolls back.
+//! - Every mutation is one call to [`SlotStore::mutate`](medislot_core::SlotStore::mutate): one
+//!   transaction begun with `BEGIN IMMEDIATE`, which takes SQLite's write lock (the whole
+//!   database, so every lock the core's [`Claim`](medislot_core::Claim) names) before its first
+//!   read. It reads what the claim asks for, hands the reads to the core's decision, writes the
+//!   [`Changes`](medislot_core::Changes) it returns and commits. Any error rolls back. The
+//!   booking rules and the steps of each mutation live in the core; this crate only reads and
+//!   writes rows.
 //! - Within one store, mutations queue for its single writer connection (up to
 //!   [`WRITE_QUEUE_TIMEOUT`]); across stores or processes sharing the file, they wait in
 //!   SQLite's busy handler (up to [`BUSY_TIMEOUT`]). Running out of either is
@@ -76,14 +78,17 @@
 //! - `bookings_one_active_per_slot`: a partial unique index, at most one booking per slot in
 //!   `PENDING`, `CONFIRMED` or `BUFFER`. Whether it still occupies the slot at an instant is read
 //!   from `hold_until` / `buffer_until`, in SQL for listings, so an expired hold or buffer counts
-//!   as free whether or not [`release_expired`](medislot_core::SlotStore::release_expired) ran.
+//!   as free whether or not [`release_expired`](medislot_core::BookingEngine::release_expired)
+//!   ran. A booking this index refuses is answered
+//!   [`SlotUnavailable`](medislot_core::Error::SlotUnavailable).
 //! - `bookings_state_fields` and other `CHECK`s: the columns each status needs, as
 //!   [`BookingState::to_parts`](medislot_core::BookingState::to_parts) writes them; a slot ends
 //!   after it starts.
 //! - Unique `(patient_id, idempotency_key)` and unique account email.
-//! - Slot overlap: SQLite has no exclusion constraint. The store checks it inside the publish
-//!   transaction (so it can name the refused slot), and a `BEFORE INSERT` trigger
-//!   (`slots_no_overlap_on_insert`) refuses an overlapping live slot from any other writer.
+//! - Slot overlap: SQLite has no exclusion constraint. The core checks it against the doctor's
+//!   slots read inside the publish transaction, and a `BEFORE INSERT` trigger
+//!   (`slots_no_overlap_on_insert`) refuses an overlapping live slot from any other writer,
+//!   answered [`SlotOverlap`](medislot_core::Error::SlotOverlap) naming the refused slot.
 //!
 //! SQLite reports no constraint names, so errors are classified by the extended result code
 //! sqlx returns (`SQLITE_CONSTRAINT_UNIQUE`, `SQLITE_BUSY`, ...), never by message text; which
@@ -94,5 +99,6 @@ mod error;
 mod rows;
 mod slot_store;
 mod store;
+mod unit_of_work;
 
 pub use store::{SqliteStore, BUSY_TIMEOUT, WRITE_QUEUE_TIMEOUT};

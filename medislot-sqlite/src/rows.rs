@@ -51,7 +51,23 @@ macro_rules! account_columns {
     };
 }
 
-pub(crate) use {account_columns, booking_columns, doctor_columns, slot_columns};
+/// A slot with its occupying booking (if any) under the `s_` and `b_` aliases.
+macro_rules! slot_with_occupant {
+    () => {
+        concat!(
+            "SELECT ",
+            slot_columns!(),
+            ", ",
+            booking_columns!(),
+            " FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id \
+             AND b.status IN ('PENDING', 'CONFIRMED', 'BUFFER')"
+        )
+    };
+}
+
+pub(crate) use {
+    account_columns, booking_columns, doctor_columns, slot_columns, slot_with_occupant,
+};
 
 /// An instant as stored: microseconds since the epoch, UTC. Finer precision is truncated.
 pub(crate) fn micros(instant: DateTime<Utc>) -> i64 {

@@ -1,39 +1,25 @@
 //! [`SlotStore`] for [`SqliteStore`]: doctors, slots and bookings.
 //!
-//! Every mutation is one `BEGIN IMMEDIATE` transaction on the single writer connection: it holds
-//! SQLite's write lock (the whole database, which covers "lock the slot, then the booking")
-//! from its first read, calls the core's rule, writes the answer and commits; any error rolls
-//! back. Reads run on the reader connections and, in WAL mode, never wait for the writer.
+//! Every mutation runs through [`SlotStore::mutate`], one `BEGIN IMMEDIATE` transaction on the
+//! single writer connection ([`crate::unit_of_work`]). Reads and listings, here, run on the
+//! reader connections and, in WAL mode, never wait for the writer.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    state, Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingStatus,
-    BookingView, Doctor, DoctorFilter, DoctorId, Error, Event, Page, Result, Slot, SlotCursor,
-    SlotId, SlotQuery, SlotStatus, SlotStore, SlotView, StoreError,
+    BookingCursor, BookingId, BookingQuery, BookingStatus, BookingView, Claim, Decide, Decision,
+    Doctor, DoctorFilter, DoctorId, Page, Result, SlotCursor, SlotId, SlotQuery, SlotStatus,
+    SlotStore, SlotView, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite};
 
-use crate::error::{db, extended_code, SQLITE_CONSTRAINT_UNIQUE};
+use crate::error::db;
 use crate::rows::{
-    self, as_stored, booking_columns, doctor_columns, micros, slot_columns, StateColumns,
+    self, booking_columns, doctor_columns, micros, slot_columns, slot_with_occupant,
 };
-use crate::store::{commit, SqliteStore};
-
-/// A slot with its occupying booking (if any) under the `s_` and `b_` aliases.
-macro_rules! slot_with_occupant {
-    () => {
-        concat!(
-            "SELECT ",
-            slot_columns!(),
-            ", ",
-            booking_columns!(),
-            " FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id \
-             AND b.status IN ('PENDING', 'CONFIRMED', 'BUFFER')"
-        )
-    };
-}
+use crate::store::SqliteStore;
+use crate::unit_of_work;
 
 /// A booking with its slot and doctor under the `b_`, `s_` and `d_` aliases.
 macro_rules! booking_view {
@@ -196,305 +182,10 @@ fn list_bookings_sql(query: &BookingQuery, now: DateTime<Utc>) -> QueryBuilder<'
     sql
 }
 
-/// The live slot `id` and its occupying booking, if any.
-async fn live_slot(
-    conn: &mut SqliteConnection,
-    id: SlotId,
-) -> Result<Option<(Slot, Option<Booking>)>> {
-    let row = sqlx::query(concat!(
-        slot_with_occupant!(),
-        " WHERE s.id = ?1 AND s.withdrawn_at IS NULL"
-    ))
-    .bind(id.as_uuid())
-    .fetch_optional(conn)
-    .await
-    .map_err(db)?;
-    match row {
-        Some(row) => Ok(Some((rows::slot(&row)?, rows::optional_booking(&row)?))),
-        None => Ok(None),
-    }
-}
-
-/// Writes a booking's new state, as of `now`.
-async fn write_state(
-    conn: &mut SqliteConnection,
-    id: BookingId,
-    state: &BookingState,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let columns = StateColumns::of(state);
-    sqlx::query(
-        "UPDATE bookings SET status = ?2, hold_until = ?3, buffer_until = ?4, cancelled_by = ?5, \
-         cancel_reason = ?6, updated_at = ?7 WHERE id = ?1",
-    )
-    .bind(id.as_uuid())
-    .bind(columns.status)
-    .bind(columns.hold_until)
-    .bind(columns.buffer_until)
-    .bind(columns.cancelled_by)
-    .bind(columns.cancel_reason)
-    .bind(micros(now))
-    .execute(conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-#[tracing::instrument(level = "debug", skip_all, fields(doctor = %doctor.id))]
-async fn insert_doctor(conn: &mut SqliteConnection, doctor: &Doctor) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO doctors (id, name, specialization, timezone, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(doctor.id.as_uuid())
-    .bind(&doctor.name)
-    .bind(&doctor.specialization)
-    .bind(doctor.timezone.name())
-    .bind(micros(doctor.created_at))
-    .execute(conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-#[tracing::instrument(level = "debug", skip(conn))]
-async fn delete_doctor(
-    conn: &mut SqliteConnection,
-    id: DoctorId,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let live = sqlx::query("SELECT 1 FROM doctors WHERE id = ?1 AND deleted_at IS NULL")
-        .bind(id.as_uuid())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    if live.is_none() {
-        return Err(Error::DoctorNotFound(id));
-    }
-    // The occupying bookings of the doctor's live slots that have not ended; whether each
-    // still occupies its slot is the core's rule.
-    let occupants = sqlx::query(concat!(
-        "SELECT ",
-        booking_columns!(),
-        " FROM slots s JOIN bookings b ON b.slot_id = s.id \
-         AND b.status IN ('PENDING', 'CONFIRMED', 'BUFFER') \
-         WHERE s.doctor_id = ?1 AND s.withdrawn_at IS NULL AND s.ends_at > ?2"
-    ))
-    .bind(id.as_uuid())
-    .bind(micros(now))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    for row in &occupants {
-        if rows::booking(row)?.state.occupies_slot_at(now) {
-            return Err(Error::DoctorHasActiveBookings(id));
-        }
-    }
-    sqlx::query("UPDATE slots SET withdrawn_at = ?2 WHERE doctor_id = ?1 AND withdrawn_at IS NULL")
-        .bind(id.as_uuid())
-        .bind(micros(now))
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    sqlx::query("UPDATE doctors SET deleted_at = ?2 WHERE id = ?1")
-        .bind(id.as_uuid())
-        .bind(micros(now))
-        .execute(conn)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// Inserts `slots` in order, each after checking that it overlaps no live slot of the doctor,
-/// the earlier ones of `slots` included (they are already inserted when it is checked).
-#[tracing::instrument(level = "debug", skip(conn, slots), fields(count = slots.len()))]
-async fn insert_slots(
-    conn: &mut SqliteConnection,
-    doctor_id: DoctorId,
-    slots: &[Slot],
-) -> Result<()> {
-    let live = sqlx::query("SELECT 1 FROM doctors WHERE id = ?1 AND deleted_at IS NULL")
-        .bind(doctor_id.as_uuid())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    if live.is_none() {
-        return Err(Error::DoctorNotFound(doctor_id));
-    }
-    for slot in slots {
-        let (starts_at, ends_at) = (micros(slot.range.starts_at()), micros(slot.range.ends_at()));
-        // Live slots of one doctor never overlap, so their ends grow with their starts: only
-        // the last one starting before this slot ends can reach into it.
-        let reach: Option<i64> = sqlx::query_scalar(
-            "SELECT ends_at FROM slots \
-             WHERE doctor_id = ?1 AND withdrawn_at IS NULL AND starts_at < ?2 \
-             ORDER BY starts_at DESC, id DESC LIMIT 1",
-        )
-        .bind(doctor_id.as_uuid())
-        .bind(ends_at)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-        if reach.is_some_and(|end| end > starts_at) {
-            return Err(Error::SlotOverlap {
-                doctor_id,
-                starts_at: slot.range.starts_at(),
-                ends_at: slot.range.ends_at(),
-            });
-        }
-        sqlx::query(
-            "INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(slot.id.as_uuid())
-        .bind(doctor_id.as_uuid())
-        .bind(starts_at)
-        .bind(ends_at)
-        .bind(micros(slot.created_at))
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
-    Ok(())
-}
-
-#[tracing::instrument(level = "debug", skip(conn))]
-async fn withdraw_slot(conn: &mut SqliteConnection, id: SlotId, now: DateTime<Utc>) -> Result<()> {
-    let (_, occupant) = live_slot(conn, id).await?.ok_or(Error::SlotNotFound(id))?;
-    if occupant.is_some_and(|b| b.state.occupies_slot_at(now)) {
-        return Err(Error::SlotHasActiveBooking(id));
-    }
-    sqlx::query("UPDATE slots SET withdrawn_at = ?2 WHERE id = ?1")
-        .bind(id.as_uuid())
-        .bind(micros(now))
-        .execute(conn)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-#[tracing::instrument(
-    level = "debug",
-    skip_all,
-    fields(slot = %draft.slot_id, booking = %draft.id)
-)]
-async fn create_booking(
-    conn: &mut SqliteConnection,
-    draft: &Booking,
-    now: DateTime<Utc>,
-) -> Result<Booking> {
-    let (slot, occupant) = live_slot(conn, draft.slot_id)
-        .await?
-        .ok_or(Error::SlotNotFound(draft.slot_id))?;
-    if let Some(key) = &draft.idempotency_key {
-        let first = sqlx::query(concat!(
-            "SELECT ",
-            booking_columns!(),
-            " FROM bookings b WHERE b.patient_id = ?1 AND b.idempotency_key = ?2"
-        ))
-        .bind(draft.patient_id.as_uuid())
-        .bind(key.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-        if let Some(first) = first {
-            return state::replay(&rows::booking(&first)?, draft.slot_id);
-        }
-    }
-    if let Some(tidy) = state::check_bookable(&slot, occupant.as_ref(), now)? {
-        write_state(conn, tidy.occupant, &tidy.state, now).await?;
-    }
-    let columns = StateColumns::of(&draft.state);
-    let inserted = sqlx::query(
-        "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, hold_until, \
-         buffer_until, cancelled_by, cancel_reason, idempotency_key, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )
-    .bind(draft.id.as_uuid())
-    .bind(draft.slot_id.as_uuid())
-    .bind(slot.doctor_id.as_uuid())
-    .bind(draft.patient_id.as_uuid())
-    .bind(columns.status)
-    .bind(columns.hold_until)
-    .bind(columns.buffer_until)
-    .bind(columns.cancelled_by)
-    .bind(columns.cancel_reason)
-    .bind(draft.idempotency_key.as_ref().map(|k| k.as_str()))
-    .bind(micros(draft.created_at))
-    .bind(micros(draft.updated_at))
-    .execute(conn)
-    .await;
-    match inserted {
-        Ok(_) => Ok(as_stored(draft.clone())),
-        // Under the write lock, with the occupant and the key checked above, the unique index
-        // that can still refuse this row is `bookings_one_active_per_slot` (the other,
-        // `bookings_patient_idempotency_key`, was looked up first). Reaching it means a writer
-        // that does not follow these rules shares the file; the index keeps the slot single.
-        Err(e) if extended_code(&e) == Some(SQLITE_CONSTRAINT_UNIQUE) => {
-            tracing::warn!(slot = %draft.slot_id, error = %e, "unique index refused a booking");
-            Err(Error::SlotUnavailable(draft.slot_id))
-        }
-        Err(e) => Err(db(e)),
-    }
-}
-
-#[tracing::instrument(level = "debug", skip(conn, event), fields(event = ?event.kind()))]
-async fn apply_event(
-    conn: &mut SqliteConnection,
-    id: BookingId,
-    event: &Event,
-    now: DateTime<Utc>,
-) -> Result<Booking> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        booking_columns!(),
-        " FROM bookings b WHERE b.id = ?1"
-    ))
-    .bind(id.as_uuid())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?
-    .ok_or(Error::BookingNotFound(id))?;
-    let booking = rows::booking(&row)?;
-    let state = state::transition(&booking, event, now)?;
-    write_state(conn, id, &state, now).await?;
-    Ok(as_stored(Booking {
-        state,
-        updated_at: now,
-        ..booking
-    }))
-}
-
-#[tracing::instrument(level = "debug", skip(conn))]
-async fn release_expired(conn: &mut SqliteConnection, now: DateTime<Utc>) -> Result<u64> {
-    let lapsed = sqlx::query(concat!(
-        "SELECT ",
-        booking_columns!(),
-        " FROM bookings b WHERE (b.status = 'PENDING' AND b.hold_until <= ?1) \
-         OR (b.status = 'BUFFER' AND b.buffer_until <= ?1)"
-    ))
-    .bind(micros(now))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let mut changed = 0;
-    for row in &lapsed {
-        let booking = rows::booking(row)?;
-        // The query already picked lapsed bookings; the rule decides what each becomes.
-        if let Ok(state) = state::transition(&booking, &Event::Expire, now) {
-            write_state(&mut *conn, booking.id, &state, now).await?;
-            changed += 1;
-        }
-    }
-    Ok(changed)
-}
-
 #[async_trait]
 impl SlotStore for SqliteStore {
-    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let result = insert_doctor(&mut tx, doctor).await;
-        commit(tx, result).await
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
+        unit_of_work::mutate(self, claim, decide).await
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
@@ -535,24 +226,6 @@ impl SlotStore for SqliteStore {
         Ok(doctors)
     }
 
-    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let result = delete_doctor(&mut tx, id, now).await;
-        commit(tx, result).await
-    }
-
-    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let result = insert_slots(&mut tx, doctor_id, slots).await;
-        commit(tx, result).await
-    }
-
-    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let result = withdraw_slot(&mut tx, id, now).await;
-        commit(tx, result).await
-    }
-
     async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
         let row = sqlx::query(concat!(
             slot_with_occupant!(),
@@ -581,23 +254,6 @@ impl SlotStore for SqliteStore {
         }))
     }
 
-    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
-        let mut tx = self.begin_write().await?;
-        let result = create_booking(&mut tx, draft, now).await;
-        commit(tx, result).await
-    }
-
-    async fn apply_event(
-        &self,
-        id: BookingId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<Booking> {
-        let mut tx = self.begin_write().await?;
-        let result = apply_event(&mut tx, id, event, now).await;
-        commit(tx, result).await
-    }
-
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         let row = sqlx::query(concat!(booking_view!(), " WHERE b.id = ?1"))
             .bind(id.as_uuid())
@@ -622,19 +278,28 @@ impl SlotStore for SqliteStore {
             BookingCursor(v.booking.id)
         }))
     }
-
-    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let result = release_expired(&mut tx, now).await;
-        commit(tx, result).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::StateColumns;
     use chrono::Duration;
-    use medislot_core::{BookingCursor, CancelledBy, PatientId, TimeRange};
+    use medislot_core::{
+        Booking, BookingCursor, BookingState, CancelledBy, Changes, PatientId, Slot, TimeRange,
+    };
+
+    /// Commits `changes` through the store's unit of work, with no rule deciding.
+    async fn write(store: &SqliteStore, changes: Changes) {
+        let decision = Decision {
+            changes,
+            reply: None,
+        };
+        store
+            .mutate(&Claim::default(), &|_| Ok(decision.clone()))
+            .await
+            .unwrap();
+    }
 
     /// SQLite's plan for `sql`, one line per step.
     async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -739,7 +404,14 @@ mod tests {
         let doctor = medislot_core::NewDoctor::new("Dr Time", "GP", "UTC")
             .unwrap()
             .into_doctor(base);
-        store.insert_doctor(&doctor).await.unwrap();
+        write(
+            &store,
+            Changes {
+                new_doctor: Some(doctor.clone()),
+                ..Changes::at(base)
+            },
+        )
+        .await;
 
         // One slot per state, each with that one booking, plus a slot with none that starts
         // first, so that the "started" boundary is crossed too.
@@ -775,10 +447,14 @@ mod tests {
                 .unwrap(),
                 created_at: base,
             };
-            store
-                .insert_slots(doctor.id, std::slice::from_ref(&slot))
-                .await
-                .unwrap();
+            write(
+                &store,
+                Changes {
+                    new_slots: vec![slot.clone()],
+                    ..Changes::at(base)
+                },
+            )
+            .await;
             let booking = state.map(|state| Booking {
                 id: BookingId::new(),
                 slot_id: slot.id,

@@ -3,8 +3,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, Booking, BookingCursor, BookingId, BookingQuery, BookingView,
-    Doctor, DoctorFilter, DoctorId, Email, Error, Event, Page, Result, Role, Slot, SlotCursor,
+    Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
+    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, Error, Page, Result, Role, SlotCursor,
     SlotId, SlotQuery, SlotStore, SlotView, StoreError,
 };
 use medislot_server::Stores;
@@ -25,22 +25,13 @@ impl BrokenStore {
 
 #[async_trait]
 impl SlotStore for BrokenStore {
-    async fn insert_doctor(&self, _: &Doctor) -> Result<()> {
+    async fn mutate(&self, _: &Claim, _: &Decide<'_>) -> Result<Decision> {
         self.err()
     }
     async fn doctor(&self, _: DoctorId) -> Result<Option<Doctor>> {
         self.err()
     }
     async fn list_doctors(&self, _: &DoctorFilter) -> Result<Vec<Doctor>> {
-        self.err()
-    }
-    async fn delete_doctor(&self, _: DoctorId, _: DateTime<Utc>) -> Result<()> {
-        self.err()
-    }
-    async fn insert_slots(&self, _: DoctorId, _: &[Slot]) -> Result<()> {
-        self.err()
-    }
-    async fn withdraw_slot(&self, _: SlotId, _: DateTime<Utc>) -> Result<()> {
         self.err()
     }
     async fn slot(&self, _: SlotId, _: DateTime<Utc>) -> Result<Option<SlotView>> {
@@ -53,12 +44,6 @@ impl SlotStore for BrokenStore {
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.err()
     }
-    async fn create_booking(&self, _: &Booking, _: DateTime<Utc>) -> Result<Booking> {
-        self.err()
-    }
-    async fn apply_event(&self, _: BookingId, _: &Event, _: DateTime<Utc>) -> Result<Booking> {
-        self.err()
-    }
     async fn booking(&self, _: BookingId) -> Result<Option<BookingView>> {
         self.err()
     }
@@ -67,9 +52,6 @@ impl SlotStore for BrokenStore {
         _: &BookingQuery,
         _: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
-        self.err()
-    }
-    async fn release_expired(&self, _: DateTime<Utc>) -> Result<u64> {
         self.err()
     }
 }

@@ -7,9 +7,9 @@ use std::ops::Deref;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, Booking, BookingCursor, BookingId, BookingQuery, BookingView,
-    Doctor, DoctorFilter, DoctorId, Email, Event, Page, Result, Role, Slot, SlotCursor, SlotId,
-    SlotQuery, SlotStore, SlotView,
+    Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
+    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, Page, Result, Role, SlotCursor,
+    SlotId, SlotQuery, SlotStore, SlotView,
 };
 use medislot_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -60,8 +60,8 @@ impl Deref for TempStore {
 
 #[async_trait]
 impl SlotStore for TempStore {
-    async fn insert_doctor(&self, doctor: &Doctor) -> Result<()> {
-        self.store.insert_doctor(doctor).await
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
+        self.store.mutate(claim, decide).await
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
@@ -70,18 +70,6 @@ impl SlotStore for TempStore {
 
     async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         self.store.list_doctors(filter).await
-    }
-
-    async fn delete_doctor(&self, id: DoctorId, now: DateTime<Utc>) -> Result<()> {
-        self.store.delete_doctor(id, now).await
-    }
-
-    async fn insert_slots(&self, doctor_id: DoctorId, slots: &[Slot]) -> Result<()> {
-        self.store.insert_slots(doctor_id, slots).await
-    }
-
-    async fn withdraw_slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<()> {
-        self.store.withdraw_slot(id, now).await
     }
 
     async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
@@ -96,19 +84,6 @@ impl SlotStore for TempStore {
         self.store.list_slots(query, now).await
     }
 
-    async fn create_booking(&self, draft: &Booking, now: DateTime<Utc>) -> Result<Booking> {
-        self.store.create_booking(draft, now).await
-    }
-
-    async fn apply_event(
-        &self,
-        id: BookingId,
-        event: &Event,
-        now: DateTime<Utc>,
-    ) -> Result<Booking> {
-        self.store.apply_event(id, event, now).await
-    }
-
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         self.store.booking(id).await
     }
@@ -119,10 +94,6 @@ impl SlotStore for TempStore {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         self.store.list_bookings(query, now).await
-    }
-
-    async fn release_expired(&self, now: DateTime<Utc>) -> Result<u64> {
-        self.store.release_expired(now).await
     }
 }
 
