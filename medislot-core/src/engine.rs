@@ -18,7 +18,7 @@ use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
-use crate::unit_of_work::{Claim, Decision, DoctorClaim, LAPSED_BATCH};
+use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
 
 /// The most slots one publish request may create.
 pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
@@ -48,8 +48,14 @@ impl Policy {
     /// Checks that both durations make sense.
     ///
     /// # Errors
-    /// [`Error::Validation`] on `hold` unless it is positive, on `buffer` if it is negative.
+    /// [`Error::Validation`] on `hold` unless it is positive, on `buffer` if it is negative, on
+    /// either when it is not a whole number of microseconds (the precision every store keeps).
     pub fn validate(self) -> Result<Self> {
+        for (field, span) in [("hold", self.hold), ("buffer", self.buffer)] {
+            if span.subsec_nanos() % 1_000 != 0 {
+                return Err(Error::validation(field, "must be whole microseconds"));
+            }
+        }
         if self.hold <= Duration::zero() {
             return Err(Error::validation("hold", "must be positive"));
         }
@@ -115,11 +121,7 @@ impl BookingEngine {
 
     /// Runs one mutation through the store's unit of work and answers with the decision that
     /// was committed.
-    async fn mutate(
-        &self,
-        claim: &Claim,
-        decide: &(dyn Fn(&crate::unit_of_work::Locked) -> Result<Decision> + Send + Sync),
-    ) -> Result<Decision> {
+    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
         self.store.mutate(claim, decide).await
     }
 
@@ -488,5 +490,34 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
             format!("must be at most {MAX_REASON_CHARS} characters"),
         )),
         reason => Ok(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_refuses_durations_finer_than_a_microsecond() {
+        let fine = Policy {
+            hold: Duration::minutes(5) + Duration::nanoseconds(1),
+            ..Policy::default()
+        };
+        assert!(matches!(
+            fine.validate(),
+            Err(Error::Validation { field: "hold", .. })
+        ));
+        let fine_buffer = Policy {
+            buffer: Duration::microseconds(1) + Duration::nanoseconds(500),
+            ..Policy::default()
+        };
+        assert!(matches!(
+            fine_buffer.validate(),
+            Err(Error::Validation {
+                field: "buffer",
+                ..
+            })
+        ));
+        assert!(Policy::default().validate().is_ok());
     }
 }

@@ -1,5 +1,6 @@
-//! The booking state machine: one pure function per decision, no I/O and no clock reads. Every
-//! store calls these inside its own atomic section, so the rules exist once.
+//! The booking state machine: one pure function per decision, no I/O and no clock reads. The
+//! engine's decisions ([`crate::Decision`]) call them with what a store read under its locks, so
+//! the rules exist once and no store calls them.
 //!
 //! ```text
 //!            hold                confirm
@@ -111,7 +112,7 @@ pub struct Tidy {
 }
 
 /// Decides whether a new booking may take `slot` at `now`, given the slot's booking that has an
-/// occupying status, if any. Stores call it with the slot locked.
+/// occupying status, if any, read with the slot locked.
 ///
 /// # Errors
 /// - [`Error::SlotInPast`] when the slot has started;
