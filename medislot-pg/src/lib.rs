@@ -87,7 +87,8 @@
 //!
 //! ## Tests
 //! The feature `test-db` adds the module `testing`: a fresh, migrated database per test, on
-//! the server named by `DATABASE_URL`, or on a testcontainers PostgreSQL where Docker runs.
+//! the server `DATABASE_URL` names, else the local server, else a throwaway cluster from the
+//! PostgreSQL binaries installed on the machine, else a testcontainers PostgreSQL.
 //! Checked with `EXPLAIN` on 100,000 slots: the slot listing (overall and per doctor) and the
 //! patient's and admin's booking lists read their indexes and stop at the page's end.
 

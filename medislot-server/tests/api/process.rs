@@ -74,8 +74,9 @@ impl Server {
     /// Asks the process to stop with SIGTERM and returns what it printed.
     pub(crate) fn stop(mut self) -> Output {
         let child = self.child.take().expect("the server is running");
-        let term = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's own `kill`: `/usr/bin/kill` (procps) is missing from slim images.
+        let term = Command::new("sh")
+            .args(["-c", "kill -TERM \"$1\"", "sh", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(term.success());

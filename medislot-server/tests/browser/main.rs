@@ -1,11 +1,11 @@
 //! The web UI in a real headless Chromium (Debian's `chromium` + `chromium-driver`), driving
 //! the real server started in-process on a random port, each scenario once on a fresh
-//! in-memory store and once on a fresh PostgreSQL database (`DATABASE_URL`, see
-//! `medislot_pg::testing`).
+//! in-memory store and once on a fresh PostgreSQL database (see `medislot_pg::testing`).
 //!
-//! Without `/usr/bin/chromedriver` these tests fail and say what to install, unless
-//! `MEDISLOT_SKIP_BROWSER_TESTS=1`. Each saves a screenshot of its final page under
-//! `target/browser-screenshots/`.
+//! Without Chromium (`/usr/bin/chromium`, or `MEDISLOT_CHROMIUM`) and chromedriver
+//! (`/usr/bin/chromedriver`, or `MEDISLOT_CHROMEDRIVER`) each test says on one line that it
+//! is skipped and what to install, and passes; with `MEDISLOT_REQUIRE_BROWSER=1` (CI) it fails.
+//! Each saves a screenshot of its final page under `target/browser-screenshots/`.
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The browser test harness: the real server in-process on a random port, and a real headless
 //! Chromium driven through chromedriver (WebDriver) with fantoccini.
 
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -28,8 +29,9 @@ fn chromedriver() -> String {
 fn chromium() -> String {
     std::env::var("MEDISLOT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
 }
-/// Set to `1` to skip the browser tests where Chromium cannot be installed.
-const SKIP_VAR: &str = "MEDISLOT_SKIP_BROWSER_TESTS";
+/// Set to `1` where the browser tests must run (CI): then a missing Chromium or chromedriver
+/// fails them instead of skipping them.
+const REQUIRE_VAR: &str = "MEDISLOT_REQUIRE_BROWSER";
 
 /// How long a page may take to show what a test waits for (generous: CI machines are shared).
 pub(crate) const PAGE_WAIT: Duration = Duration::from_secs(60);
@@ -53,22 +55,38 @@ pub(crate) async fn take_turn() -> tokio::sync::SemaphorePermit<'static> {
         .expect("scenario semaphore")
 }
 
-/// `None` when the tests are told to skip; panics with what to install when chromedriver is
-/// missing.
+/// Whether Chromium and chromedriver are installed. When they are not, the running test says
+/// on one line that it is skipped and what to install, and should return; with
+/// `MEDISLOT_REQUIRE_BROWSER=1` it fails instead.
 pub(crate) fn browser_available() -> bool {
-    if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
-        eprintln!("{SKIP_VAR}=1: skipping the browser test");
-        return false;
-    }
     let (driver, browser) = (chromedriver(), chromium());
-    assert!(
-        std::path::Path::new(&driver).exists() && std::path::Path::new(&browser).exists(),
-        "the browser tests need a real headless Chromium ({browser}) and its chromedriver \
-         ({driver}): install them with \
-         `apt-get update && apt-get install -y chromium chromium-driver` \
-         (or set {SKIP_VAR}=1 to skip these tests)"
+    let missing: Vec<&str> = [&browser, &driver]
+        .into_iter()
+        .filter(|path| !std::path::Path::new(path).exists())
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a browser test")
+        .to_owned();
+    let why = format!(
+        "no {} (install them: `apt-get install chromium chromium-driver`, or set \
+         MEDISLOT_CHROMIUM and MEDISLOT_CHROMEDRIVER)",
+        missing.join(" nor ")
     );
-    true
+    assert!(
+        std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
+        "{test}: {why}; {REQUIRE_VAR}=1 requires the browser tests to run"
+    );
+    // Straight to stderr, past the harness's capture, so that the line shows in a passing run.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped {test}: {why} ({REQUIRE_VAR}=1 makes this a failure)"
+    );
+    false
 }
 
 /// The store a scenario runs on.
