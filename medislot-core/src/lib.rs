@@ -9,6 +9,8 @@
 //!   `medislot-pg` and `medislot-sqlite` crates implement it on databases.
 //! - [`state`] is the booking state machine: pure functions every store calls inside its own
 //!   atomic section, so the rules exist once.
+//! - [`text`] and [`instant`] say which text and which instants every store can hold; the
+//!   engine's constructors and queries refuse anything else before it reaches a store.
 //! - `testkit` (feature `testkit`) is the conformance kit every store must pass.
 //!
 //! ```
@@ -43,12 +45,14 @@ mod doctor;
 mod engine;
 mod error;
 mod ids;
+pub mod instant;
 mod memory;
 mod page;
 mod slot;
 pub mod state;
 mod store;
 mod sync;
+pub mod text;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
