@@ -11,10 +11,28 @@ use crate::page::Cursor;
 use crate::text;
 
 /// A half-open time range `[starts_at, ends_at)` whose end is after its start.
+///
+/// Deserializing checks it as [`TimeRange::new`] does, so no invalid range exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedRange")]
 pub struct TimeRange {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
+}
+
+/// A range as read, before [`TimeRange::new`] checks it.
+#[derive(Deserialize)]
+struct UncheckedRange {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+impl TryFrom<UncheckedRange> for TimeRange {
+    type Error = Error;
+
+    fn try_from(range: UncheckedRange) -> Result<Self> {
+        TimeRange::new(range.starts_at, range.ends_at)
+    }
 }
 
 impl TimeRange {
@@ -246,6 +264,22 @@ mod tests {
         let end = start + chrono::Duration::nanoseconds(500);
         assert!(TimeRange::new(start, end).is_err());
         assert!(TimeRange::new(start, start - chrono::Duration::seconds(1)).is_err());
+    }
+
+    #[test]
+    fn deserializing_checks_the_range_as_new_does() {
+        use serde::de::value::{Error as DeError, MapDeserializer};
+        let read = |starts_at: &'static str, ends_at: &'static str| {
+            let fields = [("starts_at", starts_at), ("ends_at", ends_at)];
+            TimeRange::deserialize(MapDeserializer::<_, DeError>::new(fields.into_iter()))
+        };
+        let range = read("2030-01-01T09:00:00Z", "2030-01-01T09:30:00Z").unwrap();
+        assert_eq!(
+            range.ends_at() - range.starts_at(),
+            chrono::Duration::minutes(30)
+        );
+        assert!(read("2030-01-01T09:30:00Z", "2030-01-01T09:00:00Z").is_err());
+        assert!(read("+10000-01-01T00:00:00Z", "+10000-01-01T00:30:00Z").is_err());
     }
 
     #[test]
