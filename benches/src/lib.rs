@@ -1,7 +1,7 @@
 //! # medislot-benches
 //!
 //! The slot-rush benchmark: patients pressing "book" at the same instant, through the
-//! [`BookingEngine`](medislot_core::BookingEngine) on each store, measured in the same run
+//! [`BookingEngine`] on each store, measured in the same run
 //! against the ceilings of the database underneath (the minimal booking statements in raw SQL,
 //! and PostgreSQL's fsync-bound commit rate), so that its ratios hold on a noisy machine. Every
 //! phase ends by checking the store's invariant; a run whose invariant fails is reported as

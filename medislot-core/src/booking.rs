@@ -436,6 +436,16 @@ pub struct BookingQuery {
 }
 
 impl BookingQuery {
+    /// Checks that `from` and `to` lie in the range every store can represent (see
+    /// [`instant`](crate::instant)). The engine calls it before listing.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `from` or `to`.
+    pub fn validate(&self) -> Result<()> {
+        crate::instant::check_filter("from", self.from)?;
+        crate::instant::check_filter("to", self.to)
+    }
+
     /// Whether a booking passes every filter at `now` (the cursor and limit aside). Stores that
     /// filter in memory use this; SQL stores express the same rule in their query.
     pub fn matches(&self, view: &BookingView, now: DateTime<Utc>) -> bool {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::DoctorId;
+use crate::text;
 
 /// The longest accepted name or specialization, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -38,7 +39,8 @@ impl NewDoctor {
     ///
     /// # Errors
     /// [`Error::Validation`] naming `name`, `specialization` or `timezone` when one is empty, too
-    /// long, or (for the zone) not an IANA time zone name such as `Europe/Paris`.
+    /// long, holds a control character (see [`text`](crate::text)), or (for the zone) is not an
+    /// IANA time zone name such as `Europe/Paris`.
     pub fn new(name: &str, specialization: &str, timezone: &str) -> Result<Self> {
         Ok(Self {
             name: non_empty("name", name)?,
@@ -88,17 +90,7 @@ pub fn parse_timezone(timezone: &str) -> Result<Tz> {
 }
 
 fn non_empty(field: &'static str, value: &str) -> Result<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(Error::validation(field, "must not be empty"));
-    }
-    if value.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::validation(
-            field,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(value.to_owned())
+    text::required_line(field, value, MAX_NAME_CHARS)
 }
 
 /// Which doctors to list. Empty filters match every doctor.
@@ -111,6 +103,17 @@ pub struct DoctorFilter {
 }
 
 impl DoctorFilter {
+    /// Checks that both filters are text every store can search with (see
+    /// [`text`](crate::text)). The engine calls it before listing.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `specialization` or `q` (the name filter's name in the API) when
+    /// one holds a control character.
+    pub fn validate(&self) -> Result<()> {
+        text::check_filter("specialization", self.specialization.as_deref())?;
+        text::check_filter("q", self.name_contains.as_deref())
+    }
+
     /// Whether `doctor` passes the filter. Stores that filter in memory use this; SQL stores
     /// express the same rule in their query.
     pub fn matches(&self, doctor: &Doctor) -> bool {

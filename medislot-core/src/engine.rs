@@ -176,8 +176,9 @@ impl BookingEngine {
     /// Doctors passing `filter`, by name.
     ///
     /// # Errors
-    /// Only storage failures.
+    /// [`Error::Validation`] as [`DoctorFilter::validate`]; storage failures.
     pub async fn doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
+        filter.validate()?;
         self.store.list_doctors(filter).await
     }
 
@@ -260,8 +261,10 @@ impl BookingEngine {
     /// A page of slots.
     ///
     /// # Errors
-    /// [`Error::Validation`] on `limit` outside 1..=500, on `to` when it is not after `from`.
+    /// [`Error::Validation`] on `limit` outside 1..=500, on `to` when it is not after `from`, and
+    /// as [`SlotQuery::validate`].
     pub async fn slots(&self, query: &SlotQuery) -> Result<Page<SlotView, SlotCursor>> {
+        query.validate()?;
         check_limit(query.limit)?;
         check_window(query.from, query.to)?;
         self.store.list_slots(query, self.now()).await
@@ -334,7 +337,8 @@ impl BookingEngine {
     ///
     /// # Errors
     /// [`Error::BookingNotFound`], [`Error::NotOwner`], [`Error::InvalidTransition`] for a final
-    /// booking or an admin's buffer; [`Error::Validation`] on `reason` when too long.
+    /// booking or an admin's buffer; [`Error::Validation`] on `reason` when too long or holding
+    /// a control character other than tab and line breaks (see [`text`](crate::text)).
     pub async fn cancel_as_patient(
         &self,
         id: BookingId,
@@ -351,7 +355,8 @@ impl BookingEngine {
     ///
     /// # Errors
     /// [`Error::BookingNotFound`], [`Error::InvalidTransition`] for a final or buffered
-    /// booking; [`Error::Validation`] on `reason` when too long.
+    /// booking; [`Error::Validation`] on `reason` as for
+    /// [`cancel_as_patient`](Self::cancel_as_patient).
     pub async fn cancel_as_admin(&self, id: BookingId, reason: Option<String>) -> Result<Booking> {
         let reason = check_reason(reason)?;
         let buffer = self.policy.buffer;
@@ -403,8 +408,10 @@ impl BookingEngine {
     /// A page of bookings, newest first.
     ///
     /// # Errors
-    /// [`Error::Validation`] on `limit` outside 1..=500, on `to` when it is not after `from`.
+    /// [`Error::Validation`] on `limit` outside 1..=500, on `to` when it is not after `from`, and
+    /// as [`BookingQuery::validate`].
     pub async fn bookings(&self, query: &BookingQuery) -> Result<Page<BookingView, BookingCursor>> {
+        query.validate()?;
         check_limit(query.limit)?;
         check_window(query.from, query.to)?;
         self.store.list_bookings(query, self.now()).await
@@ -489,7 +496,8 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
             "reason",
             format!("must be at most {MAX_REASON_CHARS} characters"),
         )),
-        reason => Ok(reason),
+        Some(r) => crate::text::check("reason", &r, crate::text::Lines::Multi).map(|()| Some(r)),
+        None => Ok(None),
     }
 }
 

@@ -104,6 +104,13 @@ pub enum StoreError {
     /// Stored data could not be read back as a valid value (a bug or a manual edit).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The store cannot hold a value it was given: text with a character its encoding refuses,
+    /// or an instant outside its range. The engine's validation ([`crate::text`],
+    /// [`crate::instant`]) keeps such values out, so this is a backstop for one that got past
+    /// it (a caller that skipped the engine, or a database with a narrower encoding). The
+    /// request was at fault, not the store: retrying the same value fails the same way.
+    #[error("the store cannot represent a value in this request")]
+    Unrepresentable(#[source] BoxError),
     /// Any other storage failure.
     #[error("store failure")]
     Other(#[source] BoxError),
@@ -114,7 +121,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Unavailable(_) | StoreError::Busy(_) => true,
-            StoreError::Corrupt(_) | StoreError::Other(_) => false,
+            StoreError::Corrupt(_) | StoreError::Unrepresentable(_) | StoreError::Other(_) => false,
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - Every mutation runs one way: the engine names what to lock ([`Claim`]), the store locks and
 //!   reads ([`Locked`]), the core decides ([`Decision`]), and the store commits the [`Changes`]
 //!   (see [`SlotStore::mutate`]). The steps live once, in the core; stores supply atomicity.
+//! - [`text`] and [`instant`] say which text and which instants every store can hold; the
+//!   engine's constructors and queries refuse anything else before it reaches a store.
 //! - `testkit` (feature `testkit`) is the conformance kit every store must pass.
 //!
 //! ```
@@ -46,12 +48,14 @@ mod doctor;
 mod engine;
 mod error;
 mod ids;
+pub mod instant;
 mod memory;
 mod page;
 mod slot;
 pub mod state;
 mod store;
 mod sync;
+pub mod text;
 mod unit_of_work;
 
 #[cfg(feature = "testkit")]

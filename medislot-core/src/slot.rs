@@ -6,13 +6,33 @@ use serde::{Deserialize, Serialize};
 use crate::booking::{Booking, BookingState};
 use crate::error::{Error, Result};
 use crate::ids::{DoctorId, SlotId};
+use crate::instant;
 use crate::page::Cursor;
+use crate::text;
 
 /// A half-open time range `[starts_at, ends_at)` whose end is after its start.
+///
+/// Deserializing checks it as [`TimeRange::new`] does, so no invalid range exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedRange")]
 pub struct TimeRange {
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
+}
+
+/// A range as read, before [`TimeRange::new`] checks it.
+#[derive(Deserialize)]
+struct UncheckedRange {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+impl TryFrom<UncheckedRange> for TimeRange {
+    type Error = Error;
+
+    fn try_from(range: UncheckedRange) -> Result<Self> {
+        TimeRange::new(range.starts_at, range.ends_at)
+    }
 }
 
 impl TimeRange {
@@ -20,9 +40,12 @@ impl TimeRange {
     /// precision every store keeps, so a slot reads back (and pages) exactly as it was made.
     ///
     /// # Errors
-    /// [`Error::Validation`] on `ends_at` unless it is after `starts_at`.
+    /// [`Error::Validation`] on `starts_at` or `ends_at` when it lies outside the instants every
+    /// store can represent (see [`instant`](crate::instant)), on `ends_at` unless it is after
+    /// `starts_at`.
     pub fn new(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<Self> {
-        let (starts_at, ends_at) = (to_micros(starts_at), to_micros(ends_at));
+        let starts_at = instant::check("starts_at", to_micros(starts_at))?;
+        let ends_at = instant::check("ends_at", to_micros(ends_at))?;
         if ends_at <= starts_at {
             return Err(Error::validation("ends_at", "must be after starts_at"));
         }
@@ -165,8 +188,11 @@ impl Cursor for SlotCursor {
 
     fn decode(text: &str) -> Option<Self> {
         let (micros, id) = text.split_once('_')?;
+        let starts_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // No slot starts outside the representable range, so no cursor points there.
+        instant::is_representable(starts_at).then_some(())?;
         Some(Self {
-            starts_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            starts_at,
             id: id.parse().ok()?,
         })
     }
@@ -189,6 +215,24 @@ pub struct SlotQuery {
     pub after: Option<SlotCursor>,
     /// At most this many slots (1 to [`crate::page::MAX_PAGE_SIZE`]).
     pub limit: u32,
+}
+
+impl SlotQuery {
+    /// Checks that the filters hold only what every store can search with: text without
+    /// control characters (see [`text`](crate::text)) and instants in the representable range
+    /// (see [`instant`](crate::instant)). The engine calls it before listing.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `specialization`, `from` or `to`.
+    pub fn validate(&self) -> Result<()> {
+        text::check_filter("specialization", self.specialization.as_deref())?;
+        instant::check_filter("from", self.from)?;
+        instant::check_filter("to", self.to)?;
+        if let Some(after) = &self.after {
+            instant::check("cursor", after.starts_at)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +264,22 @@ mod tests {
         let end = start + chrono::Duration::nanoseconds(500);
         assert!(TimeRange::new(start, end).is_err());
         assert!(TimeRange::new(start, start - chrono::Duration::seconds(1)).is_err());
+    }
+
+    #[test]
+    fn deserializing_checks_the_range_as_new_does() {
+        use serde::de::value::{Error as DeError, MapDeserializer};
+        let read = |starts_at: &'static str, ends_at: &'static str| {
+            let fields = [("starts_at", starts_at), ("ends_at", ends_at)];
+            TimeRange::deserialize(MapDeserializer::<_, DeError>::new(fields.into_iter()))
+        };
+        let range = read("2030-01-01T09:00:00Z", "2030-01-01T09:30:00Z").unwrap();
+        assert_eq!(
+            range.ends_at() - range.starts_at(),
+            chrono::Duration::minutes(30)
+        );
+        assert!(read("2030-01-01T09:30:00Z", "2030-01-01T09:00:00Z").is_err());
+        assert!(read("+10000-01-01T00:00:00Z", "+10000-01-01T00:30:00Z").is_err());
     }
 
     #[test]

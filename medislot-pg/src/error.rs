@@ -37,6 +37,13 @@ const TOO_MANY_CONNECTIONS: &str = "53300";
 /// SQLSTATEs of a server going away: `admin_shutdown` (also `pg_terminate_backend`),
 /// `crash_shutdown`, `cannot_connect_now`.
 const SHUTDOWN: [&str; 3] = ["57P01", "57P02", "57P03"];
+/// SQLSTATEs of a value PostgreSQL cannot hold: `character_not_in_repertoire` (a NUL in text),
+/// `untranslatable_character` (a character the database encoding lacks),
+/// and, for an instant outside `timestamptz`'s range, `datetime_field_overflow` (as a bound
+/// value), `invalid_time_zone_displacement_value` (a five-digit year inlined as text: PostgreSQL
+/// reads `+10000` as an offset) or `invalid_datetime_format` (a year before 1 inlined as text).
+/// The engine refuses such values before they get here; this is the backstop.
+const UNREPRESENTABLE: [&str; 5] = ["22021", "22P05", "22008", "22009", "22007"];
 
 /// The constraint a racing insert of the same idempotency key trips; the retry then replays.
 pub(crate) const IDEMPOTENCY_KEY_UNIQUE: &str = "bookings_idempotency_key_unique";
@@ -106,6 +113,9 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
             Some(DEADLOCK | SERIALIZATION | LOCK_NOT_AVAILABLE | QUERY_CANCELED) => {
                 StoreError::Busy(Box::new(error))
             }
+            Some(code) if UNREPRESENTABLE.contains(&code) => {
+                StoreError::Unrepresentable(Box::new(error))
+            }
             Some(code)
                 if code.starts_with("08")
                     || code == TOO_MANY_CONNECTIONS
@@ -134,4 +144,36 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
 /// [`StoreError::Corrupt`]).
 pub(crate) fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each SQLSTATE of a value PostgreSQL cannot hold, raised by the server itself, is
+    /// classified as [`StoreError::Unrepresentable`] (answered 422), never as `Other` (a 500).
+    #[tokio::test]
+    async fn values_postgres_cannot_hold_are_classified_unrepresentable() {
+        let store = crate::testing::fresh_store().await;
+        for (sql, sqlstate) in [
+            ("SELECT convert_from('\\x4100'::bytea, 'UTF8')", "22021"),
+            ("SELECT convert_to(U&'\\+01F600', 'LATIN1')", "22P05"),
+            ("SELECT '+10000-01-01T00:00:00Z'::timestamptz", "22009"),
+            ("SELECT '-0001-01-01T00:00:00Z'::timestamptz", "22007"),
+            ("SELECT '294277-01-01 00:00:00Z'::timestamptz", "22008"),
+        ] {
+            let Err(error) = sqlx::query(sql).fetch_one(store.pool()).await else {
+                panic!("{sql} should fail");
+            };
+            let code = match &error {
+                sqlx::Error::Database(dbe) => dbe.code().map(|c| c.into_owned()),
+                _ => None,
+            };
+            assert_eq!(code.as_deref(), Some(sqlstate), "{sql}: {error}");
+            assert!(
+                matches!(store_error(error), StoreError::Unrepresentable(_)),
+                "{sql}"
+            );
+        }
+    }
 }

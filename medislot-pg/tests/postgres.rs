@@ -439,3 +439,139 @@ async fn hot_statements_are_prepared_by_default_and_never_when_turned_off() {
         );
     }
 }
+
+/// Asserts the backstop's answer: a typed "cannot represent" store error, not `Other` (a 500).
+#[track_caller]
+fn assert_unrepresentable<T: std::fmt::Debug>(result: Result<T, Error>, what: &str) {
+    assert!(
+        matches!(result, Err(Error::Store(StoreError::Unrepresentable(_)))),
+        "{what}: expected StoreError::Unrepresentable, got {result:?}"
+    );
+}
+
+fn utc_year(year: i32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    let day = chrono::NaiveDate::from_ymd_opt(year, 1, 1).expect("within chrono's range");
+    chrono::Utc.from_utc_datetime(&day.into())
+}
+
+#[tokio::test]
+async fn values_postgres_cannot_hold_are_a_typed_error_when_a_caller_skips_the_engine() {
+    use medislot_core::{
+        Account, AccountId, AccountStore as _, BookingState, CancelledBy, Changes, Claim, Decision,
+        Doctor, DoctorFilter, DoctorId, Email, Role, SlotStore as _, StateChange,
+    };
+
+
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let now = fx.now();
+    // A change the core would never decide, committed straight through the unit of work.
+    let commit = |claim: Claim, changes: Changes| {
+        let store = store.clone();
+        async move {
+            store
+                .mutate(&claim, &|_| {
+                    Ok(Decision {
+                        changes: changes.clone(),
+                        reply: None,
+                    })
+                })
+                .await
+        }
+    };
+    // Straight to the store: the engine's validation would refuse every value below.
+    let nul_doctor = Doctor {
+        id: DoctorId::new(),
+        name: "Dr \0Ada".into(),
+        specialization: "Cardiology".into(),
+        timezone: chrono_tz::UTC,
+        created_at: now,
+    };
+    assert_unrepresentable(
+        commit(
+            Claim::default(),
+            Changes {
+                new_doctor: Some(nul_doctor),
+                ..Changes::at(now)
+            },
+        )
+        .await,
+        "NUL in a name (22021)",
+    );
+    let nul_filter = DoctorFilter {
+        name_contains: Some("\0".into()),
+        ..DoctorFilter::default()
+    };
+    assert_unrepresentable(store.list_doctors(&nul_filter).await, "NUL in a filter");
+    let account = Account {
+        id: AccountId::new(),
+        email: Email::parse("nul@example.com").expect("valid"),
+        name: "Pat\0".into(),
+        role: Role::Patient,
+        password_hash: "$argon2id$x".into(),
+        created_at: now,
+    };
+    assert_unrepresentable(
+        store.insert_account(&account).await,
+        "NUL in an account name",
+    );
+
+    // Before `timestamptz`'s first day (4713 BC): 22008 as a bound value.
+    let query = SlotQuery {
+        from: Some(utc_year(-5_000)),
+        limit: 10,
+        ..SlotQuery::default()
+    };
+    assert_unrepresentable(store.list_slots(&query, now).await, "5001 BC in a filter");
+    let query = BookingQuery {
+        to: Some(utc_year(-5_000)),
+        limit: 10,
+        ..BookingQuery::default()
+    };
+    assert_unrepresentable(
+        store.list_bookings(&query, now).await,
+        "5001 BC in a filter",
+    );
+
+    let slot = fx.slot().await;
+    let patient = PatientId::new();
+    let booking = fx.engine.book(slot, patient, None).await.expect("book");
+    let cancel = |reason: Option<&str>, at| {
+        let claim = Claim {
+            booking: Some(booking.id),
+            ..Claim::default()
+        };
+        let changes = Changes {
+            states: vec![StateChange {
+                booking: booking.id,
+                state: BookingState::Cancelled {
+                    by: CancelledBy::Patient,
+                    reason: reason.map(str::to_owned),
+                    buffer_until: None,
+                },
+            }],
+            ..Changes::at(at)
+        };
+        commit(claim, changes)
+    };
+    assert_unrepresentable(
+        cancel(Some("moved\0away"), now).await,
+        "NUL in a cancel reason",
+    );
+    assert_unrepresentable(
+        cancel(None, utc_year(-5_000)).await,
+        "5001 BC as the instant of a change",
+    );
+    let view = fx.engine.booking(booking.id).await.expect("read back");
+    assert_eq!(
+        view.booking.status(),
+        BookingStatus::Confirmed,
+        "nothing changed"
+    );
+    // The store keeps working after the refused statements.
+    fx.engine
+        .cancel_as_patient(booking.id, patient, Some("moved away".into()))
+        .await
+        .expect("a valid cancel");
+}

@@ -112,15 +112,9 @@ pub async fn ensure_admin(
 }
 
 fn check_name(name: &str) -> Result<String, Problem> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(Problem::validation("name", "must not be empty"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(Problem::validation(
-            "name",
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(name.to_owned())
+    Ok(medislot_core::text::required_line(
+        "name",
+        name,
+        MAX_NAME_CHARS,
+    )?)
 }

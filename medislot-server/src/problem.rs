@@ -237,6 +237,16 @@ impl Problem {
     }
 
     fn from_store(err: &StoreError) -> Self {
+        if let StoreError::Unrepresentable(_) = err {
+            // The engine's validation should have refused the value: worth a look, not a 500.
+            tracing::warn!(error = %err, source = ?std::error::Error::source(err), "store refused a value");
+            return Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unrepresentable_value",
+                "a value in this request cannot be stored (a control character in text, or an \
+                 instant outside 0001-01-02..9999-12-31)",
+            );
+        }
         if err.is_transient() {
             tracing::warn!(error = %err, source = ?std::error::Error::source(err), "store unavailable");
             Self::new(

@@ -20,12 +20,14 @@
 mod accounts;
 mod bookings;
 mod catalog;
+mod edge;
 mod races;
 mod support;
 
 pub use accounts::*;
 pub use bookings::*;
 pub use catalog::*;
+pub use edge::*;
 pub use races::*;
 pub use support::Fixture;
 
@@ -72,6 +74,12 @@ macro_rules! slot_store_conformance {
             accounts_are_stored_and_found_by_email,
             duplicate_email_is_refused,
             roles_and_password_hashes_can_change,
+            // the edge of what stores hold
+            text_with_control_characters_is_refused_before_the_store,
+            instants_outside_the_representable_range_are_refused,
+            unusual_text_round_trips_exactly,
+            the_last_representable_instant_round_trips_exactly,
+            account_names_in_unusual_text_round_trip_exactly,
         );
     };
     (@tests $factory:path; $($check:ident),* $(,)?) => {

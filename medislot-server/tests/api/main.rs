@@ -34,6 +34,7 @@ mod auth;
 mod bookings;
 mod cli;
 mod doctors;
+mod edge;
 mod errors;
 mod health;
 mod openapi;

@@ -663,3 +663,63 @@ async fn the_slot_list_is_paged_with_the_keyset_cursor_and_keeps_its_filters() {
     assert!(second.body.contains("First page"));
     assert!(!second.body.contains("rel=\"next\""));
 }
+
+#[tokio::test]
+async fn a_nul_in_a_form_or_filter_and_a_year_10000_date_are_refused_with_a_422_page() {
+    let web = Web::start().await;
+    let page = web
+        .post(
+            "/signup",
+            "",
+            &[
+                ("name", "Pat\0"),
+                ("email", "pat@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.error_for("name").is_some(), "{}", page.body);
+
+    web.get("/slots?specialization=%00", "")
+        .await
+        .assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    web.get("/slots?date=10000-01-01", "")
+        .await
+        .assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+
+    let admin = web.sign_in(ADMIN_EMAIL).await;
+    let csrf = web.get("/admin/doctors", &admin).await.csrf();
+    for field in ["name", "specialization"] {
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("name", "Dr Ada"),
+            ("specialization", "Cardiology"),
+            ("timezone", "UTC"),
+        ];
+        for (name, value) in &mut form {
+            if *name == field {
+                *value = "with \0 NUL";
+            }
+        }
+        let page = web.post("/admin/doctors", &admin, &form).await;
+        page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.error_for(field).is_some(), "{field}: {}", page.body);
+    }
+
+    let (patient, cookie) = web.patient("nul@example.com").await;
+    let (_, slots) = web.doctor_with_slots(1).await;
+    let booking = web
+        .state
+        .engine()
+        .book(slots[0].id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    let path = format!("/bookings/{}/cancel", booking.id);
+    let csrf = web.get(&path, &cookie).await.csrf();
+    let page = web
+        .post(&path, &cookie, &[("csrf_token", &csrf), ("reason", "a\0b")])
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.error_for("reason").is_some(), "{}", page.body);
+}
