@@ -25,6 +25,7 @@ from medislot_client.models import (
     CancelRequest,
     CreateDoctor,
     Doctor,
+    DoctorPage,
     LoginRequest,
     LoginResult,
     NewSlot,
@@ -145,8 +146,8 @@ def main():
     check(set(seen) == ids and len(seen) == 3, f"the admin saw {seen}, expected {ids}")
     check(pages >= 3, f"one booking per page: {pages} pages")
 
-    doctors = list_doctors.sync(client=public)
-    check(doctors is not None and doctor.id in [d.id for d in getattr(doctors, "items", doctors)], "list_doctors")
+    doctors = expect(list_doctors.sync(client=public, limit=1), DoctorPage, "list_doctors")
+    check([d.id for d in doctors.items] == [doctor.id] and doctors.next_cursor is UNSET, "list_doctors")
 
     # Sign out: the token stops working.
     check(logout.sync_detailed(client=sam).status_code == 204, "logout")

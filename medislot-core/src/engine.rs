@@ -9,7 +9,7 @@ use crate::booking::{
     Booking, BookingCursor, BookingQuery, BookingState, BookingView, Event, IdempotencyKey,
 };
 use crate::clock::{Clock, SystemClock};
-use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
+use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
 use crate::error::{Error, Result};
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::page::{Page, MAX_PAGE_SIZE};
@@ -149,6 +149,25 @@ impl BookingEngine {
     /// Only storage failures.
     pub async fn doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         self.store.list_doctors(filter).await
+    }
+
+    /// One page of the doctors passing `filter` (whose own `limit` is replaced), by name, of at
+    /// most `limit` doctors.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `limit` outside 1 to [`MAX_PAGE_SIZE`]; storage failures.
+    pub async fn doctors_page(
+        &self,
+        filter: &DoctorFilter,
+        limit: u32,
+    ) -> Result<Page<Doctor, DoctorCursor>> {
+        check_limit(limit)?;
+        let filter = DoctorFilter {
+            limit: Some(limit + 1),
+            ..filter.clone()
+        };
+        let doctors = self.store.list_doctors(&filter).await?;
+        Ok(Page::from_overfetch(doctors, limit, DoctorCursor::after))
     }
 
     /// Publishes slots for a doctor, all or none.
@@ -389,6 +408,11 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
         Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Error::validation(
             "reason",
             format!("must be at most {MAX_REASON_CHARS} characters"),
+        )),
+        // PostgreSQL refuses NUL in text; the stores must never see it.
+        Some(r) if r.contains('\0') => Err(Error::validation(
+            "reason",
+            "must not contain NUL characters",
         )),
         reason => Ok(reason),
     }

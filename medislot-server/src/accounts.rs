@@ -116,6 +116,13 @@ fn check_name(name: &str) -> Result<String, Problem> {
     if name.is_empty() {
         return Err(Problem::validation("name", "must not be empty"));
     }
+    // A name is one line of text; PostgreSQL also refuses NUL in text.
+    if name.chars().any(char::is_control) {
+        return Err(Problem::validation(
+            "name",
+            "must not contain control characters",
+        ));
+    }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(Problem::validation(
             "name",

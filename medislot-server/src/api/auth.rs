@@ -36,8 +36,11 @@ struct RegisterRequest {
     /// 8 to 256 characters.
     #[oai(validator(min_length = 8, max_length = 256))]
     password: String,
-    /// Display name: not blank; surrounding spaces are trimmed.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
+    /// Display name: not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     name: String,
 }
 

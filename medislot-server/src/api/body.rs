@@ -242,7 +242,9 @@ fn find(
 /// What a pattern asks for, in words where this API's patterns have them.
 fn pattern_rule(pattern: &str) -> String {
     match pattern {
-        r"\S" => "must not be blank".to_owned(),
+        _ if pattern.contains(r"\S") => {
+            "must not be blank or contain control characters".to_owned()
+        }
         _ if pattern.contains('@') => {
             "must be an email address such as name@example.com".to_owned()
         }

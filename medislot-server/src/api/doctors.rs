@@ -1,16 +1,15 @@
 //! `/doctors`: browse doctors; admins create and delete them and publish their slots.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use medislot_core::{DoctorFilter, DoctorId, NewDoctor, TimeRange};
-use poem_openapi::param::Header;
-use poem_openapi::param::{Path, Query};
+use medislot_core::{DoctorCursor, DoctorFilter, DoctorId, NewDoctor, TimeRange};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::body::JsonBody;
-use super::model::{DoctorOut, SlotOut};
+use super::model::{decode_cursor, next_cursor, DoctorOut, DoctorPage, SlotOut};
 use super::ApiTags;
 use crate::auth::Admin;
 use crate::problem::errors::{ADMIN, BODY, CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE};
@@ -26,11 +25,18 @@ pub(crate) struct DoctorsApi {
 #[derive(Debug, Object)]
 #[oai(example)]
 struct CreateDoctor {
-    /// Display name: not blank; surrounding spaces are trimmed.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
+    /// Display name: not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     name: String,
-    /// Specialization, such as "Cardiology": not blank; surrounding spaces are trimmed.
-    #[oai(validator(max_length = 200, pattern = r"\S"))]
+    /// Specialization, such as "Cardiology": not blank, no control characters; surrounding
+    /// spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     specialization: String,
     /// IANA time zone name, such as "Europe/Paris" (a name the tz database knows; others are
     /// refused with 422 on `timezone`).
@@ -107,9 +113,9 @@ enum SlotsCreated {
 
 #[derive(ApiResponse)]
 enum DoctorList {
-    /// The doctors that match, by name.
+    /// A page of the doctors that match, by name; follow `next_cursor` for the next.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(Json<Vec<DoctorOut>>),
+    Ok(Json<DoctorPage>),
 }
 
 #[derive(ApiResponse)]
@@ -160,15 +166,26 @@ impl DoctorsApi {
         specialization: Query<Option<String>>,
         /// Only names containing this text (ignoring case).
         q: Query<Option<String>>,
-    ) -> Result<DoctorList, ApiError<UNAVAILABLE>> {
+        /// Page size.
+        #[oai(
+            default = "super::model::default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u32>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<DoctorList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let filter = DoctorFilter {
             specialization: trimmed(specialization.0),
             name_contains: trimmed(q.0),
+            after: decode_cursor::<DoctorCursor>(cursor.0.as_deref())?,
+            limit: None,
         };
-        let doctors = self.state.engine().doctors(&filter).await?;
-        Ok(DoctorList::Ok(Json(
-            doctors.iter().map(DoctorOut::from).collect(),
-        )))
+        let page = self.state.engine().doctors_page(&filter, limit.0).await?;
+        Ok(DoctorList::Ok(Json(DoctorPage {
+            next_cursor: next_cursor(&page),
+            items: page.items.iter().map(DoctorOut::from).collect(),
+        })))
     }
 
     /// A doctor.

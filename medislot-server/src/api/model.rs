@@ -310,6 +310,17 @@ impl BookingOut {
     }
 }
 
+/// A page of doctors.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "DoctorPage", example)]
+pub struct DoctorPage {
+    /// The doctors, by name.
+    pub items: Vec<DoctorOut>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
 /// A page of bookings.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "BookingPage", example)]
@@ -431,6 +442,15 @@ impl Example for BookingOut {
             doctor: DoctorOut::example(),
             created_at,
             updated_at: created_at,
+        }
+    }
+}
+
+impl Example for DoctorPage {
+    fn example() -> Self {
+        Self {
+            items: vec![DoctorOut::example()],
+            next_cursor: None,
         }
     }
 }
