@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::DoctorId;
+use crate::page::Cursor;
 use crate::text;
 
 /// The longest accepted name or specialization, in characters.
@@ -100,6 +101,57 @@ pub struct DoctorFilter {
     pub specialization: Option<String>,
     /// Only doctors whose name contains this text (ignoring case).
     pub name_contains: Option<String>,
+    /// Only doctors after this one in listing order (the next page).
+    pub after: Option<DoctorCursor>,
+    /// At most this many doctors, the first in listing order; `None` lists every match.
+    pub limit: Option<u32>,
+}
+
+/// Where a page of doctors ends: doctors are listed by name (byte order), then id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DoctorCursor {
+    /// Name of the last doctor on the previous page.
+    pub name: String,
+    /// Id of the last doctor on the previous page.
+    pub id: DoctorId,
+}
+
+impl DoctorCursor {
+    /// The cursor that continues after `doctor`.
+    pub fn after(doctor: &Doctor) -> Self {
+        Self {
+            name: doctor.name.clone(),
+            id: doctor.id,
+        }
+    }
+
+    /// Whether `doctor` comes after this cursor in listing order.
+    pub fn precedes(&self, doctor: &Doctor) -> bool {
+        (doctor.name.as_str(), doctor.id) > (self.name.as_str(), self.id)
+    }
+}
+
+impl Cursor for DoctorCursor {
+    /// The id, then the name's UTF-8 bytes in hex (a name may hold any character).
+    fn encode(&self) -> String {
+        let hex: String = self.name.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{}_{hex}", self.id)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (id, hex) = text.split_once('_')?;
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
+            return None;
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some(Self {
+            name: String::from_utf8(bytes).ok()?,
+            id: id.parse().ok()?,
+        })
+    }
 }
 
 impl DoctorFilter {
@@ -114,8 +166,9 @@ impl DoctorFilter {
         text::check_filter("q", self.name_contains.as_deref())
     }
 
-    /// Whether `doctor` passes the filter. Stores that filter in memory use this; SQL stores
-    /// express the same rule in their query.
+    /// Whether `doctor` passes the filter and comes after its cursor ([`Self::limit`] is the
+    /// caller's to apply). Stores that filter in memory use this; SQL stores express the same
+    /// rule in their query.
     pub fn matches(&self, doctor: &Doctor) -> bool {
         let specialization_ok = self
             .specialization
@@ -127,7 +180,8 @@ impl DoctorFilter {
                 .to_lowercase()
                 .contains(&q.trim().to_lowercase())
         });
-        specialization_ok && name_ok
+        let after_ok = self.after.as_ref().is_none_or(|c| c.precedes(doctor));
+        specialization_ok && name_ok && after_ok
     }
 }
 
@@ -144,6 +198,8 @@ mod tests {
             (("", "x", "UTC"), "name"),
             (("a", "  ", "UTC"), "specialization"),
             (("a", "x", "Mars/Olympus"), "timezone"),
+            (("Dr \0Ada", "x", "UTC"), "name"),
+            (("a", "Card\niology", "UTC"), "specialization"),
         ] {
             match NewDoctor::new(args.0, args.1, args.2) {
                 Err(Error::Validation { field: f, .. }) => assert_eq!(f, field),
@@ -160,12 +216,35 @@ mod tests {
         let f = DoctorFilter {
             specialization: Some("cardiology".into()),
             name_contains: Some("LOVE".into()),
+            ..DoctorFilter::default()
         };
         assert!(f.matches(&d));
         let f = DoctorFilter {
             specialization: Some("Dermatology".into()),
-            name_contains: None,
+            ..DoctorFilter::default()
         };
         assert!(!f.matches(&d));
+    }
+
+    #[test]
+    fn a_doctor_cursor_survives_its_text_and_orders_by_name_then_id() {
+        let d = NewDoctor::new("Dr Zoë_Ünal %", "Cardiology", "UTC")
+            .unwrap()
+            .into_doctor(Utc::now());
+        let cursor = DoctorCursor::after(&d);
+        assert_eq!(DoctorCursor::decode(&cursor.encode()), Some(cursor.clone()));
+        assert_eq!(DoctorCursor::decode("nonsense"), None);
+        assert_eq!(DoctorCursor::decode(&format!("{}_zz", d.id)), None);
+        assert!(!cursor.precedes(&d));
+        let later = Doctor {
+            name: "Dr Zz".into(),
+            ..d.clone()
+        };
+        assert!(cursor.precedes(&later));
+        let filter = DoctorFilter {
+            after: Some(cursor),
+            ..DoctorFilter::default()
+        };
+        assert!(!filter.matches(&d) && filter.matches(&later));
     }
 }

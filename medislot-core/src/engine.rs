@@ -12,7 +12,7 @@ use crate::booking::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::decisions;
-use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
+use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
 use crate::error::{Error, Result};
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::page::{Page, MAX_PAGE_SIZE};
@@ -180,6 +180,27 @@ impl BookingEngine {
     pub async fn doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         filter.validate()?;
         self.store.list_doctors(filter).await
+    }
+
+    /// One page of the doctors passing `filter` (whose own `limit` is replaced), by name, of at
+    /// most `limit` doctors.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `limit` outside 1 to [`MAX_PAGE_SIZE`] and as
+    /// [`DoctorFilter::validate`]; storage failures.
+    pub async fn doctors_page(
+        &self,
+        filter: &DoctorFilter,
+        limit: u32,
+    ) -> Result<Page<Doctor, DoctorCursor>> {
+        check_limit(limit)?;
+        filter.validate()?;
+        let filter = DoctorFilter {
+            limit: Some(limit + 1),
+            ..filter.clone()
+        };
+        let doctors = self.store.list_doctors(&filter).await?;
+        Ok(Page::from_overfetch(doctors, limit, DoctorCursor::after))
     }
 
     /// Publishes slots for a doctor, all or none.

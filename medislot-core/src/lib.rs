@@ -67,7 +67,7 @@ pub use booking::{
     Event, EventKind, IdempotencyKey, StateParts,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use doctor::{parse_timezone, Doctor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
+pub use doctor::{parse_timezone, Doctor, DoctorCursor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
 pub use engine::{BookingEngine, Policy, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH};
 pub use error::{BoxError, Error, Result, StoreError};
 pub use ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};

@@ -290,6 +290,9 @@ impl SlotStore for MemoryStore {
             .map(|r| r.doctor.clone())
             .collect();
         doctors.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        if let Some(limit) = filter.limit {
+            doctors.truncate(limit as usize);
+        }
         Ok(doctors)
     }
 

@@ -71,8 +71,12 @@ pub trait SlotStore: Send + Sync {
     /// Only storage failures.
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>>;
 
-    /// Every doctor that is not deleted and passes `filter` ([`DoctorFilter::matches`]), ordered
-    /// by name, then id.
+    /// Every doctor that is not deleted and passes `filter` ([`DoctorFilter::matches`], which
+    /// includes coming after `filter.after`), ordered by name (byte order), then id; only the
+    /// first `filter.limit` of them when it is set.
+    ///
+    /// Implementers must apply `after` and `limit` in that order, so that a page ends where the
+    /// next one starts.
     ///
     /// # Errors
     /// Only storage failures.

@@ -41,8 +41,18 @@ impl PgStore {
                     .push_bind(name.trim().to_owned())
                     .push(")) > 0");
             }
+            if let Some(after) = &filter.after {
+                q.push(" AND (d.name COLLATE \"C\", d.id) > (")
+                    .push_bind(after.name.clone())
+                    .push(" COLLATE \"C\", ")
+                    .push_bind(after.id.as_uuid())
+                    .push(")");
+            }
             // Byte order, as the core sorts names.
             q.push(" ORDER BY d.name COLLATE \"C\", d.id");
+            if let Some(limit) = filter.limit {
+                q.push(" LIMIT ").push_bind(i64::from(limit));
+            }
             let found = q.build().fetch_all(&self.pool).await?;
             Ok(found
                 .iter()

@@ -462,7 +462,6 @@ async fn values_postgres_cannot_hold_are_a_typed_error_when_a_caller_skips_the_e
         Doctor, DoctorFilter, DoctorId, Email, Role, SlotStore as _, StateChange,
     };
 
-
     let store = fresh_store().await;
     let fx = fixture(&store);
     let now = fx.now();

@@ -21,11 +21,12 @@
 //! Map of the crate: [`config`] (command line and environment), [`serve`] (start-up and
 //! shutdown), [`stores`] (which store a URL names), [`state`] (what handlers share), [`auth`]
 //! (passwords, sessions, CSRF, the authorization decision), [`accounts`] (sign up, sign in,
-//! make admin), [`problem`] (every error's HTTP answer), `api` (the routes, one module per
-//! resource), `web` (the server-rendered pages at `/`, over the same engine and checks),
-//! [`metrics`], [`rate_limit`], [`sweeper`].
+//! make admin), [`problem`] (every error's HTTP answer), `allow` (the `Allow` header of a
+//! 405), `api` (the routes, one module per resource), `web` (the server-rendered pages at `/`,
+//! over the same engine and checks), [`metrics`], [`rate_limit`], [`sweeper`].
 
 pub mod accounts;
+mod allow;
 mod api;
 pub mod auth;
 pub mod config;
@@ -46,7 +47,7 @@ pub use stores::Stores;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{header, HeaderValue};
 use poem::middleware::{Cors, SetHeader};
-use poem::{Endpoint, EndpointExt, Request, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route};
 
 use crate::problem::Problem;
 
@@ -60,6 +61,10 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
     let api = api::service(&state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
+    let api_routes = allow::ApiRoutes::from_spec(&api.spec());
+    let api = api
+        .into_endpoint()
+        .around(move |next, req| allow::api_allow(next, req, api_routes.clone()));
     let body_limit = state.config().body_limit_bytes;
     let cors_origins = state.config().cors_origins.clone();
 

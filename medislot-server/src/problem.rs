@@ -7,6 +7,9 @@
 //!   response by the [`catch_errors`] middleware.
 //! - A store outage is 503 with `Retry-After`; anything unexpected is a 500 whose body says
 //!   nothing about the cause (the cause goes to the log).
+//! - Each operation's error type is an [`ApiError`] whose type parameter lists the statuses the
+//!   operation can return (bits of [`errors`]), so the OpenAPI document promises those only.
+//! - A 405 carries the `Allow` header that `crate::allow` attached to its error.
 
 use std::fmt;
 
@@ -375,42 +378,124 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Documented error statuses every operation may answer with. Operations list them all rather
-/// than each its own subset: the problem body says which applies.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "Malformed request: the body is not JSON"),
+/// The error answers an operation can give, as bits of a `u16` that [`ApiError`] carries in its
+/// type, so that each operation documents only the statuses it can really return.
+pub mod errors {
+    /// 400: the body is not JSON.
+    pub const MALFORMED: u16 = 1 << 0;
+    /// 401: no valid session (or, for login, wrong credentials).
+    pub const UNAUTHORIZED: u16 = 1 << 1;
+    /// 403: not allowed (admin only, or a cookie session without the CSRF header).
+    pub const FORBIDDEN: u16 = 1 << 2;
+    /// 404: the resource in the path does not exist, or belongs to someone else.
+    pub const NOT_FOUND: u16 = 1 << 3;
+    /// 409: refused by a booking rule.
+    pub const CONFLICT: u16 = 1 << 4;
+    /// 413: the body is too large.
+    pub const TOO_LARGE: u16 = 1 << 5;
+    /// 415: the body is not `application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: u16 = 1 << 6;
+    /// 422: a value is not acceptable.
+    pub const INVALID: u16 = 1 << 7;
+    /// 429: too many attempts.
+    pub const RATE_LIMITED: u16 = 1 << 8;
+    /// 503: the store is unavailable.
+    pub const UNAVAILABLE: u16 = 1 << 9;
+
+    /// An operation that reads a JSON body.
+    pub const BODY: u16 = MALFORMED | TOO_LARGE | UNSUPPORTED_MEDIA_TYPE | INVALID;
+    /// An operation that needs a session (which is read from the store).
+    pub const SIGNED_IN: u16 = UNAUTHORIZED | UNAVAILABLE;
+    /// A state-changing operation that needs a session: a cookie session must send the CSRF
+    /// header.
+    pub const SIGNED_IN_WRITE: u16 = SIGNED_IN | FORBIDDEN;
+    /// An admin-only operation.
+    pub const ADMIN: u16 = SIGNED_IN | FORBIDDEN;
+}
+
+/// Every documented error status: its bit in [`errors`], its code and its description.
+const DOCUMENTED: &[(u16, u16, &str)] = &[
     (
+        errors::MALFORMED,
+        400,
+        "Malformed request: the body is not JSON",
+    ),
+    (
+        errors::UNAUTHORIZED,
         401,
-        "No valid session: sign in, or the token is expired or forged",
+        "No valid session: sign in, or the token is expired, forged or signed out \
+         (for login: the email or password is wrong)",
     ),
     (
+        errors::FORBIDDEN,
         403,
-        "Signed in, but not allowed (admin only, or the CSRF header is missing)",
+        "Signed in, but not allowed: admin only, or a cookie session did not send \
+         `X-CSRF-Token`",
     ),
-    (404, "No such resource, or it belongs to someone else"),
     (
+        errors::NOT_FOUND,
+        404,
+        "No such resource, or it belongs to someone else",
+    ),
+    (
+        errors::CONFLICT,
         409,
         "Refused by a booking rule; `code` says which (for example `slot_unavailable`)",
     ),
-    (413, "The request body is too large"),
-    (415, "The body is not `application/json`"),
-    (422, "A value is not acceptable; `field` names it"),
+    (errors::TOO_LARGE, 413, "The request body is too large"),
     (
+        errors::UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "The body is not `application/json`",
+    ),
+    (
+        errors::INVALID,
+        422,
+        "A value is not acceptable; `field` names it",
+    ),
+    (
+        errors::RATE_LIMITED,
         429,
         "Too many attempts from this client; wait `Retry-After` seconds",
     ),
     (
+        errors::UNAVAILABLE,
         503,
         "The store is unavailable; retry after `Retry-After` seconds",
     ),
 ];
 
-impl ApiResponse for Problem {
+/// The error side of an operation: a [`Problem`], documented as the statuses in `STATUSES`
+/// (bits of [`errors`]). The answer is the problem's, whatever its status; the type only
+/// decides what the OpenAPI document promises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError<const STATUSES: u16>(pub Problem);
+
+impl<const STATUSES: u16> From<Problem> for ApiError<STATUSES> {
+    fn from(problem: Problem) -> Self {
+        Self(problem)
+    }
+}
+
+impl<const STATUSES: u16> From<Error> for ApiError<STATUSES> {
+    fn from(err: Error) -> Self {
+        Self(Problem::from_core(err))
+    }
+}
+
+impl<const STATUSES: u16> IntoResponse for ApiError<STATUSES> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl<const STATUSES: u16> ApiResponse for ApiError<STATUSES> {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: DOCUMENTED
                 .iter()
-                .map(|(status, description)| MetaResponse {
+                .filter(|(bit, _, _)| STATUSES & bit != 0)
+                .map(|(_, status, description)| MetaResponse {
                     description,
                     status: Some(*status),
                     status_range: None,
@@ -421,7 +506,10 @@ impl ApiResponse for Problem {
                     headers: if matches!(status, 429 | 503) {
                         vec![MetaHeader {
                             name: "Retry-After".to_owned(),
-                            description: Some("Seconds to wait before retrying".to_owned()),
+                            description: Some(
+                                "Seconds to wait before retrying (RFC 9110 `delay-seconds`)"
+                                    .to_owned(),
+                            ),
                             required: true,
                             deprecated: false,
                             schema: <u64 as Type>::schema_ref(),
@@ -439,13 +527,23 @@ impl ApiResponse for Problem {
     }
 }
 
+impl<const STATUSES: u16> From<ApiError<STATUSES>> for poem::Error {
+    fn from(err: ApiError<STATUSES>) -> Self {
+        err.0.into()
+    }
+}
+
 /// Middleware that answers every error that reaches it with problem+json.
 pub async fn catch_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     match next.call(req).await {
         Ok(response) => Ok(response.into_response()),
         Err(err) => {
             let pattern = err.data::<poem::PathPattern>().cloned();
+            let allow = err.data::<crate::allow::Allow>().cloned();
             let mut response = Problem::from_poem(err).into_response();
+            if let Some(allow) = allow {
+                response.headers_mut().insert(header::ALLOW, allow.0);
+            }
             if let Some(pattern) = pattern {
                 response.set_data(pattern);
             }

@@ -218,9 +218,15 @@ impl SlotStore for SqliteStore {
         for row in &rows {
             let doctor = rows::doctor(row)?;
             // The name filter compares with Unicode lower-casing, which SQLite's `lower()` and
-            // `LIKE` do not do: it is applied here, by the core's own rule.
+            // `LIKE` do not do: it is applied here, by the core's own rule (with the cursor).
             if filter.matches(&doctor) {
                 doctors.push(doctor);
+            }
+            if filter
+                .limit
+                .is_some_and(|limit| doctors.len() >= limit as usize)
+            {
+                break;
             }
         }
         Ok(doctors)

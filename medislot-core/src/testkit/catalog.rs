@@ -35,14 +35,46 @@ pub async fn creates_lists_and_filters_doctors<S: SlotStore + 'static>(store: Ar
 
     let cardio = DoctorFilter {
         specialization: Some("cardiology".into()),
-        name_contains: None,
+        ..DoctorFilter::default()
     };
-    assert_eq!(f.engine.doctors(&cardio).await.unwrap(), vec![a, c]);
+    assert_eq!(
+        f.engine.doctors(&cardio).await.unwrap(),
+        vec![a.clone(), c.clone()]
+    );
     let by_name = DoctorFilter {
-        specialization: None,
         name_contains: Some("skin".into()),
+        ..DoctorFilter::default()
     };
-    assert_eq!(f.engine.doctors(&by_name).await.unwrap(), vec![d]);
+    assert_eq!(f.engine.doctors(&by_name).await.unwrap(), vec![d.clone()]);
+
+    // Paged one by one, the pages follow each other without gap or repeat, filters included.
+    let twin = f.doctor("Dr Anna Beat", "Cardiology").await;
+    let mut expected = vec![a.clone(), twin.clone()];
+    expected.sort_by_key(|doctor| doctor.id);
+    expected.extend([c.clone(), d.clone()]);
+    let mut seen = Vec::new();
+    let mut filter = DoctorFilter::default();
+    loop {
+        let page = f.engine.doctors_page(&filter, 1).await.unwrap();
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected, "pages of one, by name then id");
+    let page = f.engine.doctors_page(&cardio, 2).await.unwrap();
+    assert_eq!(page.items, expected[..2].to_vec());
+    let rest = DoctorFilter {
+        after: page.next,
+        ..cardio.clone()
+    };
+    let last = f.engine.doctors_page(&rest, 2).await.unwrap();
+    assert_eq!((last.items, last.next), (vec![c], None));
+    assert!(matches!(
+        f.engine.doctors_page(&cardio, 0).await,
+        Err(Error::Validation { field: "limit", .. })
+    ));
 
     let unknown = DoctorId::new();
     assert!(matches!(

@@ -178,6 +178,7 @@ pub async fn unusual_text_round_trips_exactly<S: SlotStore + 'static>(store: Arc
     let by_text = DoctorFilter {
         specialization: Some(long_name.clone()),
         name_contains: Some("👩🏽‍⚕️ \u{202B}د. عائشة".into()),
+        ..DoctorFilter::default()
     };
     assert_eq!(
         f.engine.doctors(&by_text).await.expect("list"),

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use poem::Request;
+use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::body::JsonBody;
@@ -10,7 +12,10 @@ use super::model::AccountOut;
 use super::ApiTags;
 use crate::accounts;
 use crate::auth::Caller;
-use crate::problem::Problem;
+use crate::problem::errors::{
+    BODY, CONFLICT, RATE_LIMITED, SIGNED_IN, SIGNED_IN_WRITE, UNAUTHORIZED, UNAVAILABLE,
+};
+use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Account routes.
@@ -20,20 +25,38 @@ pub(crate) struct AuthApi {
 
 /// A new patient account.
 #[derive(Debug, Object)]
+#[oai(example)]
 struct RegisterRequest {
-    /// Login email.
-    #[oai(validator(max_length = 254))]
+    /// Login email (visible ASCII, one `@`, a dot in the domain); stored lower-cased.
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[!-?A-~]+@[!-\-/-?A-~][!-?A-~]*\.[!-?A-~]*[!-\-/-?A-~]$"
+    ))]
     email: String,
-    /// At least 8 characters.
-    #[oai(validator(max_length = 256))]
+    /// 8 to 256 characters.
+    #[oai(validator(min_length = 8, max_length = 256))]
     password: String,
-    /// Display name.
-    #[oai(validator(max_length = 200))]
+    /// Display name: not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     name: String,
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            email: "grace@example.com".to_owned(),
+            password: "correct horse battery staple".to_owned(),
+            name: "Grace".to_owned(),
+        }
+    }
 }
 
 /// Credentials.
 #[derive(Debug, Object)]
+#[oai(example)]
 struct LoginRequest {
     /// Login email.
     #[oai(validator(max_length = 254))]
@@ -41,6 +64,16 @@ struct LoginRequest {
     /// Password.
     #[oai(validator(max_length = 256))]
     password: String,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        let new = RegisterRequest::example();
+        Self {
+            email: new.email,
+            password: new.password,
+        }
+    }
 }
 
 /// A session.
@@ -54,21 +87,21 @@ struct LoginResult {
     expires_at: DateTime<Utc>,
     /// Send in `X-CSRF-Token` on state-changing requests that rely on the cookie.
     csrf_token: String,
-    /// The signed-in account.
+    // Described on `Account`: a plain `$ref` (see `AccountOut::role`).
     user: AccountOut,
 }
 
 #[derive(ApiResponse)]
 enum RegisterResponse {
     /// The account was created (role `patient`).
-    #[oai(status = 201)]
+    #[oai(status = 201, content_type = "application/json")]
     Created(Json<AccountOut>),
 }
 
 #[derive(ApiResponse)]
 enum LoginResponse {
     /// Signed in; the session cookie is set.
-    #[oai(status = 200)]
+    #[oai(status = 200, content_type = "application/json")]
     Ok(
         Json<LoginResult>,
         /// The HttpOnly, SameSite=Strict session cookie.
@@ -88,6 +121,13 @@ enum LogoutResponse {
     ),
 }
 
+#[derive(ApiResponse)]
+enum MeResponse {
+    /// The account of the session.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<AccountOut>),
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create a patient account.
@@ -96,7 +136,7 @@ impl AuthApi {
         &self,
         req: &Request,
         body: JsonBody<RegisterRequest>,
-    ) -> Result<RegisterResponse, Problem> {
+    ) -> Result<RegisterResponse, ApiError<{ BODY | CONFLICT | RATE_LIMITED | UNAVAILABLE }>> {
         self.state.auth_limiter().check(req)?;
         let JsonBody(body) = body;
         let account =
@@ -105,13 +145,16 @@ impl AuthApi {
         Ok(RegisterResponse::Created(Json(AccountOut::from(&account))))
     }
 
-    /// Sign in. Unknown email and wrong password get the same answer.
+    /// Sign in
+    ///
+    /// Answers with a session token and sets the session cookie. An unknown email and a wrong
+    /// password get the same answer.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         req: &Request,
         body: JsonBody<LoginRequest>,
-    ) -> Result<LoginResponse, Problem> {
+    ) -> Result<LoginResponse, ApiError<{ BODY | UNAUTHORIZED | RATE_LIMITED | UNAVAILABLE }>> {
         self.state.auth_limiter().check(req)?;
         let JsonBody(body) = body;
         let account = accounts::authenticate(&self.state, &body.email, &body.password).await?;
@@ -133,16 +176,24 @@ impl AuthApi {
         ))
     }
 
-    /// Sign out: the session token stops working and the cookie is removed.
+    /// Sign out
+    ///
+    /// The session token stops working and the cookie is removed.
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
-    async fn logout(&self, caller: Caller) -> Result<LogoutResponse, Problem> {
+    async fn logout(
+        &self,
+        caller: Caller,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+    ) -> Result<LogoutResponse, ApiError<SIGNED_IN_WRITE>> {
         self.state.sessions().revoke(&caller.claims);
         Ok(LogoutResponse::Done(self.state.sessions().removal_cookie()))
     }
 
     /// The signed-in account.
     #[oai(path = "/me", method = "get", operation_id = "me")]
-    async fn me(&self, caller: Caller) -> Result<Json<AccountOut>, Problem> {
-        Ok(Json(AccountOut::from(&caller.account)))
+    async fn me(&self, caller: Caller) -> Result<MeResponse, ApiError<SIGNED_IN>> {
+        Ok(MeResponse::Ok(Json(AccountOut::from(&caller.account))))
     }
 }

@@ -183,6 +183,12 @@ fn find(
             let Value::Array(items) = value else {
                 return wrong("an array");
             };
+            if let Some(min) = schema.min_items.filter(|min| items.len() < *min) {
+                return wrong(&format!("at least {min} items"));
+            }
+            if let Some(max) = schema.max_items.filter(|max| items.len() > *max) {
+                return wrong(&format!("at most {max} items"));
+            }
             let item_schema = schema.items.as_deref()?;
             items.iter().enumerate().find_map(|(i, item)| {
                 if item.is_null() {
@@ -205,16 +211,44 @@ fn find(
                         schema.enum_items.iter().map(Value::to_string).collect();
                     wrong(&format!("one of {}", allowed.join(", ")))
                 }
-                _ => schema
-                    .max_length
-                    .filter(|max| text.chars().count() > *max)
-                    .and_then(|max| wrong(&format!("at most {max} characters"))),
+                _ => {
+                    let chars = text.chars().count();
+                    if let Some(min) = schema.min_length.filter(|min| chars < *min) {
+                        return wrong(&format!("at least {min} characters"));
+                    }
+                    if let Some(max) = schema.max_length.filter(|max| chars > *max) {
+                        return wrong(&format!("at most {max} characters"));
+                    }
+                    match &schema.pattern {
+                        // Patterns come from this crate's own schemas, so they compile; one
+                        // that did not would check nothing here and poem-openapi would refuse.
+                        Some(pattern)
+                            if regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(text)) =>
+                        {
+                            Some((path.to_owned(), pattern_rule(pattern)))
+                        }
+                        _ => None,
+                    }
+                }
             }
         }
         "integer" if !(value.is_i64() || value.is_u64()) => wrong("an integer"),
         "number" if !value.is_number() => wrong("a number"),
         "boolean" if !value.is_boolean() => wrong("true or false"),
         _ => None,
+    }
+}
+
+/// What a pattern asks for, in words where this API's patterns have them.
+fn pattern_rule(pattern: &str) -> String {
+    match pattern {
+        _ if pattern.contains(r"\S") => {
+            "must not be blank or contain control characters".to_owned()
+        }
+        _ if pattern.contains('@') => {
+            "must be an email address such as name@example.com".to_owned()
+        }
+        _ => format!("must match `{pattern}`"),
     }
 }
 

@@ -8,6 +8,7 @@ use medislot_core::{
 };
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -15,7 +16,8 @@ use super::body::JsonBody;
 use super::model::{decode_cursor, next_cursor, BookingOut, BookingPage, BookingStatusOut};
 use super::ApiTags;
 use crate::auth::Caller;
-use crate::problem::Problem;
+use crate::problem::errors::{BODY, CONFLICT, INVALID, NOT_FOUND, SIGNED_IN, SIGNED_IN_WRITE};
+use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Booking routes.
@@ -25,25 +27,64 @@ pub(crate) struct BookingsApi {
 
 /// What to book.
 #[derive(Debug, Object)]
+#[oai(example)]
 struct BookRequest {
     /// The slot to book.
     slot_id: Uuid,
 }
 
+impl Example for BookRequest {
+    fn example() -> Self {
+        Self {
+            slot_id: super::model::SlotOut::example().id,
+        }
+    }
+}
+
 /// Why a booking is cancelled.
 #[derive(Debug, Object)]
+#[oai(example)]
 struct CancelRequest {
     /// An optional reason, up to 500 characters.
     #[oai(validator(max_length = 500))]
     reason: Option<String>,
 }
 
+impl Example for CancelRequest {
+    fn example() -> Self {
+        Self {
+            reason: Some("I cannot come after all".to_owned()),
+        }
+    }
+}
+
 #[derive(ApiResponse)]
 enum Booked {
     /// The slot is booked (`CONFIRMED`). A retry with the same `Idempotency-Key` returns this
     /// same booking.
-    #[oai(status = 201)]
+    #[oai(status = 201, content_type = "application/json")]
     Created(Json<BookingOut>),
+}
+
+#[derive(ApiResponse)]
+enum BookingList {
+    /// A page of bookings; follow `next_cursor` for the next.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<BookingPage>),
+}
+
+#[derive(ApiResponse)]
+enum BookingFound {
+    /// The booking.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<BookingOut>),
+}
+
+#[derive(ApiResponse)]
+enum BookingChanged {
+    /// The booking after the change.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<BookingOut>),
 }
 
 /// Counts a booking operation's outcome in the metrics and passes the result on.
@@ -73,17 +114,26 @@ pub(crate) async fn booking_answer(
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Bookings")]
 impl BookingsApi {
-    /// Book a free slot. Send an `Idempotency-Key` so that a retry returns the first booking
-    /// instead of booking twice.
+    /// Book a free slot
+    ///
+    /// Books the slot at once (`CONFIRMED`). Send an `Idempotency-Key` so that a retry returns
+    /// the first booking instead of booking twice; another patient booking the same slot gets
+    /// 409 `slot_unavailable`.
     #[oai(path = "/bookings", method = "post", operation_id = "book")]
     async fn book(
         &self,
         caller: Caller,
         /// A client-chosen key (1 to 200 visible ASCII characters) identifying this attempt.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 200, pattern = r"^[!-~]+$")
+        )]
         idempotency_key: Header<Option<String>>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
         body: JsonBody<BookRequest>,
-    ) -> Result<Booked, Problem> {
+    ) -> Result<Booked, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
         let key = idempotency_key
             .0
             .as_deref()
@@ -102,6 +152,8 @@ impl BookingsApi {
         )))
     }
 
+    /// List bookings
+    ///
     /// Bookings, newest first: a patient's own, or (for an admin) everyone's, with filters.
     #[oai(path = "/bookings", method = "get", operation_id = "list_bookings")]
     #[allow(clippy::too_many_arguments)]
@@ -118,11 +170,15 @@ impl BookingsApi {
         from: Query<Option<DateTime<FixedOffset>>>,
         /// Only bookings of slots starting before this instant (RFC 3339; write `+` as `%2B`).
         to: Query<Option<DateTime<FixedOffset>>>,
-        /// Page size, 1 to 500 (default 50).
-        limit: Query<Option<u32>>,
+        /// Page size.
+        #[oai(
+            default = "super::model::default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u32>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<BookingPage>, Problem> {
+    ) -> Result<BookingList, ApiError<{ SIGNED_IN | INVALID }>> {
         let engine = self.state.engine();
         let mut query = BookingQuery {
             patient_id: None,
@@ -132,7 +188,7 @@ impl BookingsApi {
             from: from.0.map(|t| t.with_timezone(&Utc)),
             to: to.0.map(|t| t.with_timezone(&Utc)),
             after: decode_cursor::<BookingCursor>(cursor.0.as_deref())?,
-            limit: super::model::limit(limit.0),
+            limit: limit.0,
         };
         let page = if caller.is_admin() {
             match patient
@@ -145,10 +201,10 @@ impl BookingsApi {
                 Some(text) => match self.patient_filter(text).await? {
                     Some(id) => query.patient_id = Some(id),
                     None => {
-                        return Ok(Json(BookingPage {
+                        return Ok(BookingList::Ok(Json(BookingPage {
                             items: Vec::new(),
                             next_cursor: None,
-                        }))
+                        })))
                     }
                 },
             }
@@ -157,30 +213,49 @@ impl BookingsApi {
             engine.patient_bookings(caller.patient_id(), &query).await?
         };
         let now = engine.now();
-        Ok(Json(BookingPage {
+        Ok(BookingList::Ok(Json(BookingPage {
             next_cursor: next_cursor(&page),
             items: page.items.iter().map(|v| BookingOut::new(v, now)).collect(),
-        }))
+        })))
     }
 
     /// A booking: the caller's own, or any for an admin.
     #[oai(path = "/bookings/:id", method = "get", operation_id = "get_booking")]
-    async fn get(&self, caller: Caller, id: Path<Uuid>) -> Result<Json<BookingOut>, Problem> {
+    async fn get(
+        &self,
+        caller: Caller,
+        /// The booking's id.
+        id: Path<Uuid>,
+    ) -> Result<BookingFound, ApiError<{ SIGNED_IN | NOT_FOUND | INVALID }>> {
         let id = BookingId::from_uuid(id.0);
         let view = self.state.engine().booking(id).await?;
         if !caller.may_see(&view.booking) {
             return Err(medislot_core::Error::BookingNotFound(id).into());
         }
-        Ok(Json(BookingOut::new(&view, self.state.engine().now())))
+        Ok(BookingFound::Ok(Json(BookingOut::new(
+            &view,
+            self.state.engine().now(),
+        ))))
     }
 
-    /// Confirm the caller's hold: `CONFIRMED`, or 409 `hold_expired` when it lapsed.
+    /// Confirm a hold
+    ///
+    /// Confirms the caller's hold: `CONFIRMED`, or 409 `hold_expired` when it lapsed.
     #[oai(
         path = "/bookings/:id/confirm",
         method = "post",
         operation_id = "confirm_booking"
     )]
-    async fn confirm(&self, caller: Caller, id: Path<Uuid>) -> Result<Json<BookingOut>, Problem> {
+    async fn confirm(
+        &self,
+        caller: Caller,
+        /// The booking's id.
+        id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+    ) -> Result<BookingChanged, ApiError<{ SIGNED_IN_WRITE | NOT_FOUND | CONFLICT | INVALID }>>
+    {
         let result = self
             .state
             .engine()
@@ -188,12 +263,16 @@ impl BookingsApi {
             .await
             .map_err(Problem::from);
         let booking = record_outcome(&self.state, "confirm", result)?;
-        Ok(Json(booking_answer(&self.state, booking).await?))
+        Ok(BookingChanged::Ok(Json(
+            booking_answer(&self.state, booking).await?,
+        )))
     }
 
-    /// Cancel a booking. A patient cancels their own (`CANCELLED`, the slot is free at once);
-    /// an admin cancels any (`BUFFER`: the slot stays out of the pool for a while). Cancelling a
-    /// final booking is 409 and changes nothing.
+    /// Cancel a booking
+    ///
+    /// A patient cancels their own (`CANCELLED`, the slot is free at once); an admin cancels
+    /// any (`BUFFER`: the slot stays out of the pool for a while). Cancelling a final booking
+    /// is 409 and changes nothing.
     #[oai(
         path = "/bookings/:id/cancel",
         method = "post",
@@ -202,9 +281,13 @@ impl BookingsApi {
     async fn cancel(
         &self,
         caller: Caller,
+        /// The booking's id.
         id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
         body: JsonBody<Option<CancelRequest>>,
-    ) -> Result<Json<BookingOut>, Problem> {
+    ) -> Result<BookingChanged, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
         let id = BookingId::from_uuid(id.0);
         let reason = body.0.and_then(|b| b.reason);
         let engine = self.state.engine();
@@ -218,7 +301,9 @@ impl BookingsApi {
         .map_err(Problem::from);
         let booking = record_outcome(&self.state, "cancel", result)?;
         tracing::info!(booking = %booking.id, by_admin = caller.is_admin(), "cancelled");
-        Ok(Json(booking_answer(&self.state, booking).await?))
+        Ok(BookingChanged::Ok(Json(
+            booking_answer(&self.state, booking).await?,
+        )))
     }
 }
 

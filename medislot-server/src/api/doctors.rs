@@ -1,17 +1,19 @@
 //! `/doctors`: browse doctors; admins create and delete them and publish their slots.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use medislot_core::{DoctorFilter, DoctorId, NewDoctor, TimeRange};
-use poem_openapi::param::{Path, Query};
+use medislot_core::{DoctorCursor, DoctorFilter, DoctorId, NewDoctor, TimeRange};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::body::JsonBody;
-use super::model::{DoctorOut, SlotOut};
+use super::model::{decode_cursor, next_cursor, DoctorOut, DoctorPage, SlotOut};
 use super::ApiTags;
 use crate::auth::Admin;
-use crate::problem::Problem;
+use crate::problem::errors::{ADMIN, BODY, CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE};
+use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Doctor routes.
@@ -21,16 +23,38 @@ pub(crate) struct DoctorsApi {
 
 /// A new doctor.
 #[derive(Debug, Object)]
+#[oai(example)]
 struct CreateDoctor {
-    /// Display name.
-    #[oai(validator(max_length = 200))]
+    /// Display name: not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     name: String,
-    /// Specialization, such as "Cardiology".
-    #[oai(validator(max_length = 200))]
+    /// Specialization, such as "Cardiology": not blank, no control characters; surrounding
+    /// spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     specialization: String,
-    /// IANA time zone name, such as "Europe/Paris".
-    #[oai(validator(max_length = 64))]
+    /// IANA time zone name, such as "Europe/Paris" (a name the tz database knows; others are
+    /// refused with 422 on `timezone`).
+    #[oai(validator(
+        max_length = 64,
+        pattern = r"^\s*[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*\s*$"
+    ))]
     timezone: String,
+}
+
+impl Example for CreateDoctor {
+    fn example() -> Self {
+        Self {
+            name: "Dr Ada Lovelace".to_owned(),
+            specialization: "Cardiology".to_owned(),
+            timezone: "Europe/Paris".to_owned(),
+        }
+    }
 }
 
 /// One slot to publish.
@@ -44,28 +68,66 @@ struct NewSlot {
 
 /// Slots to publish, all or none.
 #[derive(Debug, Object)]
+#[oai(example)]
 struct PublishSlots {
-    /// 1 to 500 slots that overlap neither each other nor the doctor's existing slots.
+    /// 1 to 500 slots (`MAX_SLOTS_PER_PUBLISH`), each starting in the future, that overlap
+    /// neither each other nor the doctor's existing slots.
+    #[oai(validator(min_items = 1, max_items = 500))]
     slots: Vec<NewSlot>,
+}
+
+impl Example for PublishSlots {
+    fn example() -> Self {
+        let paris = |hour: u32| {
+            DateTime::parse_from_rfc3339(&format!("2030-01-07T{hour:02}:00:00+01:00"))
+                .unwrap_or_default()
+        };
+        Self {
+            slots: vec![
+                NewSlot {
+                    starts_at: paris(9),
+                    ends_at: paris(10),
+                },
+                NewSlot {
+                    starts_at: paris(10),
+                    ends_at: paris(11),
+                },
+            ],
+        }
+    }
 }
 
 #[derive(ApiResponse)]
 enum DoctorCreated {
     /// The doctor.
-    #[oai(status = 201)]
+    #[oai(status = 201, content_type = "application/json")]
     Created(Json<DoctorOut>),
 }
 
 #[derive(ApiResponse)]
 enum SlotsCreated {
     /// The new slots, in the order given.
-    #[oai(status = 201)]
+    #[oai(status = 201, content_type = "application/json")]
     Created(Json<Vec<SlotOut>>),
 }
 
 #[derive(ApiResponse)]
+enum DoctorList {
+    /// A page of the doctors that match, by name; follow `next_cursor` for the next.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<DoctorPage>),
+}
+
+#[derive(ApiResponse)]
+enum DoctorFound {
+    /// The doctor.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<DoctorOut>),
+}
+
+#[derive(ApiResponse)]
 enum Deleted {
-    /// Deleted.
+    /// Deleted, with its slots.
     #[oai(status = 204)]
     Done,
 }
@@ -104,24 +166,41 @@ impl DoctorsApi {
         specialization: Query<Option<String>>,
         /// Only names containing this text (ignoring case).
         q: Query<Option<String>>,
-    ) -> Result<Json<Vec<DoctorOut>>, Problem> {
+        /// Page size.
+        #[oai(
+            default = "super::model::default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u32>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<DoctorList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let filter = DoctorFilter {
             specialization: trimmed(specialization.0),
             name_contains: trimmed(q.0),
+            after: decode_cursor::<DoctorCursor>(cursor.0.as_deref())?,
+            limit: None,
         };
-        let doctors = self.state.engine().doctors(&filter).await?;
-        Ok(Json(doctors.iter().map(DoctorOut::from).collect()))
+        let page = self.state.engine().doctors_page(&filter, limit.0).await?;
+        Ok(DoctorList::Ok(Json(DoctorPage {
+            next_cursor: next_cursor(&page),
+            items: page.items.iter().map(DoctorOut::from).collect(),
+        })))
     }
 
     /// A doctor.
     #[oai(path = "/doctors/:id", method = "get", operation_id = "get_doctor")]
-    async fn get(&self, id: Path<Uuid>) -> Result<Json<DoctorOut>, Problem> {
+    async fn get(
+        &self,
+        /// The doctor's id.
+        id: Path<Uuid>,
+    ) -> Result<DoctorFound, ApiError<{ NOT_FOUND | INVALID | UNAVAILABLE }>> {
         let doctor = self
             .state
             .engine()
             .doctor(DoctorId::from_uuid(id.0))
             .await?;
-        Ok(Json(DoctorOut::from(&doctor)))
+        Ok(DoctorFound::Ok(Json(DoctorOut::from(&doctor))))
     }
 
     /// Create a doctor (admin).
@@ -129,8 +208,11 @@ impl DoctorsApi {
     async fn create(
         &self,
         _admin: Admin,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
         body: JsonBody<CreateDoctor>,
-    ) -> Result<DoctorCreated, Problem> {
+    ) -> Result<DoctorCreated, ApiError<{ ADMIN | BODY }>> {
         let JsonBody(body) = body;
         let new = NewDoctor::new(&body.name, &body.specialization, &body.timezone)?;
         let doctor = self.state.engine().create_doctor(new).await?;
@@ -138,14 +220,24 @@ impl DoctorsApi {
         Ok(DoctorCreated::Created(Json(DoctorOut::from(&doctor))))
     }
 
-    /// Delete a doctor and withdraw its slots (admin). Refused with 409 while it has active
+    /// Delete a doctor (admin)
+    ///
+    /// Deletes the doctor and withdraws its slots. Refused with 409 while it has active
     /// bookings; past bookings stay in the history.
     #[oai(
         path = "/doctors/:id",
         method = "delete",
         operation_id = "delete_doctor"
     )]
-    async fn delete(&self, _admin: Admin, id: Path<Uuid>) -> Result<Deleted, Problem> {
+    async fn delete(
+        &self,
+        _admin: Admin,
+        /// The doctor's id.
+        id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+    ) -> Result<Deleted, ApiError<{ ADMIN | NOT_FOUND | CONFLICT | INVALID }>> {
         self.state
             .engine()
             .delete_doctor(DoctorId::from_uuid(id.0))
@@ -163,9 +255,13 @@ impl DoctorsApi {
     async fn publish(
         &self,
         _admin: Admin,
+        /// The doctor's id.
         id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
         body: JsonBody<PublishSlots>,
-    ) -> Result<SlotsCreated, Problem> {
+    ) -> Result<SlotsCreated, ApiError<{ ADMIN | NOT_FOUND | CONFLICT | BODY }>> {
         let JsonBody(body) = body;
         let ranges = body
             .slots

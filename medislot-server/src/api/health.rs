@@ -2,10 +2,11 @@
 
 use medislot_core::DoctorId;
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use crate::problem::Problem;
+use crate::problem::errors::UNAVAILABLE;
+use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Operational routes.
@@ -20,23 +21,37 @@ struct Health {
     status: String,
 }
 
-fn ok() -> Json<Health> {
-    Json(Health {
+#[derive(ApiResponse)]
+enum Healthy {
+    /// `{"status": "ok"}`.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<Health>),
+}
+
+#[derive(ApiResponse)]
+enum Metrics {
+    /// The metrics, in the Prometheus text exposition format.
+    #[oai(status = 200)]
+    Ok(PlainText<String>),
+}
+
+fn ok() -> Healthy {
+    Healthy::Ok(Json(Health {
         status: "ok".to_owned(),
-    })
+    }))
 }
 
 #[OpenApi(tag = "ApiTags::Operations")]
 impl HealthApi {
     /// The process is alive.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
-    async fn healthz(&self) -> Json<Health> {
+    async fn healthz(&self) -> Healthy {
         ok()
     }
 
     /// The store answers; 503 otherwise.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
-    async fn readyz(&self) -> Result<Json<Health>, Problem> {
+    async fn readyz(&self) -> Result<Healthy, ApiError<UNAVAILABLE>> {
         // A read of a doctor that cannot exist: it touches the store and nothing else.
         self.state.engine().store().doctor(DoctorId::new()).await?;
         Ok(ok())
@@ -44,7 +59,7 @@ impl HealthApi {
 
     /// Prometheus metrics in the text exposition format.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self) -> PlainText<String> {
-        PlainText(self.state.metrics().render())
+    async fn metrics(&self) -> Metrics {
+        Metrics::Ok(PlainText(self.state.metrics().render()))
     }
 }

@@ -11,7 +11,7 @@ mod slots;
 
 pub use body::JsonBody;
 
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
 use crate::state::AppState;
 
@@ -58,11 +58,20 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
     );
-    OpenApiService::new(api, "MediSlot API", env!("CARGO_PKG_VERSION")).description(
-        "Book doctor appointments: doctors publish slots, patients book them, and no slot is \
+    OpenApiService::new(api, "MediSlot API", env!("CARGO_PKG_VERSION"))
+        .license(
+            LicenseObject::new(env!("CARGO_PKG_LICENSE"))
+                .url("https://opensource.org/licenses/MIT"),
+        )
+        .server(
+            ServerObject::new("/")
+                .description("The server that serves this document (at /api/openapi.json)"),
+        )
+        .description(
+            "Book doctor appointments: doctors publish slots, patients book them, and no slot is \
          ever booked twice. Errors are RFC 9457 problem documents (application/problem+json) \
          whose `code` is stable and whose `field` names the input at fault. Sign in with \
          `POST /api/v1/auth/login`, then send `Authorization: Bearer <token>`, or rely on the \
          session cookie and send `X-CSRF-Token` on state-changing requests.",
-    )
+        )
 }

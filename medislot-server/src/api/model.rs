@@ -7,6 +7,7 @@ use medislot_core::{
     Account, BookingState, BookingStatus, BookingView, CancelledBy, Cursor, Doctor, Page, Role,
     Slot, SlotStatus, SlotView,
 };
+use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ use crate::problem::Problem;
 
 /// A user account.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Account")]
+#[oai(rename = "Account", example)]
 pub struct AccountOut {
     /// The account id (a patient's bookings carry it as `patient_id`).
     pub id: Uuid,
@@ -22,13 +23,15 @@ pub struct AccountOut {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// What the account may do.
+    // Described on `Role`: a property that names a schema is a plain `$ref`, which generators
+    // read; a description beside it would wrap it in `allOf`, which several cannot.
+    #[allow(missing_docs)]
     pub role: RoleOut,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
 
-/// An account's role.
+/// An account's role: what the account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "Role", rename_all = "snake_case")]
 pub enum RoleOut {
@@ -53,9 +56,9 @@ impl From<&Account> for AccountOut {
     }
 }
 
-/// A doctor.
+/// A doctor (in a booking: the booked slot's doctor).
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Doctor")]
+#[oai(rename = "Doctor", example)]
 pub struct DoctorOut {
     /// The doctor's id.
     pub id: Uuid,
@@ -81,7 +84,7 @@ impl From<&Doctor> for DoctorOut {
     }
 }
 
-/// How a slot reads now.
+/// A slot's availability when read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "SlotStatus", rename_all = "snake_case")]
 pub enum SlotStatusOut {
@@ -99,7 +102,7 @@ pub enum SlotStatusOut {
 
 /// A published slot, with its status when read.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Slot")]
+#[oai(rename = "Slot", example)]
 pub struct SlotOut {
     /// The slot's id.
     pub id: Uuid,
@@ -115,7 +118,8 @@ pub struct SlotOut {
     pub starts_at_local: DateTime<FixedOffset>,
     /// End in the doctor's time zone.
     pub ends_at_local: DateTime<FixedOffset>,
-    /// Availability now.
+    // Described on `SlotStatus` (see `AccountOut::role`).
+    #[allow(missing_docs)]
     pub status: SlotStatusOut,
     /// When a hold or buffer ends, for `held` and `buffer`.
     #[oai(skip_serializing_if_is_none)]
@@ -157,7 +161,7 @@ impl SlotOut {
 
 /// A page of slots.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "SlotPage")]
+#[oai(rename = "SlotPage", example)]
 pub struct SlotPage {
     /// The slots, by start time.
     pub items: Vec<SlotOut>,
@@ -166,7 +170,7 @@ pub struct SlotPage {
     pub next_cursor: Option<String>,
 }
 
-/// A booking's status.
+/// A booking's status now: a lapsed hold reads `EXPIRED`, an ended buffer `CANCELLED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "BookingStatus", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BookingStatusOut {
@@ -206,7 +210,7 @@ impl From<BookingStatusOut> for BookingStatus {
     }
 }
 
-/// Who cancelled a booking.
+/// Who cancelled a booking; present once it is cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename = "CancelledBy", rename_all = "snake_case")]
 pub enum CancelledByOut {
@@ -216,7 +220,7 @@ pub enum CancelledByOut {
     Admin,
 }
 
-/// When a booked slot takes place.
+/// The booked slot: when it takes place.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "BookedSlot")]
 pub struct BookedSlot {
@@ -234,13 +238,14 @@ pub struct BookedSlot {
 
 /// A booking, with its slot and doctor.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "Booking")]
+#[oai(rename = "Booking", example)]
 pub struct BookingOut {
     /// The booking's id.
     pub id: Uuid,
     /// The patient who owns it.
     pub patient_id: Uuid,
-    /// Its status now (a lapsed hold reads `EXPIRED`, an ended buffer `CANCELLED`).
+    // Described on `BookingStatus` (see `AccountOut::role`).
+    #[allow(missing_docs)]
     pub status: BookingStatusOut,
     /// For a hold: when it lapses unless confirmed.
     #[oai(skip_serializing_if_is_none)]
@@ -248,15 +253,17 @@ pub struct BookingOut {
     /// For an admin's cancellation: when the slot returns to the pool.
     #[oai(skip_serializing_if_is_none)]
     pub buffer_until: Option<DateTime<Utc>>,
-    /// Who cancelled it, once cancelled.
+    // Described on `CancelledBy` (see `AccountOut::role`).
+    #[allow(missing_docs)]
     #[oai(skip_serializing_if_is_none)]
     pub cancelled_by: Option<CancelledByOut>,
     /// The reason given on cancellation.
     #[oai(skip_serializing_if_is_none)]
     pub cancel_reason: Option<String>,
-    /// The slot.
+    // Described on `BookedSlot` and `Doctor` (see `AccountOut::role`).
+    #[allow(missing_docs)]
     pub slot: BookedSlot,
-    /// The slot's doctor.
+    #[allow(missing_docs)]
     pub doctor: DoctorOut,
     /// When it was made.
     pub created_at: DateTime<Utc>,
@@ -303,9 +310,20 @@ impl BookingOut {
     }
 }
 
+/// A page of doctors.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "DoctorPage", example)]
+pub struct DoctorPage {
+    /// The doctors, by name.
+    pub items: Vec<DoctorOut>,
+    /// Pass as `cursor` to read the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
 /// A page of bookings.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "BookingPage")]
+#[oai(rename = "BookingPage", example)]
 pub struct BookingPage {
     /// The bookings, newest first.
     pub items: Vec<BookingOut>,
@@ -335,7 +353,113 @@ pub fn decode_cursor<C: Cursor>(text: Option<&str>) -> Result<Option<C>, Problem
     }
 }
 
-/// The page size: the requested `limit`, or the default.
-pub fn limit(requested: Option<u32>) -> u32 {
-    requested.unwrap_or(medislot_core::DEFAULT_PAGE_SIZE)
+/// The page size when a request gives no `limit`.
+pub fn default_limit() -> u32 {
+    medislot_core::DEFAULT_PAGE_SIZE
+}
+
+// Examples shown in the OpenAPI document: one consistent story (Dr Ada Lovelace in Paris, a
+// slot on 2030-01-07 at 09:00 local time, booked by patient Grace).
+
+/// An instant given as seconds since the epoch (examples only; every value used is in range).
+fn example_instant(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+/// 2030-01-07T08:00:00Z, 09:00 in Paris.
+const EXAMPLE_START: i64 = 1_894_003_200;
+
+impl Example for AccountOut {
+    fn example() -> Self {
+        Self {
+            id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+            email: "grace@example.com".to_owned(),
+            name: "Grace".to_owned(),
+            role: RoleOut::Patient,
+            created_at: example_instant(EXAMPLE_START - 86_400),
+        }
+    }
+}
+
+impl Example for DoctorOut {
+    fn example() -> Self {
+        Self {
+            id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
+            name: "Dr Ada Lovelace".to_owned(),
+            specialization: "Cardiology".to_owned(),
+            timezone: "Europe/Paris".to_owned(),
+            created_at: example_instant(EXAMPLE_START - 7 * 86_400),
+        }
+    }
+}
+
+impl Example for SlotOut {
+    fn example() -> Self {
+        let starts_at = example_instant(EXAMPLE_START);
+        let ends_at = example_instant(EXAMPLE_START + 1_800);
+        Self {
+            id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003),
+            doctor_id: DoctorOut::example().id,
+            starts_at,
+            ends_at,
+            timezone: "Europe/Paris".to_owned(),
+            starts_at_local: local(starts_at, chrono_tz::Europe::Paris),
+            ends_at_local: local(ends_at, chrono_tz::Europe::Paris),
+            status: SlotStatusOut::Available,
+            status_until: None,
+        }
+    }
+}
+
+impl Example for SlotPage {
+    fn example() -> Self {
+        Self {
+            items: vec![SlotOut::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for BookingOut {
+    fn example() -> Self {
+        let slot = SlotOut::example();
+        let created_at = example_instant(EXAMPLE_START - 3_600);
+        Self {
+            id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0004),
+            patient_id: AccountOut::example().id,
+            status: BookingStatusOut::Confirmed,
+            hold_until: None,
+            buffer_until: None,
+            cancelled_by: None,
+            cancel_reason: None,
+            slot: BookedSlot {
+                id: slot.id,
+                starts_at: slot.starts_at,
+                ends_at: slot.ends_at,
+                starts_at_local: slot.starts_at_local,
+                timezone: slot.timezone,
+            },
+            doctor: DoctorOut::example(),
+            created_at,
+            updated_at: created_at,
+        }
+    }
+}
+
+impl Example for DoctorPage {
+    fn example() -> Self {
+        Self {
+            items: vec![DoctorOut::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for BookingPage {
+    fn example() -> Self {
+        Self {
+            items: vec![BookingOut::example()],
+            next_cursor: None,
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
 use medislot_core::{DoctorFilter, DoctorId, SlotId, SlotQuery, SlotView};
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
@@ -14,7 +14,8 @@ use super::bookings::{booking_answer, record_outcome};
 use super::model::{decode_cursor, next_cursor, BookingOut, SlotOut, SlotPage};
 use super::ApiTags;
 use crate::auth::{Admin, Caller};
-use crate::problem::Problem;
+use crate::problem::errors::{ADMIN, CONFLICT, INVALID, NOT_FOUND, SIGNED_IN_WRITE, UNAVAILABLE};
+use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Slot routes.
@@ -25,8 +26,15 @@ pub(crate) struct SlotsApi {
 #[derive(ApiResponse)]
 enum Held {
     /// The slot is held for the caller: a `PENDING` booking until `hold_until`.
-    #[oai(status = 201)]
+    #[oai(status = 201, content_type = "application/json")]
     Created(Json<BookingOut>),
+}
+
+#[derive(ApiResponse)]
+enum SlotList {
+    /// A page of slots; follow `next_cursor` for the next.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<SlotPage>),
 }
 
 #[derive(ApiResponse)]
@@ -38,7 +46,9 @@ enum Withdrawn {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Slots")]
 impl SlotsApi {
-    /// List slots by start time, each with its status now and its times in the doctor's zone.
+    /// List slots
+    ///
+    /// Slots by start time, each with its status now and its times in the doctor's zone.
     #[oai(path = "/slots", method = "get", operation_id = "list_slots")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -53,11 +63,15 @@ impl SlotsApi {
         to: Query<Option<DateTime<FixedOffset>>>,
         /// `true`: only bookable slots; `false`: only slots that are not.
         available: Query<Option<bool>>,
-        /// Page size, 1 to 500 (default 50).
-        limit: Query<Option<u32>>,
+        /// Page size.
+        #[oai(
+            default = "super::model::default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u32>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<SlotPage>, Problem> {
+    ) -> Result<SlotList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let query = SlotQuery {
             doctor_id: doctor_id.0.map(DoctorId::from_uuid),
             specialization: specialization
@@ -68,7 +82,7 @@ impl SlotsApi {
             to: to.0.map(|t| t.with_timezone(&Utc)),
             available: available.0,
             after: decode_cursor(cursor.0.as_deref())?,
-            limit: super::model::limit(limit.0),
+            limit: limit.0,
         };
         let engine = self.state.engine();
         let page = engine.slots(&query).await?;
@@ -82,15 +96,26 @@ impl SlotsApi {
                 Some(SlotOut::from_view(view, *tz))
             })
             .collect();
-        Ok(Json(SlotPage {
+        Ok(SlotList::Ok(Json(SlotPage {
             next_cursor: next_cursor(&page),
             items,
-        }))
+        })))
     }
 
-    /// Hold a free slot for a few minutes; confirm the hold to keep it.
+    /// Hold a free slot
+    ///
+    /// Holds the slot for the caller for a few minutes (a `PENDING` booking); confirm the hold
+    /// to keep it.
     #[oai(path = "/slots/:id/hold", method = "post", operation_id = "hold_slot")]
-    async fn hold(&self, caller: Caller, id: Path<Uuid>) -> Result<Held, Problem> {
+    async fn hold(
+        &self,
+        caller: Caller,
+        /// The slot's id.
+        id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+    ) -> Result<Held, ApiError<{ SIGNED_IN_WRITE | NOT_FOUND | CONFLICT | INVALID }>> {
         let result = self
             .state
             .engine()
@@ -105,7 +130,15 @@ impl SlotsApi {
 
     /// Withdraw a slot nobody occupies (admin).
     #[oai(path = "/slots/:id", method = "delete", operation_id = "withdraw_slot")]
-    async fn withdraw(&self, _admin: Admin, id: Path<Uuid>) -> Result<Withdrawn, Problem> {
+    async fn withdraw(
+        &self,
+        _admin: Admin,
+        /// The slot's id.
+        id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+    ) -> Result<Withdrawn, ApiError<{ ADMIN | NOT_FOUND | CONFLICT | INVALID }>> {
         self.state
             .engine()
             .withdraw_slot(SlotId::from_uuid(id.0))

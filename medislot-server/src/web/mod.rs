@@ -22,8 +22,10 @@ pub(crate) mod page;
 pub(crate) mod time;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
-use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
+// poem's `get` and `post`, remembering the methods so that a 405 carries `Allow`.
+use crate::allow::{get, post};
 use crate::auth::CSRF_HEADER;
 
 /// The form field that carries the session's CSRF token.

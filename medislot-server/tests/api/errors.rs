@@ -1,3 +1,4 @@
+use poem::http::Method;
 use serde_json::json;
 
 use crate::{read, As, TestApp};
@@ -63,7 +64,7 @@ async fn a_form_encoded_body_returns_415_problem_json() {
     let untyped = raw_post(&app, "/api/v1/doctors", &admin.token, None, "{}").await;
     untyped.expect_problem(415, "unsupported_media_type");
     let doctors = app.get("/api/v1/doctors", As::Anonymous).await;
-    assert_eq!(doctors.expect(200), &json!([]));
+    assert_eq!(doctors.expect(200), &json!({"items": []}));
 }
 
 #[tokio::test]
@@ -151,4 +152,40 @@ async fn cors_is_off_unless_origins_are_configured() {
         answer.headers["access-control-allow-origin"],
         "https://clinic.example"
     );
+}
+
+/// RFC 9110: a 405 names the methods the resource does accept, for the API (read from its
+/// document) and for the web pages alike.
+#[tokio::test]
+async fn a_method_a_route_does_not_have_gets_405_with_allow() {
+    let app = TestApp::new().await;
+    let id = uuid::Uuid::now_v7();
+    for (method, path, allowed) in [
+        (
+            Method::PATCH,
+            "/api/v1/bookings".to_owned(),
+            "GET, HEAD, POST",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/doctors/{id}"),
+            "DELETE, GET, HEAD",
+        ),
+        (Method::GET, format!("/api/v1/bookings/{id}/cancel"), "POST"),
+        (Method::TRACE, format!("/api/v1/slots/{id}"), "DELETE"),
+        (Method::DELETE, "/signup".to_owned(), "GET, HEAD, POST"),
+        (Method::GET, "/signout".to_owned(), "POST"),
+    ] {
+        let answer = app.send(method.clone(), &path, As::Anonymous, None).await;
+        answer.expect_problem(405, "method_not_allowed");
+        let allow = answer
+            .headers
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap();
+        let mut methods: Vec<&str> = allow.split(", ").collect();
+        methods.sort_unstable();
+        assert_eq!(methods.join(", "), allowed, "{method} {path}");
+    }
 }
