@@ -19,6 +19,11 @@ pub(crate) enum Refusal {
     SlotHasActiveBooking(SlotId),
     DoctorNotFound(DoctorId),
     DoctorHasActiveBookings(DoctorId),
+    SlotOverlap {
+        doctor: DoctorId,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    },
     NotOwner(BookingId),
     HoldExpired(BookingId),
     InvalidTransition {
@@ -44,6 +49,15 @@ impl Refusal {
             Error::SlotHasActiveBooking(id) => Refusal::SlotHasActiveBooking(*id),
             Error::DoctorNotFound(id) => Refusal::DoctorNotFound(*id),
             Error::DoctorHasActiveBookings(id) => Refusal::DoctorHasActiveBookings(*id),
+            Error::SlotOverlap {
+                doctor_id,
+                starts_at,
+                ends_at,
+            } => Refusal::SlotOverlap {
+                doctor: *doctor_id,
+                starts_at: *starts_at,
+                ends_at: *ends_at,
+            },
             Error::NotOwner(id) => Refusal::NotOwner(*id),
             Error::HoldExpired(id) => Refusal::HoldExpired(*id),
             Error::InvalidTransition { from, event } => Refusal::InvalidTransition {

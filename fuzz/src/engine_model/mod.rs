@@ -1,14 +1,16 @@
-//! Target `engine_model`: arbitrary operation sequences (book, hold, confirm, patient and admin
-//! cancels, clock moves, withdraw, delete the doctor, release_expired, listings) on a [`BookingEngine`] over a
-//! [`MemoryStore`] and a [`ManualClock`], run side by side with a plain reference model.
+//! Target `engine_model`: arbitrary operation sequences (create doctors, publish slots, book,
+//! hold, confirm, patient and admin cancels, clock moves, withdraw, delete a doctor,
+//! release_expired, listings) on a [`BookingEngine`] over a [`MemoryStore`] and a
+//! [`ManualClock`], run side by side with a plain reference model.
 //!
-//! After every operation the engine must have given the model's answer (the same booking, or the
-//! same refusal naming the same id), every booking and slot must read as the model says, and the
-//! engine's own data must never show two bookings occupying one slot.
+//! After every operation the engine must have given the model's answer (the same booking, doctor
+//! or slots, or the same refusal naming the same id), every doctor, booking and slot must read as
+//! the model says, and the engine's own data must never show two bookings occupying one slot.
 //!
-//! Inputs pick slots, patients, bookings and idempotency keys by index from small fixed sets, so
-//! that most operations meet each other; one index past each set names something that does not
-//! exist.
+//! Inputs pick doctors, slots, patients, bookings and idempotency keys by index from small sets,
+//! so that most operations meet each other; one index past each set names something that does
+//! not exist. Every input starts with one doctor and three slots; operations add up to
+//! [`MAX_DOCTORS`] doctors and [`MAX_SLOTS`] slots in all.
 
 mod model;
 
@@ -19,19 +21,36 @@ use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
 use medislot_core::{
     Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingStatus, BookingView,
-    Cursor, DoctorId, Event, IdempotencyKey, ManualClock, MemoryStore, NewDoctor, PatientId,
-    Policy, SlotCursor, SlotId, SlotQuery, TimeRange,
+    Cursor, Doctor, DoctorFilter, DoctorId, Event, IdempotencyKey, ManualClock, MemoryStore,
+    NewDoctor, PatientId, Policy, Slot, SlotCursor, SlotId, SlotQuery, TimeRange,
 };
 use medislot_core::{BookingEngine, Result};
 use uuid::Uuid;
 
-use self::model::{Made, Model};
+use self::model::{Made, Model, SlotFilter};
 use crate::rules::Refusal;
 use crate::time::epoch;
 
-/// Slots start this many minutes after the epoch, each ten minutes long: near enough that clock
-/// moves reach them, and one pair touching end to start.
+/// The set-up slots start this many minutes after the epoch, each ten minutes long: near enough
+/// that clock moves reach them, and one pair touching end to start.
 const SLOT_STARTS: [i64; 3] = [10, 20, 40];
+/// The most doctors one input makes, the set-up one included.
+pub const MAX_DOCTORS: usize = 3;
+/// The most slots one input publishes, the set-up ones included: a publish the model accepts is
+/// not sent when it would pass this (refusals still are). Keeps listings a few pages long.
+pub const MAX_SLOTS: usize = 8;
+/// The most ranges in a publish request, besides the one request of
+/// [`TOO_MANY_RANGES`].
+const MAX_RANGES: usize = 3;
+/// One more than the engine accepts in one request.
+const TOO_MANY_RANGES: usize = 501;
+/// Doctors' specializations, picked by index: the set-up doctor has the first; the last is
+/// stored trimmed and differs from the first only in case.
+const SPECIALIZATIONS: [&str; 3] = ["Cardiology", "Dermatology", " cardiology "];
+/// The specializations slot listings filter on, picked by index: case differs from the
+/// doctors', and the last one no doctor has.
+const SPECIALIZATION_FILTERS: [&str; 3] = ["cardiology", "DERMATOLOGY", "Neurology"];
+const TIMEZONE: &str = "Europe/London";
 const PATIENTS: u128 = 3;
 const KEYS: u8 = 2;
 /// Operations past this many are ignored, so that one input stays fast to run.
@@ -59,6 +78,7 @@ pub struct Input {
     ops: Vec<Op>,
 }
 
+/// Operations; the last two were added after the first corpus, which decodes differently since.
 #[derive(Arbitrary, Debug)]
 enum Op {
     Book {
@@ -95,10 +115,18 @@ enum Op {
         slot: u8,
     },
     ReleaseExpired,
-    DeleteDoctor,
+    DeleteDoctor {
+        doctor: u8,
+    },
     ListSlots {
+        /// Only this doctor's slots (by index; one past names an unknown doctor).
+        doctor: Option<u8>,
+        /// Only slots of doctors with this specialization: an index into
+        /// [`SPECIALIZATION_FILTERS`].
+        specialization: Option<u8>,
         available: Option<bool>,
-        /// Minutes after the epoch, modulo 60 (the slots start at 10, 20 and 40).
+        /// Minutes after the epoch, modulo 64 (the set-up slots start at 10, 20 and 40,
+        /// published ones before 60).
         from: Option<u8>,
         /// As `from`.
         to: Option<u8>,
@@ -109,6 +137,56 @@ enum Op {
         status: Option<u8>,
         limit: u8,
     },
+    /// Ignored once there are [`MAX_DOCTORS`].
+    CreateDoctor {
+        /// An index into [`SPECIALIZATIONS`].
+        specialization: u8,
+    },
+    PublishSlots {
+        doctor: u8,
+        ranges: Ranges,
+    },
+}
+
+/// The ranges of a publish request.
+#[derive(Arbitrary, Debug)]
+enum Ranges {
+    /// The first [`MAX_RANGES`] of these (none is a request the engine refuses).
+    Few(Vec<Range>),
+    /// [`TOO_MANY_RANGES`] one-minute ranges, each after the one before.
+    TooMany,
+}
+
+/// A range within the first 75 minutes after the epoch: small numbers, so that ranges overlap,
+/// touch and start in the past.
+#[derive(Arbitrary, Debug)]
+struct Range {
+    /// Minutes after the epoch, modulo 60.
+    start: u8,
+    /// 1 + this modulo 15 minutes.
+    minutes: u8,
+}
+
+impl Ranges {
+    fn build(&self) -> Vec<TimeRange> {
+        let range = |start: i64, minutes: i64| {
+            let starts_at = epoch() + Duration::minutes(start);
+            setup(
+                "make a range",
+                TimeRange::new(starts_at, starts_at + Duration::minutes(minutes)),
+            )
+        };
+        match self {
+            Ranges::Few(ranges) => ranges
+                .iter()
+                .take(MAX_RANGES)
+                .map(|r| range(i64::from(r.start % 60), 1 + i64::from(r.minutes % 15)))
+                .collect(),
+            Ranges::TooMany => (0..TOO_MANY_RANGES)
+                .map(|i| range(60 + i64::try_from(i).unwrap_or(i64::MAX), 1))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -146,13 +224,15 @@ pub fn check(input: &Input) {
     }
 }
 
-/// The engine under test, the model beside it, and the fixed cast.
+/// The engine under test, the model beside it, and the cast: every doctor and slot made so far
+/// (deleted and withdrawn ones stay, to be named again).
 struct World {
     engine: BookingEngine,
     clock: ManualClock,
     model: Model,
-    doctor: DoctorId,
+    doctors: Vec<DoctorId>,
     slots: Vec<SlotId>,
+    unknown_doctor: DoctorId,
     unknown_slot: SlotId,
     unknown_booking: BookingId,
 }
@@ -183,12 +263,18 @@ impl World {
                 .with_clock(Arc::new(clock.clone()))
                 .with_policy(policy),
         );
-        let mut model = Model::new(now, policy.hold, policy.buffer);
-        let doctor = setup(
-            "name a doctor",
-            NewDoctor::new("Dr Fuzz", "Cardiology", "Europe/London"),
-        );
-        let doctor = setup("create a doctor", wait(engine.create_doctor(doctor)));
+        let mut world = Self {
+            engine,
+            clock,
+            model: Model::new(now, policy.hold, policy.buffer),
+            doctors: Vec::new(),
+            slots: Vec::new(),
+            unknown_doctor: DoctorId::from_uuid(Uuid::from_u128(u128::MAX)),
+            unknown_slot: SlotId::from_uuid(Uuid::from_u128(u128::MAX)),
+            unknown_booking: BookingId::from_uuid(Uuid::from_u128(u128::MAX)),
+        };
+        world.create_doctor(0);
+        let doctor = world.doctors[0];
         let ranges: Vec<TimeRange> = SLOT_STARTS
             .iter()
             .map(|start| {
@@ -199,25 +285,48 @@ impl World {
                 )
             })
             .collect();
-        let published = setup(
-            "publish slots",
-            wait(engine.publish_slots(doctor.id, &ranges)),
+        let want = world.model.publish(doctor, &ranges);
+        let published = wait(world.engine.publish_slots(doctor, &ranges));
+        world.compare_published(&"the set-up publish", doctor, &ranges, want, published);
+        world
+    }
+
+    /// Creates a doctor with the specialization at `specialization` (modulo), unless there are
+    /// [`MAX_DOCTORS`] already.
+    fn create_doctor(&mut self, specialization: u8) {
+        if self.doctors.len() >= MAX_DOCTORS {
+            return;
+        }
+        let name = format!("Dr Fuzz {}", self.doctors.len());
+        let specialization = SPECIALIZATIONS[usize::from(specialization) % SPECIALIZATIONS.len()];
+        let new = setup(
+            "name a doctor",
+            NewDoctor::new(&name, specialization, TIMEZONE),
         );
-        let mut slots = Vec::new();
-        for (slot, range) in published.into_iter().zip(&ranges) {
-            assert_eq!(slot.range, *range, "publish_slots changed a range");
-            slots.push(slot.id);
-            model.add_slot(slot);
-        }
-        Self {
-            engine,
-            clock,
-            model,
-            doctor: doctor.id,
-            slots,
-            unknown_slot: SlotId::from_uuid(Uuid::from_u128(u128::MAX)),
-            unknown_booking: BookingId::from_uuid(Uuid::from_u128(u128::MAX)),
-        }
+        let got = setup("create a doctor", wait(self.engine.create_doctor(new)));
+        let want = Doctor {
+            id: got.id,
+            name,
+            specialization: specialization.trim().to_owned(),
+            timezone: setup("name a zone", medislot_core::parse_timezone(TIMEZONE)),
+            created_at: self.model.now(),
+        };
+        assert_eq!(got, want, "create_doctor");
+        assert!(
+            self.model.doctor(got.id).is_none() && got.id != self.unknown_doctor,
+            "a new doctor reused id {}",
+            got.id
+        );
+        self.doctors.push(got.id);
+        self.model.add_doctor(got);
+    }
+
+    fn doctor(&self, index: u8) -> DoctorId {
+        let index = usize::from(index) % (self.doctors.len() + 1);
+        self.doctors
+            .get(index)
+            .copied()
+            .unwrap_or(self.unknown_doctor)
     }
 
     fn slot(&self, index: u8) -> SlotId {
@@ -308,20 +417,30 @@ impl World {
                 let got = setup("release expired", wait(self.engine.release_expired()));
                 assert_eq!(got, want, "{op:?} at {now}: released count");
             }
-            Op::DeleteDoctor => {
-                let want = self.model.delete_doctor(self.doctor);
-                let got = wait(self.engine.delete_doctor(self.doctor)).map_err(|e| Refusal::of(&e));
+            Op::DeleteDoctor { doctor } => {
+                let doctor = self.doctor(*doctor);
+                let want = self.model.delete_doctor(doctor);
+                let got = wait(self.engine.delete_doctor(doctor)).map_err(|e| Refusal::of(&e));
                 assert_eq!(got, want, "{op:?} at {now}");
             }
             Op::ListSlots {
+                doctor,
+                specialization,
                 available,
                 from,
                 to,
                 limit,
             } => {
-                let at = |m: &u8| epoch() + Duration::minutes(i64::from(m % 60));
+                let at = |m: &u8| epoch() + Duration::minutes(i64::from(m % 64));
+                let filter = SlotFilter {
+                    doctor: doctor.map(|d| self.doctor(d)),
+                    specialization: specialization.map(|s| {
+                        SPECIALIZATION_FILTERS[usize::from(s) % SPECIALIZATION_FILTERS.len()]
+                    }),
+                    available: *available,
+                };
                 self.check_slot_listing(
-                    *available,
+                    &filter,
                     from.as_ref().map(at),
                     to.as_ref().map(at),
                     *limit,
@@ -336,6 +455,55 @@ impl World {
                     status.map(|s| BookingStatus::ALL[usize::from(s) % BookingStatus::ALL.len()]);
                 self.check_patient_listing(Self::patient(*patient), status, *limit);
             }
+            Op::CreateDoctor { specialization } => self.create_doctor(*specialization),
+            Op::PublishSlots { doctor, ranges } => {
+                let doctor = self.doctor(*doctor);
+                let ranges = ranges.build();
+                let want = self.model.publish(doctor, &ranges);
+                if want.is_ok() && self.slots.len() + ranges.len() > MAX_SLOTS {
+                    return;
+                }
+                let got = wait(self.engine.publish_slots(doctor, &ranges));
+                self.compare_published(op, doctor, &ranges, want, got);
+            }
+        }
+    }
+
+    /// Checks what `publish_slots` answered against the model's answer, and records new slots.
+    fn compare_published(
+        &mut self,
+        op: &dyn std::fmt::Debug,
+        doctor: DoctorId,
+        ranges: &[TimeRange],
+        want: Result<(), Refusal>,
+        got: Result<Vec<Slot>>,
+    ) {
+        let now = self.model.now();
+        match (want, got) {
+            (Ok(()), Ok(published)) => {
+                let want: Vec<Slot> = ranges
+                    .iter()
+                    .zip(&published)
+                    .map(|(range, got)| Slot {
+                        id: got.id,
+                        doctor_id: doctor,
+                        range: *range,
+                        created_at: now,
+                    })
+                    .collect();
+                assert_eq!(published, want, "{op:?} at {now}");
+                for slot in published {
+                    assert!(
+                        !self.slots.contains(&slot.id) && slot.id != self.unknown_slot,
+                        "{op:?} at {now}: a new slot reused id {}",
+                        slot.id
+                    );
+                    self.slots.push(slot.id);
+                    self.model.add_slot(slot);
+                }
+            }
+            (Err(want), Err(got)) => assert_eq!(Refusal::of(&got), want, "{op:?} at {now}"),
+            (want, got) => panic!("{op:?} at {now}: the model says {want:?}, the engine {got:?}"),
         }
     }
 
@@ -382,9 +550,24 @@ impl World {
             let view = setup("read a booking", wait(self.engine.booking(want.id)));
             assert_eq!(&view.booking, want, "booking {} at {now}", want.id);
             assert_eq!(Some(&view.slot), self.model.slot(want.slot_id));
-            assert_eq!(view.doctor.id, self.doctor);
+            assert_eq!(Some(&view.doctor), self.model.doctor(view.slot.doctor_id));
             views.push(view);
         }
+        for doctor in self.doctors.iter().chain([&self.unknown_doctor]) {
+            let got = wait(self.engine.doctor(*doctor)).map_err(|e| Refusal::of(&e));
+            let want = self
+                .model
+                .live_doctor(*doctor)
+                .cloned()
+                .ok_or(Refusal::DoctorNotFound(*doctor));
+            assert_eq!(got, want, "doctor {doctor} at {now}");
+        }
+        let listed = setup(
+            "list doctors",
+            wait(self.engine.doctors(&DoctorFilter::default())),
+        );
+        let want: Vec<Doctor> = self.model.live_doctors().into_iter().cloned().collect();
+        assert_eq!(listed, want, "doctors at {now}");
         assert_eq!(
             wait(self.engine.booking(self.unknown_booking))
                 .map(|_| ())
@@ -408,23 +591,24 @@ impl World {
 
     fn check_slot_listing(
         &self,
-        available: Option<bool>,
+        filter: &SlotFilter<'_>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         limit: u8,
     ) {
         let limit = 1 + u32::from(limit % 4);
-        let want = self.model.list_slots(available, from, to);
+        let want = self.model.list_slots(filter, from, to);
         let mut listed = Vec::new();
         let mut after = None;
         for _ in 0..MAX_PAGES {
             let query = SlotQuery {
-                available,
+                doctor_id: filter.doctor,
+                specialization: filter.specialization.map(str::to_owned),
+                available: filter.available,
                 from,
                 to,
                 after,
                 limit,
-                ..SlotQuery::default()
             };
             let page = match wait(self.engine.slots(&query)) {
                 Ok(page) => page,
@@ -477,5 +661,98 @@ impl World {
             assert_eq!(after, Some(next), "a booking cursor does not round-trip");
         }
         panic!("booking listing did not end");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A range from `start` minutes after the epoch, `minutes` long.
+    fn range(start: u8, minutes: u8) -> Range {
+        Range {
+            start,
+            minutes: minutes - 1,
+        }
+    }
+
+    fn publish(doctor: u8, ranges: Vec<Range>) -> Op {
+        Op::PublishSlots {
+            doctor,
+            ranges: Ranges::Few(ranges),
+        }
+    }
+
+    /// Each publish outcome the target must tell apart, once, in an order whose end state
+    /// shows which requests were accepted (the set-up doctor 0 has slots at 10, 20 and 40).
+    #[test]
+    fn publish_requests_for_several_doctors_are_accepted_or_refused_as_the_model_says() {
+        let input = Input {
+            hold_minutes: 4,
+            buffer_minutes: 10,
+            ops: Vec::new(),
+        };
+        let mut world = World::new(&input);
+        let ops = [
+            Op::CreateDoctor { specialization: 1 },
+            Op::CreateDoctor { specialization: 2 },
+            // A fourth doctor is not made.
+            Op::CreateDoctor { specialization: 0 },
+            // Overlaps doctor 0's slot at 20.
+            publish(0, vec![range(25, 5)]),
+            // Touches the slots at 20 and 40: accepted.
+            publish(0, vec![range(30, 10)]),
+            // The second range overlaps the first: nothing is published.
+            publish(1, vec![range(10, 10), range(15, 10)]),
+            // Starts now.
+            publish(1, vec![range(0, 10)]),
+            publish(1, Vec::new()),
+            Op::PublishSlots {
+                doctor: 1,
+                ranges: Ranges::TooMany,
+            },
+            // Index 3 is one past the three doctors.
+            publish(3, vec![range(50, 5)]),
+            // The same times as doctor 0's slots, for another doctor: accepted.
+            publish(1, vec![range(10, 10), range(20, 10)]),
+            // Slot 4 is doctor 1's slot at 10.
+            Op::Book {
+                slot: 4,
+                patient: 0,
+                key: None,
+            },
+            Op::DeleteDoctor { doctor: 1 },
+            Op::DeleteDoctor { doctor: 2 },
+            // Would be accepted, but 6 + 3 slots pass MAX_SLOTS: not sent.
+            publish(0, vec![range(50, 1), range(52, 1), range(54, 1)]),
+        ];
+        for op in &ops {
+            world.step(op);
+            world.check_reads();
+        }
+        assert_eq!(world.doctors.len(), 3);
+        assert_eq!(
+            world.slots.len(),
+            6,
+            "the set-up 3, then 1 for doctor 0, 2 for doctor 1"
+        );
+        let (dermatology, live) = (world.doctors[1], world.model.live_doctors());
+        assert_eq!(
+            live.iter().map(|d| d.id).collect::<Vec<_>>(),
+            world.doctors[..2],
+            "doctor 1 has a booking and stays; doctor 2 is deleted"
+        );
+        let listed = |specialization| {
+            let filter = SlotFilter {
+                doctor: None,
+                specialization: Some(specialization),
+                available: None,
+            };
+            let views = world.model.list_slots(&filter, None, None);
+            views.map(|v| v.into_iter().map(|v| v.slot.doctor_id).collect::<Vec<_>>())
+        };
+        assert_eq!(listed("DERMATOLOGY"), Ok(vec![dermatology; 2]));
+        assert_eq!(listed("cardiology").map(|d| d.len()), Ok(4));
+        assert_eq!(listed("Neurology"), Ok(Vec::new()));
     }
 }

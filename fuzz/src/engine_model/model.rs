@@ -6,14 +6,24 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
-    Booking, BookingId, BookingState, BookingStatus, DoctorId, Event, IdempotencyKey, PatientId,
-    Slot, SlotId, SlotStatus, SlotView,
+    Booking, BookingId, BookingState, BookingStatus, Doctor, DoctorId, Event, IdempotencyKey,
+    PatientId, Slot, SlotId, SlotStatus, SlotView, TimeRange,
 };
 
 use crate::rules::{self, Refusal};
 
 /// The longest cancellation reason, in characters, after trimming.
 const MAX_REASON_CHARS: usize = 500;
+/// The most slots one publish request may create.
+const MAX_SLOTS_PER_PUBLISH: usize = 500;
+
+/// The filters of a slot listing besides its time window.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SlotFilter<'a> {
+    pub(super) doctor: Option<DoctorId>,
+    pub(super) specialization: Option<&'a str>,
+    pub(super) available: Option<bool>,
+}
 
 /// What a booking request returns when the model accepts it.
 #[derive(Debug)]
@@ -24,16 +34,22 @@ pub(super) enum Made {
     Replayed(usize),
 }
 
-/// The slots and bookings the engine should hold, and the time it should read.
+/// The doctors, slots and bookings the engine should hold, and the time it should read.
 #[derive(Debug)]
 pub(super) struct Model {
     now: DateTime<Utc>,
     hold: Duration,
     buffer: Duration,
+    doctors: Vec<ModelDoctor>,
     slots: Vec<ModelSlot>,
     bookings: Vec<Booking>,
     keys: HashMap<(PatientId, IdempotencyKey), usize>,
-    doctor_deleted: bool,
+}
+
+#[derive(Debug)]
+struct ModelDoctor {
+    doctor: Doctor,
+    deleted: bool,
 }
 
 #[derive(Debug)]
@@ -48,10 +64,10 @@ impl Model {
             now,
             hold,
             buffer,
+            doctors: Vec::new(),
             slots: Vec::new(),
             bookings: Vec::new(),
             keys: HashMap::new(),
-            doctor_deleted: false,
         }
     }
 
@@ -71,6 +87,41 @@ impl Model {
         self.now += by;
     }
 
+    /// Records a doctor the engine created.
+    pub(super) fn add_doctor(&mut self, doctor: Doctor) {
+        self.doctors.push(ModelDoctor {
+            doctor,
+            deleted: false,
+        });
+    }
+
+    /// The doctor with this id, deleted or not (bookings keep showing their doctor).
+    pub(super) fn doctor(&self, id: DoctorId) -> Option<&Doctor> {
+        self.doctors.iter().map(|d| &d.doctor).find(|d| d.id == id)
+    }
+
+    /// The doctor with this id unless deleted: what `BookingEngine::doctor` reads.
+    pub(super) fn live_doctor(&self, id: DoctorId) -> Option<&Doctor> {
+        self.doctors
+            .iter()
+            .find(|d| d.doctor.id == id && !d.deleted)
+            .map(|d| &d.doctor)
+    }
+
+    /// Every doctor not deleted, by name then id: what `BookingEngine::doctors` lists with no
+    /// filter.
+    pub(super) fn live_doctors(&self) -> Vec<&Doctor> {
+        let mut live: Vec<&Doctor> = self
+            .doctors
+            .iter()
+            .filter(|d| !d.deleted)
+            .map(|d| &d.doctor)
+            .collect();
+        live.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        live
+    }
+
+    /// Records a slot the engine published (after [`Model::publish`] accepted it).
     pub(super) fn add_slot(&mut self, slot: Slot) {
         self.slots.push(ModelSlot {
             slot,
@@ -219,24 +270,73 @@ impl Model {
         Ok(())
     }
 
-    /// Deletes the one doctor (every slot is theirs) and withdraws its live slots, unless a slot
-    /// that has not ended is occupied now.
+    /// Deletes a doctor and withdraws their live slots, unless one of their live slots that
+    /// has not ended is occupied now. Other doctors' slots are untouched.
     pub(super) fn delete_doctor(&mut self, id: DoctorId) -> Result<(), Refusal> {
-        if self.doctor_deleted {
-            return Err(Refusal::DoctorNotFound(id));
-        }
-        let blocked = self.slots.iter().filter(|s| !s.withdrawn).any(|s| {
-            s.slot.range.ends_at() > self.now
-                && self
-                    .occupant(s.slot.id)
-                    .is_some_and(|i| rules::occupies(&self.bookings[i].state, self.now))
-        });
+        self.live_doctor(id).ok_or(Refusal::DoctorNotFound(id))?;
+        let blocked = self
+            .slots
+            .iter()
+            .filter(|s| s.slot.doctor_id == id && !s.withdrawn)
+            .any(|s| {
+                s.slot.range.ends_at() > self.now
+                    && self
+                        .occupant(s.slot.id)
+                        .is_some_and(|i| rules::occupies(&self.bookings[i].state, self.now))
+            });
         if blocked {
             return Err(Refusal::DoctorHasActiveBookings(id));
         }
-        self.doctor_deleted = true;
+        for d in &mut self.doctors {
+            if d.doctor.id == id {
+                d.deleted = true;
+            }
+        }
         for s in &mut self.slots {
-            s.withdrawn = true;
+            if s.slot.doctor_id == id {
+                s.withdrawn = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// What publishing `ranges` for `doctor` must answer, all or nothing; records nothing (the
+    /// engine picks the new slots' ids: [`Model::add_slot`] records them). In order: a request
+    /// with no range or more than 500 is refused on `slots`, one with a range starting now or
+    /// earlier on `starts_at`; then the doctor must exist and not be deleted; then the first
+    /// range (in request order) that shares an instant with one of the doctor's live slots or
+    /// with an earlier range of the request is refused as an overlap. Ranges that only touch
+    /// do not overlap, and other doctors' slots do not count.
+    pub(super) fn publish(&self, doctor: DoctorId, ranges: &[TimeRange]) -> Result<(), Refusal> {
+        if ranges.is_empty() || ranges.len() > MAX_SLOTS_PER_PUBLISH {
+            return Err(Refusal::Validation { field: "slots" });
+        }
+        if ranges.iter().any(|r| r.starts_at() <= self.now) {
+            return Err(Refusal::Validation { field: "starts_at" });
+        }
+        self.live_doctor(doctor)
+            .ok_or(Refusal::DoctorNotFound(doctor))?;
+        let live: Vec<TimeRange> = self
+            .slots
+            .iter()
+            .filter(|s| s.slot.doctor_id == doctor && !s.withdrawn)
+            .map(|s| s.slot.range)
+            .collect();
+        let share_an_instant = |a: &TimeRange, b: &TimeRange| {
+            a.starts_at() < b.ends_at() && b.starts_at() < a.ends_at()
+        };
+        for (i, range) in ranges.iter().enumerate() {
+            if live
+                .iter()
+                .chain(&ranges[..i])
+                .any(|other| share_an_instant(range, other))
+            {
+                return Err(Refusal::SlotOverlap {
+                    doctor,
+                    starts_at: range.starts_at(),
+                    ends_at: range.ends_at(),
+                });
+            }
         }
         Ok(())
     }
@@ -280,14 +380,20 @@ impl Model {
         })
     }
 
-    /// Every live slot starting in `[from, to)`, by start then id, keeping those whose
+    /// Every live slot starting in `[from, to)`, of `doctor` and of a doctor whose
+    /// specialization is `specialization` ignoring case, by start then id, keeping those whose
     /// availability is `available`; refused when `to` is not after `from`.
     pub(super) fn list_slots(
         &self,
-        available: Option<bool>,
+        filter: &SlotFilter<'_>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<SlotView>, Refusal> {
+        let SlotFilter {
+            doctor,
+            specialization,
+            available,
+        } = *filter;
         if let (Some(from), Some(to)) = (from, to) {
             if to <= from {
                 return Err(Refusal::Validation { field: "to" });
@@ -297,6 +403,13 @@ impl Model {
             .slots
             .iter()
             .filter(|s| !s.withdrawn)
+            .filter(|s| doctor.is_none_or(|d| s.slot.doctor_id == d))
+            .filter(|s| {
+                specialization.is_none_or(|want| {
+                    self.doctor(s.slot.doctor_id)
+                        .is_some_and(|d| d.specialization.eq_ignore_ascii_case(want))
+                })
+            })
             .filter(|s| from.is_none_or(|from| s.slot.range.starts_at() >= from))
             .filter(|s| to.is_none_or(|to| s.slot.range.starts_at() < to))
             .filter_map(|s| self.slot_view(s.slot.id).ok())
