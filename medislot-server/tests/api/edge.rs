@@ -104,7 +104,7 @@ async fn a_multi_line_reason_and_unusual_text_round_trip_exactly() {
     let found = app
         .get("/api/v1/doctors?q=%F0%9F%91%A9%F0%9F%8F%BD", As::Anonymous)
         .await;
-    assert_eq!(found.expect(200)[0]["name"], name);
+    assert_eq!(found.expect(200)["items"][0]["name"], name);
     let slots = app.slots(&admin, doctor, 1).await;
     let patient = app.patient().await;
     let booking = app.book(&patient, slots[0]).await.id();
