@@ -45,8 +45,12 @@ impl Example for BookRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 struct CancelRequest {
-    /// An optional reason, up to 500 characters.
-    #[oai(validator(max_length = 500))]
+    /// An optional reason, up to 500 characters; tabs and line breaks are kept, other control
+    /// characters are refused.
+    #[oai(validator(
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
     reason: Option<String>,
 }
 
