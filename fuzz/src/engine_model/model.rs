@@ -229,13 +229,17 @@ impl Model {
     }
 
     /// A patient's or admin's cancellation reason as the engine keeps it: trimmed, `None` when
-    /// blank, refused when longer than 500 characters.
+    /// blank, refused when longer than 500 characters or when it holds a control character
+    /// other than a tab or a line break (C0, DEL and C1: what every store can hold).
     pub(super) fn reason(reason: Option<String>) -> Result<Option<String>, Refusal> {
         let reason = reason
             .map(|r| r.trim().to_owned())
             .filter(|r| !r.is_empty());
+        let forbidden = |c: char| {
+            matches!(u32::from(c), 0x00..=0x1f | 0x7f..=0x9f) && !matches!(c, '\t' | '\n' | '\r')
+        };
         match reason {
-            Some(r) if r.chars().count() > MAX_REASON_CHARS => {
+            Some(r) if r.chars().count() > MAX_REASON_CHARS || r.chars().any(forbidden) => {
                 Err(Refusal::Validation { field: "reason" })
             }
             reason => Ok(reason),
