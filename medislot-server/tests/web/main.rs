@@ -162,9 +162,14 @@ impl Web {
             .await
             .unwrap();
         // Whole minutes, as slots made through the pages are.
-        let now = Utc::now().timestamp();
-        let start =
-            chrono::DateTime::from_timestamp(now - now % 60, 0).unwrap() + Duration::days(2);
+        // 10:00 UTC two days ahead: a fixed time of day, so an hour either side of a slot never
+        // crosses midnight in the doctor's zone, whenever the tests run.
+        let today = Utc::now()
+            .date_naive()
+            .and_hms_opt(10, 0, 0)
+            .unwrap()
+            .and_utc();
+        let start = today + Duration::days(2);
         let ranges: Vec<TimeRange> = (0..count as i64)
             .map(|i| {
                 let s = start + Duration::hours(i);
