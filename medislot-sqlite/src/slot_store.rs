@@ -308,15 +308,6 @@ mod tests {
     }
 
     /// SQLite's plan for `sql`, one line per step.
-    async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .fetch_all(&store.reader)
-                .await
-                .unwrap();
-        rows.into_iter().map(|r| r.3).collect()
-    }
-
     #[tokio::test]
     async fn listing_pages_read_through_indexes_in_listing_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -381,7 +372,7 @@ mod tests {
                     .map(|q| list_bookings_sql(q, now).sql().to_owned()),
             );
         for sql in sqls {
-            let steps = plan(&store, &sql).await;
+            let steps = store.query_plan(&sql).await;
             for step in &steps {
                 // Every table is reached by key or walked along an index, and rows come out in
                 // listing order, so a page reads about `limit` rows, not the whole table.

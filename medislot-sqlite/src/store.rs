@@ -139,6 +139,17 @@ impl SqliteStore {
                 error
             })
     }
+
+    /// The steps of SQLite's query plan for `sql`, for tests that prove a query walks an index.
+    #[cfg(test)]
+    pub(crate) async fn query_plan(&self, sql: &str) -> Vec<String> {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&self.reader)
+                .await
+                .expect("the query can be planned");
+        rows.into_iter().map(|row| row.3).collect()
+    }
 }
 
 /// Ends a write transaction: commits it when `result` is `Ok`, rolls it back otherwise.

@@ -577,15 +577,6 @@ mod tests {
     }
 
     /// SQLite's plan for `sql`, one line per step.
-    async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
-        let rows: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .fetch_all(&store.reader)
-                .await
-                .unwrap();
-        rows.into_iter().map(|r| r.3).collect()
-    }
-
     #[tokio::test]
     async fn reads_under_the_lock_go_through_indexes() {
         let (_dir, store) = fresh().await;
@@ -597,7 +588,7 @@ mod tests {
             REPLAY,
             LAPSED,
         ] {
-            let steps = plan(&store, sql).await;
+            let steps = store.query_plan(sql).await;
             for step in &steps {
                 // Every table is reached by key or walked along an index, never scanned.
                 assert!(!step.starts_with("SCAN"), "{sql}\n{steps:#?}");
@@ -606,7 +597,7 @@ mod tests {
         }
         // The doctor's calendar is walked along its index, bounded by the range on both
         // halves, not read from its first slot.
-        let steps = plan(&store, DOCTOR_SLOTS).await;
+        let steps = store.query_plan(DOCTOR_SLOTS).await;
         let searches: Vec<&String> = steps
             .iter()
             .filter(|s| s.contains("slots_live_by_doctor"))
