@@ -149,6 +149,14 @@ pub trait AccountStore: Send + Sync {
     /// [`Error::Store`] when the store fails.
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>>;
 
+    /// The accounts whose name or email contains `part`, ignoring ASCII case (an admin
+    /// looking for a patient by part of a name or an email), ordered by email, at most
+    /// `limit` of them. An empty `part` matches every account.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>>;
+
     /// Changes an account's role.
     ///
     /// # Errors

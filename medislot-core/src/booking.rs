@@ -399,9 +399,37 @@ pub struct BookingView {
     pub doctor: crate::Doctor,
 }
 
-/// Where a page of bookings ends: bookings are listed newest first, by id (ids are time-ordered).
+/// Where a page of bookings ends: the last booking listed. In the default order (newest first,
+/// by id; ids are time-ordered) the next page holds smaller ids; in an appointment order, the
+/// store reads this booking's slot start and continues after `(start, id)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BookingCursor(pub BookingId);
+
+/// The order of a listing of bookings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BookingOrder {
+    /// Newest booking first, by id (ids are time-ordered): the order in which they were made.
+    #[default]
+    Newest,
+    /// Soonest appointment first: by the slot's start, then by booking id.
+    SoonestAppointment,
+    /// Latest appointment first: by the slot's start, then by booking id, both descending.
+    LatestAppointment,
+}
+
+impl BookingOrder {
+    /// Whether `view` comes after the booking at `cursor` in this order. For the appointment
+    /// orders, `cursor` is the cursor booking's view (its slot start and id); a store that
+    /// cannot find the cursor's booking returns an empty page.
+    pub fn is_after(self, view: &BookingView, cursor: &BookingView) -> bool {
+        let key = |v: &BookingView| (v.slot.range.starts_at(), v.booking.id);
+        match self {
+            BookingOrder::Newest => view.booking.id < cursor.booking.id,
+            BookingOrder::SoonestAppointment => key(view) > key(cursor),
+            BookingOrder::LatestAppointment => key(view) < key(cursor),
+        }
+    }
+}
 
 impl crate::page::Cursor for BookingCursor {
     fn encode(&self) -> String {
@@ -429,10 +457,12 @@ pub struct BookingQuery {
     pub from: Option<DateTime<Utc>>,
     /// Only bookings of slots starting before this instant.
     pub to: Option<DateTime<Utc>>,
-    /// Continue after this cursor (older bookings).
+    /// Continue after this cursor (see [`BookingOrder`] for what "after" means).
     pub after: Option<BookingCursor>,
     /// At most this many bookings (1 to [`crate::page::MAX_PAGE_SIZE`]).
     pub limit: u32,
+    /// The order of the listing.
+    pub order: BookingOrder,
 }
 
 impl BookingQuery {
@@ -446,8 +476,10 @@ impl BookingQuery {
         crate::instant::check_filter("to", self.to)
     }
 
-    /// Whether a booking passes every filter at `now` (the cursor and limit aside). Stores that
-    /// filter in memory use this; SQL stores express the same rule in their query.
+    /// Whether a booking passes every filter at `now` (the limit aside; the cursor only in the
+    /// default order, as an appointment order needs the cursor booking's slot: see
+    /// [`BookingOrder::is_after`]). Stores that filter in memory use this; SQL stores express
+    /// the same rule in their query.
     pub fn matches(&self, view: &BookingView, now: DateTime<Utc>) -> bool {
         let b = &view.booking;
         let starts_at = view.slot.range.starts_at();
@@ -457,7 +489,8 @@ impl BookingQuery {
             && self.status.is_none_or(|s| b.state.status_at(now) == s)
             && self.from.is_none_or(|from| starts_at >= from)
             && self.to.is_none_or(|to| starts_at < to)
-            && self.after.is_none_or(|BookingCursor(after)| b.id < after)
+            && (self.order != BookingOrder::Newest
+                || self.after.is_none_or(|BookingCursor(after)| b.id < after))
     }
 }
 

@@ -426,7 +426,8 @@ impl BookingEngine {
         self.bookings(&query).await
     }
 
-    /// A page of bookings, newest first.
+    /// A page of bookings, in the query's [`order`](BookingQuery::order) (newest first unless
+    /// it says otherwise).
     ///
     /// # Errors
     /// [`Error::Validation`] on `limit` outside 1..=500, on `to` when it is not after `from`, and

@@ -63,8 +63,8 @@ pub mod testkit;
 
 pub use account::{Account, AccountStore, Email, Role};
 pub use booking::{
-    Booking, BookingCursor, BookingQuery, BookingState, BookingStatus, BookingView, CancelledBy,
-    Event, EventKind, IdempotencyKey, StateParts,
+    Booking, BookingCursor, BookingOrder, BookingQuery, BookingState, BookingStatus, BookingView,
+    CancelledBy, Event, EventKind, IdempotencyKey, StateParts,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use doctor::{parse_timezone, Doctor, DoctorCursor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};

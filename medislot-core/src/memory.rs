@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::account::{Account, AccountStore, Email, Role};
-use crate::booking::{Booking, BookingCursor, BookingQuery, BookingView, IdempotencyKey};
+use crate::booking::{
+    Booking, BookingCursor, BookingOrder, BookingQuery, BookingView, IdempotencyKey,
+};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
@@ -368,6 +370,46 @@ impl SlotStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         let state = self.state.read();
+        match query.order {
+            BookingOrder::Newest => {}
+            BookingOrder::SoonestAppointment | BookingOrder::LatestAppointment => {
+                // Every match, sorted (memory is for tests and small setups), then the page
+                // after the cursor's booking.
+                let cursor = match query.after {
+                    Some(BookingCursor(id)) => {
+                        match state.bookings.get(&id).and_then(|b| state.booking_view(b)) {
+                            Some(view) => Some(view),
+                            None => {
+                                return Ok(Page::from_overfetch(Vec::new(), query.limit, |v| {
+                                    BookingCursor(v.booking.id)
+                                }))
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let mut items: Vec<BookingView> = state
+                    .bookings
+                    .values()
+                    .filter_map(|b| state.booking_view(b))
+                    .filter(|view| query.matches(view, now))
+                    .filter(|view| {
+                        cursor
+                            .as_ref()
+                            .is_none_or(|c| query.order.is_after(view, c))
+                    })
+                    .collect();
+                let key = |v: &BookingView| (v.slot.range.starts_at(), v.booking.id);
+                items.sort_by_key(key);
+                if query.order == BookingOrder::LatestAppointment {
+                    items.reverse();
+                }
+                items.truncate(query.limit as usize + 1);
+                return Ok(Page::from_overfetch(items, query.limit, |v| {
+                    BookingCursor(v.booking.id)
+                }));
+            }
+        }
         let upper = query
             .after
             .map_or(Bound::Unbounded, |c| Bound::Excluded(c.0));
@@ -429,6 +471,23 @@ impl AccountStore for MemoryStore {
             .get(email)
             .and_then(|id| accounts.by_id.get(id))
             .cloned())
+    }
+
+    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
+        let part = part.to_ascii_lowercase();
+        let accounts = self.accounts.read();
+        // `by_email` is ordered by email.
+        Ok(accounts
+            .by_email
+            .values()
+            .filter_map(|id| accounts.by_id.get(id))
+            .filter(|a| {
+                a.name.to_ascii_lowercase().contains(&part)
+                    || a.email.as_str().to_ascii_lowercase().contains(&part)
+            })
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {

@@ -53,6 +53,27 @@ impl AccountStore for PgStore {
         .await
     }
 
+    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
+        self.retrying("search_accounts", &no_rule, move || async move {
+            // strpos, not LIKE: the text is matched as it is, `%` and `_` included.
+            let sql = format!(
+                "SELECT {ACCOUNT} FROM accounts \
+                 WHERE strpos(lower(name), lower($1)) > 0 OR strpos(lower(email), lower($1)) > 0 \
+                 ORDER BY email LIMIT $2"
+            );
+            let found = sqlx::query(&sql)
+                .bind(part)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(found
+                .iter()
+                .map(rows::account)
+                .collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
         self.retrying("set_role", &no_rule, move || async move {
             let done = sqlx::query("UPDATE accounts SET role = $2 WHERE id = $1")

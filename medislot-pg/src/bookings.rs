@@ -1,7 +1,9 @@
 //! Bookings: creating one, applying events, reading and listing them, tidying lapsed ones.
 
 use chrono::{DateTime, Utc};
-use medislot_core::{BookingCursor, BookingId, BookingQuery, BookingView, Page, Result};
+use medislot_core::{
+    BookingCursor, BookingId, BookingOrder, BookingQuery, BookingView, Page, Result,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder};
 
@@ -26,7 +28,7 @@ impl PgStore {
         .await
     }
 
-    /// One round trip: one keyset page, newest first, with slots and doctors joined in.
+    /// One round trip: one keyset page in the query's order, with slots and doctors joined in.
     pub(crate) async fn list_bookings_impl(
         &self,
         query: &BookingQuery,
@@ -63,11 +65,33 @@ impl PgStore {
             if let Some(to) = query.to {
                 q.push(" AND s.starts_at < ").push_bind(to);
             }
-            if let Some(BookingCursor(after)) = query.after {
-                q.push(" AND b.id < ").push_bind(after.as_uuid());
+            // The cursor's booking, read by the appointment orders for its slot's start.
+            let cursor_key = "(SELECT cs.starts_at, cb.id FROM bookings cb \
+                 JOIN slots cs ON cs.id = cb.slot_id WHERE cb.id = ";
+            match (query.order, query.after) {
+                (BookingOrder::Newest, Some(BookingCursor(after))) => {
+                    q.push(" AND b.id < ").push_bind(after.as_uuid());
+                }
+                (BookingOrder::SoonestAppointment, Some(BookingCursor(after))) => {
+                    q.push(" AND (s.starts_at, b.id) > ")
+                        .push(cursor_key)
+                        .push_bind(after.as_uuid())
+                        .push(")");
+                }
+                (BookingOrder::LatestAppointment, Some(BookingCursor(after))) => {
+                    q.push(" AND (s.starts_at, b.id) < ")
+                        .push(cursor_key)
+                        .push_bind(after.as_uuid())
+                        .push(")");
+                }
+                (_, None) => {}
             }
-            q.push(" ORDER BY b.id DESC LIMIT ")
-                .push_bind(i64::from(query.limit) + 1);
+            q.push(match query.order {
+                BookingOrder::Newest => " ORDER BY b.id DESC LIMIT ",
+                BookingOrder::SoonestAppointment => " ORDER BY s.starts_at, b.id LIMIT ",
+                BookingOrder::LatestAppointment => " ORDER BY s.starts_at DESC, b.id DESC LIMIT ",
+            })
+            .push_bind(i64::from(query.limit) + 1);
             let found = q.build().fetch_all(&self.pool).await?;
             let items = found
                 .iter()

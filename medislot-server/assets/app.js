@@ -3,7 +3,8 @@
 //   shown in the viewer's zone;
 // - a submitted form shows that its request is in flight and cannot be sent twice (a retry of
 //   the same form still carries the same idempotency key);
-// - destructive buttons ask first; a hold counts down.
+// - destructive buttons ask first; a hold counts down, and says so when it lapses;
+// - submitted filters move the focus to the results.
 (function () {
   "use strict";
 
@@ -32,6 +33,14 @@
       location.reload();
       return;
     }
+  }
+
+  // After the filters are submitted, the results are what the visitor came for: focus them, so
+  // that the next Tab reaches the first slot. (Without this script the #results fragment moves
+  // the starting point of Tab there.)
+  if (location.hash === "#results") {
+    var results = document.getElementById("results");
+    if (results) results.focus();
   }
 
   document.addEventListener("submit", function (event) {
@@ -69,15 +78,21 @@
 
   document.querySelectorAll("[data-countdown-until]").forEach(function (el) {
     var end = Date.now() + 1000 * parseInt(el.getAttribute("data-countdown-seconds") || "0", 10);
-    var confirm = document.querySelector("[data-hold-button]");
     function tick() {
       var left = Math.max(0, Math.round((end - Date.now()) / 1000));
       if (left === 0) {
-        el.textContent = "The hold has run out; the slot may be taken by someone else.";
-        if (confirm) {
-          confirm.setAttribute("aria-disabled", "true");
-          confirm.closest("form").setAttribute("data-sent", "1");
+        // Say what the server now says: the hold lapsed; offer to book the slot again.
+        el.textContent = "It was not confirmed in time, so the slot was released.";
+        var badge = document.getElementById("booking-status");
+        if (badge) {
+          badge.textContent = "EXPIRED";
+          badge.className = "badge badge-EXPIRED";
         }
+        document.querySelectorAll("[data-lapsed-text]").forEach(function (e) {
+          e.textContent = e.getAttribute("data-lapsed-text");
+        });
+        document.querySelectorAll("[data-while-held]").forEach(function (e) { e.hidden = true; });
+        document.querySelectorAll(".book-again[hidden]").forEach(function (e) { e.hidden = false; });
         return;
       }
       var m = Math.floor(left / 60), s = left % 60;

@@ -8,6 +8,20 @@ use crate::auth::{check_password_rules, Passwords};
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// Every reason the sign-up fields are unacceptable, one per field (name, email, password),
+/// so that a form can show them all at once; empty when [`register_patient`] would accept
+/// them (its email may still be taken).
+pub fn sign_up_problems(email: &str, password: &str, name: &str) -> Vec<Problem> {
+    [
+        check_name(name).err(),
+        Email::parse(email).err().map(Problem::from),
+        check_password_rules(password).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Creates a patient account.
 ///
 /// # Errors

@@ -1,8 +1,9 @@
 //! The `Allow` header of a 405 answer (RFC 9110 section 15.5.6): the methods the route does
 //! accept. poem's router answers 405 without it, so the routes here remember their methods:
 //!
-//! - the web pages are built with this module's [`get`] and [`post`], drop-in for poem's, which
-//!   attach [`Allow`] to their 405 error;
+//! - the web pages are built with this module's [`get`] (then [`Methods::post`]), drop-in for
+//!   poem's, which attach [`Allow`] to their 405 error (every form's address also answers GET,
+//!   so each page route starts with GET);
 //! - the API's routes are read from its own OpenAPI document ([`ApiRoutes`]), and [`api_allow`]
 //!   attaches the matching [`Allow`] to its 405 errors.
 //!
@@ -50,19 +51,6 @@ where
         methods: Vec::new(),
     }
     .get(ep)
-}
-
-/// A route answering POST with `ep`.
-pub(crate) fn post<E>(ep: E) -> Methods
-where
-    E: IntoEndpoint,
-    E::Endpoint: 'static,
-{
-    Methods {
-        inner: RouteMethod::new(),
-        methods: Vec::new(),
-    }
-    .post(ep)
 }
 
 impl Methods {

@@ -88,6 +88,25 @@ impl AccountStore for SqliteStore {
         Ok(row.as_ref().map(rows::account).transpose()?)
     }
 
+    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
+        // instr, not LIKE: the text is matched as it is, `%` and `_` included.
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts a WHERE instr(lower(a.name), lower(?1)) > 0 \
+             OR instr(lower(a.email), lower(?1)) > 0 ORDER BY a.email LIMIT ?2"
+        ))
+        .bind(part)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        Ok(found
+            .iter()
+            .map(rows::account)
+            .collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let sql = "UPDATE accounts SET role = ?2 WHERE id = ?1";

@@ -7,9 +7,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    BookingCursor, BookingId, BookingQuery, BookingStatus, BookingView, Claim, Decide, Decision,
-    Doctor, DoctorFilter, DoctorId, Page, Result, SlotCursor, SlotId, SlotQuery, SlotStatus,
-    SlotStore, SlotView, StoreError,
+    BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Claim,
+    Decide, Decision, Doctor, DoctorFilter, DoctorId, Page, Result, SlotCursor, SlotId, SlotQuery,
+    SlotStatus, SlotStore, SlotView, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
@@ -151,7 +151,8 @@ fn list_slots_sql(query: &SlotQuery, now: DateTime<Utc>) -> QueryBuilder<'static
 
 /// The page query of [`SlotStore::list_bookings`]: one statement joining each booking's slot
 /// and doctor, newest first through the primary key or `bookings_by_patient`,
-/// `bookings_by_doctor` or `bookings_by_slot`.
+/// `bookings_by_doctor` or `bookings_by_slot`; or in an appointment order (sorted, after the
+/// cursor booking's `(starts_at, id)`).
 fn list_bookings_sql(query: &BookingQuery, now: DateTime<Utc>) -> QueryBuilder<'static, Sqlite> {
     let mut sql = QueryBuilder::new(concat!(booking_view!(), " WHERE TRUE"));
     if let Some(patient) = query.patient_id {
@@ -174,11 +175,33 @@ fn list_bookings_sql(query: &BookingQuery, now: DateTime<Utc>) -> QueryBuilder<'
     if let Some(to) = query.to {
         sql.push(" AND s.starts_at < ").push_bind(micros(to));
     }
-    if let Some(BookingCursor(after)) = query.after {
-        sql.push(" AND b.id < ").push_bind(after.as_uuid());
+    // The cursor's booking, read by the appointment orders for its slot's start.
+    let cursor_key = "(SELECT cs.starts_at, cb.id FROM bookings cb \
+         JOIN slots cs ON cs.id = cb.slot_id WHERE cb.id = ";
+    match (query.order, query.after) {
+        (BookingOrder::Newest, Some(BookingCursor(after))) => {
+            sql.push(" AND b.id < ").push_bind(after.as_uuid());
+        }
+        (BookingOrder::SoonestAppointment, Some(BookingCursor(after))) => {
+            sql.push(" AND (s.starts_at, b.id) > ")
+                .push(cursor_key)
+                .push_bind(after.as_uuid())
+                .push(")");
+        }
+        (BookingOrder::LatestAppointment, Some(BookingCursor(after))) => {
+            sql.push(" AND (s.starts_at, b.id) < ")
+                .push(cursor_key)
+                .push_bind(after.as_uuid())
+                .push(")");
+        }
+        (_, None) => {}
     }
-    sql.push(" ORDER BY b.id DESC LIMIT ")
-        .push_bind(i64::from(query.limit) + 1);
+    sql.push(match query.order {
+        BookingOrder::Newest => " ORDER BY b.id DESC LIMIT ",
+        BookingOrder::SoonestAppointment => " ORDER BY s.starts_at, b.id LIMIT ",
+        BookingOrder::LatestAppointment => " ORDER BY s.starts_at DESC, b.id DESC LIMIT ",
+    })
+    .push_bind(i64::from(query.limit) + 1);
     sql
 }
 

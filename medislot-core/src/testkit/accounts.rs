@@ -31,6 +31,57 @@ pub async fn accounts_are_stored_and_found_by_email<S: AccountStore + 'static>(s
     assert_eq!(store.account(AccountId::new()).await.unwrap(), None);
 }
 
+/// Accounts are found by part of a name or an email, ignoring case, by email, up to the limit;
+/// `%` and `_` are plain characters, not patterns.
+pub async fn accounts_are_found_by_part_of_a_name_or_email<S: AccountStore + 'static>(
+    store: Arc<S>,
+) {
+    let mut grace = account("grace@navy.example");
+    grace.name = "Grace Hopper".into();
+    let mut alan = account("alan@example.com");
+    alan.name = "Alan Turing".into();
+    let mut odd = account("under_score@example.com");
+    odd.name = "100% Odd".into();
+    for a in [&grace, &alan, &odd] {
+        store.insert_account(a).await.unwrap();
+    }
+    let emails = |found: Vec<Account>| {
+        found
+            .into_iter()
+            .map(|a| a.email.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        emails(store.search_accounts("hopp", 10).await.unwrap()),
+        ["grace@navy.example"]
+    );
+    assert_eq!(
+        emails(store.search_accounts("ALAN@EXA", 10).await.unwrap()),
+        ["alan@example.com"]
+    );
+    assert_eq!(
+        emails(store.search_accounts("example.com", 10).await.unwrap()),
+        ["alan@example.com", "under_score@example.com"]
+    );
+    assert_eq!(
+        emails(store.search_accounts("example.com", 1).await.unwrap()),
+        ["alan@example.com"]
+    );
+    assert_eq!(
+        emails(store.search_accounts("_", 10).await.unwrap()),
+        ["under_score@example.com"]
+    );
+    assert_eq!(
+        emails(store.search_accounts("0%", 10).await.unwrap()),
+        ["under_score@example.com"]
+    );
+    assert!(store
+        .search_accounts("nobody", 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Two accounts can never share an email, even when created at the same instant.
 pub async fn duplicate_email_is_refused<S: AccountStore + 'static>(store: Arc<S>) {
     store

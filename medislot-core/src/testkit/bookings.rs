@@ -7,8 +7,8 @@ use chrono::Duration;
 
 use super::support::Fixture;
 use crate::{
-    BookingId, BookingQuery, BookingState, BookingStatus, CancelledBy, Error, EventKind,
-    IdempotencyKey, PatientId, SlotId, SlotStatus, SlotStore,
+    BookingId, BookingOrder, BookingQuery, BookingState, BookingStatus, CancelledBy, Error,
+    EventKind, IdempotencyKey, PatientId, SlotId, SlotStatus, SlotStore,
 };
 
 /// Booking a free slot gives a confirmed booking that reads back whole, and the slot reads as
@@ -506,6 +506,106 @@ pub async fn booking_listings_filter_by_patient_doctor_and_status_and_page<
     })
     .await
     .is_empty());
+}
+
+/// Listings in an appointment order come sorted by the slot's start (then the booking id, so a
+/// cancelled booking and the rebooking of its slot keep one order), both ways, and page through
+/// the cursor without a gap or a repeat, with the filters still applied.
+pub async fn booking_listings_come_in_appointment_order_and_page<S: SlotStore + 'static>(
+    store: Arc<S>,
+) {
+    let f = Fixture::new(store);
+    let doctor = f.doctor("Dr Order", "Cardiology").await;
+    let other = f.doctor("Dr Other", "Dermatology").await;
+    let slots = f.slots(&doctor, 4, Duration::zero()).await;
+    let elsewhere = f.slots(&other, 1, Duration::minutes(45)).await;
+    let (alice, bob) = (PatientId::new(), PatientId::new());
+    // Booked out of order: slot 2, slot 0, slot 3, slot 1; then slot 0 cancelled and rebooked.
+    let mut by_slot = vec![Vec::new(); slots.len()];
+    for (i, who) in [(2, alice), (0, alice), (3, bob), (1, alice)] {
+        by_slot[i].push(f.engine.book(slots[i], who, None).await.unwrap().id);
+        f.clock.advance(Duration::seconds(1));
+    }
+    f.engine
+        .cancel_as_patient(by_slot[0][0], alice, None)
+        .await
+        .unwrap();
+    by_slot[0].push(f.engine.book(slots[0], bob, None).await.unwrap().id);
+    let between = f.engine.book(elsewhere[0], alice, None).await.unwrap().id;
+    let soonest: Vec<BookingId> = by_slot.concat();
+
+    let pages = |query: BookingQuery, patient: Option<PatientId>| {
+        let engine = f.engine.clone();
+        async move {
+            let mut query = BookingQuery { limit: 2, ..query };
+            let mut ids = Vec::new();
+            for _ in 0..10 {
+                let page = match patient {
+                    Some(p) => engine.patient_bookings(p, &query).await.unwrap(),
+                    None => engine.bookings(&query).await.unwrap(),
+                };
+                assert!(page.items.len() <= 2);
+                ids.extend(page.items.iter().map(|v| v.booking.id));
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => return ids,
+                }
+            }
+            panic!("the listing did not end");
+        }
+    };
+    let doctor_only = BookingQuery {
+        doctor_id: Some(doctor.id),
+        order: BookingOrder::SoonestAppointment,
+        ..BookingQuery::default()
+    };
+    assert_eq!(pages(doctor_only.clone(), None).await, soonest);
+    let mut latest = soonest.clone();
+    latest.reverse();
+    assert_eq!(
+        pages(
+            BookingQuery {
+                order: BookingOrder::LatestAppointment,
+                ..doctor_only.clone()
+            },
+            None
+        )
+        .await,
+        latest
+    );
+    // One patient's, soonest first: slot 0 (cancelled), slot 1, the other doctor's (45 minutes
+    // in), slot 2.
+    let alices = pages(
+        BookingQuery {
+            order: BookingOrder::SoonestAppointment,
+            ..BookingQuery::default()
+        },
+        Some(alice),
+    )
+    .await;
+    assert_eq!(
+        alices,
+        vec![by_slot[0][0], by_slot[1][0], between, by_slot[2][0]]
+    );
+    // The default order is still newest first.
+    let newest = pages(
+        BookingQuery {
+            doctor_id: Some(doctor.id),
+            ..BookingQuery::default()
+        },
+        None,
+    )
+    .await;
+    assert_eq!(
+        newest,
+        vec![
+            by_slot[0][1],
+            by_slot[1][0],
+            by_slot[3][0],
+            by_slot[0][0],
+            by_slot[2][0]
+        ]
+    );
 }
 
 /// Deleting a doctor never hides its bookings from their patients or from admins.

@@ -63,6 +63,7 @@ macro_rules! slot_store_conformance {
             release_expired_tidies_statuses_without_changing_availability,
             idempotency_key_replays_the_first_booking,
             booking_listings_filter_by_patient_doctor_and_status_and_page,
+            booking_listings_come_in_appointment_order_and_page,
             booking_view_keeps_history_after_doctor_is_deleted,
             // races
             many_tasks_racing_for_one_slot_yield_one_booking,
@@ -72,6 +73,7 @@ macro_rules! slot_store_conformance {
             concurrent_publishes_never_overlap,
             // accounts
             accounts_are_stored_and_found_by_email,
+            accounts_are_found_by_part_of_a_name_or_email,
             duplicate_email_is_refused,
             roles_and_password_hashes_can_change,
             // the edge of what stores hold

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use medislot_core::{
-    Booking, BookingCursor, BookingId, BookingQuery, DoctorId, Email, IdempotencyKey, PatientId,
-    SlotId,
+    Booking, BookingCursor, BookingId, BookingOrder, BookingQuery, DoctorId, Email, IdempotencyKey,
+    PatientId, SlotId,
 };
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -193,6 +193,7 @@ impl BookingsApi {
             to: to.0.map(|t| t.with_timezone(&Utc)),
             after: decode_cursor::<BookingCursor>(cursor.0.as_deref())?,
             limit: limit.0,
+            order: BookingOrder::Newest,
         };
         let page = if caller.is_admin() {
             match patient

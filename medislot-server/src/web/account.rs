@@ -49,6 +49,8 @@ struct SignUpForm {
     name: String,
     email: String,
     password: String,
+    /// Where to go once the account exists (the page that sent the visitor to sign in).
+    next: String,
 }
 
 #[derive(Template)]
@@ -57,26 +59,38 @@ struct SignUpPage {
     layout: Layout,
     name: String,
     email: String,
+    next: String,
     errors: Errors,
 }
+
+/// The fields of the sign-up form, as the page names them.
+const SIGN_UP_FIELDS: &[(&str, &str)] = &[
+    ("name", "Your name"),
+    ("email", "The email"),
+    ("password", "The password"),
+];
 
 /// `GET /signup`
 #[handler]
 pub(crate) fn signup_page(req: &Request) -> Response {
-    respond(page::page(
-        StatusCode::OK,
-        &SignUpPage {
-            layout: Layout::new(
-                "Create an account",
-                "signup",
-                None,
-                page::viewer_tz(req, ""),
-            ),
-            name: String::new(),
-            email: String::new(),
-            errors: Errors::default(),
-        },
-    ))
+    respond((|| {
+        let query: SignInQuery = parse_query(req)?;
+        page::page(
+            StatusCode::OK,
+            &SignUpPage {
+                layout: Layout::new(
+                    "Create an account",
+                    "signup",
+                    None,
+                    page::viewer_tz(req, ""),
+                ),
+                name: String::new(),
+                email: String::new(),
+                next: safe_next(&query.next).unwrap_or("").to_owned(),
+                errors: Errors::default(),
+            },
+        )
+    })())
 }
 
 /// `POST /signup`: creates a patient account and signs it in.
@@ -97,6 +111,7 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                         ),
                         name: form.name.clone(),
                         email: form.email.clone(),
+                        next: safe_next(&form.next).unwrap_or("").to_owned(),
                         errors,
                     },
                 )
@@ -108,6 +123,16 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                 );
                 return refused(problem.status(), errors);
             }
+            // Every field's error at once, not the first one only.
+            let problems = accounts::sign_up_problems(&form.email, &form.password, &form.name);
+            if let Some(first) = problems.first() {
+                let status = first.status();
+                let mut errors = Errors::default();
+                for problem in &problems {
+                    errors.add_problem(problem, SIGN_UP_FIELDS);
+                }
+                return refused(status, errors);
+            }
             let account =
                 match accounts::register_patient(state, &form.email, &form.password, &form.name)
                     .await
@@ -115,14 +140,7 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                     Ok(account) => account,
                     Err(problem) if problem.status().is_client_error() => {
                         let mut errors = Errors::default();
-                        errors.add_problem(
-                            &problem,
-                            &[
-                                ("name", "Your name"),
-                                ("email", "The email"),
-                                ("password", "The password"),
-                            ],
-                        );
+                        errors.add_problem(&problem, SIGN_UP_FIELDS);
                         if problem.code() == "email_taken" {
                             errors = Errors::default();
                             errors.add(
@@ -134,7 +152,10 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                     }
                     Err(problem) => return Err(problem.into()),
                 };
-            start_session(state, &account, "/slots?done=welcome")
+            let next = safe_next(&form.next)
+                .filter(|n| !n.is_empty())
+                .unwrap_or("/slots?done=welcome");
+            start_session(state, &account, next)
         }
         .await,
     )
@@ -161,7 +182,18 @@ struct SignInPage {
     layout: Layout,
     email: String,
     next: String,
+    /// The sign-up page, coming back to `next` too.
+    signup: String,
     errors: Errors,
+}
+
+/// The sign-up page that returns to `next` (empty: the default).
+fn signup_url(next: &str) -> String {
+    if next.is_empty() {
+        "/signup".to_owned()
+    } else {
+        format!("/signup?next={}", page::encode(next))
+    }
 }
 
 /// `GET /signin`
@@ -171,6 +203,9 @@ pub(crate) fn signin_page(req: &Request) -> Response {
         let query: SignInQuery = parse_query(req)?;
         let flash = match query.done.as_str() {
             "signed_out" => Some(Flash::ok("You have signed out.")),
+            "lapsed" => Some(Flash::error(
+                "Your session has ended. Sign in again to carry on where you were.",
+            )),
             _ => None,
         };
         page::page(
@@ -180,6 +215,7 @@ pub(crate) fn signin_page(req: &Request) -> Response {
                     .with_flash(flash),
                 email: String::new(),
                 next: safe_next(&query.next).unwrap_or("").to_owned(),
+                signup: signup_url(safe_next(&query.next).unwrap_or("")),
                 errors: Errors::default(),
             },
         )
@@ -202,6 +238,7 @@ pub(crate) async fn signin(req: &Request, Data(state): Data<&AppState>, body: Ve
                         layout: Layout::new("Sign in", "signin", None, page::viewer_tz(req, "")),
                         email: form.email.clone(),
                         next: safe_next(&form.next).unwrap_or("").to_owned(),
+                        signup: signup_url(safe_next(&form.next).unwrap_or("")),
                         errors,
                     },
                 )
@@ -246,6 +283,12 @@ fn start_session(
             .map_err(|_| PageError::BadRequest("session"))?,
     );
     Ok(response)
+}
+
+/// `GET /signout`: the form's address, opened again: the start page.
+#[handler]
+pub(crate) fn signout_address() -> Response {
+    redirect("/")
 }
 
 /// `POST /signout`: ends the session (the token stops working) and removes the cookie.

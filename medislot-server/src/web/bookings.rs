@@ -6,8 +6,8 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use medislot_core::{
-    Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingStatus, BookingView,
-    CancelledBy, Cursor,
+    Booking, BookingCursor, BookingId, BookingOrder, BookingQuery, BookingState, BookingStatus,
+    BookingView, CancelledBy, Cursor, SlotId, SlotStatus,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -169,7 +169,18 @@ struct MinePage {
     first_page: Option<String>,
 }
 
-/// `GET /bookings`: the caller's upcoming (or past) bookings, newest first, a page at a time.
+/// Whether a booking belongs under Upcoming at `now`: a live hold or a confirmed booking of a
+/// slot still to come. Everything else (cancelled, lapsed, over) is Past or cancelled.
+fn upcoming(view: &BookingView, now: DateTime<Utc>) -> bool {
+    let active = match view.booking.state.status_at(now) {
+        BookingStatus::Pending | BookingStatus::Confirmed => true,
+        BookingStatus::Buffer | BookingStatus::Cancelled | BookingStatus::Expired => false,
+    };
+    active && view.slot.range.starts_at() >= now
+}
+
+/// `GET /bookings`: the caller's upcoming bookings (soonest first), or the past and cancelled
+/// ones (latest first), a page at a time.
 #[handler]
 pub(crate) async fn mine(req: &Request, Data(state): Data<&AppState>) -> Response {
     respond(
@@ -182,17 +193,20 @@ pub(crate) async fn mine(req: &Request, Data(state): Data<&AppState>) -> Respons
             let tz = page::viewer_tz(req, "");
             let bookings = BookingQuery {
                 from: (!past).then_some(now),
-                to: past.then_some(now),
+                order: if past {
+                    BookingOrder::LatestAppointment
+                } else {
+                    BookingOrder::SoonestAppointment
+                },
                 after: BookingCursor::decode(&query.cursor),
-                limit: PAGE_SIZE,
                 ..BookingQuery::default()
             };
-            let page = engine
-                .patient_bookings(caller.patient_id(), &bookings)
-                .await?;
+            let (views, next) = tab_page(engine, caller.patient_id(), bookings, |v| {
+                upcoming(v, now) != past
+            })
+            .await?;
             let when = if past { "past" } else { "upcoming" };
-            let rows = page
-                .items
+            let rows = views
                 .iter()
                 .map(|v| BookingRow::new(v, now, tz, false))
                 .collect();
@@ -202,9 +216,7 @@ pub(crate) async fn mine(req: &Request, Data(state): Data<&AppState>) -> Respons
                     layout: Layout::new("My bookings", "bookings", Some(&caller), tz),
                     past,
                     rows,
-                    next_page: page
-                        .next
-                        .map(|c| format!("/bookings?when={when}&cursor={}", c.encode())),
+                    next_page: next.map(|c| format!("/bookings?when={when}&cursor={}", c.encode())),
                     first_page: (!query.cursor.is_empty())
                         .then(|| format!("/bookings?when={when}")),
                 },
@@ -212,6 +224,36 @@ pub(crate) async fn mine(req: &Request, Data(state): Data<&AppState>) -> Respons
         }
         .await,
     )
+}
+
+/// One page of a patient's bookings that pass `keep`: the store's pages are read in turn
+/// until a page's worth passes or the list ends (a patient's bookings are few); the cursor
+/// continues after the last one shown.
+async fn tab_page(
+    engine: &medislot_core::BookingEngine,
+    patient: medislot_core::PatientId,
+    mut query: BookingQuery,
+    keep: impl Fn(&BookingView) -> bool,
+) -> Result<(Vec<BookingView>, Option<BookingCursor>), PageError> {
+    query.limit = 100;
+    let mut shown: Vec<BookingView> = Vec::new();
+    loop {
+        let page = engine.patient_bookings(patient, &query).await?;
+        for view in page.items {
+            if !keep(&view) {
+                continue;
+            }
+            if shown.len() == PAGE_SIZE as usize {
+                let last = shown.last().map(|v| BookingCursor(v.booking.id));
+                return Ok((shown, last));
+            }
+            shown.push(view);
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok((shown, None)),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -229,6 +271,21 @@ struct ShowPage {
     is_admin: bool,
     /// Whether the booking is the viewer's own.
     own: bool,
+    /// The viewer's own hold, lapsed or about to: the way to book its slot again (shown at
+    /// once for a lapsed hold; for a live one, by the page script when it lapses).
+    book_again: Option<BookAgain>,
+}
+
+/// Booking a lapsed hold's slot again.
+#[derive(Debug)]
+struct BookAgain {
+    slot: SlotId,
+    /// A fresh idempotency key for the book form.
+    key: String,
+    /// Whether the slot is free (or held by this very hold); else someone else took it.
+    free: bool,
+    /// The finder, on this doctor.
+    find: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +313,21 @@ pub(crate) async fn show(
                 )),
                 "confirmed" => Some(Flash::ok("Confirmed. The appointment is yours.")),
                 "cancelled" => Some(Flash::ok("The booking is cancelled.")),
+                "hold_expired" => Some(Flash::error(
+                    "Your hold ran out before you confirmed, so the slot was released.",
+                )),
+                "not_a_hold" => Some(Flash::error("This booking is no longer a hold to confirm.")),
+                "not_cancellable" => Some(Flash::error(format!(
+                    "This booking can no longer be cancelled: it is {}.",
+                    StatusView::new(
+                        &view.booking,
+                        state.engine().now(),
+                        Tz::UTC,
+                        caller.is_admin()
+                    )
+                    .label
+                    .to_lowercase()
+                ))),
                 _ => None,
             };
             show_page(state, req, &caller, &view, StatusCode::OK, flash).await
@@ -310,9 +382,29 @@ async fn show_page(
     } else {
         None
     };
+    let lapsed_hold = match &view.booking.state {
+        BookingState::Pending { hold_until } => *hold_until <= now,
+        BookingState::Expired { .. } => true,
+        BookingState::Confirmed | BookingState::Buffer { .. } | BookingState::Cancelled { .. } => {
+            false
+        }
+    };
+    let book_again = if own && (lapsed_hold || hold_until.is_some()) {
+        let free = hold_until.is_some()
+            || state.engine().slot(view.slot.id).await?.status == SlotStatus::Available;
+        Some(BookAgain {
+            slot: view.slot.id,
+            key: Uuid::now_v7().to_string(),
+            free,
+            find: format!("/slots?doctor={}", view.doctor.id),
+        })
+    } else {
+        None
+    };
     let heading = match (row.status.code, flash.as_ref()) {
         ("CONFIRMED", Some(_)) => "Your appointment is booked".to_owned(),
         ("PENDING", _) => "Your slot is held".to_owned(),
+        ("EXPIRED", _) if own => "Your hold has lapsed".to_owned(),
         _ => "Booking".to_owned(),
     };
     page::page(
@@ -329,15 +421,28 @@ async fn show_page(
             heading,
             patient,
             confirmable: own && hold_until.is_some(),
-            hold_seconds: hold_until.map_or(0, |t| (t - now).num_seconds().max(0)),
+            // Rounded up: the page must never say the hold lapsed before the rules do.
+            hold_seconds: hold_until
+                .map_or(0, |t| ((t - now).num_milliseconds().max(0) + 999) / 1000),
             hold_until: hold_until.map(|t| t.to_rfc3339()),
             is_admin,
             row,
+            book_again,
         },
     )
 }
 
-/// `POST /bookings/{id}/confirm`: confirms the caller's hold.
+/// `GET /bookings/{id}/confirm`: the form's address, opened again: the booking's page.
+#[handler]
+pub(crate) fn confirm_address(Path(id): Path<String>) -> Response {
+    match Uuid::parse_str(id.trim()) {
+        Ok(id) => redirect(&format!("/bookings/{id}")),
+        Err(_) => redirect("/bookings"),
+    }
+}
+
+/// `POST /bookings/{id}/confirm`: confirms the caller's hold; a refusal is shown on the
+/// booking's page (post/redirect/get).
 #[handler]
 pub(crate) async fn confirm(
     req: &Request,
@@ -363,24 +468,15 @@ pub(crate) async fn confirm(
                 }
                 Err(problem) => {
                     state.metrics().booking_outcome("confirm", problem.code());
-                    let message = match problem.code() {
-                        "hold_expired" => {
-                            "Your hold ran out before you confirmed, so the slot was released. \
-                             Find it again in the list if it is still free."
-                        }
-                        "invalid_transition" => "This booking is no longer a hold to confirm.",
+                    let done = match problem.code() {
+                        "hold_expired" => "hold_expired",
+                        "invalid_transition" => "not_a_hold",
                         _ => return Err(problem.into()),
                     };
-                    let view = state.engine().booking(view.booking.id).await?;
-                    show_page(
-                        state,
-                        req,
-                        &caller,
-                        &view,
-                        problem.status(),
-                        Some(Flash::error(message)),
-                    )
-                    .await
+                    Ok(redirect(&format!(
+                        "/bookings/{}?done={done}",
+                        view.booking.id
+                    )))
                 }
             }
         }
@@ -503,22 +599,10 @@ pub(crate) async fn cancel(
                     if problem.code() != "invalid_transition" {
                         return Err(problem.into());
                     }
-                    let view = engine.booking(view.booking.id).await?;
-                    let now = engine.now();
-                    let status = StatusView::new(&view.booking, now, Tz::UTC, caller.is_admin());
-                    let message = format!(
-                        "This booking can no longer be cancelled: it is {}.",
-                        status.label.to_lowercase()
-                    );
-                    show_page(
-                        state,
-                        req,
-                        &caller,
-                        &view,
-                        problem.status(),
-                        Some(Flash::error(message)),
-                    )
-                    .await
+                    Ok(redirect(&format!(
+                        "/bookings/{}?done=not_cancellable",
+                        view.booking.id
+                    )))
                 }
             }
         }

@@ -1,18 +1,20 @@
 //! Finding a slot and booking it (or holding it to confirm shortly).
 //!
-//! The list shows only bookable slots, a page at a time (the engine's keyset cursor). The
-//! outcome of "Book" is the engine's real answer: a redirect to the confirmation page, or the
-//! refreshed list with a "just taken" message. Each rendered form carries a fresh idempotency
-//! key, so a retried submission of the same form returns the first booking instead of booking
-//! twice.
+//! The list shows only bookable slots, a page at a time (the engine's keyset cursor), every
+//! time and the date filter in one zone (the viewer's, the doctor's or one picked). The
+//! outcome of "Book" is the engine's real answer: a redirect to the confirmation page, or to
+//! the list with its filters and a "just taken" message. Each rendered form carries a fresh
+//! idempotency key, so a retried submission of the same form returns the first booking instead
+//! of booking twice.
 
 use std::collections::{BTreeSet, HashMap};
 
 use askama::Template;
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 use medislot_core::{
-    Booking, BookingEngine, Cursor, Doctor, DoctorFilter, DoctorId, IdempotencyKey, SlotCursor,
-    SlotId, SlotQuery,
+    Booking, BookingEngine, Cursor, Doctor, DoctorFilter, DoctorId, IdempotencyKey, Page,
+    SlotCursor, SlotId, SlotQuery,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -81,7 +83,17 @@ struct SlotsPage {
     next_page: Option<String>,
     first_page: Option<String>,
     signed_in: bool,
-    date_zone: String,
+    /// The sign-in page that comes back to this list.
+    sign_in: String,
+    /// The page's zone (its current name).
+    zone: String,
+    /// The viewer's own zone, and the chosen doctor's name and zone: the first choices.
+    own_zone: String,
+    doctor_zone: Option<(String, String)>,
+    /// The other zones offered: the doctors' and the page's (the zone page lists them all).
+    zones: Vec<&'static str>,
+    /// The date filter names a day that is over in the page's zone.
+    date_passed: bool,
     /// How long a hold lasts, in minutes.
     hold_minutes: i64,
 }
@@ -93,27 +105,47 @@ pub(crate) async fn slots_page(req: &Request, Data(state): Data<&AppState>) -> R
         async {
             let filters: Filters = parse_query(req)?;
             let caller = page::viewer(state, req).await?;
-            let flash = match filters.done.as_str() {
-                "welcome" => Some(Flash::ok("Welcome! Your account is ready: pick a slot.")),
-                _ => None,
-            };
-            list(state, req, caller.as_ref(), &filters, StatusCode::OK, flash).await
+            let flash = outcome_flash(&filters.done);
+            list(state, req, caller.as_ref(), &filters, flash).await
         }
         .await,
     )
 }
 
-/// Renders the list for `filters`; `status` and `flash` carry the outcome of a refused booking.
+/// The message for `done`, the outcome a book or hold form was redirected with.
+fn outcome_flash(done: &str) -> Option<Flash> {
+    let error = |text: &str| Some(Flash::error(text));
+    match done {
+        "welcome" => Some(Flash::ok("Welcome! Your account is ready: pick a slot.")),
+        "taken" => error(
+            "Sorry, that slot was just taken by someone else. Nothing was booked for you. \
+             Here are the slots that are still free.",
+        ),
+        "started" => error(
+            "That slot has already started, so it can no longer be booked. Here are the \
+             slots that are still free.",
+        ),
+        "gone" => error("That slot is no longer offered. Here are the slots that are still free."),
+        "used_form" => error(
+            "That booking form was already used for another slot, so nothing was booked. \
+             Press Book again.",
+        ),
+        "incomplete" => {
+            error("That booking form was incomplete, so nothing was booked. Press Book again.")
+        }
+        _ => None,
+    }
+}
+
+/// Renders the list for `filters`, every time in the page's one zone (see [`page_zone`]).
 async fn list(
     state: &AppState,
     req: &Request,
     caller: Option<&Caller>,
     filters: &Filters,
-    status: StatusCode,
     flash: Option<Flash>,
 ) -> Result<Response, PageError> {
     let engine = state.engine();
-    let viewer_tz = page::viewer_tz(req, &filters.tz);
     let mut errors = Errors::default();
     // One read of the doctors serves the filter lists and every row's doctor (no query per slot).
     let doctors = engine.doctors(&DoctorFilter::default()).await?;
@@ -133,22 +165,24 @@ async fn list(
     if !filters.specialization.trim().is_empty() {
         query.specialization = Some(filters.specialization.trim().to_owned());
     }
+    let mut chosen_doctor = None;
     if !filters.doctor.is_empty() {
-        match Uuid::parse_str(filters.doctor.trim()) {
-            Ok(id) if by_id.contains_key(&DoctorId::from_uuid(id)) => {
-                query.doctor_id = Some(DoctorId::from_uuid(id));
+        match Uuid::parse_str(filters.doctor.trim()).map(DoctorId::from_uuid) {
+            Ok(id) if by_id.contains_key(&id) => {
+                query.doctor_id = Some(id);
+                chosen_doctor = by_id.get(&id).copied();
             }
             _ => errors.add("doctor", "Choose a doctor from the list."),
         }
     }
-    let date_tz = query
-        .doctor_id
-        .and_then(|id| by_id.get(&id))
-        .map_or(viewer_tz, |d| d.timezone);
+    let tz = page_zone(req, filters, chosen_doctor);
+    let now = engine.now();
+    let mut date_passed = false;
     if !filters.date.trim().is_empty() {
         match NaiveDate::parse_from_str(filters.date.trim(), "%Y-%m-%d") {
             Ok(date) => {
-                let (from, to) = time::day_window(date, date_tz);
+                date_passed = date < now.with_timezone(&tz).date_naive();
+                let (from, to) = time::day_window(date, tz);
                 query.from = Some(from);
                 query.to = Some(to);
             }
@@ -159,7 +193,14 @@ async fn list(
         // A cursor that does not parse (edited by hand) starts from the first page.
         query.after = SlotCursor::decode(&filters.cursor);
     }
-    let page = engine.slots(&query).await?;
+    let page = if date_passed {
+        Page {
+            items: Vec::new(),
+            next: None,
+        }
+    } else {
+        engine.slots(&query).await?
+    };
     let slots = page
         .items
         .iter()
@@ -170,7 +211,7 @@ async fn list(
                 id: view.slot.id,
                 doctor: doctor.name.clone(),
                 specialization: doctor.specialization.clone(),
-                shown: Shown::new(&range, doctor.timezone, viewer_tz),
+                shown: Shown::new(&range, doctor.timezone, tz),
                 minutes: (range.ends_at() - range.starts_at()).num_minutes(),
                 key: Uuid::now_v7().to_string(),
             })
@@ -181,27 +222,52 @@ async fn list(
         .as_ref()
         .map(|c| format!("/slots?{}", filters.query(&c.encode())));
     let first_page = (!filters.cursor.is_empty()).then(|| format!("/slots?{}", filters.query("")));
-    let status = if errors.any() && status == StatusCode::OK {
+    let status = if errors.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
-        status
+        StatusCode::OK
     };
+    let own_zone = page::viewer_tz(req, "");
     page::page(
         status,
         &SlotsPage {
-            layout: Layout::new("Find a slot", "slots", caller, viewer_tz).with_flash(flash),
+            layout: Layout::new("Find a slot", "slots", caller, tz).with_flash(flash),
+            sign_in: page::sign_in_url(&format!("/slots?{}", filters.query(&filters.cursor))),
             filters: filters.clone(),
             specializations,
+            own_zone: time::current(own_zone).name().to_owned(),
+            doctor_zone: chosen_doctor
+                .map(|d| (d.name.clone(), time::current(d.timezone).name().to_owned())),
+            // The doctors' zones and the page's: a short list (every zone is on the zone page).
+            zones: doctors
+                .iter()
+                .map(|d| time::zone_name(&d.timezone))
+                .chain([time::zone_name(&tz)])
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            zone: tz.name().to_owned(),
             doctors,
             errors,
             slots,
             next_page,
             first_page,
             signed_in: caller.is_some(),
-            date_zone: date_tz.name().to_owned(),
+            date_passed,
             hold_minutes: engine.policy().hold.num_minutes(),
         },
     )
+}
+
+/// The one zone the finder's page is in, for its times and its date filter alike: the
+/// doctor's when `tz` says `doctor` and a doctor is chosen, else the zone `tz` names, else the
+/// viewer's own.
+fn page_zone(req: &Request, filters: &Filters, doctor: Option<&Doctor>) -> Tz {
+    match (filters.tz.trim(), doctor) {
+        ("doctor", Some(doctor)) => time::current(doctor.timezone),
+        ("doctor", None) => page::viewer_tz(req, ""),
+        (named, _) => page::viewer_tz(req, named),
+    }
 }
 
 /// A book or hold form: the key, and the filters to show the list again.
@@ -213,7 +279,14 @@ struct BookForm {
     filters: Filters,
 }
 
-/// `POST /slots/{id}/book`: books the slot; a taken slot shows the refreshed list.
+/// `GET /slots/{id}/book` and `/hold`: a form's address, opened again: the list.
+#[handler]
+pub(crate) fn take_address() -> Response {
+    redirect("/slots")
+}
+
+/// `POST /slots/{id}/book`: books the slot; a refusal goes back to the list, with its
+/// filters and a word on why (post/redirect/get).
 #[handler]
 pub(crate) async fn book(
     req: &Request,
@@ -252,24 +325,20 @@ async fn take(
     let form: BookForm = parse_form(body)?;
     let slot_id = SlotId::from_uuid(Uuid::parse_str(id).map_err(|_| PageError::NotFound)?);
     let engine: &BookingEngine = state.engine();
+    // A refusal goes back to the list with the form's filters (post/redirect/get), saying why.
+    let back = |done: &str| {
+        let mut to = format!("/slots?{}", form.filters.query(""));
+        if !to.ends_with('?') {
+            to.push('&');
+        }
+        to.push_str("done=");
+        to.push_str(done);
+        redirect(&to)
+    };
     let (operation, result) = match how {
         Take::Book => {
-            let key = match IdempotencyKey::new(form.idempotency_key.trim()) {
-                Ok(key) => key,
-                Err(_) => {
-                    let flash = Flash::error(
-                        "That booking form was incomplete, so nothing was booked. Press Book again.",
-                    );
-                    return list(
-                        state,
-                        req,
-                        Some(&caller),
-                        &form.filters,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        Some(flash),
-                    )
-                    .await;
-                }
+            let Ok(key) = IdempotencyKey::new(form.idempotency_key.trim()) else {
+                return Ok(back("incomplete"));
             };
             let result = engine.book(slot_id, caller.patient_id(), Some(key)).await;
             ("book", result)
@@ -283,38 +352,18 @@ async fn take(
         }
         Err(problem) => {
             state.metrics().booking_outcome(operation, problem.code());
-            let message = match problem.code() {
-                "slot_unavailable" => {
-                    "Sorry, that slot was just taken by someone else. Nothing was booked for \
-                     you. Here are the slots that are still free."
-                }
-                "slot_in_past" => {
-                    "That slot has already started, so it can no longer be booked. Here are the \
-                     slots that are still free."
-                }
-                "slot_not_found" => {
-                    "That slot is no longer offered. Here are the slots that are still free."
-                }
-                "validation_failed" => {
-                    "That booking form was already used for another slot, so nothing was \
-                     booked. Press Book again."
-                }
+            let done = match problem.code() {
+                "slot_unavailable" => "taken",
+                "slot_in_past" => "started",
+                "slot_not_found" => "gone",
+                "validation_failed" => "used_form",
                 _ => return Err(PageError::Problem(problem)),
             };
             tracing::info!(slot = %slot_id, code = problem.code(), "web booking refused");
-            list(
-                state,
-                req,
-                Some(&caller),
-                &form.filters,
-                problem.status(),
-                Some(Flash::error(message)),
-            )
-            .await
+            Ok(back(done))
         }
     }
 }
-
 fn taken(booking: &Booking, how: Take) -> Response {
     let done = match how {
         Take::Book => "booked",

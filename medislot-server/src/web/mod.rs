@@ -8,8 +8,11 @@
 //! field; [`lift_csrf_field`] hands it to [`crate::auth::authenticate`] in the header the API
 //! already requires, so the rule exists once.
 //!
-//! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `account` (sign
-//! up, in, out), `find` (the slot finder, book and hold), `bookings` (a patient's bookings,
+//! Every form posts, then redirects to a page (post/redirect/get), and a GET on a form's
+//! address leads to its page; every page shows its times in one zone, named at its top.
+//!
+//! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `zone` (picking
+//! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and hold), `bookings` (a patient's bookings,
 //! confirm, cancel), `admin` (dashboard, doctors, a day of slots, all bookings), `assets` (the
 //! embedded CSS and JS).
 
@@ -20,12 +23,14 @@ mod bookings;
 mod find;
 pub(crate) mod page;
 pub(crate) mod time;
+mod zone;
+mod zone_names;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
-// poem's `get` and `post`, remembering the methods so that a 405 carries `Allow`.
-use crate::allow::{get, post};
+// poem's `get` (and through it `post`), remembering the methods so that a 405 carries `Allow`.
+use crate::allow::get;
 use crate::auth::CSRF_HEADER;
 
 /// The form field that carries the session's CSRF token.
@@ -40,15 +45,25 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .at("/assets/app.js", get(assets::js))
         .at("/signup", get(account::signup_page).post(account::signup))
         .at("/signin", get(account::signin_page).post(account::signin))
-        .at("/signout", post(account::signout.around(lift_csrf_field)))
+        .at(
+            "/signout",
+            get(account::signout_address).post(account::signout.around(lift_csrf_field)),
+        )
+        .at("/zone", get(zone::zone_page).post(zone::choose_zone))
         .at("/slots", get(find::slots_page))
-        .at("/slots/:id/book", post(find::book.around(lift_csrf_field)))
-        .at("/slots/:id/hold", post(find::hold.around(lift_csrf_field)))
+        .at(
+            "/slots/:id/book",
+            get(find::take_address).post(find::book.around(lift_csrf_field)),
+        )
+        .at(
+            "/slots/:id/hold",
+            get(find::take_address).post(find::hold.around(lift_csrf_field)),
+        )
         .at("/bookings", get(bookings::mine))
         .at("/bookings/:id", get(bookings::show))
         .at(
             "/bookings/:id/confirm",
-            post(bookings::confirm.around(lift_csrf_field)),
+            get(bookings::confirm_address).post(bookings::confirm.around(lift_csrf_field)),
         )
         .at(
             "/bookings/:id/cancel",
@@ -65,11 +80,11 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         )
         .at(
             "/admin/doctors/:id/delete",
-            post(admin::delete_doctor.around(lift_csrf_field)),
+            get(admin::delete_doctor_address).post(admin::delete_doctor.around(lift_csrf_field)),
         )
         .at(
             "/admin/slots/:id/delete",
-            post(admin::withdraw_slot.around(lift_csrf_field)),
+            get(admin::withdraw_slot_address).post(admin::withdraw_slot.around(lift_csrf_field)),
         )
         .at("/admin/bookings", get(admin::all_bookings))
         .around(home_at_root)

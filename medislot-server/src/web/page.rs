@@ -62,8 +62,11 @@ pub(crate) struct Layout {
     pub(crate) user: Option<NavUser>,
     /// The session's CSRF token, carried by every form as `csrf_token`.
     pub(crate) csrf: String,
-    /// The time zone the page shows the viewer's times in.
+    /// The one time zone the page shows times in (its current name), named at the top.
     pub(crate) tz: String,
+    /// Why the page is in this zone when the viewer cannot switch it (a doctor's day of
+    /// slots is planned on the doctor's clock); `None`: the page offers a switch.
+    pub(crate) zone_fixed: Option<String>,
     pub(crate) flash: Option<Flash>,
 }
 
@@ -82,9 +85,16 @@ impl Layout {
                 is_admin: c.is_admin(),
             }),
             csrf: caller.map(|c| c.claims.csrf.clone()).unwrap_or_default(),
-            tz: tz.name().to_owned(),
+            tz: time::current(tz).name().to_owned(),
+            zone_fixed: None,
             flash: None,
         }
+    }
+
+    /// The page is in this zone for the reason given, with no switch.
+    pub(crate) fn with_fixed_zone(mut self, why: impl Into<String>) -> Self {
+        self.zone_fixed = Some(why.into());
+        self
     }
 
     pub(crate) fn with_flash(mut self, flash: Option<Flash>) -> Self {
@@ -96,8 +106,10 @@ impl Layout {
 /// Why a page could not be shown as asked.
 #[derive(Debug)]
 pub(crate) enum PageError {
-    /// No valid session: go to the sign-in page, then come back to `next`.
-    SignIn { next: String },
+    /// No valid session: go to the sign-in page, then come back to `next`; `lapsed` when the
+    /// visitor had been signed in (an ended session, or a form sent after it ended), which
+    /// the sign-in page then says.
+    SignIn { next: String, lapsed: bool },
     /// Signed in, but this page is for admins.
     Forbidden,
     /// No such thing, or it is someone else's.
@@ -145,7 +157,13 @@ impl PageError {
     /// The HTML answer for this failure.
     pub(crate) fn into_response(self) -> Response {
         let (status, heading, message) = match self {
-            PageError::SignIn { next } => return redirect(&sign_in_url(&next)),
+            PageError::SignIn { next, lapsed } => {
+                let mut to = sign_in_url(&next);
+                if lapsed {
+                    to.push_str("&done=lapsed");
+                }
+                return redirect(&to);
+            }
             PageError::Forbidden => (
                 StatusCode::FORBIDDEN,
                 "This page is for clinic staff",
@@ -304,18 +322,40 @@ pub(crate) async fn viewer(state: &AppState, req: &Request) -> Result<Option<Cal
     }
 }
 
-/// The signed-in caller, or a redirect to the sign-in page.
+/// The signed-in caller, or a redirect to the sign-in page that comes back here: to this page,
+/// or for a form, to the page the form was on (a form is only shown to someone signed in, so
+/// a form without a session means the session lapsed).
 pub(crate) async fn signed_in(state: &AppState, req: &Request) -> Result<Caller, PageError> {
+    let is_get = req.method() == poem::http::Method::GET;
     viewer(state, req).await?.ok_or_else(|| PageError::SignIn {
-        next: if req.method() == poem::http::Method::GET {
+        next: if is_get {
             req.uri()
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_owned()
         } else {
-            "/".to_owned()
+            referring_page(req).unwrap_or_else(|| "/".to_owned())
         },
+        lapsed: !is_get || auth::session_cookie(req).is_some(),
     })
+}
+
+/// The page on this site that sent the request (its `Referer`, which the pages' referrer
+/// policy sends only to this origin), as a path that is safe to redirect to.
+pub(crate) fn referring_page(req: &Request) -> Option<String> {
+    let referer: poem::http::Uri = req
+        .headers()
+        .get(header::REFERER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    if referer.authority().map(|a| a.as_str()) != Some(host) {
+        return None;
+    }
+    let path = referer.path_and_query()?.as_str();
+    safe_next(path).map(str::to_owned)
 }
 
 /// The signed-in admin; a patient gets the 403 page.
@@ -327,21 +367,32 @@ pub(crate) async fn admin(state: &AppState, req: &Request) -> Result<Caller, Pag
     Ok(caller)
 }
 
-/// The time zone to show the viewer's times in: the one named in the request (a form's `tz`
-/// field, set by the page script from the browser), else the `medislot_tz` cookie the script
-/// keeps, else UTC.
+/// The time zone to show the viewer's times in: the one named in the request (a page's `tz`
+/// field), else the one the viewer picked ([`CHOSEN_TZ_COOKIE`]), else the browser's
+/// ([`browser_tz`]).
 pub(crate) fn viewer_tz(req: &Request, explicit: &str) -> Tz {
     time::parse_zone(explicit)
-        .or_else(|| {
-            cookie(req, TZ_COOKIE)
-                .map(|v| v.replace("%2F", "/").replace("%2f", "/"))
-                .and_then(|v| time::parse_zone(&v))
-        })
-        .unwrap_or(Tz::UTC)
+        .or_else(|| cookie_zone(req, CHOSEN_TZ_COOKIE))
+        .unwrap_or_else(|| browser_tz(req))
+}
+
+/// The browser's zone, as the page script reports it in [`TZ_COOKIE`]; UTC until it has.
+pub(crate) fn browser_tz(req: &Request) -> Tz {
+    cookie_zone(req, TZ_COOKIE).unwrap_or(Tz::UTC)
+}
+
+fn cookie_zone(req: &Request, name: &str) -> Option<Tz> {
+    cookie(req, name)
+        .map(|v| v.replace("%2F", "/").replace("%2f", "/"))
+        .and_then(|v| time::parse_zone(&v))
 }
 
 /// The cookie in which the page script stores the browser's time zone.
 pub(crate) const TZ_COOKIE: &str = "medislot_tz";
+
+/// The cookie that keeps the zone a viewer picked on the zone page (it overrides the
+/// browser's).
+pub(crate) const CHOSEN_TZ_COOKIE: &str = "medislot_zone";
 
 fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers()

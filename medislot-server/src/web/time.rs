@@ -5,13 +5,36 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use medislot_core::TimeRange;
 
-/// A time zone from its IANA name; `None` for anything else (including an empty string).
+use super::zone_names::RENAMED;
+
+/// A time zone from its IANA name, under its current name (`Asia/Calcutta` reads as
+/// `Asia/Kolkata`); `None` for anything else (including an empty string).
 pub(crate) fn parse_zone(name: &str) -> Option<Tz> {
     let name = name.trim();
     if name.is_empty() {
         return None;
     }
-    name.parse().ok()
+    name.parse().ok().map(current)
+}
+
+/// The zone under its current name: a renamed zone (`Asia/Calcutta`, `Europe/Kiev`) as the
+/// one it is now (`Asia/Kolkata`, `Europe/Kyiv`); any other zone as it is.
+pub(crate) fn current(tz: Tz) -> Tz {
+    RENAMED
+        .binary_search_by(|(old, _)| old.cmp(&tz.name()))
+        .ok()
+        .and_then(|i| RENAMED[i].1.parse().ok())
+        .unwrap_or(tz)
+}
+
+/// The zone's current name (for templates, which hold the zone by reference).
+pub(crate) fn zone_name(tz: &Tz) -> &'static str {
+    current(*tz).name()
+}
+
+/// Whether this name is the zone's current one (the lists offer only those).
+pub(crate) fn is_current_name(name: &str) -> bool {
+    RENAMED.binary_search_by(|(old, _)| old.cmp(&name)).is_err()
 }
 
 /// "Tue 1 Dec 2026, 09:00" in `tz`.
@@ -48,8 +71,9 @@ pub(crate) fn span(range: &TimeRange, tz: Tz) -> String {
     }
 }
 
-/// "Europe/Paris (CET)": the zone's name and its abbreviation at `at`.
+/// "Europe/Paris (CET)": the zone's current name and its abbreviation at `at`.
 pub(crate) fn zone_label(at: DateTime<Utc>, tz: Tz) -> String {
+    let tz = current(tz);
     let abbreviation = at.with_timezone(&tz).format("%Z").to_string();
     if abbreviation == tz.name() || abbreviation.starts_with(['+', '-']) {
         tz.name().to_owned()
@@ -58,26 +82,27 @@ pub(crate) fn zone_label(at: DateTime<Utc>, tz: Tz) -> String {
     }
 }
 
-/// A range as the doctor reads it, and as the viewer does when that reads differently.
+/// A range in the page's zone (the one zone that rules the page, named at its top), and as the
+/// doctor's clock reads it when that reads differently.
 #[derive(Debug, Clone)]
 pub(crate) struct Shown {
-    /// In the doctor's zone.
-    pub(crate) doctor: String,
+    /// In the page's zone.
+    pub(crate) when: String,
+    pub(crate) zone: String,
+    /// On the doctor's clock, when it differs from the page's reading.
+    pub(crate) doctor: Option<String>,
     pub(crate) doctor_zone: String,
-    /// In the viewer's zone, when it differs from the doctor's reading.
-    pub(crate) viewer: Option<String>,
-    pub(crate) viewer_zone: String,
 }
 
 impl Shown {
-    pub(crate) fn new(range: &TimeRange, doctor_tz: Tz, viewer_tz: Tz) -> Self {
+    pub(crate) fn new(range: &TimeRange, doctor_tz: Tz, page_tz: Tz) -> Self {
+        let when = span(range, page_tz);
         let doctor = span(range, doctor_tz);
-        let viewer = span(range, viewer_tz);
         Self {
-            viewer: (viewer != doctor).then_some(viewer),
-            doctor,
+            doctor: (doctor != when).then_some(doctor),
+            when,
+            zone: zone_label(range.starts_at(), page_tz),
             doctor_zone: zone_label(range.starts_at(), doctor_tz),
-            viewer_zone: zone_label(range.starts_at(), viewer_tz),
         }
     }
 }
@@ -138,17 +163,40 @@ mod tests {
     }
 
     #[test]
-    fn a_range_reads_in_the_doctors_zone_and_the_viewers_when_different() {
+    fn a_range_reads_in_the_pages_zone_and_on_the_doctors_clock_when_different() {
         let range = TimeRange::new(at("2030-01-15T08:00:00Z"), at("2030-01-15T08:30:00Z")).unwrap();
         let shown = Shown::new(&range, chrono_tz::Europe::Paris, Tz::UTC);
-        assert_eq!(shown.doctor, "Tue 15 Jan 2030, 09:00–09:30");
-        assert_eq!(shown.doctor_zone, "Europe/Paris (CET)");
+        assert_eq!(shown.when, "Tue 15 Jan 2030, 08:00–08:30");
+        assert_eq!(shown.zone, "UTC");
         assert_eq!(
-            shown.viewer.as_deref(),
-            Some("Tue 15 Jan 2030, 08:00–08:30")
+            shown.doctor.as_deref(),
+            Some("Tue 15 Jan 2030, 09:00–09:30")
         );
+        assert_eq!(shown.doctor_zone, "Europe/Paris (CET)");
         let same = Shown::new(&range, chrono_tz::Europe::Paris, chrono_tz::Europe::Berlin);
-        assert_eq!(same.viewer, None);
+        assert_eq!(same.doctor, None);
+    }
+
+    #[test]
+    fn renamed_zones_read_under_their_current_names() {
+        assert_eq!(parse_zone("Asia/Calcutta"), Some(chrono_tz::Asia::Kolkata));
+        assert_eq!(parse_zone("Europe/Kiev"), Some(chrono_tz::Europe::Kyiv));
+        assert_eq!(parse_zone("Europe/Oslo"), Some(chrono_tz::Europe::Oslo));
+        assert_eq!(
+            zone_label(at("2030-01-15T08:00:00Z"), chrono_tz::Asia::Calcutta),
+            "Asia/Kolkata (IST)"
+        );
+        assert!(!is_current_name("Asia/Calcutta"));
+        assert!(is_current_name("Asia/Kolkata"));
+    }
+
+    #[test]
+    fn the_renamed_table_is_sorted_and_names_real_zones() {
+        assert!(RENAMED.windows(2).all(|w| w[0].0 < w[1].0));
+        for (old, now) in RENAMED {
+            assert!(old.parse::<Tz>().is_ok(), "{old}");
+            assert!(now.parse::<Tz>().is_ok(), "{now}");
+        }
     }
 
     #[test]

@@ -174,7 +174,7 @@ async fn a_method_a_route_does_not_have_gets_405_with_allow() {
         (Method::GET, format!("/api/v1/bookings/{id}/cancel"), "POST"),
         (Method::TRACE, format!("/api/v1/slots/{id}"), "DELETE"),
         (Method::DELETE, "/signup".to_owned(), "GET, HEAD, POST"),
-        (Method::GET, "/signout".to_owned(), "POST"),
+        (Method::DELETE, "/signout".to_owned(), "GET, HEAD, POST"),
     ] {
         let answer = app.send(method.clone(), &path, As::Anonymous, None).await;
         answer.expect_problem(405, "method_not_allowed");

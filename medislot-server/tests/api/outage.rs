@@ -67,6 +67,9 @@ impl AccountStore for BrokenStore {
     async fn account_by_email(&self, _: &Email) -> Result<Option<Account>> {
         self.err()
     }
+    async fn search_accounts(&self, _: &str, _: u32) -> Result<Vec<Account>> {
+        self.err()
+    }
     async fn set_role(&self, _: AccountId, _: Role) -> Result<()> {
         self.err()
     }

@@ -12,7 +12,7 @@ use chrono::{Duration as Span, Utc};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use medislot_core::{Account, BookingEngine, Doctor, NewDoctor, Slot, TimeRange};
+use medislot_core::{Account, BookingEngine, Doctor, NewDoctor, Policy, Slot, TimeRange};
 use medislot_pg::PgStoreOptions;
 use medislot_server::{accounts, app, AppConfig, AppState, Stores};
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -122,9 +122,16 @@ impl TestApp {
     /// The whole application on a fresh in-memory store, listening on a random port, with an
     /// admin account.
     pub(crate) async fn start(kind: StoreKind) -> Self {
+        Self::start_with_policy(kind, Policy::default()).await
+    }
+
+    /// As [`TestApp::start`], with these hold and buffer durations (a hold that lapses within
+    /// seconds, for a page to show it lapsing).
+    pub(crate) async fn start_with_policy(kind: StoreKind, policy: Policy) -> Self {
         let config = AppConfig {
             // The tests sign in many times from one address.
             auth_attempts_per_minute: 0,
+            policy,
             ..AppConfig::default()
         };
         let stores = match kind {
@@ -201,6 +208,16 @@ impl TestApp {
             .expect("publish slots")
     }
 
+    /// One 30-minute slot starting at `start`.
+    pub(crate) async fn slot_at(&self, doctor: &Doctor, start: chrono::DateTime<Utc>) -> Slot {
+        let range = TimeRange::new(start, start + Span::minutes(30)).expect("range");
+        self.engine()
+            .publish_slots(doctor.id, &[range])
+            .await
+            .expect("publish slot")
+            .remove(0)
+    }
+
     pub(crate) async fn patient(&self, name: &str, email: &str) -> Account {
         accounts::register_patient(&self.state, email, "patient-password-1", name)
             .await
@@ -234,7 +251,16 @@ impl Browser {
         Self::launch(Some(zone)).await
     }
 
+    /// As [`Browser::open`], with JavaScript switched off (every page must work without it).
+    pub(crate) async fn open_without_javascript() -> Self {
+        Self::launch_with(None, false).await
+    }
+
     async fn launch(zone: Option<&str>) -> Self {
+        Self::launch_with(zone, true).await
+    }
+
+    async fn launch_with(zone: Option<&str>, javascript: bool) -> Self {
         let port = free_port();
         let mut command = Command::new(chromedriver());
         if let Some(zone) = zone {
@@ -267,6 +293,11 @@ impl Browser {
                     "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.path.display()),
                 ],
+                // 2: blocked, for every site.
+                "prefs": {
+                    "profile.managed_default_content_settings.javascript":
+                        if javascript { 1 } else { 2 },
+                },
             }),
         );
         let client = ClientBuilder::new(HttpConnector::new())
@@ -321,6 +352,50 @@ impl Browser {
             )
             .await
             .expect("set input value");
+    }
+
+    /// The address bar: path and query.
+    pub(crate) async fn address(&self) -> String {
+        let url = self.client.current_url().await.expect("current url");
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// A form control's current value.
+    pub(crate) async fn value(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+
+    /// Whether an element matching `css` exists now (no waiting).
+    pub(crate) async fn exists(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    /// The `data-*-id` values of the elements matching `css`, in page order.
+    pub(crate) async fn ids(&self, css: &str, attr: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.client.find_all(Locator::Css(css)).await.expect("find") {
+            out.push(e.attr(attr).await.expect("attr").unwrap_or_default());
+        }
+        out
+    }
+
+    /// Presses Tab once from the focused element; returns the newly focused element's classes.
+    pub(crate) async fn tab(&self) -> String {
+        let focused = self.client.active_element().await.expect("focus");
+        focused
+            .send_keys(&fantoccini::key::Key::Tab.to_string())
+            .await
+            .expect("Tab");
+        let now = self.client.active_element().await.expect("focus");
+        now.attr("class").await.expect("class").unwrap_or_default()
     }
 
     pub(crate) async fn click(&self, css: &str) {

@@ -111,6 +111,10 @@ impl AccountStore for TempStore {
         self.store.account_by_email(email).await
     }
 
+    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
+        self.store.search_accounts(part, limit).await
+    }
+
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
         self.store.set_role(id, role).await
     }

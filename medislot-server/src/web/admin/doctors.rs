@@ -1,7 +1,6 @@
 //! Doctors: the list, adding one (time zone from the list), deleting one or saying why not.
 
 use askama::Template;
-use chrono_tz::TZ_VARIANTS;
 use medislot_core::{Doctor, DoctorFilter, NewDoctor};
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -47,6 +46,18 @@ pub(crate) async fn doctors_list(req: &Request, Data(state): Data<&AppState>) ->
                 "deleted" => Some(Flash::ok(
                     "Doctor deleted. Their bookings stay in the history.",
                 )),
+                "not_deleted" => {
+                    let name = match parse_doctor_id(&query.doctor) {
+                        Ok(id) => state.engine().doctor(id).await.ok().map(|d| d.name),
+                        Err(_) => None,
+                    };
+                    Some(Flash::error(format!(
+                        "{} was not deleted: they have upcoming appointments that are booked, \
+                         held or resting in a buffer after a cancellation. Cancel those under \
+                         Bookings first, then try again.",
+                        name.as_deref().unwrap_or("The doctor")
+                    )))
+                }
                 _ => None,
             };
             let form = DoctorForm {
@@ -85,7 +96,7 @@ async fn doctors_page(
                 .with_flash(flash),
             doctors,
             form,
-            zones: TZ_VARIANTS.iter().map(|tz| tz.name()).collect(),
+            zones: crate::web::zone::zone_names(),
             errors,
         },
     )
@@ -158,7 +169,14 @@ pub(crate) async fn create_doctor(
     )
 }
 
-/// `POST /admin/doctors/{id}/delete`: deletes a doctor, or shows why it cannot be done.
+/// `GET /admin/doctors/{id}/delete`: the form's address, opened again: the doctors' page.
+#[handler]
+pub(crate) fn delete_doctor_address() -> Response {
+    redirect("/admin/doctors")
+}
+
+/// `POST /admin/doctors/{id}/delete`: deletes a doctor, or says on the doctors' page why it
+/// cannot be done (post/redirect/get).
 #[handler]
 pub(crate) async fn delete_doctor(
     req: &Request,
@@ -167,36 +185,18 @@ pub(crate) async fn delete_doctor(
 ) -> Response {
     respond(
         async {
-            let caller = page::admin(state, req).await?;
+            page::admin(state, req).await?;
             let id = parse_doctor_id(&id)?;
-            let doctor = state.engine().doctor(id).await?;
+            // A doctor that does not exist (or is deleted) answers with the 404 page.
+            state.engine().doctor(id).await?;
             match state.engine().delete_doctor(id).await {
                 Ok(()) => {
                     tracing::info!(doctor = %id, "doctor deleted on the web");
                     Ok(redirect("/admin/doctors?done=deleted"))
                 }
-                Err(medislot_core::Error::DoctorHasActiveBookings(_)) => {
-                    let flash = Flash::error(format!(
-                        "{} was not deleted: they have upcoming appointments that are booked, \
-                         held or resting in a buffer after a cancellation. Cancel those under \
-                         Bookings first, then try again.",
-                        doctor.name
-                    ));
-                    let form = DoctorForm {
-                        timezone: page::viewer_tz(req, "").name().to_owned(),
-                        ..DoctorForm::default()
-                    };
-                    doctors_page(
-                        state,
-                        req,
-                        &caller,
-                        form,
-                        Errors::default(),
-                        StatusCode::CONFLICT,
-                        Some(flash),
-                    )
-                    .await
-                }
+                Err(medislot_core::Error::DoctorHasActiveBookings(_)) => Ok(redirect(&format!(
+                    "/admin/doctors?done=not_deleted&doctor={id}"
+                ))),
                 Err(err) => Err(err.into()),
             }
         }

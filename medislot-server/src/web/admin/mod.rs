@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use askama::Template;
 use chrono_tz::Tz;
 use medislot_core::{
-    AccountId, BookingQuery, BookingView, Doctor, DoctorFilter, DoctorId, PatientId,
+    AccountId, BookingOrder, BookingQuery, BookingView, Doctor, DoctorFilter, DoctorId, PatientId,
 };
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -24,8 +24,8 @@ mod doctors;
 mod slots;
 
 pub(crate) use bookings::all_bookings;
-pub(crate) use doctors::{create_doctor, delete_doctor, doctors_list};
-pub(crate) use slots::{doctor_slots, publish_day, withdraw_slot};
+pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
+pub(crate) use slots::{doctor_slots, publish_day, withdraw_slot, withdraw_slot_address};
 
 /// Rows per page in the admin lists.
 pub(super) const PAGE_SIZE: u32 = 20;
@@ -102,6 +102,7 @@ pub(crate) async fn dashboard(req: &Request, Data(state): Data<&AppState>) -> Re
                 .bookings(&BookingQuery {
                     from: Some(engine.now()),
                     limit: DASHBOARD_BOOKINGS,
+                    order: BookingOrder::SoonestAppointment,
                     ..BookingQuery::default()
                 })
                 .await?;
@@ -127,6 +128,9 @@ pub(super) struct DoneQuery {
     pub(super) done: String,
     pub(super) n: String,
     pub(super) cursor: String,
+    /// The doctor or slot a refusal is about.
+    pub(super) doctor: String,
+    pub(super) slot: String,
 }
 
 pub(super) fn parse_doctor_id(id: &str) -> Result<DoctorId, PageError> {

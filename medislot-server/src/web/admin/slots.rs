@@ -74,6 +74,21 @@ pub(crate) async fn doctor_slots(
             let flash = match query.done.as_str() {
                 "created" => Some(Flash::ok(format!("{} slots created.", query.n))),
                 "withdrawn" => Some(Flash::ok("Slot deleted.")),
+                "not_withdrawn" => {
+                    let slot = Uuid::parse_str(query.slot.trim())
+                        .map(|id| state.engine().slot(SlotId::from_uuid(id)));
+                    let when = match slot {
+                        Ok(read) => read
+                            .await
+                            .map(|s| format!(" {}", time::span(&s.slot.range, doctor.timezone)))
+                            .unwrap_or_default(),
+                        Err(_) => String::new(),
+                    };
+                    Some(Flash::error(format!(
+                        "The slot{when} was not deleted: it is booked, held or resting in a \
+                         buffer. Cancel its booking first."
+                    )))
+                }
                 _ => None,
             };
             let tomorrow = (state.engine().now().with_timezone(&doctor.timezone)
@@ -93,7 +108,7 @@ pub(crate) async fn doctor_slots(
                 preview: Vec::new(),
                 cursor: query.cursor,
             };
-            doctor_page(state, req, &caller, doctor, view, StatusCode::OK, flash).await
+            doctor_page(state, &caller, doctor, view, StatusCode::OK, flash).await
         }
         .await,
     )
@@ -108,7 +123,6 @@ struct DoctorView {
 
 async fn doctor_page(
     state: &AppState,
-    req: &Request,
     caller: &Caller,
     doctor: Doctor,
     view: DoctorView,
@@ -155,13 +169,9 @@ async fn doctor_page(
     page::page(
         status,
         &DoctorPage {
-            layout: Layout::new(
-                doctor.name.clone(),
-                "doctors",
-                Some(caller),
-                page::viewer_tz(req, ""),
-            )
-            .with_flash(flash),
+            layout: Layout::new(doctor.name.clone(), "doctors", Some(caller), tz)
+                .with_fixed_zone(format!("{}'s zone", doctor.name))
+                .with_flash(flash),
             zone: time::zone_label(now, tz),
             next_page: page
                 .next
@@ -306,10 +316,7 @@ pub(crate) async fn publish_day(
                 Ok(ranges) => ranges,
                 Err(errors) => {
                     view.errors = errors;
-                    return doctor_page(
-                        state,
-                        req,
-                        &caller,
+                    return doctor_page(state, &caller,
                         doctor,
                         view,
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -329,7 +336,7 @@ pub(crate) async fn publish_day(
                         deletable: false,
                     })
                     .collect();
-                return doctor_page(state, req, &caller, doctor, view, StatusCode::OK, None).await;
+                return doctor_page(state, &caller, doctor, view, StatusCode::OK, None).await;
             }
             match engine.publish_slots(doctor.id, &ranges).await {
                 Ok(slots) => {
@@ -350,7 +357,7 @@ pub(crate) async fn publish_day(
                         time::span(&range, tz),
                         doctor.name
                     ));
-                    doctor_page(state, req, &caller, doctor, view, StatusCode::CONFLICT, None).await
+                    doctor_page(state, &caller, doctor, view, StatusCode::CONFLICT, None).await
                 }
                 Err(err) => {
                     let problem = Problem::from(err);
@@ -365,7 +372,7 @@ pub(crate) async fn publish_day(
                         ),
                         _ => view.errors.form = Some(page::sentence(problem.detail())),
                     }
-                    doctor_page(state, req, &caller, doctor, view, status, None).await
+                    doctor_page(state, &caller, doctor, view, status, None).await
                 }
             }
         }
@@ -382,7 +389,7 @@ pub(crate) async fn withdraw_slot(
 ) -> Response {
     respond(
         async {
-            let caller = page::admin(state, req).await?;
+            page::admin(state, req).await?;
             let id =
                 SlotId::from_uuid(Uuid::parse_str(id.trim()).map_err(|_| PageError::NotFound)?);
             let engine = state.engine();
@@ -396,34 +403,31 @@ pub(crate) async fn withdraw_slot(
                         doctor.id
                     )))
                 }
-                Err(medislot_core::Error::SlotHasActiveBooking(_)) => {
-                    let flash = Flash::error(format!(
-                        "The slot {} was not deleted: it is booked, held or resting in a buffer. \
-                         Cancel its booking first.",
-                        time::span(&slot.slot.range, doctor.timezone)
-                    ));
-                    let view = DoctorView {
-                        form: DayForm::default(),
-                        errors: Errors::default(),
-                        preview: Vec::new(),
-                        cursor: String::new(),
-                    };
-                    doctor_page(
-                        state,
-                        req,
-                        &caller,
-                        doctor,
-                        view,
-                        StatusCode::CONFLICT,
-                        Some(flash),
-                    )
-                    .await
-                }
+                Err(medislot_core::Error::SlotHasActiveBooking(_)) => Ok(redirect(&format!(
+                    "/admin/doctors/{}?done=not_withdrawn&slot={id}",
+                    doctor.id
+                ))),
                 Err(err) => Err(err.into()),
             }
         }
         .await,
     )
+}
+
+/// `GET /admin/slots/{id}/delete`: the form's address, opened again: the doctor's page.
+#[handler]
+pub(crate) async fn withdraw_slot_address(
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let slot = match Uuid::parse_str(id.trim()) {
+        Ok(id) => state.engine().slot(SlotId::from_uuid(id)).await.ok(),
+        Err(_) => None,
+    };
+    match slot {
+        Some(slot) => redirect(&format!("/admin/doctors/{}", slot.slot.doctor_id)),
+        None => redirect("/admin/doctors"),
+    }
 }
 
 #[cfg(test)]
