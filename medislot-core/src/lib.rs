@@ -51,6 +51,7 @@ mod ids;
 pub mod instant;
 mod memory;
 mod page;
+pub mod schedule;
 mod slot;
 pub mod state;
 mod store;
