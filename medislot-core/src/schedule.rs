@@ -400,7 +400,11 @@ mod tests {
         .unwrap();
         // 2026-11-30 is a Monday; Kolkata has no daylight saving time (UTC+05:30).
         assert_eq!(
-            day_utc(std::slice::from_ref(&rule), chrono_tz::Asia::Kolkata, d(2026, 11, 30)),
+            day_utc(
+                std::slice::from_ref(&rule),
+                chrono_tz::Asia::Kolkata,
+                d(2026, 11, 30)
+            ),
             ["03:30-04:10", "04:20-05:00", "05:10-05:50", "08:30-09:10"]
         );
         assert!(day_utc(&[rule], chrono_tz::Asia::Kolkata, d(2026, 12, 1)).is_empty());

@@ -22,6 +22,7 @@ mod bookings;
 mod catalog;
 mod edge;
 mod races;
+mod schedule;
 mod support;
 
 pub use accounts::*;
@@ -29,6 +30,7 @@ pub use bookings::*;
 pub use catalog::*;
 pub use edge::*;
 pub use races::*;
+pub use schedule::*;
 pub use support::Fixture;
 
 /// Turns every check of the kit into a `#[tokio::test]` (multi-threaded runtime) that runs on a
@@ -71,6 +73,10 @@ macro_rules! slot_store_conformance {
             double_cancel_racing_with_bookers_frees_the_slot_once,
             admin_and_patient_cancel_racing_one_wins,
             concurrent_publishes_never_overlap,
+            // working hours
+            working_hours_make_exact_slots_across_daylight_saving_time,
+            generating_twice_creates_each_slot_once,
+            racing_generations_create_each_slot_once,
             // accounts
             accounts_are_stored_and_found_by_email,
             accounts_are_found_by_part_of_a_name_or_email,
