@@ -19,6 +19,10 @@ use crate::unit_of_work::{Changes, Claim, Decision, DoctorClaim, Locked};
 /// The most days one generation covers.
 pub const MAX_GENERATION_DAYS: i64 = 366;
 
+/// The most slots one generation creates: a year of a long working day in short slots would
+/// otherwise be one huge transaction. Generate fewer days at a time.
+pub const MAX_SLOTS_PER_GENERATION: usize = 5000;
+
 /// What one generation did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Generated {
@@ -39,8 +43,9 @@ impl BookingEngine {
     ///
     /// # Errors
     /// [`Error::Validation`] on `last_day` when it is before `first_day` or more than
-    /// [`MAX_GENERATION_DAYS`] after it, or when the days lie outside the instants every store
-    /// can represent; [`Error::DoctorNotFound`]; storage failures.
+    /// [`MAX_GENERATION_DAYS`] after it, when the days lie outside the instants every store
+    /// can represent, or when more than [`MAX_SLOTS_PER_GENERATION`] slots would be created;
+    /// [`Error::DoctorNotFound`]; storage failures.
     pub async fn generate_slots(
         &self,
         doctor_id: DoctorId,
@@ -138,6 +143,15 @@ impl Plan<'_> {
                     created_at: self.now,
                 }),
             }
+        }
+        if generated.created.len() > MAX_SLOTS_PER_GENERATION {
+            return Err(Error::validation(
+                "last_day",
+                format!(
+                    "these hours make more than {MAX_SLOTS_PER_GENERATION} new slots; \
+                     generate fewer days at a time"
+                ),
+            ));
         }
         let decision = Decision {
             changes: Changes {

@@ -72,7 +72,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use doctor::{parse_timezone, Doctor, DoctorCursor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
 pub use engine::{BookingEngine, Policy, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH};
 pub use error::{BoxError, Error, Result, StoreError};
-pub use generation::{Generated, MAX_GENERATION_DAYS};
+pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
 pub use memory::MemoryStore;
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};

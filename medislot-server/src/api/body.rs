@@ -206,6 +206,12 @@ fn find(
                     wrong("an RFC 3339 timestamp with an offset, such as 2030-01-31T09:00:00+01:00")
                 }
                 Some("uuid") if uuid::Uuid::parse_str(text).is_err() => wrong("a UUID"),
+                Some("date" | "naive-date") if chrono::NaiveDate::from_str(text).is_err() => {
+                    wrong("a date such as 2030-01-31")
+                }
+                Some("time" | "naive-time") if chrono::NaiveTime::from_str(text).is_err() => {
+                    wrong("a time of day such as 09:30:00")
+                }
                 _ if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) => {
                     let allowed: Vec<String> =
                         schema.enum_items.iter().map(Value::to_string).collect();
@@ -234,6 +240,16 @@ fn find(
         }
         "integer" if !(value.is_i64() || value.is_u64()) => wrong("an integer"),
         "number" if !value.is_number() => wrong("a number"),
+        "integer" | "number" => {
+            let number = value.as_f64()?;
+            if let Some(min) = schema.minimum.filter(|min| number < *min) {
+                return wrong(&format!("at least {min}"));
+            }
+            if let Some(max) = schema.maximum.filter(|max| number > *max) {
+                return wrong(&format!("at most {max}"));
+            }
+            None
+        }
         "boolean" if !value.is_boolean() => wrong("true or false"),
         _ => None,
     }

@@ -6,6 +6,7 @@ mod body;
 mod bookings;
 mod doctors;
 mod health;
+mod hours;
 pub mod model;
 mod slots;
 
@@ -34,6 +35,7 @@ enum ApiTags {
 pub(crate) type Api = (
     auth::AuthApi,
     doctors::DoctorsApi,
+    hours::HoursApi,
     slots::SlotsApi,
     bookings::BookingsApi,
     health::HealthApi,
@@ -46,6 +48,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         doctors::DoctorsApi {
+            state: state.clone(),
+        },
+        hours::HoursApi {
             state: state.clone(),
         },
         slots::SlotsApi {

@@ -37,6 +37,7 @@ mod doctors;
 mod edge;
 mod errors;
 mod health;
+mod hours;
 mod openapi;
 mod outage;
 mod process;
