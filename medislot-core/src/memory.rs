@@ -139,6 +139,11 @@ impl State {
         }
         if let Some(id) = claim.booking {
             locked.booking = self.bookings.get(&id).cloned();
+            locked.booking_slot = locked
+                .booking
+                .as_ref()
+                .and_then(|b| self.slots.get(&b.slot_id))
+                .map(|r| r.slot.clone());
         }
         if let Some((patient, key)) = &claim.replay {
             locked.replay = self
@@ -264,7 +269,8 @@ fn is_empty_range<T: Ord>(lower: &Bound<T>, upper: &Bound<T>) -> bool {
 #[async_trait]
 impl SlotStore for MemoryStore {
     async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
-        // One write lock for the whole unit of work: it covers every lock the claim names.
+        // One write lock for the whole unit of work: it covers every lock the claim names (both
+        // slots of a reschedule included), so there is no order to get wrong.
         let mut state = self.state.write();
         let locked = state.read(claim);
         let decision = decide(&locked)?;

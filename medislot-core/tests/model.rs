@@ -144,6 +144,10 @@ impl Model {
                     St::Pending(_) => return Answer::Refused("hold_expired"),
                     _ => return Answer::Refused("invalid_transition"),
                 };
+                // A hold of a slot that has started can no longer be confirmed.
+                if self.starts[b.slot] <= self.now {
+                    return Answer::Refused("slot_in_past");
+                }
                 self.bookings[booking].st = next;
                 Answer::Booking(name(next))
             }
@@ -157,6 +161,10 @@ impl Model {
                 let live = self.occupies(b.st) && !matches!(b.st, St::Buffer(_));
                 if !live {
                     return Answer::Refused("invalid_transition");
+                }
+                // The default cut-off: a confirmed booking until its slot starts.
+                if b.st == St::Confirmed && self.starts[b.slot] <= self.now {
+                    return Answer::Refused("too_late_to_change");
                 }
                 self.bookings[booking].st = St::Cancelled;
                 Answer::Booking("CANCELLED")
@@ -231,6 +239,7 @@ fn refusal(err: &Error) -> &'static str {
         Error::SlotUnavailable(_) => "slot_unavailable",
         Error::NotOwner(_) => "not_owner",
         Error::HoldExpired(_) => "hold_expired",
+        Error::TooLateToChange { .. } => "too_late_to_change",
         Error::InvalidTransition { .. } => "invalid_transition",
         Error::SlotHasActiveBooking(_) => "slot_has_active_booking",
         other => panic!("unexpected error from the engine: {other:?}"),

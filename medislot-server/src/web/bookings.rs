@@ -65,6 +65,10 @@ impl StatusView {
                 Some("It was not confirmed in time, so the slot was released.".to_owned()),
             ),
             BookingState::Confirmed => ("Confirmed".to_owned(), None),
+            BookingState::Rescheduled { .. } => (
+                "Moved to another time".to_owned(),
+                Some("A new booking took its place.".to_owned()),
+            ),
             BookingState::Buffer {
                 buffer_until,
                 reason: why,
@@ -148,7 +152,8 @@ fn cancellable(booking: &Booking, now: DateTime<Utc>) -> bool {
         BookingState::Pending { hold_until } => *hold_until > now,
         BookingState::Buffer { .. }
         | BookingState::Cancelled { .. }
-        | BookingState::Expired { .. } => false,
+        | BookingState::Expired { .. }
+        | BookingState::Rescheduled { .. } => false,
     }
 }
 
