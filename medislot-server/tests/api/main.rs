@@ -40,6 +40,7 @@ mod health;
 mod openapi;
 mod outage;
 mod process;
+mod reschedule;
 mod restart;
 mod slots;
 
