@@ -234,6 +234,9 @@ struct ShowPage {
     is_admin: bool,
     /// Whether the booking is the viewer's own.
     own: bool,
+    /// A confirmed booking the viewer may move (their own, or any for an admin): offer
+    /// "Reschedule".
+    reschedulable: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +264,9 @@ pub(crate) async fn show(
                 )),
                 "confirmed" => Some(Flash::ok("Confirmed. The appointment is yours.")),
                 "cancelled" => Some(Flash::ok("The booking is cancelled.")),
+                "rescheduled" => Some(Flash::ok(
+                    "Moved. This is the new appointment; the old time is released.",
+                )),
                 _ => None,
             };
             show_page(state, req, &caller, &view, StatusCode::OK, flash).await
@@ -270,7 +276,7 @@ pub(crate) async fn show(
 }
 
 /// The booking with this id, if the caller may see it; otherwise the 404 page.
-async fn visible_booking(
+pub(super) async fn visible_booking(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -283,7 +289,7 @@ async fn visible_booking(
     Ok(view)
 }
 
-async fn show_page(
+pub(super) async fn show_page(
     state: &AppState,
     req: &Request,
     caller: &Caller,
@@ -337,6 +343,7 @@ async fn show_page(
             hold_seconds: hold_until.map_or(0, |t| (t - now).num_seconds().max(0)),
             hold_until: hold_until.map(|t| t.to_rfc3339()),
             is_admin,
+            reschedulable: view.booking.state == BookingState::Confirmed && (own || is_admin),
             row,
         },
     )

@@ -10,7 +10,8 @@
 //!
 //! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `account` (sign
 //! up, in, out), `find` (the slot finder, book and hold), `bookings` (a patient's bookings,
-//! confirm, cancel), `admin` (dashboard, doctors, a day of slots, all bookings), `assets` (the
+//! confirm, cancel), `reschedule` (move a booking: the finder's reschedule mode and its
+//! confirmation), `admin` (dashboard, doctors, a day of slots, all bookings), `assets` (the
 //! embedded CSS and JS).
 
 mod account;
@@ -19,6 +20,7 @@ mod assets;
 mod bookings;
 mod find;
 pub(crate) mod page;
+mod reschedule;
 pub(crate) mod time;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
@@ -53,6 +55,10 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .at(
             "/bookings/:id/cancel",
             get(bookings::cancel_page).post(bookings::cancel.around(lift_csrf_field)),
+        )
+        .at(
+            "/bookings/:id/reschedule",
+            get(reschedule::confirm_page).post(reschedule::reschedule.around(lift_csrf_field)),
         )
         .at("/admin", get(admin::dashboard))
         .at(
