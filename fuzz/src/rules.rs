@@ -26,6 +26,10 @@ pub(crate) enum Refusal {
     },
     NotOwner(BookingId),
     HoldExpired(BookingId),
+    TooLateToChange {
+        booking: BookingId,
+        allowed_until: DateTime<Utc>,
+    },
     InvalidTransition {
         from: BookingStatus,
         event: EventKind,
@@ -60,6 +64,13 @@ impl Refusal {
             },
             Error::NotOwner(id) => Refusal::NotOwner(*id),
             Error::HoldExpired(id) => Refusal::HoldExpired(*id),
+            Error::TooLateToChange {
+                booking,
+                allowed_until,
+            } => Refusal::TooLateToChange {
+                booking: *booking,
+                allowed_until: *allowed_until,
+            },
             Error::InvalidTransition { from, event } => Refusal::InvalidTransition {
                 from: *from,
                 event: *event,
@@ -80,6 +91,7 @@ enum Phase {
     EndedBuffer,
     Cancelled,
     Expired,
+    Rescheduled,
 }
 
 fn phase(state: &BookingState, now: DateTime<Utc>) -> Phase {
@@ -91,6 +103,7 @@ fn phase(state: &BookingState, now: DateTime<Utc>) -> Phase {
         BookingState::Buffer { .. } => Phase::EndedBuffer,
         BookingState::Cancelled { .. } => Phase::Cancelled,
         BookingState::Expired { .. } => Phase::Expired,
+        BookingState::Rescheduled { .. } => Phase::Rescheduled,
     }
 }
 
@@ -119,6 +132,7 @@ pub(crate) fn seen_status(state: &BookingState, now: DateTime<Utc>) -> BookingSt
         Phase::Confirmed => BookingStatus::Confirmed,
         Phase::LiveBuffer => BookingStatus::Buffer,
         Phase::EndedBuffer | Phase::Cancelled => BookingStatus::Cancelled,
+        Phase::Rescheduled => BookingStatus::Rescheduled,
     }
 }
 
@@ -135,11 +149,16 @@ pub(crate) fn transition(
     };
     let state = &booking.state;
     match (phase(state, now), event) {
-        (_, Event::Confirm { patient } | Event::CancelByPatient { patient, .. })
-            if *patient != booking.patient_id =>
-        {
-            Err(Refusal::NotOwner(booking.id))
-        }
+        (
+            _,
+            Event::Confirm { patient }
+            | Event::CancelByPatient { patient, .. }
+            | Event::RescheduleByPatient { patient, .. },
+        ) if *patient != booking.patient_id => Err(Refusal::NotOwner(booking.id)),
+        (
+            Phase::Confirmed,
+            Event::RescheduleByPatient { to, .. } | Event::RescheduleByAdmin { to },
+        ) => Ok(BookingState::Rescheduled { to: *to }),
         (Phase::LiveHold, Event::Confirm { .. }) => Ok(BookingState::Confirmed),
         (Phase::LapsedHold, Event::Confirm { .. }) => Err(Refusal::HoldExpired(booking.id)),
         (Phase::LiveHold | Phase::Confirmed, Event::CancelByPatient { reason, .. }) => {
@@ -177,8 +196,9 @@ pub(crate) fn expired(state: &BookingState) -> Option<BookingState> {
             reason: reason.clone(),
             buffer_until: Some(*buffer_until),
         }),
-        BookingState::Confirmed | BookingState::Cancelled { .. } | BookingState::Expired { .. } => {
-            None
-        }
+        BookingState::Confirmed
+        | BookingState::Cancelled { .. }
+        | BookingState::Expired { .. }
+        | BookingState::Rescheduled { .. } => None,
     }
 }

@@ -147,6 +147,7 @@ pub fn check(input: &Input) {
         idempotency_key: None,
         created_at: now,
         updated_at: now,
+        rescheduled_from: None,
     };
     let patient = |by_owner: bool| if by_owner { owner } else { stranger };
     for step in &input.steps {

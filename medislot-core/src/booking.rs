@@ -24,19 +24,23 @@ pub enum BookingStatus {
     Buffer,
     /// The hold lapsed without a confirmation; final.
     Expired,
+    /// Moved to another slot: a new `CONFIRMED` booking took its place; final.
+    Rescheduled,
 }
 
 impl BookingStatus {
     /// Every status, for exhaustive tests and UI filters.
-    pub const ALL: [BookingStatus; 5] = [
+    pub const ALL: [BookingStatus; 6] = [
         BookingStatus::Pending,
         BookingStatus::Confirmed,
         BookingStatus::Cancelled,
         BookingStatus::Buffer,
         BookingStatus::Expired,
+        BookingStatus::Rescheduled,
     ];
 
-    /// The stored spelling: `PENDING`, `CONFIRMED`, `CANCELLED`, `BUFFER` or `EXPIRED`.
+    /// The stored spelling: `PENDING`, `CONFIRMED`, `CANCELLED`, `BUFFER`, `EXPIRED` or
+    /// `RESCHEDULED`.
     pub const fn as_str(self) -> &'static str {
         match self {
             BookingStatus::Pending => "PENDING",
@@ -44,6 +48,7 @@ impl BookingStatus {
             BookingStatus::Cancelled => "CANCELLED",
             BookingStatus::Buffer => "BUFFER",
             BookingStatus::Expired => "EXPIRED",
+            BookingStatus::Rescheduled => "RESCHEDULED",
         }
     }
 
@@ -52,7 +57,7 @@ impl BookingStatus {
     pub const fn may_occupy_slot(self) -> bool {
         match self {
             BookingStatus::Pending | BookingStatus::Confirmed | BookingStatus::Buffer => true,
-            BookingStatus::Cancelled | BookingStatus::Expired => false,
+            BookingStatus::Cancelled | BookingStatus::Expired | BookingStatus::Rescheduled => false,
         }
     }
 }
@@ -74,7 +79,7 @@ impl FromStr for BookingStatus {
                 Error::validation(
                     "status",
                     format!(
-                        "{s:?} is not a booking status (PENDING, CONFIRMED, CANCELLED, BUFFER, EXPIRED)"
+                        "{s:?} is not a booking status (PENDING, CONFIRMED, CANCELLED, BUFFER, EXPIRED, RESCHEDULED)"
                     ),
                 )
             })
@@ -144,6 +149,12 @@ pub enum BookingState {
         /// When the hold lapsed.
         hold_until: DateTime<Utc>,
     },
+    /// Moved to another slot; final. The new booking links back with
+    /// [`Booking::rescheduled_from`].
+    Rescheduled {
+        /// The booking that took this one's place.
+        to: BookingId,
+    },
 }
 
 impl BookingState {
@@ -155,6 +166,7 @@ impl BookingState {
             BookingState::Buffer { .. } => BookingStatus::Buffer,
             BookingState::Cancelled { .. } => BookingStatus::Cancelled,
             BookingState::Expired { .. } => BookingStatus::Expired,
+            BookingState::Rescheduled { .. } => BookingStatus::Rescheduled,
         }
     }
 
@@ -165,7 +177,9 @@ impl BookingState {
             BookingState::Confirmed => true,
             BookingState::Pending { hold_until } => *hold_until > now,
             BookingState::Buffer { buffer_until, .. } => *buffer_until > now,
-            BookingState::Cancelled { .. } | BookingState::Expired { .. } => false,
+            BookingState::Cancelled { .. }
+            | BookingState::Expired { .. }
+            | BookingState::Rescheduled { .. } => false,
         }
     }
 
@@ -189,6 +203,7 @@ impl BookingState {
             buffer_until: None,
             cancelled_by: None,
             cancel_reason: None,
+            rescheduled_to: None,
         };
         match self {
             BookingState::Pending { hold_until } | BookingState::Expired { hold_until } => {
@@ -212,6 +227,7 @@ impl BookingState {
                 parts.cancel_reason.clone_from(reason);
                 parts.buffer_until = *buffer_until;
             }
+            BookingState::Rescheduled { to } => parts.rescheduled_to = Some(*to),
         }
         parts
     }
@@ -244,6 +260,11 @@ impl BookingState {
             BookingStatus::Expired => BookingState::Expired {
                 hold_until: parts.hold_until.ok_or_else(|| missing("hold_until"))?,
             },
+            BookingStatus::Rescheduled => BookingState::Rescheduled {
+                to: parts
+                    .rescheduled_to
+                    .ok_or_else(|| missing("rescheduled_to"))?,
+            },
         })
     }
 }
@@ -261,6 +282,8 @@ pub struct StateParts {
     pub cancelled_by: Option<CancelledBy>,
     /// The optional reason given on cancellation.
     pub cancel_reason: Option<String>,
+    /// Set for `RESCHEDULED`: the booking that took its place.
+    pub rescheduled_to: Option<BookingId>,
 }
 
 /// A client-chosen key that makes a retried booking request return the first booking instead of
@@ -314,6 +337,9 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     /// When its state last changed.
     pub updated_at: DateTime<Utc>,
+    /// The booking this one replaced when it was made by a reschedule (that booking is now
+    /// [`BookingState::Rescheduled`] and links here).
+    pub rescheduled_from: Option<BookingId>,
 }
 
 impl Booking {
@@ -348,6 +374,19 @@ pub enum Event {
     },
     /// Time ran out on a hold or a buffer; the stored status is tidied to match.
     Expire,
+    /// The owning patient moves a confirmed booking to another slot; booking `to` takes its
+    /// place.
+    RescheduleByPatient {
+        /// Who asks.
+        patient: PatientId,
+        /// The new booking.
+        to: BookingId,
+    },
+    /// An admin moves a confirmed booking to another slot; booking `to` takes its place.
+    RescheduleByAdmin {
+        /// The new booking.
+        to: BookingId,
+    },
 }
 
 impl Event {
@@ -358,6 +397,8 @@ impl Event {
             Event::CancelByPatient { .. } => EventKind::CancelByPatient,
             Event::CancelByAdmin { .. } => EventKind::CancelByAdmin,
             Event::Expire => EventKind::Expire,
+            Event::RescheduleByPatient { .. } => EventKind::RescheduleByPatient,
+            Event::RescheduleByAdmin { .. } => EventKind::RescheduleByAdmin,
         }
     }
 }
@@ -374,6 +415,10 @@ pub enum EventKind {
     CancelByAdmin,
     /// See [`Event::Expire`].
     Expire,
+    /// See [`Event::RescheduleByPatient`].
+    RescheduleByPatient,
+    /// See [`Event::RescheduleByAdmin`].
+    RescheduleByAdmin,
 }
 
 impl fmt::Display for EventKind {
@@ -383,6 +428,8 @@ impl fmt::Display for EventKind {
             EventKind::CancelByPatient => "cancelled by its patient",
             EventKind::CancelByAdmin => "cancelled by an admin",
             EventKind::Expire => "expired",
+            EventKind::RescheduleByPatient => "rescheduled by its patient",
+            EventKind::RescheduleByAdmin => "rescheduled by an admin",
         })
     }
 }
@@ -520,6 +567,9 @@ mod tests {
                 buffer_until: None,
             },
             BookingState::Expired { hold_until: t },
+            BookingState::Rescheduled {
+                to: BookingId::new(),
+            },
         ];
         for state in states {
             assert_eq!(BookingState::from_parts(state.to_parts()).unwrap(), state);
@@ -534,6 +584,7 @@ mod tests {
             buffer_until: None,
             cancelled_by: Some(CancelledBy::Admin),
             cancel_reason: None,
+            rescheduled_to: None,
         };
         assert!(matches!(
             BookingState::from_parts(parts),

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
-use crate::booking::{Booking, Event};
+use crate::booking::{Booking, BookingState, Event, IdempotencyKey};
 use crate::doctor::Doctor;
 use crate::error::{Error, Result};
-use crate::ids::{BookingId, DoctorId, SlotId};
+use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::slot::Slot;
 use crate::state;
 use crate::unit_of_work::{Changes, Decision, Locked, StateChange};
@@ -149,15 +149,36 @@ pub(crate) fn create_booking(locked: &Locked, draft: &Booking) -> Result<Decisio
     })
 }
 
-/// Applying `event` to a booking: [`state::transition`] decides its new state.
+/// Applying `event` to a booking: [`state::transition`] decides its new state; a patient's
+/// cancel must also come before the cut-off ([`state::check_patient_change`]), and a hold of a
+/// slot that has started can no longer be confirmed.
 pub(crate) fn apply_event(
     locked: &Locked,
     id: BookingId,
     event: &Event,
+    cutoff: Duration,
     now: DateTime<Utc>,
 ) -> Result<Decision> {
     let booking = locked.booking.as_ref().ok_or(Error::BookingNotFound(id))?;
     let state = state::transition(booking, event, now)?;
+    let slot = locked.booking_slot.as_ref();
+    match (event, slot) {
+        (Event::CancelByPatient { .. }, Some(slot)) => {
+            state::check_patient_change(booking, slot, cutoff, now)?;
+        }
+        (Event::Confirm { .. }, Some(slot)) if slot.range.starts_at() <= now => {
+            return Err(Error::SlotInPast(slot.id));
+        }
+        (
+            Event::Confirm { .. }
+            | Event::CancelByPatient { .. }
+            | Event::CancelByAdmin { .. }
+            | Event::Expire
+            | Event::RescheduleByPatient { .. }
+            | Event::RescheduleByAdmin { .. },
+            _,
+        ) => {}
+    }
     Ok(Decision {
         changes: Changes {
             states: vec![StateChange {
@@ -171,6 +192,95 @@ pub(crate) fn apply_event(
             updated_at: now,
             ..booking.clone()
         }),
+    })
+}
+
+/// A request to move a confirmed booking to another slot.
+#[derive(Debug)]
+pub(crate) struct Move {
+    /// The booking to move.
+    pub(crate) booking: BookingId,
+    /// The slot to move it to.
+    pub(crate) target: SlotId,
+    /// The patient who asks, or `None` for an admin (who may move any booking, at any time).
+    pub(crate) patient: Option<PatientId>,
+    /// The request's idempotency key, stored on the new booking.
+    pub(crate) key: Option<IdempotencyKey>,
+    /// The new booking's id.
+    pub(crate) new_id: BookingId,
+    /// How long before the slot starts a patient may still move it.
+    pub(crate) cutoff: Duration,
+}
+
+/// Rescheduling: refused unless the caller may move the booking (owner or admin), the booking
+/// is confirmed, a patient is before the cut-off, and the target is another live slot that can
+/// be booked now. Then the old booking becomes `RESCHEDULED` (linking to the new one) and a new
+/// `CONFIRMED` booking (linking back) takes the target, in one set of changes. A retry with the
+/// same idempotency key answers with the booking the first request made and writes nothing.
+pub(crate) fn reschedule(locked: &Locked, request: &Move, now: DateTime<Utc>) -> Result<Decision> {
+    let old = locked
+        .booking
+        .as_ref()
+        .ok_or(Error::BookingNotFound(request.booking))?;
+    if request.patient.is_some_and(|p| p != old.patient_id) {
+        return Err(Error::NotOwner(old.id));
+    }
+    if let Some(first) = &locked.replay {
+        return Ok(Decision {
+            changes: Changes::at(now),
+            reply: Some(state::replay_reschedule(first, old.id, request.target)?),
+        });
+    }
+    if old.slot_id == request.target {
+        return Err(Error::validation(
+            "slot_id",
+            "is the booking's own slot; choose another slot",
+        ));
+    }
+    let event = match request.patient {
+        Some(patient) => Event::RescheduleByPatient {
+            patient,
+            to: request.new_id,
+        },
+        None => Event::RescheduleByAdmin { to: request.new_id },
+    };
+    let moved = state::transition(old, &event, now)?;
+    if let (Some(_), Some(slot)) = (request.patient, &locked.booking_slot) {
+        state::check_patient_change(old, slot, request.cutoff, now)?;
+    }
+    let target = locked
+        .slot
+        .as_ref()
+        .ok_or(Error::SlotNotFound(request.target))?;
+    let tidy = state::check_bookable(target, locked.occupant.as_ref(), now)?;
+    let new = Booking {
+        id: request.new_id,
+        slot_id: target.id,
+        patient_id: old.patient_id,
+        state: BookingState::Confirmed,
+        idempotency_key: request.key.clone(),
+        created_at: now,
+        updated_at: now,
+        rescheduled_from: Some(old.id),
+    };
+    let mut states: Vec<StateChange> = tidy
+        .map(|t| StateChange {
+            booking: t.occupant,
+            state: t.state,
+        })
+        .into_iter()
+        .collect();
+    states.push(StateChange {
+        booking: old.id,
+        state: moved,
+    });
+    Ok(Decision {
+        changes: Changes {
+            states,
+            new_bookings: vec![new.clone()],
+            ..Changes::at(now)
+        },
+        reply: Some(new),
     })
 }
 

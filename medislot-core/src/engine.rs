@@ -26,6 +26,9 @@ pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
 /// The longest accepted cancellation reason, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// The longest accepted [`Policy::change_cutoff`].
+pub const MAX_CHANGE_CUTOFF: Duration = Duration::days(365);
+
 /// Tunable durations of the booking rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -33,6 +36,9 @@ pub struct Policy {
     pub hold: Duration,
     /// How long an admin's cancellation keeps the slot out of the pool (default 10 minutes).
     pub buffer: Duration,
+    /// How long before a slot starts a patient may last cancel or reschedule a confirmed
+    /// booking of it (default 0: until it starts, never after). An admin always may.
+    pub change_cutoff: Duration,
 }
 
 impl Default for Policy {
@@ -40,18 +46,24 @@ impl Default for Policy {
         Self {
             hold: Duration::minutes(5),
             buffer: Duration::minutes(10),
+            change_cutoff: Duration::zero(),
         }
     }
 }
 
 impl Policy {
-    /// Checks that both durations make sense.
+    /// Checks that the durations make sense.
     ///
     /// # Errors
     /// [`Error::Validation`] on `hold` unless it is positive, on `buffer` if it is negative, on
-    /// either when it is not a whole number of microseconds (the precision every store keeps).
+    /// `change_cutoff` unless it is between 0 and [`MAX_CHANGE_CUTOFF`], on any of them when it is
+    /// not a whole number of microseconds (the precision every store keeps).
     pub fn validate(self) -> Result<Self> {
-        for (field, span) in [("hold", self.hold), ("buffer", self.buffer)] {
+        for (field, span) in [
+            ("hold", self.hold),
+            ("buffer", self.buffer),
+            ("change_cutoff", self.change_cutoff),
+        ] {
             if span.subsec_nanos() % 1_000 != 0 {
                 return Err(Error::validation(field, "must be whole microseconds"));
             }
@@ -61,6 +73,12 @@ impl Policy {
         }
         if self.buffer < Duration::zero() {
             return Err(Error::validation("buffer", "must not be negative"));
+        }
+        if self.change_cutoff < Duration::zero() || self.change_cutoff > MAX_CHANGE_CUTOFF {
+            return Err(Error::validation(
+                "change_cutoff",
+                "must be between 0 and 365 days",
+            ));
         }
         Ok(self)
     }
@@ -349,17 +367,21 @@ impl BookingEngine {
     ///
     /// # Errors
     /// [`Error::BookingNotFound`], [`Error::NotOwner`], [`Error::HoldExpired`],
-    /// [`Error::InvalidTransition`] when it is not a hold.
+    /// [`Error::InvalidTransition`] when it is not a hold; [`Error::SlotInPast`] when the slot
+    /// has started.
     pub async fn confirm(&self, id: BookingId, patient: PatientId) -> Result<Booking> {
         self.apply(id, Event::Confirm { patient }).await
     }
 
     /// The patient cancels their own booking or hold: `CANCELLED`, and the slot is free at once.
+    /// A confirmed booking can be cancelled only until [`Policy::change_cutoff`] before its slot
+    /// starts.
     ///
     /// # Errors
     /// [`Error::BookingNotFound`], [`Error::NotOwner`], [`Error::InvalidTransition`] for a final
-    /// booking or an admin's buffer; [`Error::Validation`] on `reason` when too long or holding
-    /// a control character other than tab and line breaks (see [`text`](crate::text)).
+    /// booking or an admin's buffer; [`Error::TooLateToChange`] after the cut-off;
+    /// [`Error::Validation`] on `reason` when too long or holding a control character other
+    /// than tab and line breaks (see [`text`](crate::text)).
     pub async fn cancel_as_patient(
         &self,
         id: BookingId,
@@ -387,13 +409,96 @@ impl BookingEngine {
 
     async fn apply(&self, id: BookingId, event: Event) -> Result<Booking> {
         let now = self.now();
+        let cutoff = self.policy.change_cutoff;
         let claim = Claim {
             booking: Some(id),
             ..Claim::default()
         };
         let decision = self
             .mutate(&claim, &|locked| {
-                decisions::apply_event(locked, id, &event, now)
+                decisions::apply_event(locked, id, &event, cutoff, now)
+            })
+            .await?;
+        decision.reply.ok_or(Error::BookingNotFound(id))
+    }
+
+    /// The patient moves their own confirmed booking to another free slot, in one atomic step:
+    /// a new `CONFIRMED` booking takes `target` (its
+    /// [`rescheduled_from`](Booking::rescheduled_from) names the old one) and the old booking
+    /// becomes `RESCHEDULED` (linking to the new one), freeing its slot; or nothing changes.
+    /// Allowed only until [`Policy::change_cutoff`] before the old slot starts. With an
+    /// idempotency key, a retry answers with the booking the first request made instead of
+    /// moving again. Answers with the new booking.
+    ///
+    /// # Errors
+    /// [`Error::BookingNotFound`]; [`Error::NotOwner`]; [`Error::InvalidTransition`] unless the
+    /// booking is confirmed; [`Error::TooLateToChange`] after the cut-off;
+    /// [`Error::Validation`] on `slot_id` when `target` is the booking's own slot, on
+    /// `Idempotency-Key` when the key was used for another request; as [`book`](Self::book)
+    /// for `target` ([`Error::SlotNotFound`] when it does not exist or was withdrawn,
+    /// [`Error::SlotInPast`], [`Error::SlotUnavailable`]).
+    pub async fn reschedule_as_patient(
+        &self,
+        id: BookingId,
+        patient: PatientId,
+        target: SlotId,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<Booking> {
+        self.reschedule(id, Some(patient), target, idempotency_key)
+            .await
+    }
+
+    /// An admin moves any confirmed booking to another free slot (of any doctor), as
+    /// [`reschedule_as_patient`](Self::reschedule_as_patient) does but at any time. The new
+    /// booking stays the patient's; an idempotency key is kept on it, so it shares the patient's
+    /// keys.
+    ///
+    /// # Errors
+    /// As [`reschedule_as_patient`](Self::reschedule_as_patient), except
+    /// [`Error::NotOwner`] and [`Error::TooLateToChange`].
+    pub async fn reschedule_as_admin(
+        &self,
+        id: BookingId,
+        target: SlotId,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<Booking> {
+        self.reschedule(id, None, target, idempotency_key).await
+    }
+
+    /// Locks the booking's slot and `target` (in id order, so two opposite moves cannot
+    /// deadlock), then the booking; reads them and the first booking made with the key; decides.
+    async fn reschedule(
+        &self,
+        id: BookingId,
+        patient: Option<PatientId>,
+        target: SlotId,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Booking> {
+        let replay = match (key.clone(), patient) {
+            (None, _) => None,
+            (Some(key), Some(patient)) => Some((patient, key)),
+            // The key is the patient's, kept on their new booking: find whose booking it is (a
+            // booking never changes patient, so this read needs no lock).
+            (Some(key), None) => Some((self.booking(id).await?.booking.patient_id, key)),
+        };
+        let now = self.now();
+        let request = decisions::Move {
+            booking: id,
+            target,
+            patient,
+            key,
+            new_id: BookingId::new(),
+            cutoff: self.policy.change_cutoff,
+        };
+        let claim = Claim {
+            slot: Some(target),
+            booking: Some(id),
+            replay,
+            ..Claim::default()
+        };
+        let decision = self
+            .mutate(&claim, &|locked| {
+                decisions::reschedule(locked, &request, now)
             })
             .await?;
         decision.reply.ok_or(Error::BookingNotFound(id))
@@ -481,6 +586,7 @@ fn draft(
         idempotency_key,
         created_at: now,
         updated_at: now,
+        rescheduled_from: None,
     }
 }
 

@@ -45,6 +45,16 @@ pub enum Error {
         /// What was attempted.
         event: EventKind,
     },
+    /// A patient asked to cancel or reschedule a confirmed booking after the clinic's cut-off
+    /// ([`Policy::change_cutoff`](crate::Policy::change_cutoff) before the slot starts, and never
+    /// once it has started). An admin is never refused this way.
+    #[error("booking {booking} could be changed by its patient only until {allowed_until}")]
+    TooLateToChange {
+        /// The booking.
+        booking: BookingId,
+        /// The last instant the patient could have cancelled or rescheduled it (exclusive).
+        allowed_until: DateTime<Utc>,
+    },
     /// The hold lapsed before it was confirmed.
     #[error("the hold on booking {0} expired")]
     HoldExpired(BookingId),

@@ -70,7 +70,9 @@ pub use booking::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use doctor::{parse_timezone, Doctor, DoctorCursor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
-pub use engine::{BookingEngine, Policy, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH};
+pub use engine::{
+    BookingEngine, Policy, MAX_CHANGE_CUTOFF, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
+};
 pub use error::{BoxError, Error, Result, StoreError};
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};

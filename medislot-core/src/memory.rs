@@ -141,6 +141,11 @@ impl State {
         }
         if let Some(id) = claim.booking {
             locked.booking = self.bookings.get(&id).cloned();
+            locked.booking_slot = locked
+                .booking
+                .as_ref()
+                .and_then(|b| self.slots.get(&b.slot_id))
+                .map(|r| r.slot.clone());
         }
         if let Some((patient, key)) = &claim.replay {
             locked.replay = self
@@ -266,7 +271,8 @@ fn is_empty_range<T: Ord>(lower: &Bound<T>, upper: &Bound<T>) -> bool {
 #[async_trait]
 impl SlotStore for MemoryStore {
     async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
-        // One write lock for the whole unit of work: it covers every lock the claim names.
+        // One write lock for the whole unit of work: it covers every lock the claim names (both
+        // slots of a reschedule included), so there is no order to get wrong.
         let mut state = self.state.write();
         let locked = state.read(claim);
         let decision = decide(&locked)?;
@@ -476,18 +482,18 @@ impl AccountStore for MemoryStore {
     async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
         let part = part.to_ascii_lowercase();
         let accounts = self.accounts.read();
-        // `by_email` is ordered by email.
-        Ok(accounts
-            .by_email
+        let mut found: Vec<Account> = accounts
+            .by_id
             .values()
-            .filter_map(|id| accounts.by_id.get(id))
             .filter(|a| {
                 a.name.to_ascii_lowercase().contains(&part)
                     || a.email.as_str().to_ascii_lowercase().contains(&part)
             })
-            .take(limit as usize)
             .cloned()
-            .collect())
+            .collect();
+        found.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {

@@ -130,7 +130,8 @@ impl SlotStatus {
                 BookingState::Pending { .. }
                 | BookingState::Buffer { .. }
                 | BookingState::Cancelled { .. }
-                | BookingState::Expired { .. },
+                | BookingState::Expired { .. }
+                | BookingState::Rescheduled { .. },
             )
             | None => {
                 if slot.range.starts_at() > now {

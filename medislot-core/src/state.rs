@@ -9,9 +9,14 @@
 //!     │ book          ▼                       │   ▼
 //!     └─────────▶ EXPIRED        patient ─────┘ BUFFER ──(buffer ends)──▶ CANCELLED
 //!                               cancels ──▶ CANCELLED
+//!
+//!   CONFIRMED ──(patient or admin reschedules)──▶ RESCHEDULED  (+ a new CONFIRMED booking)
 //! ```
+//!
+//! Time rules that need the slot, not only the booking, are checked beside the transition:
+//! [`check_patient_change`] (the cut-off before a slot starts) and [`check_bookable`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::booking::{Booking, BookingState, CancelledBy, Event};
 use crate::error::{Error, Result};
@@ -31,7 +36,9 @@ pub fn transition(booking: &Booking, event: &Event, now: DateTime<Utc>) -> Resul
         event: event.kind(),
     };
     match event {
-        Event::Confirm { patient } | Event::CancelByPatient { patient, .. }
+        Event::Confirm { patient }
+        | Event::CancelByPatient { patient, .. }
+        | Event::RescheduleByPatient { patient, .. }
             if *patient != booking.patient_id =>
         {
             Err(Error::NotOwner(booking.id))
@@ -44,7 +51,8 @@ pub fn transition(booking: &Booking, event: &Event, now: DateTime<Utc>) -> Resul
             BookingState::Confirmed
             | BookingState::Buffer { .. }
             | BookingState::Cancelled { .. }
-            | BookingState::Expired { .. } => Err(refuse()),
+            | BookingState::Expired { .. }
+            | BookingState::Rescheduled { .. } => Err(refuse()),
         },
         Event::CancelByPatient { reason, .. } => match &booking.state {
             BookingState::Confirmed => Ok(cancelled(CancelledBy::Patient, reason)),
@@ -54,7 +62,8 @@ pub fn transition(booking: &Booking, event: &Event, now: DateTime<Utc>) -> Resul
             BookingState::Pending { .. }
             | BookingState::Buffer { .. }
             | BookingState::Cancelled { .. }
-            | BookingState::Expired { .. } => Err(refuse()),
+            | BookingState::Expired { .. }
+            | BookingState::Rescheduled { .. } => Err(refuse()),
         },
         Event::CancelByAdmin { reason, buffer } => match &booking.state {
             BookingState::Confirmed => Ok(BookingState::Buffer {
@@ -67,7 +76,8 @@ pub fn transition(booking: &Booking, event: &Event, now: DateTime<Utc>) -> Resul
             BookingState::Pending { .. }
             | BookingState::Buffer { .. }
             | BookingState::Cancelled { .. }
-            | BookingState::Expired { .. } => Err(refuse()),
+            | BookingState::Expired { .. }
+            | BookingState::Rescheduled { .. } => Err(refuse()),
         },
         Event::Expire => match &booking.state {
             BookingState::Pending { hold_until } if *hold_until <= now => {
@@ -87,8 +97,19 @@ pub fn transition(booking: &Booking, event: &Event, now: DateTime<Utc>) -> Resul
             | BookingState::Confirmed
             | BookingState::Buffer { .. }
             | BookingState::Cancelled { .. }
-            | BookingState::Expired { .. } => Err(refuse()),
+            | BookingState::Expired { .. }
+            | BookingState::Rescheduled { .. } => Err(refuse()),
         },
+        Event::RescheduleByPatient { to, .. } | Event::RescheduleByAdmin { to } => {
+            match &booking.state {
+                BookingState::Confirmed => Ok(BookingState::Rescheduled { to: *to }),
+                BookingState::Pending { .. }
+                | BookingState::Buffer { .. }
+                | BookingState::Cancelled { .. }
+                | BookingState::Expired { .. }
+                | BookingState::Rescheduled { .. } => Err(refuse()),
+            }
+        }
     }
 }
 
@@ -136,6 +157,62 @@ pub fn check_bookable(
     }
 }
 
+/// The last instant (exclusive) a patient may cancel or reschedule a confirmed booking of
+/// `slot`: `cutoff` before it starts, so never once it has started.
+pub fn patient_change_deadline(slot: &Slot, cutoff: Duration) -> DateTime<Utc> {
+    slot.range
+        .starts_at()
+        .checked_sub_signed(cutoff)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Decides whether a patient may still cancel or reschedule `booking` of `slot` at `now`, given
+/// the clinic's cut-off. Only a confirmed booking is bound by it: letting go of a live hold is
+/// always allowed. An admin is never bound by it, so the engine does not ask for one.
+///
+/// # Errors
+/// [`Error::TooLateToChange`] naming the deadline ([`patient_change_deadline`]).
+pub fn check_patient_change(
+    booking: &Booking,
+    slot: &Slot,
+    cutoff: Duration,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let allowed_until = patient_change_deadline(slot, cutoff);
+    match booking.state {
+        BookingState::Confirmed if now >= allowed_until => Err(Error::TooLateToChange {
+            booking: booking.id,
+            allowed_until,
+        }),
+        BookingState::Confirmed
+        | BookingState::Pending { .. }
+        | BookingState::Buffer { .. }
+        | BookingState::Cancelled { .. }
+        | BookingState::Expired { .. }
+        | BookingState::Rescheduled { .. } => Ok(()),
+    }
+}
+
+/// Decides what a reschedule that carries an idempotency key the patient already used answers:
+/// the booking that reschedule made, when it moved the same booking to the same slot.
+///
+/// # Errors
+/// [`Error::Validation`] on `Idempotency-Key` when the key was used for another request.
+pub fn replay_reschedule(
+    first: &Booking,
+    from: crate::BookingId,
+    to: crate::SlotId,
+) -> Result<Booking> {
+    if first.rescheduled_from == Some(from) && first.slot_id == to {
+        Ok(first.clone())
+    } else {
+        Err(Error::validation(
+            "Idempotency-Key",
+            "this key was already used for another request",
+        ))
+    }
+}
+
 /// Decides what a booking request that carries an idempotency key already used by the same
 /// patient returns: the first booking when it was for the same slot.
 ///
@@ -172,6 +249,7 @@ mod tests {
             idempotency_key: None,
             created_at: at(0),
             updated_at: at(0),
+            rescheduled_from: None,
         }
     }
 
@@ -204,6 +282,12 @@ mod tests {
                 },
             ),
             ("expired", BookingState::Expired { hold_until: at(5) }),
+            (
+                "rescheduled",
+                BookingState::Rescheduled {
+                    to: BookingId::new(),
+                },
+            ),
         ]
     }
 
@@ -219,6 +303,13 @@ mod tests {
                 buffer: Duration::minutes(10),
             },
             Event::Expire,
+            Event::RescheduleByPatient {
+                patient: owner,
+                to: BookingId::new(),
+            },
+            Event::RescheduleByAdmin {
+                to: BookingId::new(),
+            },
         ]
     }
 
@@ -235,6 +326,8 @@ mod tests {
             ("confirmed", CancelByPatient) => Some(Cancelled),
             ("confirmed", CancelByAdmin) => Some(Buffer),
             ("ended buffer", Expire) => Some(Cancelled),
+            ("confirmed", RescheduleByPatient) => Some(Rescheduled),
+            ("confirmed", RescheduleByAdmin) => Some(Rescheduled),
             _ => None,
         }
     }
@@ -257,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn another_patients_confirm_or_cancel_is_refused_as_not_owner_in_every_state() {
+    fn another_patients_confirm_cancel_or_reschedule_is_refused_as_not_owner_in_every_state() {
         let owner = PatientId::new();
         let stranger = PatientId::new();
         for (name, state) in states() {
@@ -267,6 +360,10 @@ mod tests {
                 Event::CancelByPatient {
                     patient: stranger,
                     reason: None,
+                },
+                Event::RescheduleByPatient {
+                    patient: stranger,
+                    to: BookingId::new(),
                 },
             ] {
                 assert!(
@@ -368,6 +465,64 @@ mod tests {
             .unwrap();
         assert_eq!(tidy.occupant, lapsed.id);
         assert_eq!(tidy.state.status(), BookingStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_reschedule_links_the_old_booking_to_the_new_one() {
+        let b = booking(BookingState::Confirmed, PatientId::new());
+        let to = BookingId::new();
+        let event = Event::RescheduleByPatient {
+            patient: b.patient_id,
+            to,
+        };
+        assert_eq!(
+            transition(&b, &event, at(10)).unwrap(),
+            BookingState::Rescheduled { to }
+        );
+    }
+
+    #[test]
+    fn a_patient_may_change_a_confirmed_booking_only_before_the_cutoff() {
+        let slot = slot_starting(120);
+        let b = booking(BookingState::Confirmed, PatientId::new());
+        let cutoff = Duration::minutes(60);
+        assert!(check_patient_change(&b, &slot, cutoff, at(59)).is_ok());
+        for late in [at(60), at(119), at(120), at(500)] {
+            assert!(
+                matches!(
+                    check_patient_change(&b, &slot, cutoff, late),
+                    Err(Error::TooLateToChange { booking, allowed_until })
+                        if booking == b.id && allowed_until == at(60)
+                ),
+                "{late}"
+            );
+        }
+        // With no cut-off, the slot's start is the deadline.
+        assert!(check_patient_change(&b, &slot, Duration::zero(), at(119)).is_ok());
+        assert!(check_patient_change(&b, &slot, Duration::zero(), at(120)).is_err());
+        // Letting go of a live hold is never too late.
+        let hold = booking(
+            BookingState::Pending {
+                hold_until: at(130),
+            },
+            b.patient_id,
+        );
+        assert!(check_patient_change(&hold, &slot, cutoff, at(100)).is_ok());
+    }
+
+    #[test]
+    fn a_reschedule_replays_only_the_same_move() {
+        let old = BookingId::new();
+        let first = Booking {
+            rescheduled_from: Some(old),
+            ..booking(BookingState::Confirmed, PatientId::new())
+        };
+        assert_eq!(
+            replay_reschedule(&first, old, first.slot_id).unwrap(),
+            first
+        );
+        assert!(replay_reschedule(&first, old, SlotId::new()).is_err());
+        assert!(replay_reschedule(&first, BookingId::new(), first.slot_id).is_err());
     }
 
     #[test]

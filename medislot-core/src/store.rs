@@ -38,15 +38,16 @@ pub trait SlotStore: Send + Sync {
     /// Runs one mutation as a single atomic step. Implementers must:
     ///
     /// 1. **Lock** what `claim` names, in this order, so that two mutations never wait on each
-    ///    other in a cycle: the doctor ([`Claim::doctor`]); the slot ([`Claim::slot`]); the
-    ///    booking's slot, then the booking ([`Claim::booking`]). A missing row locks nothing
+    ///    other in a cycle: the doctor ([`Claim::doctor`]); the slots, that is the slot
+    ///    ([`Claim::slot`]) and the booking's slot ([`Claim::booking`]), in ascending
+    ///    [`SlotId`] order when they differ; then the booking. A missing row locks nothing
     ///    and is simply read as absent. A lock must exclude every other mutation that claims the
     ///    same row until this one commits or rolls back (a row lock, a database write lock, a
     ///    process-wide write lock: whatever the store has).
     /// 2. **Read**, after the last lock is granted, everything `claim` asks for into a
     ///    [`Locked`](crate::Locked), field by field as each field's docs say: the doctor unless
-    ///    deleted, the slot unless withdrawn, the slot's occupying booking, the booking, the
-    ///    replay candidate, the lapsed bookings. Reads made after the lock see every change
+    ///    deleted, the slot unless withdrawn, the slot's occupying booking, the booking and its
+    ///    slot, the replay candidate, the lapsed bookings. Reads made after the lock see every change
     ///    committed before it.
     /// 3. **Decide**: call `decide` with the reads. When it fails, roll back and return its error
     ///    unchanged. `decide` is pure and may be called again if the store retries the whole

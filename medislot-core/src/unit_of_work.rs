@@ -16,9 +16,12 @@ use crate::slot::{Slot, TimeRange};
 
 /// What one mutation locks, and what the store reads once the locks are held.
 ///
-/// Stores take the locks in this fixed order (doctor, then slot, then the booking's slot and the
-/// booking), so two mutations can never wait on each other in a cycle, and read everything
-/// after the last lock is granted, so the reads see every change committed before it.
+/// Stores take the locks in this fixed order: the doctor; then the slots, that is the claimed
+/// [`slot`](Self::slot) and the claimed booking's slot, in ascending [`SlotId`] order (a claim
+/// may name two different slots, as a reschedule does); then the booking. So two mutations can
+/// never wait on each other in a cycle (a move from slot A to B racing a move from B to A both
+/// lock A and B in the same order), and read everything after the last lock is granted, so the
+/// reads see every change committed before it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Claim {
     /// Lock this doctor; read it ([`Locked::doctor`]) and what [`DoctorClaim`] asks for.
@@ -26,7 +29,9 @@ pub struct Claim {
     /// Lock this slot; read it when live ([`Locked::slot`]) and its occupying booking
     /// ([`Locked::occupant`]).
     pub slot: Option<SlotId>,
-    /// Lock this booking's slot, then the booking; read the booking ([`Locked::booking`]).
+    /// Lock this booking's slot, then the booking; read the booking ([`Locked::booking`]) and
+    /// its slot ([`Locked::booking_slot`]). When [`slot`](Self::slot) is set too and names
+    /// another slot, both slots are locked in ascending [`SlotId`] order before the booking.
     pub booking: Option<BookingId>,
     /// Read the booking this patient made with this idempotency key, if any
     /// ([`Locked::replay`]). Looked up after the locks, so two retries racing on one slot
@@ -69,6 +74,8 @@ pub struct Locked {
     pub occupant: Option<Booking>,
     /// The claimed booking, if it exists.
     pub booking: Option<Booking>,
+    /// The claimed booking's slot (withdrawn or not), if the booking exists.
+    pub booking_slot: Option<Slot>,
     /// The booking made earlier with the claimed idempotency key, if any.
     pub replay: Option<Booking>,
     /// Bookings lapsed by [`Claim::lapsed_at`], in any order.

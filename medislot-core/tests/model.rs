@@ -19,13 +19,37 @@ const BUFFER: i64 = 10;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Book { slot: usize, patient: usize },
-    Hold { slot: usize, patient: usize },
-    Confirm { booking: usize, patient: usize },
-    CancelByPatient { booking: usize, patient: usize },
-    CancelByAdmin { booking: usize },
-    Withdraw { slot: usize },
-    Advance { minutes: i64 },
+    Book {
+        slot: usize,
+        patient: usize,
+    },
+    Hold {
+        slot: usize,
+        patient: usize,
+    },
+    Confirm {
+        booking: usize,
+        patient: usize,
+    },
+    CancelByPatient {
+        booking: usize,
+        patient: usize,
+    },
+    CancelByAdmin {
+        booking: usize,
+    },
+    /// `patient` `None`: an admin moves the booking.
+    Reschedule {
+        booking: usize,
+        patient: Option<usize>,
+        slot: usize,
+    },
+    Withdraw {
+        slot: usize,
+    },
+    Advance {
+        minutes: i64,
+    },
     Release,
 }
 
@@ -38,7 +62,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (slot.clone(), patient.clone()).prop_map(|(slot, patient)| Op::Hold { slot, patient }),
         3 => (booking.clone(), patient.clone()).prop_map(|(booking, patient)| Op::Confirm { booking, patient }),
         3 => (booking.clone(), patient).prop_map(|(booking, patient)| Op::CancelByPatient { booking, patient }),
-        2 => booking.prop_map(|booking| Op::CancelByAdmin { booking }),
+        2 => booking.clone().prop_map(|booking| Op::CancelByAdmin { booking }),
+        3 => (booking, proptest::option::of(0..PATIENTS), slot.clone())
+            .prop_map(|(booking, patient, slot)| Op::Reschedule { booking, patient, slot }),
         1 => slot.prop_map(|slot| Op::Withdraw { slot }),
         3 => (0i64..12).prop_map(|minutes| Op::Advance { minutes }),
         1 => Just(Op::Release),
@@ -54,6 +80,7 @@ enum St {
     Buffer(DateTime<Utc>),
     Cancelled,
     Expired,
+    Rescheduled,
 }
 
 #[derive(Debug)]
@@ -86,7 +113,7 @@ impl Model {
         match st {
             St::Confirmed => true,
             St::Pending(until) | St::Buffer(until) => until > self.now,
-            St::Cancelled | St::Expired => false,
+            St::Cancelled | St::Expired | St::Rescheduled => false,
         }
     }
 
@@ -144,6 +171,10 @@ impl Model {
                     St::Pending(_) => return Answer::Refused("hold_expired"),
                     _ => return Answer::Refused("invalid_transition"),
                 };
+                // A hold of a slot that has started can no longer be confirmed.
+                if self.starts[b.slot] <= self.now {
+                    return Answer::Refused("slot_in_past");
+                }
                 self.bookings[booking].st = next;
                 Answer::Booking(name(next))
             }
@@ -157,6 +188,10 @@ impl Model {
                 let live = self.occupies(b.st) && !matches!(b.st, St::Buffer(_));
                 if !live {
                     return Answer::Refused("invalid_transition");
+                }
+                // The default cut-off: a confirmed booking until its slot starts.
+                if b.st == St::Confirmed && self.starts[b.slot] <= self.now {
+                    return Answer::Refused("too_late_to_change");
                 }
                 self.bookings[booking].st = St::Cancelled;
                 Answer::Booking("CANCELLED")
@@ -172,6 +207,36 @@ impl Model {
                 };
                 self.bookings[booking].st = next;
                 Answer::Booking(name(next))
+            }
+            Op::Reschedule {
+                booking,
+                patient,
+                slot,
+            } => {
+                let Some(b) = self.bookings.get(booking) else {
+                    return Answer::Skipped;
+                };
+                let (from, owner, st) = (b.slot, b.patient, b.st);
+                if patient.is_some_and(|p| p != owner) {
+                    return Answer::Refused("not_owner");
+                }
+                if from == slot {
+                    return Answer::Refused("same_slot");
+                }
+                if st != St::Confirmed {
+                    return Answer::Refused("invalid_transition");
+                }
+                // A patient only until the old slot starts (the default cut-off); an admin always.
+                if patient.is_some() && self.starts[from] <= self.now {
+                    return Answer::Refused("too_late_to_change");
+                }
+                match self.create(slot, owner, St::Confirmed) {
+                    Answer::Booking(made) => {
+                        self.bookings[booking].st = St::Rescheduled;
+                        Answer::Booking(made)
+                    }
+                    refused => refused,
+                }
             }
             Op::Withdraw { slot } => {
                 if self.withdrawn[slot] {
@@ -221,6 +286,7 @@ fn name(st: St) -> &'static str {
         St::Buffer(_) => "BUFFER",
         St::Cancelled => "CANCELLED",
         St::Expired => "EXPIRED",
+        St::Rescheduled => "RESCHEDULED",
     }
 }
 
@@ -231,6 +297,10 @@ fn refusal(err: &Error) -> &'static str {
         Error::SlotUnavailable(_) => "slot_unavailable",
         Error::NotOwner(_) => "not_owner",
         Error::HoldExpired(_) => "hold_expired",
+        Error::Validation {
+            field: "slot_id", ..
+        } => "same_slot",
+        Error::TooLateToChange { .. } => "too_late_to_change",
         Error::InvalidTransition { .. } => "invalid_transition",
         Error::SlotHasActiveBooking(_) => "slot_has_active_booking",
         other => panic!("unexpected error from the engine: {other:?}"),
@@ -289,6 +359,28 @@ impl Real {
                 },
                 Op::CancelByAdmin { booking } => match self.bookings.get(booking) {
                     Some(id) => booking_answer(self.engine.cancel_as_admin(*id, None).await),
+                    None => Answer::Skipped,
+                },
+                Op::Reschedule {
+                    booking,
+                    patient,
+                    slot,
+                } => match self.bookings.get(booking).copied() {
+                    Some(id) => {
+                        let target = self.slots[slot];
+                        let r = match patient {
+                            Some(p) => {
+                                self.engine
+                                    .reschedule_as_patient(id, self.patients[p], target, None)
+                                    .await
+                            }
+                            None => self.engine.reschedule_as_admin(id, target, None).await,
+                        };
+                        if let Ok(b) = &r {
+                            self.bookings.push(b.id);
+                        }
+                        booking_answer(r)
+                    }
                     None => Answer::Skipped,
                 },
                 Op::Withdraw { slot } => match self.engine.withdraw_slot(self.slots[slot]).await {

@@ -97,6 +97,10 @@ fn constraint_error(name: &str) -> Option<Error> {
         | "bookings_hold_until_when_held"
         | "bookings_buffer_until_when_buffered"
         | "bookings_cancelled_by_when_cancelled"
+        | "bookings_rescheduled_to_when_rescheduled"
+        | "bookings_rescheduled_to_fk"
+        | "bookings_rescheduled_from_fk"
+        | "bookings_rescheduled_once"
         | "accounts_role_known"
         | "doctors_name_not_blank"
         | "doctors_specialization_not_blank" => Some(Error::Store(StoreError::Corrupt(format!(
@@ -149,6 +153,47 @@ pub(crate) fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deadlock PostgreSQL detects is classified as `Busy` (a 503 to retry), never as a
+    /// failure of its own (a 500): two transactions lock two rows in opposite orders.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_detected_deadlock_is_classified_busy() {
+        let store = crate::testing::fresh_store().await;
+        let (a, b) = ("a", "b");
+        sqlx::raw_sql(
+            "CREATE TABLE pair (k text PRIMARY KEY); INSERT INTO pair VALUES ('a'), ('b')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let mut first = store.pool().begin().await.unwrap();
+        let mut second = store.pool().begin().await.unwrap();
+        let lock = "SELECT 1 FROM pair WHERE k = $1 FOR UPDATE";
+        sqlx::query(lock)
+            .bind(a)
+            .execute(&mut *first)
+            .await
+            .unwrap();
+        sqlx::query(lock)
+            .bind(b)
+            .execute(&mut *second)
+            .await
+            .unwrap();
+        let (one, two) = tokio::join!(
+            sqlx::query(lock).bind(b).execute(&mut *first),
+            sqlx::query(lock).bind(a).execute(&mut *second),
+        );
+        let failed = match (one, two) {
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+            other => panic!("exactly one side is the deadlock victim: {other:?}"),
+        };
+        assert!(
+            matches!(&failed, sqlx::Error::Database(dbe) if dbe.code().as_deref() == Some(DEADLOCK)),
+            "{failed:?}"
+        );
+        assert!(is_retryable(&failed));
+        assert!(matches!(store_error(failed), StoreError::Busy(_)));
+    }
 
     /// Each SQLSTATE of a value PostgreSQL cannot hold, raised by the server itself, is
     /// classified as [`StoreError::Unrepresentable`] (answered 422), never as `Other` (a 500).

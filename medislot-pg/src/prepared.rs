@@ -31,14 +31,14 @@ pub(crate) enum Hot {
     Occupant,
     /// `(patient id, key)`: the patient's booking made with this idempotency key.
     Replay,
-    /// `(booking id)`: locks the booking's slot.
+    /// `(booking id)`: the booking's slot, locked (withdrawn or not).
     LockBookingSlot,
     /// `(booking id)`: the booking, locked.
     LockBooking,
-    /// Inserts a booking (11 columns).
+    /// Inserts a booking (12 columns).
     InsertBooking,
-    /// `(booking id, status, hold_until, buffer_until, cancelled_by, cancel_reason, at)`: writes
-    /// a booking's state.
+    /// `(booking id, status, hold_until, buffer_until, cancelled_by, cancel_reason, at,
+    /// rescheduled_to)`: writes a booking's state.
     WriteState,
 }
 
@@ -59,10 +59,10 @@ impl Hot {
             Hot::LockSlot => "medislot_lock_slot",
             Hot::Occupant => "medislot_occupant",
             Hot::Replay => "medislot_replay",
-            Hot::LockBookingSlot => "medislot_lock_booking_slot",
+            Hot::LockBookingSlot => "medislot_lock_booking_slot_v2",
             Hot::LockBooking => "medislot_lock_booking",
-            Hot::InsertBooking => "medislot_insert_booking_v2",
-            Hot::WriteState => "medislot_write_state_v2",
+            Hot::InsertBooking => "medislot_insert_booking_v3",
+            Hot::WriteState => "medislot_write_state_v3",
         }
     }
 
@@ -72,9 +72,11 @@ impl Hot {
             Hot::Replay => "uuid, text",
             Hot::InsertBooking => {
                 "uuid, uuid, uuid, text, timestamptz, timestamptz, text, text, text, \
-                 timestamptz, timestamptz"
+                 timestamptz, timestamptz, uuid"
             }
-            Hot::WriteState => "uuid, text, timestamptz, timestamptz, text, text, timestamptz",
+            Hot::WriteState => {
+                "uuid, text, timestamptz, timestamptz, text, text, timestamptz, uuid"
+            }
         }
     }
 
@@ -97,20 +99,21 @@ impl Hot {
                         "SELECT {BOOKING} FROM bookings b \
                          WHERE b.patient_id = $1 AND b.idempotency_key = $2"
                     ),
-                    Hot::LockBookingSlot => "SELECT 1 FROM slots \
-                         WHERE id = (SELECT slot_id FROM bookings WHERE id = $1) FOR UPDATE"
-                        .to_owned(),
+                    Hot::LockBookingSlot => format!(
+                        "SELECT {SLOT} FROM slots s \
+                         WHERE s.id = (SELECT slot_id FROM bookings WHERE id = $1) FOR UPDATE"
+                    ),
                     Hot::LockBooking => {
                         format!("SELECT {BOOKING} FROM bookings b WHERE b.id = $1 FOR UPDATE")
                     }
                     Hot::InsertBooking => "INSERT INTO bookings (id, slot_id, patient_id, \
                          status, hold_until, buffer_until, cancelled_by, cancel_reason, \
-                         idempotency_key, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                         idempotency_key, created_at, updated_at, rescheduled_from) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                         .to_owned(),
                     Hot::WriteState => "UPDATE bookings SET status = $2, hold_until = $3, \
                          buffer_until = $4, cancelled_by = $5, cancel_reason = $6, \
-                         updated_at = $7 WHERE id = $1"
+                         updated_at = $7, rescheduled_to = $8 WHERE id = $1"
                         .to_owned(),
                 })
                 .collect()

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, Booking, BookingState, BookingStatus, CancelledBy, Doctor, Email,
-    IdempotencyKey, Role, Slot, StateParts, StoreError, TimeRange,
+    Account, AccountId, Booking, BookingId, BookingState, BookingStatus, CancelledBy, Doctor,
+    Email, IdempotencyKey, Role, Slot, StateParts, StoreError, TimeRange,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -25,7 +25,8 @@ pub(crate) const BOOKING: &str = "b.id AS b_id, b.slot_id AS b_slot_id, \
     b.patient_id AS b_patient_id, b.status AS b_status, b.hold_until AS b_hold_until, \
     b.buffer_until AS b_buffer_until, b.cancelled_by AS b_cancelled_by, \
     b.cancel_reason AS b_cancel_reason, b.idempotency_key AS b_idempotency_key, \
-    b.created_at AS b_created_at, b.updated_at AS b_updated_at";
+    b.created_at AS b_created_at, b.updated_at AS b_updated_at, \
+    b.rescheduled_to AS b_rescheduled_to, b.rescheduled_from AS b_rescheduled_from";
 
 /// The columns of `accounts`.
 pub(crate) const ACCOUNT: &str = "id, email, name, role, password_hash, created_at";
@@ -76,6 +77,9 @@ pub(crate) fn booking(row: &PgRow) -> Result<Booking, sqlx::Error> {
             .transpose()
             .map_err(corrupt)?,
         cancel_reason: row.try_get("b_cancel_reason")?,
+        rescheduled_to: row
+            .try_get::<Option<Uuid>, _>("b_rescheduled_to")?
+            .map(BookingId::from_uuid),
     };
     let key: Option<String> = row.try_get("b_idempotency_key")?;
     Ok(Booking {
@@ -90,6 +94,9 @@ pub(crate) fn booking(row: &PgRow) -> Result<Booking, sqlx::Error> {
             .map_err(corrupt)?,
         created_at: row.try_get("b_created_at")?,
         updated_at: row.try_get("b_updated_at")?,
+        rescheduled_from: row
+            .try_get::<Option<Uuid>, _>("b_rescheduled_from")?
+            .map(BookingId::from_uuid),
     })
 }
 

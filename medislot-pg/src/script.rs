@@ -58,6 +58,14 @@ impl Script {
         self
     }
 
+    /// Appends a `uuid` literal or `NULL`.
+    pub(crate) fn opt_uuid(&mut self, id: Option<Uuid>) -> &mut Self {
+        match id {
+            Some(id) => self.uuid(id),
+            None => self.sql("NULL::uuid"),
+        }
+    }
+
     /// Appends a `timestamptz` literal, exact to the microsecond (PostgreSQL's precision).
     pub(crate) fn ts(&mut self, at: DateTime<Utc>) -> &mut Self {
         // RFC 3339 with a `Z`: digits and `-:.TZ` only.
@@ -140,6 +148,7 @@ impl Script {
     fn lit(&mut self, lit: &Lit<'_>) {
         match *lit {
             Lit::Uuid(id) => self.uuid(id),
+            Lit::OptUuid(id) => self.opt_uuid(id),
             Lit::Ts(at) => self.ts(at),
             Lit::OptTs(at) => self.opt_ts(at),
             Lit::Text(text) => self.text(text),
@@ -159,6 +168,7 @@ impl Script {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Lit<'a> {
     Uuid(Uuid),
+    OptUuid(Option<Uuid>),
     Ts(DateTime<Utc>),
     OptTs(Option<DateTime<Utc>>),
     Text(&'a str),

@@ -2,8 +2,9 @@
 //! transaction sent as two scripts, so it costs two round trips whatever it does:
 //!
 //! 1. `BEGIN`, the claim's locks (`SELECT ... FOR UPDATE`: doctor, then its slots or the slot,
-//!    then the booking's slot and the booking), then the claim's reads, each statement with its
-//!    own snapshot taken after the locks;
+//!    then the booking's slot and the booking; when a claim names two slots, as a reschedule
+//!    does, both are locked first by one statement in id order), then the claim's reads, each
+//!    statement with its own snapshot taken after the locks;
 //! 2. the decision's writes and `COMMIT`, or `ROLLBACK` when the core refused or there is
 //!    nothing to write.
 //!
@@ -33,6 +34,7 @@ struct ReadPlan {
     slot: Option<Stmt>,
     occupant: Option<Stmt>,
     booking: Option<Stmt>,
+    booking_slot: Option<Stmt>,
     replay: Option<Stmt>,
     lapsed: Option<Stmt>,
 }
@@ -109,12 +111,26 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
                 .end();
         }
     }
+    if let (Some(slot), Some(booking)) = (claim.slot, claim.booking) {
+        // Two slots (a reschedule): lock both in one statement, in id order, so that two
+        // opposite moves lock them in the same order and cannot deadlock. The locking clause
+        // runs above the sort, so rows are locked in the order they are returned. A booking
+        // never changes slot, so its slot id can be read before either lock.
+        script
+            .sql("SELECT 1 FROM slots WHERE id IN (")
+            .uuid(slot)
+            .sql(", (SELECT slot_id FROM bookings WHERE id = ")
+            .uuid(booking)
+            .sql(")) ORDER BY id FOR UPDATE")
+            .end();
+    }
     if let Some(slot) = claim.slot {
         plan.slot = Some(script.hot(Hot::LockSlot, prepared, &[Lit::Uuid(slot.into())]));
     }
     if let Some(booking) = claim.booking {
         // A booking never changes slot, so its slot id can be read before either lock.
-        script.hot(Hot::LockBookingSlot, prepared, &[Lit::Uuid(booking.into())]);
+        plan.booking_slot =
+            Some(script.hot(Hot::LockBookingSlot, prepared, &[Lit::Uuid(booking.into())]));
         plan.booking = Some(script.hot(Hot::LockBooking, prepared, &[Lit::Uuid(booking.into())]));
     }
     // Reads, after every lock.
@@ -201,6 +217,7 @@ fn read(plan: &ReadPlan, found: &Results) -> Result<Locked, sqlx::Error> {
         },
         slot,
         booking: first(plan.booking).map(rows::booking).transpose()?,
+        booking_slot: first(plan.booking_slot).map(rows::slot).transpose()?,
         replay: first(plan.replay).map(rows::booking).transpose()?,
         lapsed: bookings(all(plan.lapsed))?,
     })
@@ -266,6 +283,7 @@ fn write_script(changes: &Changes, prepared: bool) -> Script {
                 Lit::OptText(parts.cancelled_by.map(CancelledBy::as_str)),
                 Lit::OptText(parts.cancel_reason.as_deref()),
                 Lit::Ts(at),
+                Lit::OptUuid(parts.rescheduled_to.map(Into::into)),
             ],
         );
     }
@@ -292,6 +310,7 @@ fn insert_booking(script: &mut Script, booking: &Booking, prepared: bool) {
             Lit::OptText(booking.idempotency_key.as_ref().map(|k| k.as_str())),
             Lit::Ts(booking.created_at),
             Lit::Ts(booking.updated_at),
+            Lit::OptUuid(booking.rescheduled_from.map(Into::into)),
         ],
     );
 }

@@ -574,3 +574,68 @@ async fn values_postgres_cannot_hold_are_a_typed_error_when_a_caller_skips_the_e
         .await
         .expect("a valid cancel");
 }
+
+/// Two opposite reschedules (the booking on A to B, the booking on B to A) made to start at the
+/// same instant: a transaction holds both slots, both reschedules queue behind it, and it
+/// commits. Were the slots locked target first, each would take its first lock and wait for the
+/// other's (a deadlock, which with retries off surfaces as `Busy`); locked in id order, both are
+/// answered by the rules. Three rounds, so that the connections have their statements prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_reschedules_lock_both_slots_in_id_order_and_never_deadlock() {
+    let store = fresh_store_with(PgStoreOptions::new().max_retries(0)).await;
+    let f = fixture(&store);
+    let doc = f.doctor("Dr Swap", "Cardiology").await;
+    let slots = f.slots(&doc, 6, Duration::zero()).await;
+    for pair in slots.chunks(2) {
+        opposite_reschedules_behind_a_gate(&store, &f, pair[0], pair[1]).await;
+    }
+}
+
+async fn opposite_reschedules_behind_a_gate(
+    store: &PgStore,
+    f: &Fixture,
+    a: medislot_core::SlotId,
+    b: medislot_core::SlotId,
+) {
+    let (p1, p2) = (PatientId::new(), PatientId::new());
+    let on_a = f.engine.book(a, p1, None).await.unwrap();
+    let on_b = f.engine.book(b, p2, None).await.unwrap();
+
+    let mut gate = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM slots WHERE id IN ($1, $2) FOR UPDATE")
+        .bind(Uuid::from(a))
+        .bind(Uuid::from(b))
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+    let (e1, e2) = (f.engine.clone(), f.engine.clone());
+    let one = tokio::spawn(async move { e1.reschedule_as_patient(on_a.id, p1, b, None).await });
+    let two = tokio::spawn(async move { e2.reschedule_as_patient(on_b.id, p2, a, None).await });
+    // Both wait behind the gate before it opens.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    loop {
+        let waiting = count(
+            store,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if waiting >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reschedules never queued"
+        );
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    gate.commit().await.unwrap();
+    for result in [one.await.unwrap(), two.await.unwrap()] {
+        assert!(
+            matches!(result, Err(Error::SlotUnavailable(_))),
+            "each target is taken, and no deadlock: {result:?}"
+        );
+    }
+    assert_eq!(f.engine.booking(on_a.id).await.unwrap().booking, on_a);
+    assert_eq!(f.engine.booking(on_b.id).await.unwrap().booking, on_b);
+}

@@ -129,6 +129,15 @@ pub struct Settings {
         global = true
     )]
     pub buffer_minutes: u32,
+    /// How long before a slot starts a patient may last cancel or reschedule a confirmed
+    /// booking, in minutes (0: until it starts). An admin always may.
+    #[arg(
+        long,
+        env = "MEDISLOT_CHANGE_CUTOFF_MINUTES",
+        default_value_t = 0,
+        global = true
+    )]
+    pub change_cutoff_minutes: u32,
     /// Seconds between sweeps that tidy expired holds and buffers.
     #[arg(
         long,
@@ -201,6 +210,7 @@ impl Settings {
             policy: Policy {
                 hold: Duration::minutes(i64::from(self.hold_minutes)),
                 buffer: Duration::minutes(i64::from(self.buffer_minutes)),
+                change_cutoff: Duration::minutes(i64::from(self.change_cutoff_minutes)),
             },
         }
     }

@@ -79,7 +79,7 @@ impl Metrics {
         );
         registry.register(
             "booking_outcomes",
-            "Booking operations (book, hold, confirm, cancel) by outcome code",
+            "Booking operations (book, hold, confirm, cancel, reschedule) by outcome code",
             bookings.clone(),
         );
         Self {

@@ -206,6 +206,18 @@ impl Problem {
                 Self::new(S::CONFLICT, "invalid_transition", err.to_string())
             }
             err @ Error::HoldExpired(_) => Self::new(S::CONFLICT, "hold_expired", err.to_string()),
+            Error::TooLateToChange {
+                booking,
+                allowed_until,
+            } => Self::new(
+                S::CONFLICT,
+                "too_late_to_change",
+                format!(
+                    "booking {booking} could be cancelled or rescheduled by its patient only \
+                     until {}",
+                    allowed_until.to_rfc3339()
+                ),
+            ),
             Error::SlotOverlap {
                 starts_at, ends_at, ..
             } => Self::new(

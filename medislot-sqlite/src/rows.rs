@@ -23,7 +23,8 @@ macro_rules! booking_columns {
          b.status AS b_status, b.hold_until AS b_hold_until, b.buffer_until AS b_buffer_until, \
          b.cancelled_by AS b_cancelled_by, b.cancel_reason AS b_cancel_reason, \
          b.idempotency_key AS b_idempotency_key, b.created_at AS b_created_at, \
-         b.updated_at AS b_updated_at"
+         b.updated_at AS b_updated_at, b.rescheduled_to AS b_rescheduled_to, \
+         b.rescheduled_from AS b_rescheduled_from"
     };
 }
 
@@ -110,6 +111,7 @@ pub(crate) fn booking(row: &SqliteRow) -> Result<Booking, StoreError> {
         buffer_until: get_optional_instant(row, "b_buffer_until")?,
         cancelled_by: cancelled_by.as_deref().map(str::parse).transpose()?,
         cancel_reason: get(row, "b_cancel_reason")?,
+        rescheduled_to: get::<Option<Uuid>>(row, "b_rescheduled_to")?.map(BookingId::from_uuid),
     };
     let key: Option<String> = get(row, "b_idempotency_key")?;
     Ok(Booking {
@@ -123,6 +125,7 @@ pub(crate) fn booking(row: &SqliteRow) -> Result<Booking, StoreError> {
             .map_err(corrupt)?,
         created_at: get_instant(row, "b_created_at")?,
         updated_at: get_instant(row, "b_updated_at")?,
+        rescheduled_from: get::<Option<Uuid>>(row, "b_rescheduled_from")?.map(BookingId::from_uuid),
     })
 }
 
@@ -185,6 +188,7 @@ pub(crate) struct StateColumns {
     pub(crate) buffer_until: Option<i64>,
     pub(crate) cancelled_by: Option<&'static str>,
     pub(crate) cancel_reason: Option<String>,
+    pub(crate) rescheduled_to: Option<Uuid>,
 }
 
 impl StateColumns {
@@ -196,6 +200,7 @@ impl StateColumns {
             buffer_until: parts.buffer_until.map(micros),
             cancelled_by: parts.cancelled_by.map(CancelledBy::as_str),
             cancel_reason: parts.cancel_reason,
+            rescheduled_to: parts.rescheduled_to.map(|id| id.as_uuid()),
         }
     }
 }
@@ -227,6 +232,7 @@ pub(crate) fn as_stored(booking: Booking) -> Booking {
         BookingState::Expired { hold_until } => BookingState::Expired {
             hold_until: truncate(hold_until),
         },
+        BookingState::Rescheduled { to } => BookingState::Rescheduled { to },
     };
     Booking {
         state,

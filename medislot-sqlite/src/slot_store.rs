@@ -72,6 +72,9 @@ fn push_status_at(sql: &mut QueryBuilder<'_, Sqlite>, status: BookingStatus, now
         BookingStatus::Confirmed => {
             sql.push("b.status = 'CONFIRMED'");
         }
+        BookingStatus::Rescheduled => {
+            sql.push("b.status = 'RESCHEDULED'");
+        }
         BookingStatus::Buffer => {
             sql.push("(b.status = 'BUFFER' AND b.buffer_until > ")
                 .push_bind(now)
@@ -483,6 +486,7 @@ mod tests {
                 idempotency_key: None,
                 created_at: base,
                 updated_at: base,
+                rescheduled_from: None,
             });
             if let Some(b) = &booking {
                 let c = StateColumns::of(&b.state);

@@ -3,8 +3,8 @@
 //!
 //! One `BEGIN IMMEDIATE` transaction on the single writer connection. SQLite's write lock covers
 //! the whole database and is taken before the first read, so it holds every lock a [`Claim`]
-//! can name (the doctor, the slot, the booking's slot and the booking) at once, and two
-//! mutations can never wait on each other in a cycle. Under it: read what the claim asks for,
+//! can name (the doctor, the slot, the booking's slot and the booking; both slots of a
+//! reschedule) at once, and two mutations can never wait on each other in a cycle. Under it: read what the claim asks for,
 //! hand the reads to the core's decision, write the [`Changes`] it returns in the order of their
 //! fields, commit. Any error rolls everything back. The rules live in the core; this file only
 //! reads and writes rows.
@@ -54,6 +54,9 @@ pub(crate) const LIVE_SLOT: &str = concat!(
     slot_with_occupant!(),
     " WHERE s.id = ?1 AND s.withdrawn_at IS NULL"
 );
+
+/// The slot `?1`, withdrawn or not.
+pub(crate) const SLOT: &str = concat!("SELECT ", slot_columns!(), " FROM slots s WHERE s.id = ?1");
 
 /// The booking `?1`.
 pub(crate) const BOOKING: &str = concat!(
@@ -118,6 +121,14 @@ async fn read(conn: &mut SqliteConnection, claim: &Claim) -> Result<Locked> {
     }
     if let Some(id) = claim.booking {
         locked.booking = booking(conn, id).await?;
+        if let Some(b) = &locked.booking {
+            let row = sqlx::query(SLOT)
+                .bind(b.slot_id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+            locked.booking_slot = row.as_ref().map(rows::slot).transpose()?;
+        }
     }
     if let Some((patient, key)) = &claim.replay {
         locked.replay = replay(conn, *patient, key).await?;
@@ -311,7 +322,7 @@ async fn write_state(
     let columns = StateColumns::of(state);
     sqlx::query(
         "UPDATE bookings SET status = ?2, hold_until = ?3, buffer_until = ?4, cancelled_by = ?5, \
-         cancel_reason = ?6, updated_at = ?7 WHERE id = ?1",
+         cancel_reason = ?6, updated_at = ?7, rescheduled_to = ?8 WHERE id = ?1",
     )
     .bind(id.as_uuid())
     .bind(columns.status)
@@ -320,6 +331,7 @@ async fn write_state(
     .bind(columns.cancelled_by)
     .bind(columns.cancel_reason)
     .bind(micros(at))
+    .bind(columns.rescheduled_to)
     .execute(conn)
     .await
     .map_err(db)?;
@@ -331,8 +343,9 @@ async fn insert_booking(conn: &mut SqliteConnection, booking: &Booking) -> Resul
     let columns = StateColumns::of(&booking.state);
     let inserted = sqlx::query(
         "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, hold_until, \
-         buffer_until, cancelled_by, cancel_reason, idempotency_key, created_at, updated_at) \
-         SELECT ?1, s.id, s.doctor_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         buffer_until, cancelled_by, cancel_reason, idempotency_key, created_at, updated_at, \
+         rescheduled_from) \
+         SELECT ?1, s.id, s.doctor_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
          FROM slots s WHERE s.id = ?2",
     )
     .bind(booking.id.as_uuid())
@@ -346,6 +359,7 @@ async fn insert_booking(conn: &mut SqliteConnection, booking: &Booking) -> Resul
     .bind(booking.idempotency_key.as_ref().map(IdempotencyKey::as_str))
     .bind(micros(booking.created_at))
     .bind(micros(booking.updated_at))
+    .bind(booking.rescheduled_from.map(|id| id.as_uuid()))
     .execute(conn)
     .await;
     match inserted {
@@ -535,6 +549,7 @@ mod tests {
             idempotency_key: None,
             created_at: at(1),
             updated_at: at(1),
+            rescheduled_from: None,
         };
         let first = booking(BookingState::Confirmed);
         let second = booking(BookingState::Pending { hold_until: at(10) });
@@ -584,6 +599,7 @@ mod tests {
             DOCTOR_SLOTS,
             DOCTOR_OCCUPANTS,
             LIVE_SLOT,
+            SLOT,
             BOOKING,
             REPLAY,
             LAPSED,

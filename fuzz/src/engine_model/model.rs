@@ -216,6 +216,7 @@ impl Model {
             idempotency_key: key,
             created_at: self.now,
             updated_at: self.now,
+            rescheduled_from: None,
         }))
     }
 
@@ -253,7 +254,27 @@ impl Model {
             .iter()
             .position(|b| b.id == id)
             .ok_or(Refusal::BookingNotFound(id))?;
-        let new = rules::transition(&self.bookings[index], event, self.now)?;
+        let booking = &self.bookings[index];
+        let new = rules::transition(booking, event, self.now)?;
+        // The time rules that need the slot: a started slot's hold cannot be confirmed, and
+        // (the default cut-off, none) a confirmed booking can be cancelled by its patient only
+        // until its slot starts.
+        if let Some(starts_at) = self.slot(booking.slot_id).map(|s| s.range.starts_at()) {
+            match (event, &booking.state) {
+                (Event::Confirm { .. }, _) if starts_at <= self.now => {
+                    return Err(Refusal::SlotInPast(booking.slot_id));
+                }
+                (Event::CancelByPatient { .. }, BookingState::Confirmed)
+                    if starts_at <= self.now =>
+                {
+                    return Err(Refusal::TooLateToChange {
+                        booking: booking.id,
+                        allowed_until: starts_at,
+                    });
+                }
+                _ => {}
+            }
+        }
         self.write(index, new);
         Ok(index)
     }

@@ -20,16 +20,20 @@
 mod accounts;
 mod bookings;
 mod catalog;
+mod cutoffs;
 mod edge;
 mod races;
+mod reschedule;
 mod schedule;
 mod support;
 
 pub use accounts::*;
 pub use bookings::*;
 pub use catalog::*;
+pub use cutoffs::*;
 pub use edge::*;
 pub use races::*;
+pub use reschedule::*;
 pub use schedule::*;
 pub use support::Fixture;
 
@@ -67,12 +71,24 @@ macro_rules! slot_store_conformance {
             booking_listings_filter_by_patient_doctor_and_status_and_page,
             booking_listings_come_in_appointment_order_and_page,
             booking_view_keeps_history_after_doctor_is_deleted,
+            // reschedule
+            rescheduling_moves_a_booking_to_another_slot_in_one_step,
+            admin_may_reschedule_any_booking_to_any_doctors_slot,
+            rescheduling_refusals_change_nothing,
+            a_reschedule_retried_with_its_idempotency_key_moves_once,
+            // cut-offs
+            patient_may_cancel_or_reschedule_only_until_the_cutoff,
+            admin_may_cancel_or_reschedule_after_the_cutoff,
+            a_started_slot_cannot_be_booked_held_confirmed_or_cancelled_by_its_patient,
             // races
             many_tasks_racing_for_one_slot_yield_one_booking,
             a_thousand_tasks_over_a_hundred_slots_never_double_book,
             double_cancel_racing_with_bookers_frees_the_slot_once,
             admin_and_patient_cancel_racing_one_wins,
             concurrent_publishes_never_overlap,
+            bookers_racing_a_reschedule_for_its_target_one_wins,
+            opposite_reschedules_at_once_never_deadlock_or_double_book,
+            reschedule_racing_the_admins_cancel_one_wins,
             // working hours
             working_hours_make_exact_slots_across_daylight_saving_time,
             generating_twice_creates_each_slot_once,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::{
-    Booking, BookingEngine, BookingQuery, Doctor, ManualClock, NewDoctor, Page, SlotId, SlotQuery,
-    SlotStatus, SlotStore, SlotView, TimeRange,
+    Booking, BookingEngine, BookingQuery, BookingState, Doctor, ManualClock, NewDoctor, Page,
+    Policy, SlotId, SlotQuery, SlotStatus, SlotStore, SlotView, TimeRange,
 };
 
 /// An engine on the store under test with a [`ManualClock`].
@@ -25,6 +25,16 @@ impl Fixture {
         let clock = ManualClock::starting_now();
         let engine = BookingEngine::new(store).with_clock(Arc::new(clock.clone()));
         Self { engine, clock }
+    }
+
+    /// An engine on `store` with `policy` and a clock frozen at the current time.
+    ///
+    /// # Panics
+    /// When `policy` is invalid.
+    pub fn with_policy(store: Arc<dyn SlotStore>, policy: Policy) -> Self {
+        let f = Self::new(store);
+        let engine = f.engine.with_policy(policy).expect("valid policy");
+        Self { engine, ..f }
     }
 
     /// The clock's current instant.
@@ -105,6 +115,36 @@ impl Fixture {
             .collect();
         assert!(live.len() <= 1, "slot {slot} is occupied twice: {live:?}");
         live.first().map(|b| (*b).clone())
+    }
+
+    /// Asserts that a reschedule moved `old` to `new`: the old booking is `RESCHEDULED` and names
+    /// the new one, the new one is `CONFIRMED`, the patient's, and names the old one; both read
+    /// back so; the old slot is free, the new one booked.
+    pub async fn assert_moved(&self, old: &Booking, new: &Booking, target: SlotId) {
+        let stored_old = self
+            .engine
+            .booking(old.id)
+            .await
+            .expect("old booking")
+            .booking;
+        let stored_new = self
+            .engine
+            .booking(new.id)
+            .await
+            .expect("new booking")
+            .booking;
+        assert_eq!(stored_old.state, BookingState::Rescheduled { to: new.id });
+        assert_eq!(stored_old.slot_id, old.slot_id);
+        assert_eq!(&stored_new, new, "the answer is the stored booking");
+        assert_eq!(stored_new.state, BookingState::Confirmed);
+        assert_eq!(stored_new.slot_id, target);
+        assert_eq!(stored_new.patient_id, old.patient_id);
+        assert_eq!(stored_new.rescheduled_from, Some(old.id));
+        assert_eq!(self.assert_at_most_one_occupant(old.slot_id).await, None);
+        assert_eq!(
+            self.assert_at_most_one_occupant(target).await.map(|b| b.id),
+            Some(new.id)
+        );
     }
 
     /// Every slot matching `query`, read page by page with `page_size`.

@@ -1,4 +1,4 @@
-//! `/bookings`: book, confirm a hold, cancel, and read bookings. A patient only ever sees their
+//! `/bookings`: book, confirm a hold, cancel, reschedule, and read bookings. A patient only ever sees their
 //! own; another patient's booking answers exactly like a missing one (404).
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -41,6 +41,22 @@ impl Example for BookRequest {
     }
 }
 
+/// Where to move a booking.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct RescheduleRequest {
+    /// The free slot to move the booking to (for an admin, of any doctor).
+    slot_id: Uuid,
+}
+
+impl Example for RescheduleRequest {
+    fn example() -> Self {
+        Self {
+            slot_id: super::model::SlotOut::example().id,
+        }
+    }
+}
+
 /// Why a booking is cancelled.
 #[derive(Debug, Object)]
 #[oai(example)]
@@ -66,6 +82,15 @@ impl Example for CancelRequest {
 enum Booked {
     /// The slot is booked (`CONFIRMED`). A retry with the same `Idempotency-Key` returns this
     /// same booking.
+    #[oai(status = 201, content_type = "application/json")]
+    Created(Json<BookingOut>),
+}
+
+#[derive(ApiResponse)]
+enum Rescheduled {
+    /// The new booking (`CONFIRMED` on the new slot; `rescheduled_from` names the old one,
+    /// which is now `RESCHEDULED`). A retry with the same `Idempotency-Key` returns this same
+    /// booking.
     #[oai(status = 201, content_type = "application/json")]
     Created(Json<BookingOut>),
 }
@@ -307,6 +332,65 @@ impl BookingsApi {
         let booking = record_outcome(&self.state, "cancel", result)?;
         tracing::info!(booking = %booking.id, by_admin = caller.is_admin(), "cancelled");
         Ok(BookingChanged::Ok(Json(
+            booking_answer(&self.state, booking).await?,
+        )))
+    }
+
+    /// Reschedule a booking
+    ///
+    /// Moves a `CONFIRMED` booking to another free slot in one step: a new `CONFIRMED` booking
+    /// takes the slot and the old one becomes `RESCHEDULED`, freeing its slot; or nothing
+    /// changes. A patient moves their own booking, until the clinic's cut-off before it starts
+    /// (409 `too_late_to_change` says until when); an admin moves any booking, to any doctor's
+    /// slot, at any time. The target taken is 409 `slot_unavailable`; the booking's own slot,
+    /// or a slot that has started, is 422. Send an `Idempotency-Key` so that a retry returns
+    /// the new booking instead of failing.
+    #[oai(
+        path = "/bookings/:id/reschedule",
+        method = "post",
+        operation_id = "reschedule_booking"
+    )]
+    async fn reschedule(
+        &self,
+        caller: Caller,
+        /// The booking's id.
+        id: Path<Uuid>,
+        /// A client-chosen key (1 to 200 visible ASCII characters) identifying this attempt.
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 200, pattern = r"^[!-~]+$")
+        )]
+        idempotency_key: Header<Option<String>>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+        body: JsonBody<RescheduleRequest>,
+    ) -> Result<Rescheduled, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
+        let key = idempotency_key
+            .0
+            .as_deref()
+            .map(IdempotencyKey::new)
+            .transpose()?;
+        let id = BookingId::from_uuid(id.0);
+        let target = SlotId::from_uuid(body.0.slot_id);
+        let engine = self.state.engine();
+        let result = if caller.is_admin() {
+            engine.reschedule_as_admin(id, target, key).await
+        } else {
+            engine
+                .reschedule_as_patient(id, caller.patient_id(), target, key)
+                .await
+        }
+        .map_err(Problem::from);
+        let booking = record_outcome(&self.state, "reschedule", result)?;
+        tracing::info!(
+            booking = %booking.id,
+            from = ?booking.rescheduled_from,
+            slot = %booking.slot_id,
+            by_admin = caller.is_admin(),
+            "rescheduled"
+        );
+        Ok(Rescheduled::Created(Json(
             booking_answer(&self.state, booking).await?,
         )))
     }

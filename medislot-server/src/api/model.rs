@@ -184,6 +184,8 @@ pub enum BookingStatusOut {
     Buffer,
     /// The hold lapsed; final.
     Expired,
+    /// Moved to another slot; final. `rescheduled_to` names the booking that took its place.
+    Rescheduled,
 }
 
 impl From<BookingStatus> for BookingStatusOut {
@@ -194,6 +196,7 @@ impl From<BookingStatus> for BookingStatusOut {
             BookingStatus::Cancelled => Self::Cancelled,
             BookingStatus::Buffer => Self::Buffer,
             BookingStatus::Expired => Self::Expired,
+            BookingStatus::Rescheduled => Self::Rescheduled,
         }
     }
 }
@@ -206,6 +209,7 @@ impl From<BookingStatusOut> for BookingStatus {
             BookingStatusOut::Cancelled => Self::Cancelled,
             BookingStatusOut::Buffer => Self::Buffer,
             BookingStatusOut::Expired => Self::Expired,
+            BookingStatusOut::Rescheduled => Self::Rescheduled,
         }
     }
 }
@@ -260,6 +264,12 @@ pub struct BookingOut {
     /// The reason given on cancellation.
     #[oai(skip_serializing_if_is_none)]
     pub cancel_reason: Option<String>,
+    /// For a `RESCHEDULED` booking: the booking that took its place.
+    #[oai(skip_serializing_if_is_none)]
+    pub rescheduled_to: Option<Uuid>,
+    /// For a booking made by a reschedule: the booking it replaced.
+    #[oai(skip_serializing_if_is_none)]
+    pub rescheduled_from: Option<Uuid>,
     // Described on `BookedSlot` and `Doctor` (see `AccountOut::role`).
     #[allow(missing_docs)]
     pub slot: BookedSlot,
@@ -283,7 +293,8 @@ impl BookingOut {
             }
             BookingState::Confirmed
             | BookingState::Buffer { .. }
-            | BookingState::Cancelled { .. } => None,
+            | BookingState::Cancelled { .. }
+            | BookingState::Rescheduled { .. } => None,
         };
         Self {
             id: booking.id.as_uuid(),
@@ -296,6 +307,8 @@ impl BookingOut {
                 CancelledBy::Admin => CancelledByOut::Admin,
             }),
             cancel_reason: parts.cancel_reason,
+            rescheduled_to: parts.rescheduled_to.map(|id| id.as_uuid()),
+            rescheduled_from: booking.rescheduled_from.map(|id| id.as_uuid()),
             slot: BookedSlot {
                 id: view.slot.id.as_uuid(),
                 starts_at: view.slot.range.starts_at(),
@@ -432,6 +445,8 @@ impl Example for BookingOut {
             buffer_until: None,
             cancelled_by: None,
             cancel_reason: None,
+            rescheduled_to: None,
+            rescheduled_from: None,
             slot: BookedSlot {
                 id: slot.id,
                 starts_at: slot.starts_at,

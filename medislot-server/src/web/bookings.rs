@@ -65,6 +65,10 @@ impl StatusView {
                 Some("It was not confirmed in time, so the slot was released.".to_owned()),
             ),
             BookingState::Confirmed => ("Confirmed".to_owned(), None),
+            BookingState::Rescheduled { .. } => (
+                "Moved to another time".to_owned(),
+                Some("A new booking took its place.".to_owned()),
+            ),
             BookingState::Buffer {
                 buffer_until,
                 reason: why,
@@ -148,7 +152,8 @@ fn cancellable(booking: &Booking, now: DateTime<Utc>) -> bool {
         BookingState::Pending { hold_until } => *hold_until > now,
         BookingState::Buffer { .. }
         | BookingState::Cancelled { .. }
-        | BookingState::Expired { .. } => false,
+        | BookingState::Expired { .. }
+        | BookingState::Rescheduled { .. } => false,
     }
 }
 
@@ -174,7 +179,10 @@ struct MinePage {
 fn upcoming(view: &BookingView, now: DateTime<Utc>) -> bool {
     let active = match view.booking.state.status_at(now) {
         BookingStatus::Pending | BookingStatus::Confirmed => true,
-        BookingStatus::Buffer | BookingStatus::Cancelled | BookingStatus::Expired => false,
+        BookingStatus::Buffer
+        | BookingStatus::Cancelled
+        | BookingStatus::Expired
+        | BookingStatus::Rescheduled => false,
     };
     active && view.slot.range.starts_at() >= now
 }
@@ -274,6 +282,9 @@ struct ShowPage {
     /// The viewer's own hold, lapsed or about to: the way to book its slot again (shown at
     /// once for a lapsed hold; for a live one, by the page script when it lapses).
     book_again: Option<BookAgain>,
+    /// A confirmed booking the viewer may move (their own, or any for an admin): offer
+    /// "Reschedule".
+    reschedulable: bool,
 }
 
 /// Booking a lapsed hold's slot again.
@@ -328,6 +339,9 @@ pub(crate) async fn show(
                     .label
                     .to_lowercase()
                 ))),
+                "rescheduled" => Some(Flash::ok(
+                    "Moved. This is the new appointment; the old time is released.",
+                )),
                 _ => None,
             };
             show_page(state, req, &caller, &view, StatusCode::OK, flash).await
@@ -337,7 +351,7 @@ pub(crate) async fn show(
 }
 
 /// The booking with this id, if the caller may see it; otherwise the 404 page.
-async fn visible_booking(
+pub(super) async fn visible_booking(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -350,7 +364,7 @@ async fn visible_booking(
     Ok(view)
 }
 
-async fn show_page(
+pub(super) async fn show_page(
     state: &AppState,
     req: &Request,
     caller: &Caller,
@@ -385,9 +399,10 @@ async fn show_page(
     let lapsed_hold = match &view.booking.state {
         BookingState::Pending { hold_until } => *hold_until <= now,
         BookingState::Expired { .. } => true,
-        BookingState::Confirmed | BookingState::Buffer { .. } | BookingState::Cancelled { .. } => {
-            false
-        }
+        BookingState::Confirmed
+        | BookingState::Buffer { .. }
+        | BookingState::Cancelled { .. }
+        | BookingState::Rescheduled { .. } => false,
     };
     let book_again = if own && (lapsed_hold || hold_until.is_some()) {
         let free = hold_until.is_some()
@@ -426,6 +441,7 @@ async fn show_page(
                 .map_or(0, |t| ((t - now).num_milliseconds().max(0) + 999) / 1000),
             hold_until: hold_until.map(|t| t.to_rfc3339()),
             is_admin,
+            reschedulable: view.booking.state == BookingState::Confirmed && (own || is_admin),
             row,
             book_again,
         },

@@ -44,6 +44,9 @@ pub(crate) struct Filters {
     tz: String,
     cursor: String,
     done: String,
+    /// The booking being rescheduled, when the finder was opened from its "Reschedule" action:
+    /// each slot then leads to the confirm step of the move instead of booking.
+    reschedule: String,
 }
 
 impl Filters {
@@ -55,6 +58,7 @@ impl Filters {
             ("date", &self.date),
             ("tz", &self.tz),
             ("cursor", cursor),
+            ("reschedule", &self.reschedule),
         ])
     }
 }
@@ -96,6 +100,8 @@ struct SlotsPage {
     date_passed: bool,
     /// How long a hold lasts, in minutes.
     hold_minutes: i64,
+    /// The booking being rescheduled (see [`Filters::reschedule`]), when it is a valid id.
+    moving: Option<Uuid>,
 }
 
 /// `GET /slots`: bookable slots, filtered by specialization, doctor and date.
@@ -255,6 +261,7 @@ async fn list(
             signed_in: caller.is_some(),
             date_passed,
             hold_minutes: engine.policy().hold.num_minutes(),
+            moving: Uuid::parse_str(filters.reschedule.trim()).ok(),
         },
     )
 }

@@ -12,8 +12,10 @@
 //! address leads to its page; every page shows its times in one zone, named at its top.
 //!
 //! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `zone` (picking
-//! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and hold), `bookings` (a patient's bookings,
-//! confirm, cancel), `admin` (dashboard, doctors, a day of slots, all bookings), `assets` (the
+//! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and
+//! hold), `bookings` (a patient's bookings, confirm, cancel), `reschedule` (move a booking:
+//! the finder's reschedule mode and its confirmation), `admin` (dashboard, doctors, a day of
+//! slots, all bookings), `assets` (the
 //! embedded CSS and JS).
 
 mod account;
@@ -22,6 +24,7 @@ mod assets;
 mod bookings;
 mod find;
 pub(crate) mod page;
+mod reschedule;
 pub(crate) mod time;
 mod zone;
 mod zone_names;
@@ -68,6 +71,10 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .at(
             "/bookings/:id/cancel",
             get(bookings::cancel_page).post(bookings::cancel.around(lift_csrf_field)),
+        )
+        .at(
+            "/bookings/:id/reschedule",
+            get(reschedule::confirm_page).post(reschedule::reschedule.around(lift_csrf_field)),
         )
         .at("/admin", get(admin::dashboard))
         .at(

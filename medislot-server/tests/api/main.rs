@@ -41,6 +41,7 @@ mod hours;
 mod openapi;
 mod outage;
 mod process;
+mod reschedule;
 mod restart;
 mod slots;
 

@@ -784,3 +784,86 @@ async fn each_page_with_its_css_and_js_stays_within_its_size_budget() {
         assert!(total <= budget, "{path}: {total} B over {budget} B");
     }
 }
+
+/// The value of the hidden input `name` in the page's first form that has one.
+fn hidden(page: &Page, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.body.find(&marker).expect("the hidden input") + marker.len();
+    let end = page.body[start..].find('"').expect("end of value") + start;
+    page.body[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn reschedule_walks_from_the_booking_through_the_finder_and_a_confirm_step_without_js() {
+    let web = Web::start().await;
+    let (patient, cookie) = web.patient("mover@example.com").await;
+    let (_, slots) = web.doctor_with_slots(3).await;
+    let old = web
+        .state
+        .engine()
+        .book(slots[0].id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    let taken = web
+        .state
+        .engine()
+        .book(slots[1].id, medislot_core::PatientId::new(), None)
+        .await
+        .unwrap();
+
+    // The booking offers "Reschedule…", which opens the finder in its reschedule mode.
+    let page = web.get(&format!("/bookings/{}", old.id), &cookie).await;
+    page.assert_html(StatusCode::OK);
+    let finder = format!("/slots?reschedule={}", old.id);
+    assert!(page.body.contains(&finder), "{}", page.body);
+    let list = web.get(&finder, &cookie).await;
+    list.assert_html(StatusCode::OK);
+    let step = format!("/bookings/{}/reschedule?slot={}", old.id, slots[2].id);
+    assert!(list.body.contains(&step.replace('&', "&amp;")) || list.body.contains(&step));
+    assert!(!list.body.contains("/book\""), "no Book forms while moving");
+
+    // The confirm step names both times; confirming moves the booking.
+    let confirm = web.get(&step, &cookie).await;
+    confirm.assert_html(StatusCode::OK);
+    assert!(confirm.body.contains("Move this booking?"));
+    let form = [
+        ("csrf_token", confirm.csrf()),
+        ("slot_id", hidden(&confirm, "slot_id")),
+        ("idempotency_key", hidden(&confirm, "idempotency_key")),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let path = format!("/bookings/{}/reschedule", old.id);
+    let moved = web.post(&path, &cookie, &form).await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    let location = moved.location.clone().expect("a redirect");
+    assert!(location.ends_with("?done=rescheduled"), "{location}");
+    // The same form again answers with the same new booking.
+    let again = web.post(&path, &cookie, &form).await;
+    assert_eq!(again.location, moved.location);
+    let new = web.get(&location, &cookie).await;
+    new.assert_html(StatusCode::OK);
+    assert!(new.body.contains("Moved."));
+    let old_page = web.get(&format!("/bookings/{}", old.id), &cookie).await;
+    assert!(old_page.body.contains("RESCHEDULED"), "{}", old_page.body);
+    assert!(!old_page.body.contains("Reschedule…"));
+
+    // Moving onto a taken time changes nothing and says so.
+    let new_id = location
+        .trim_start_matches("/bookings/")
+        .trim_end_matches("?done=rescheduled")
+        .to_owned();
+    let refused = web
+        .post(
+            &format!("/bookings/{new_id}/reschedule"),
+            &cookie,
+            &[
+                ("csrf_token", form[0].1),
+                ("slot_id", &taken.slot_id.to_string()),
+                ("idempotency_key", "another-move"),
+            ],
+        )
+        .await;
+    refused.assert_html(StatusCode::CONFLICT);
+    assert!(refused.body.contains("just taken"), "{}", refused.body);
+    assert!(refused.body.contains("CONFIRMED"));
+}
