@@ -21,6 +21,7 @@ mod accounts;
 mod bookings;
 mod catalog;
 mod edge;
+mod profiles;
 mod races;
 mod support;
 
@@ -28,6 +29,7 @@ pub use accounts::*;
 pub use bookings::*;
 pub use catalog::*;
 pub use edge::*;
+pub use profiles::*;
 pub use races::*;
 pub use support::Fixture;
 
@@ -48,6 +50,9 @@ macro_rules! slot_store_conformance {
             a_cursor_past_the_window_gives_an_empty_page,
             deleting_a_doctor_with_active_bookings_is_refused_and_keeps_history,
             withdrawing_a_booked_slot_is_refused,
+            // doctor profiles
+            a_doctor_profile_is_stored_replaced_and_read_back,
+            updating_the_profile_of_an_unknown_or_deleted_doctor_is_refused,
             // bookings
             booking_a_free_slot_confirms_it,
             booking_a_taken_slot_is_refused_as_unavailable,
