@@ -90,7 +90,7 @@ impl DoctorProfile {
         if kept.len() > MAX_LANGUAGES {
             return Err(Error::validation(
                 "languages",
-                format!("at most {MAX_LANGUAGES} languages"),
+                format!("must name at most {MAX_LANGUAGES} languages"),
             ));
         }
         Ok(Self {
