@@ -108,6 +108,10 @@ impl<S: AccountStore> AccountStore for LoggingStore<S> {
         self.inner.account_by_email(email).await
     }
 
+    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
+        self.inner.search_accounts(part, limit).await
+    }
+
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
         logged("set_role", self.inner.set_role(id, role).await)
     }
