@@ -10,11 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::booking::{Booking, BookingState, Event, IdempotencyKey};
 use crate::doctor::Doctor;
+use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::slot::Slot;
 use crate::state;
-use crate::unit_of_work::{Changes, Decision, Locked, StateChange};
+use crate::unit_of_work::{Changes, Decision, Locked, ProfileChange, StateChange};
 
 /// Creating a doctor: nothing to check.
 pub(crate) fn create_doctor(doctor: &Doctor) -> Decision {
@@ -25,6 +26,28 @@ pub(crate) fn create_doctor(doctor: &Doctor) -> Decision {
         },
         reply: None,
     }
+}
+
+/// Changing a doctor's profile: refused when the doctor is gone.
+pub(crate) fn update_doctor_profile(
+    locked: &Locked,
+    id: DoctorId,
+    profile: &DoctorProfile,
+    now: DateTime<Utc>,
+) -> Result<Decision> {
+    if locked.doctor.is_none() {
+        return Err(Error::DoctorNotFound(id));
+    }
+    Ok(Decision {
+        changes: Changes {
+            profile: Some(ProfileChange {
+                doctor: id,
+                profile: profile.clone(),
+            }),
+            ..Changes::at(now)
+        },
+        reply: None,
+    })
 }
 
 /// Deleting a doctor: refused while one of their slots that has not ended is occupied now.

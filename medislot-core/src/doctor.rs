@@ -1,9 +1,10 @@
-//! Doctors: who publishes slots, with their specialization and home time zone.
+//! Doctors: who publishes slots, with their specialization, home time zone and profile.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
 use crate::ids::DoctorId;
 use crate::page::Cursor;
@@ -23,6 +24,9 @@ pub struct Doctor {
     pub specialization: String,
     /// The IANA time zone the doctor works in; slot times are shown in it.
     pub timezone: Tz,
+    /// What patients read about the doctor before booking; empty unless one was given.
+    #[serde(default)]
+    pub profile: DoctorProfile,
     /// When the doctor was created.
     pub created_at: DateTime<Utc>,
 }
@@ -33,6 +37,7 @@ pub struct NewDoctor {
     name: String,
     specialization: String,
     timezone: Tz,
+    profile: DoctorProfile,
 }
 
 impl NewDoctor {
@@ -47,7 +52,19 @@ impl NewDoctor {
             name: non_empty("name", name)?,
             specialization: non_empty("specialization", specialization)?,
             timezone: parse_timezone(timezone)?,
+            profile: DoctorProfile::default(),
         })
+    }
+
+    /// The same request, creating the doctor with this profile (validated by
+    /// [`DoctorProfile::new`]) instead of the empty one.
+    pub fn with_profile(self, profile: DoctorProfile) -> Self {
+        Self { profile, ..self }
+    }
+
+    /// The profile the doctor is created with.
+    pub fn profile(&self) -> &DoctorProfile {
+        &self.profile
     }
 
     /// The trimmed name.
@@ -72,6 +89,7 @@ impl NewDoctor {
             name: self.name,
             specialization: self.specialization,
             timezone: self.timezone,
+            profile: self.profile,
             created_at,
         }
     }

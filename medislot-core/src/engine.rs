@@ -13,6 +13,7 @@ use crate::booking::{
 use crate::clock::{Clock, SystemClock};
 use crate::decisions;
 use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
+use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::page::{Page, MAX_PAGE_SIZE};
@@ -178,6 +179,42 @@ impl BookingEngine {
         self.mutate(&claim, &|locked| decisions::delete_doctor(locked, id, now))
             .await?;
         Ok(())
+    }
+
+    /// Replaces a doctor's profile (validated by [`DoctorProfile::new`]) and answers with the
+    /// doctor as it now is.
+    ///
+    /// # Errors
+    /// [`Error::DoctorNotFound`] when the doctor does not exist or was deleted; storage
+    /// failures.
+    pub async fn update_doctor_profile(
+        &self,
+        id: DoctorId,
+        profile: DoctorProfile,
+    ) -> Result<Doctor> {
+        let now = self.now();
+        let claim = Claim {
+            doctor: Some(DoctorClaim {
+                id,
+                slots_within: None,
+                occupants_after: None,
+            }),
+            ..Claim::default()
+        };
+        let decided = std::sync::Mutex::new(None);
+        self.mutate(&claim, &|locked| {
+            let decision = decisions::update_doctor_profile(locked, id, &profile, now)?;
+            // The doctor as this attempt saw it; a retried attempt overwrites it, so the one
+            // that committed is what remains.
+            if let Ok(mut seen) = decided.lock() {
+                *seen = locked.doctor.clone();
+            }
+            Ok(decision)
+        })
+        .await?;
+        let seen = decided.into_inner().ok().flatten();
+        let doctor = seen.ok_or(Error::DoctorNotFound(id))?;
+        Ok(Doctor { profile, ..doctor })
     }
 
     /// A doctor.

@@ -45,6 +45,7 @@ mod booking;
 mod clock;
 mod decisions;
 mod doctor;
+mod doctor_profile;
 mod engine;
 mod error;
 mod generation;
@@ -70,6 +71,9 @@ pub use booking::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use doctor::{parse_timezone, Doctor, DoctorCursor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
+pub use doctor_profile::{
+    DoctorProfile, MAX_BIO_CHARS, MAX_LANGUAGES, MAX_LANGUAGE_CHARS, MAX_LOCATION_CHARS,
+};
 pub use engine::{
     BookingEngine, Policy, MAX_CHANGE_CUTOFF, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
 };
@@ -81,5 +85,5 @@ pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;
 pub use unit_of_work::{
-    Changes, Claim, Decide, Decision, DoctorClaim, Locked, StateChange, LAPSED_BATCH,
+    Changes, Claim, Decide, Decision, DoctorClaim, Locked, ProfileChange, StateChange, LAPSED_BATCH,
 };

@@ -179,6 +179,11 @@ impl State {
                 },
             );
         }
+        if let Some(change) = &changes.profile {
+            if let Some(record) = self.doctors.get_mut(&change.doctor) {
+                record.doctor.profile = change.profile.clone();
+            }
+        }
         for slot in &changes.new_slots {
             let key = (slot.range.starts_at(), slot.id);
             self.slots_by_start.insert(key);

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::booking::{Booking, BookingState, IdempotencyKey};
 use crate::doctor::Doctor;
+use crate::doctor_profile::DoctorProfile;
 use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::slot::{Slot, TimeRange};
@@ -84,7 +85,7 @@ pub struct Locked {
 
 /// The changes one mutation decided, to be written and committed as one atomic step.
 ///
-/// Stores write them in the order of the fields: new doctor, new slots, withdrawn slots, deleted
+/// Stores write them in the order of the fields: new doctor, new profile, new slots, withdrawn slots, deleted
 /// doctor, new states of existing bookings, new bookings. (A lapsed occupant's new state is
 /// written before the booking that replaces it, so a "one occupying booking per slot" index
 /// holds at every statement.)
@@ -94,6 +95,8 @@ pub struct Changes {
     pub at: DateTime<Utc>,
     /// A doctor to insert.
     pub new_doctor: Option<Doctor>,
+    /// A doctor's new profile, replacing the whole of the old one.
+    pub profile: Option<ProfileChange>,
     /// Slots to insert.
     pub new_slots: Vec<Slot>,
     /// Slots to withdraw (kept, marked withdrawn, no longer listed or bookable).
@@ -112,6 +115,7 @@ impl Changes {
         Self {
             at,
             new_doctor: None,
+            profile: None,
             new_slots: Vec::new(),
             withdrawn_slots: Vec::new(),
             deleted_doctor: None,
@@ -123,12 +127,22 @@ impl Changes {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.new_doctor.is_none()
+            && self.profile.is_none()
             && self.new_slots.is_empty()
             && self.withdrawn_slots.is_empty()
             && self.deleted_doctor.is_none()
             && self.states.is_empty()
             && self.new_bookings.is_empty()
     }
+}
+
+/// A doctor's new profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileChange {
+    /// The doctor (locked by the mutation's [`Claim::doctor`]).
+    pub doctor: DoctorId,
+    /// The profile that replaces the old one.
+    pub profile: DoctorProfile,
 }
 
 /// A booking's new state.

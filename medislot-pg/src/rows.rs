@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, Booking, BookingId, BookingState, BookingStatus, CancelledBy, Doctor,
-    Email, IdempotencyKey, Role, Slot, StateParts, StoreError, TimeRange,
+    DoctorProfile, Email, IdempotencyKey, Role, Slot, StateParts, StoreError, TimeRange,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -14,7 +14,8 @@ use crate::error::corrupt;
 
 /// The columns of `doctors d`.
 pub(crate) const DOCTOR: &str = "d.id AS d_id, d.name AS d_name, \
-    d.specialization AS d_specialization, d.timezone AS d_timezone, d.created_at AS d_created_at";
+    d.specialization AS d_specialization, d.timezone AS d_timezone, d.created_at AS d_created_at, \
+    d.bio AS d_bio, d.languages AS d_languages, d.location AS d_location";
 
 /// The columns of `slots s`.
 pub(crate) const SLOT: &str = "s.id AS s_id, s.doctor_id AS s_doctor_id, \
@@ -36,11 +37,15 @@ pub(crate) const OCCUPYING: &str = "('PENDING', 'CONFIRMED', 'BUFFER')";
 
 pub(crate) fn doctor(row: &PgRow) -> Result<Doctor, sqlx::Error> {
     let timezone: String = row.try_get("d_timezone")?;
+    let bio: String = row.try_get("d_bio")?;
+    let languages: Vec<String> = row.try_get("d_languages")?;
+    let location: String = row.try_get("d_location")?;
     Ok(Doctor {
         id: row.try_get::<Uuid, _>("d_id")?.into(),
         name: row.try_get("d_name")?,
         specialization: row.try_get("d_specialization")?,
         timezone: medislot_core::parse_timezone(&timezone).map_err(corrupt)?,
+        profile: DoctorProfile::new(&bio, &languages, &location).map_err(corrupt)?,
         created_at: row.try_get("d_created_at")?,
     })
 }

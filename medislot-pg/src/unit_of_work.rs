@@ -230,7 +230,11 @@ fn write_script(changes: &Changes, prepared: bool) -> Script {
     let mut script = Script::new();
     if let Some(doctor) = &changes.new_doctor {
         script
-            .sql("INSERT INTO doctors (id, name, specialization, timezone, created_at) VALUES (")
+            .sql(
+                "INSERT INTO doctors \
+                 (id, name, specialization, timezone, created_at, bio, languages, location) \
+                 VALUES (",
+            )
             .uuid(doctor.id)
             .sql(", ")
             .text(&doctor.name)
@@ -240,7 +244,27 @@ fn write_script(changes: &Changes, prepared: bool) -> Script {
             .text(doctor.timezone.name())
             .sql(", ")
             .ts(doctor.created_at)
+            .sql(", ")
+            .text(doctor.profile.bio())
+            .sql(", ");
+        text_array(&mut script, doctor.profile.languages());
+        script
+            .sql(", ")
+            .text(doctor.profile.location())
             .sql(")")
+            .end();
+    }
+    if let Some(change) = &changes.profile {
+        script
+            .sql("UPDATE doctors SET bio = ")
+            .text(change.profile.bio());
+        script.sql(", languages = ");
+        text_array(&mut script, change.profile.languages());
+        script
+            .sql(", location = ")
+            .text(change.profile.location())
+            .sql(" WHERE id = ")
+            .uuid(change.doctor)
             .end();
     }
     if !changes.new_slots.is_empty() {
@@ -342,6 +366,17 @@ fn uuid_array(script: &mut Script, ids: impl Iterator<Item = uuid::Uuid>) {
         script.uuid(id);
     }
     script.sql("]::uuid[]");
+}
+
+fn text_array(script: &mut Script, texts: &[String]) {
+    script.sql("ARRAY[");
+    for (i, text) in texts.iter().enumerate() {
+        if i > 0 {
+            script.sql(", ");
+        }
+        script.text(text);
+    }
+    script.sql("]::text[]");
 }
 
 fn ts_array(script: &mut Script, times: impl Iterator<Item = DateTime<Utc>>) {

@@ -485,6 +485,7 @@ async fn values_postgres_cannot_hold_are_a_typed_error_when_a_caller_skips_the_e
         name: "Dr \0Ada".into(),
         specialization: "Cardiology".into(),
         timezone: chrono_tz::UTC,
+        profile: Default::default(),
         created_at: now,
     };
     assert_unrepresentable(

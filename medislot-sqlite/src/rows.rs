@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, Booking, BookingId, BookingState, BookingStatus, CancelledBy, Doctor,
-    DoctorId, Email, IdempotencyKey, PatientId, Role, Slot, SlotId, StateParts, StoreError,
-    TimeRange,
+    DoctorId, DoctorProfile, Email, IdempotencyKey, PatientId, Role, Slot, SlotId, StateParts,
+    StoreError, TimeRange,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -40,7 +40,8 @@ macro_rules! slot_columns {
 macro_rules! doctor_columns {
     () => {
         "d.id AS d_id, d.name AS d_name, d.specialization AS d_specialization, \
-         d.timezone AS d_timezone, d.created_at AS d_created_at"
+         d.timezone AS d_timezone, d.created_at AS d_created_at, d.bio AS d_bio, \
+         d.languages AS d_languages, d.location AS d_location"
     };
 }
 
@@ -155,6 +156,10 @@ pub(crate) fn slot(row: &SqliteRow) -> Result<Slot, StoreError> {
 /// The doctor in `d_` columns.
 pub(crate) fn doctor(row: &SqliteRow) -> Result<Doctor, StoreError> {
     let timezone: String = get(row, "d_timezone")?;
+    let bio: String = get(row, "d_bio")?;
+    let languages: String = get(row, "d_languages")?;
+    let location: String = get(row, "d_location")?;
+    let languages: Vec<&str> = languages.lines().collect();
     Ok(Doctor {
         id: DoctorId::from_uuid(get(row, "d_id")?),
         name: get(row, "d_name")?,
@@ -162,6 +167,7 @@ pub(crate) fn doctor(row: &SqliteRow) -> Result<Doctor, StoreError> {
         timezone: timezone
             .parse()
             .map_err(|_| corrupt(format_args!("unknown time zone {timezone:?}")))?,
+        profile: DoctorProfile::new(&bio, &languages, &location).map_err(corrupt)?,
         created_at: get_instant(row, "d_created_at")?,
     })
 }

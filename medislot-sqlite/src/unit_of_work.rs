@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Booking, BookingId, BookingState, Changes, Claim, Decide, Decision, Doctor, DoctorClaim,
-    DoctorId, Error, IdempotencyKey, Locked, PatientId, Result, Slot, LAPSED_BATCH,
+    DoctorId, DoctorProfile, Error, IdempotencyKey, Locked, PatientId, Result, Slot, LAPSED_BATCH,
 };
 use sqlx::SqliteConnection;
 
@@ -226,6 +226,16 @@ async fn write(conn: &mut SqliteConnection, changes: &Changes) -> Result<()> {
     if let Some(doctor) = &changes.new_doctor {
         insert_doctor(conn, doctor).await?;
     }
+    if let Some(change) = &changes.profile {
+        sqlx::query("UPDATE doctors SET bio = ?2, languages = ?3, location = ?4 WHERE id = ?1")
+            .bind(change.doctor.as_uuid())
+            .bind(change.profile.bio())
+            .bind(stored_languages(&change.profile))
+            .bind(change.profile.location())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
     for slot in &changes.new_slots {
         insert_slot(conn, slot).await?;
     }
@@ -251,18 +261,28 @@ async fn write(conn: &mut SqliteConnection, changes: &Changes) -> Result<()> {
 
 async fn insert_doctor(conn: &mut SqliteConnection, doctor: &Doctor) -> Result<()> {
     sqlx::query(
-        "INSERT INTO doctors (id, name, specialization, timezone, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO doctors \
+         (id, name, specialization, timezone, created_at, bio, languages, location) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .bind(doctor.id.as_uuid())
     .bind(&doctor.name)
     .bind(&doctor.specialization)
     .bind(doctor.timezone.name())
     .bind(micros(doctor.created_at))
+    .bind(doctor.profile.bio())
+    .bind(stored_languages(&doctor.profile))
+    .bind(doctor.profile.location())
     .execute(conn)
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// A profile's languages as the `languages` column holds them: one per line (a language never
+/// holds a line feed, see [`DoctorProfile::new`]).
+fn stored_languages(profile: &DoctorProfile) -> String {
+    profile.languages().join("\n")
 }
 
 async fn insert_slot(conn: &mut SqliteConnection, slot: &Slot) -> Result<()> {

@@ -310,6 +310,7 @@ impl World {
             name,
             specialization: specialization.trim().to_owned(),
             timezone: setup("name a zone", medislot_core::parse_timezone(TIMEZONE)),
+            profile: Default::default(),
             created_at: self.model.now(),
         };
         assert_eq!(got, want, "create_doctor");

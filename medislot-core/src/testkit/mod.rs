@@ -22,6 +22,7 @@ mod bookings;
 mod catalog;
 mod cutoffs;
 mod edge;
+mod profiles;
 mod races;
 mod reschedule;
 mod schedule;
@@ -32,6 +33,7 @@ pub use bookings::*;
 pub use catalog::*;
 pub use cutoffs::*;
 pub use edge::*;
+pub use profiles::*;
 pub use races::*;
 pub use reschedule::*;
 pub use schedule::*;
@@ -54,6 +56,9 @@ macro_rules! slot_store_conformance {
             a_cursor_past_the_window_gives_an_empty_page,
             deleting_a_doctor_with_active_bookings_is_refused_and_keeps_history,
             withdrawing_a_booked_slot_is_refused,
+            // doctor profiles
+            a_doctor_profile_is_stored_replaced_and_read_back,
+            updating_the_profile_of_an_unknown_or_deleted_doctor_is_refused,
             // bookings
             booking_a_free_slot_confirms_it,
             booking_a_taken_slot_is_refused_as_unavailable,

@@ -1,7 +1,7 @@
 //! `/doctors`: browse doctors; admins create and delete them and publish their slots.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use medislot_core::{DoctorCursor, DoctorFilter, DoctorId, NewDoctor, TimeRange};
+use medislot_core::{DoctorCursor, DoctorFilter, DoctorId, DoctorProfile, NewDoctor, TimeRange};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
@@ -45,6 +45,9 @@ struct CreateDoctor {
         pattern = r"^\s*[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*\s*$"
     ))]
     timezone: String,
+    /// The doctor's profile; empty when left out.
+    #[oai(flatten)]
+    profile: ProfileIn,
 }
 
 impl Example for CreateDoctor {
@@ -53,7 +56,59 @@ impl Example for CreateDoctor {
             name: "Dr Ada Lovelace".to_owned(),
             specialization: "Cardiology".to_owned(),
             timezone: "Europe/Paris".to_owned(),
+            profile: ProfileIn::example(),
         }
+    }
+}
+
+/// A doctor's profile, as patients read it before booking. Every part may be empty.
+#[derive(Debug, Default, Object)]
+#[oai(example)]
+struct ProfileIn {
+    /// A short bio (at most 1000 characters): no control characters except tab and line
+    /// breaks; surrounding spaces are trimmed.
+    #[oai(
+        default,
+        validator(
+            max_length = 1000,
+            pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+        )
+    )]
+    bio: String,
+    /// The languages the doctor speaks (at most 10; each at most 40 characters, no control
+    /// characters, no comma). Blank entries are dropped; a repeated one is kept once.
+    #[oai(
+        default,
+        validator(
+            max_items = 10,
+            max_length = 40,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f,]*$"
+        )
+    )]
+    languages: Vec<String>,
+    /// Where the appointment happens, an address or a room (at most 200 characters, one
+    /// line).
+    #[oai(
+        default,
+        validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
+    location: String,
+}
+
+impl Example for ProfileIn {
+    fn example() -> Self {
+        Self {
+            bio: "Twenty years in cardiology; sees adults and teenagers.".to_owned(),
+            languages: vec!["English".to_owned(), "French".to_owned()],
+            location: "Building B, room 4".to_owned(),
+        }
+    }
+}
+
+impl ProfileIn {
+    /// The core's profile: the one validation, whatever the schema already checked.
+    fn validate(&self) -> medislot_core::Result<DoctorProfile> {
+        DoctorProfile::new(&self.bio, &self.languages, &self.location)
     }
 }
 
@@ -121,6 +176,13 @@ enum DoctorList {
 #[derive(ApiResponse)]
 enum DoctorFound {
     /// The doctor.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(Json<DoctorOut>),
+}
+
+#[derive(ApiResponse)]
+enum ProfileUpdated {
+    /// The doctor, with the new profile.
     #[oai(status = 200, content_type = "application/json")]
     Ok(Json<DoctorOut>),
 }
@@ -214,10 +276,40 @@ impl DoctorsApi {
         body: JsonBody<CreateDoctor>,
     ) -> Result<DoctorCreated, ApiError<{ ADMIN | BODY }>> {
         let JsonBody(body) = body;
-        let new = NewDoctor::new(&body.name, &body.specialization, &body.timezone)?;
+        let new = NewDoctor::new(&body.name, &body.specialization, &body.timezone)?
+            .with_profile(body.profile.validate()?);
         let doctor = self.state.engine().create_doctor(new).await?;
         tracing::info!(doctor = %doctor.id, "doctor created");
         Ok(DoctorCreated::Created(Json(DoctorOut::from(&doctor))))
+    }
+
+    /// Replace a doctor's profile (admin)
+    ///
+    /// The body replaces the whole profile: a part left out is emptied.
+    #[oai(
+        path = "/doctors/:id/profile",
+        method = "put",
+        operation_id = "update_doctor_profile"
+    )]
+    async fn update_profile(
+        &self,
+        _admin: Admin,
+        /// The doctor's id.
+        id: Path<Uuid>,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+        body: JsonBody<ProfileIn>,
+    ) -> Result<ProfileUpdated, ApiError<{ ADMIN | NOT_FOUND | BODY }>> {
+        let JsonBody(body) = body;
+        let profile = body.validate()?;
+        let doctor = self
+            .state
+            .engine()
+            .update_doctor_profile(DoctorId::from_uuid(id.0), profile)
+            .await?;
+        tracing::info!(doctor = %doctor.id, "doctor profile updated");
+        Ok(ProfileUpdated::Ok(Json(DoctorOut::from(&doctor))))
     }
 
     /// Delete a doctor (admin)

@@ -68,6 +68,12 @@ pub struct DoctorOut {
     pub specialization: String,
     /// The IANA time zone the doctor works in.
     pub timezone: String,
+    /// A short bio for patients; empty when there is none. May span several lines.
+    pub bio: String,
+    /// The languages the doctor speaks, in the order the clinic gave them.
+    pub languages: Vec<String>,
+    /// Where the appointment happens (an address or a room); empty when not given.
+    pub location: String,
     /// When the doctor was created.
     pub created_at: DateTime<Utc>,
 }
@@ -79,6 +85,9 @@ impl From<&Doctor> for DoctorOut {
             name: doctor.name.clone(),
             specialization: doctor.specialization.clone(),
             timezone: doctor.timezone.name().to_owned(),
+            bio: doctor.profile.bio().to_owned(),
+            languages: doctor.profile.languages().to_vec(),
+            location: doctor.profile.location().to_owned(),
             created_at: doctor.created_at,
         }
     }
@@ -401,6 +410,9 @@ impl Example for DoctorOut {
             name: "Dr Ada Lovelace".to_owned(),
             specialization: "Cardiology".to_owned(),
             timezone: "Europe/Paris".to_owned(),
+            bio: "Twenty years in cardiology; sees adults and teenagers.".to_owned(),
+            languages: vec!["English".to_owned(), "French".to_owned()],
+            location: "Building B, room 4".to_owned(),
             created_at: example_instant(EXAMPLE_START - 7 * 86_400),
         }
     }

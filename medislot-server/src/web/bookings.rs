@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use medislot_core::{
     Booking, BookingCursor, BookingId, BookingOrder, BookingQuery, BookingState, BookingStatus,
-    BookingView, CancelledBy, Cursor, SlotId, SlotStatus,
+    BookingView, CancelledBy, Cursor, DoctorProfile, SlotId, SlotStatus,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -121,6 +121,8 @@ pub(crate) struct BookingRow {
     pub(crate) id: BookingId,
     pub(crate) doctor: String,
     pub(crate) specialization: String,
+    /// The doctor's bio, languages and location, shown on the booking's page.
+    pub(crate) profile: DoctorProfile,
     pub(crate) shown: Shown,
     pub(crate) status: StatusView,
     /// Whether the viewer may cancel it now.
@@ -136,6 +138,7 @@ impl BookingRow {
             id: view.booking.id,
             doctor: view.doctor.name.clone(),
             specialization: view.doctor.specialization.clone(),
+            profile: view.doctor.profile.clone(),
             shown: Shown::new(&view.slot.range, view.doctor.timezone, tz),
             status: StatusView::new(&view.booking, now, tz, for_admin),
             cancellable: cancellable(&view.booking, now),

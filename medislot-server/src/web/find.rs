@@ -13,8 +13,8 @@ use askama::Template;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use medislot_core::{
-    Booking, BookingEngine, Cursor, Doctor, DoctorFilter, DoctorId, IdempotencyKey, Page,
-    SlotCursor, SlotId, SlotQuery,
+    Booking, BookingEngine, Cursor, Doctor, DoctorFilter, DoctorId, DoctorProfile, IdempotencyKey,
+    Page, SlotCursor, SlotId, SlotQuery,
 };
 use poem::http::StatusCode;
 use poem::web::{Data, Path};
@@ -69,6 +69,7 @@ struct SlotRow {
     id: SlotId,
     doctor: String,
     specialization: String,
+    profile: DoctorProfile,
     shown: Shown,
     minutes: i64,
     /// A fresh key for this row's book form.
@@ -217,6 +218,7 @@ async fn list(
                 id: view.slot.id,
                 doctor: doctor.name.clone(),
                 specialization: doctor.specialization.clone(),
+                profile: doctor.profile.clone(),
                 shown: Shown::new(&range, doctor.timezone, tz),
                 minutes: (range.ends_at() - range.starts_at()).num_minutes(),
                 key: Uuid::now_v7().to_string(),

@@ -86,6 +86,10 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
             get(admin::doctor_slots).post(admin::publish_day.around(lift_csrf_field)),
         )
         .at(
+            "/admin/doctors/:id/profile",
+            get(admin::update_profile_address).post(admin::update_profile.around(lift_csrf_field)),
+        )
+        .at(
             "/admin/doctors/:id/delete",
             get(admin::delete_doctor_address).post(admin::delete_doctor.around(lift_csrf_field)),
         )

@@ -1,3 +1,4 @@
+use poem::http::Method;
 use serde_json::json;
 
 use crate::{As, TestApp};
@@ -182,7 +183,121 @@ async fn deleting_a_doctor_with_an_active_booking_returns_409_until_it_is_cancel
         .expect(200);
 }
 
+async fn a_doctor_profile_is_given_at_creation_and_replaced_by_an_admin() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let created = app
+        .post(
+            "/api/v1/doctors",
+            As::Bearer(&admin),
+            json!({
+                "name": "Dr Zoë", "specialization": "Cardiology", "timezone": "Europe/Paris",
+                "bio": " Hearts.\nAdults only. ", "languages": ["Français", " English", "english"],
+                "location": "Bâtiment B, salle 4",
+            }),
+        )
+        .await;
+    let body = created.expect(201);
+    assert_eq!(body["bio"], "Hearts.\nAdults only.");
+    assert_eq!(body["languages"], json!(["Français", "English"]));
+    assert_eq!(body["location"], "Bâtiment B, salle 4");
+    let id = crate::uuid_of(&body["id"]);
+    let path = format!("/api/v1/doctors/{id}/profile");
+    let profile = json!({"bio": "Moved.", "languages": ["English"], "location": "Room 12"});
+
+    app.send(Method::PUT, &path, As::Anonymous, Some(profile.clone()))
+        .await
+        .expect_problem(401, "unauthorized");
+    let patient = app.patient().await;
+    app.send(
+        Method::PUT,
+        &path,
+        As::Bearer(&patient),
+        Some(profile.clone()),
+    )
+    .await
+    .expect_problem(403, "admin_only");
+    let updated = app
+        .send(Method::PUT, &path, As::Bearer(&admin), Some(profile))
+        .await;
+    assert_eq!(updated.expect(200)["location"], "Room 12");
+    let read = app
+        .get(&format!("/api/v1/doctors/{id}"), As::Anonymous)
+        .await;
+    let read = read.expect(200);
+    assert_eq!(
+        (&read["bio"], &read["languages"], &read["location"]),
+        (&json!("Moved."), &json!(["English"]), &json!("Room 12"))
+    );
+
+    // Parts left out are emptied; a doctor made without a profile has the empty one.
+    let emptied = app
+        .send(Method::PUT, &path, As::Bearer(&admin), Some(json!({})))
+        .await;
+    assert_eq!(
+        emptied.expect(200)["languages"],
+        json!([]),
+        "a missing part is emptied"
+    );
+    let plain = app.doctor(&admin, "UTC").await;
+    let plain = app
+        .get(&format!("/api/v1/doctors/{plain}"), As::Anonymous)
+        .await;
+    assert_eq!(plain.expect(200)["bio"], "");
+}
+
+async fn a_bad_profile_returns_422_naming_the_part_and_an_unknown_doctor_404() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let id = app.doctor(&admin, "UTC").await;
+    let path = format!("/api/v1/doctors/{id}/profile");
+    let cases = [
+        (json!({"bio": "b".repeat(1001)}), "bio"),
+        (json!({"bio": "a\u{0}b"}), "bio"),
+        (json!({"location": "Room\n4"}), "location"),
+        (json!({"languages": ["English, Hindi"]}), "languages"),
+        (json!({"languages": ["l".repeat(41)]}), "languages"),
+        (
+            json!({"languages": (0..11).map(|i| format!("L{i}")).collect::<Vec<_>>()}),
+            "languages",
+        ),
+    ];
+    for (body, field) in cases {
+        let answer = app
+            .send(Method::PUT, &path, As::Bearer(&admin), Some(body.clone()))
+            .await;
+        let named = answer.expect_problem(422, "validation_failed")["field"].clone();
+        // The schema names an item of a list (`languages[0]`), the core the list.
+        assert!(
+            named.as_str().unwrap().starts_with(field),
+            "{body}: {named}"
+        );
+        let create = json!({"name": "Dr X", "specialization": "Y", "timezone": "UTC"});
+        let mut create = create.as_object().unwrap().clone();
+        create.extend(body.as_object().unwrap().clone());
+        let answer = app
+            .post("/api/v1/doctors", As::Bearer(&admin), create.into())
+            .await;
+        let named = answer.expect_problem(422, "validation_failed")["field"].clone();
+        assert!(
+            named.as_str().unwrap().starts_with(field),
+            "{body}: {named}"
+        );
+    }
+    let unknown = uuid::Uuid::now_v7();
+    app.send(
+        Method::PUT,
+        &format!("/api/v1/doctors/{unknown}/profile"),
+        As::Bearer(&admin),
+        Some(json!({})),
+    )
+    .await
+    .expect_problem(404, "doctor_not_found");
+}
+
 crate::on_every_store!(
+    a_doctor_profile_is_given_at_creation_and_replaced_by_an_admin,
+    a_bad_profile_returns_422_naming_the_part_and_an_unknown_doctor_404,
     listing_doctors_is_public_and_filters_by_specialization_and_name,
     getting_a_doctor_returns_it_and_an_unknown_one_returns_404,
     creating_a_doctor_returns_401_anonymously_and_403_for_a_patient,

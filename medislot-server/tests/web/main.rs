@@ -867,3 +867,97 @@ async fn reschedule_walks_from_the_booking_through_the_finder_and_a_confirm_step
     assert!(refused.body.contains("just taken"), "{}", refused.body);
     assert!(refused.body.contains("CONFIRMED"));
 }
+
+#[tokio::test]
+async fn an_admin_edits_a_doctors_profile_and_patients_read_it_on_the_finder_and_their_booking() {
+    let web = Web::start().await;
+    let admin = web.sign_in(ADMIN_EMAIL).await;
+    let (doctor, slots) = web.doctor_with_slots(1).await;
+    let path = format!("/admin/doctors/{}", doctor.id);
+    let action = format!("{path}/profile");
+    let csrf = web.get(&path, &admin).await.csrf();
+
+    // Every refused part is named at once, and what was typed stays in the form.
+    let long_place = "r".repeat(201);
+    let many = (0..11)
+        .map(|i| format!("L{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let page = web
+        .post(
+            &action,
+            &admin,
+            &[
+                ("csrf_token", &csrf),
+                ("bio", "fine"),
+                ("languages", &many),
+                ("location", &long_place),
+            ],
+        )
+        .await;
+    page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.error_for("bio").is_none());
+    for field in ["languages", "location"] {
+        assert!(page.error_for(field).is_some(), "{field}: {}", page.body);
+    }
+    assert!(page.body.contains(&many), "the languages typed stay");
+    assert!(web
+        .state
+        .engine()
+        .doctor(doctor.id)
+        .await
+        .unwrap()
+        .profile
+        .is_empty());
+
+    // Saved: post/redirect/get to the doctor's page, which says so and shows the profile.
+    let page = web
+        .post(
+            &action,
+            &admin,
+            &[
+                ("csrf_token", &csrf),
+                ("bio", "Sees <b>adults</b>.\nSpeaks slowly."),
+                ("languages", "English, Hindi, english"),
+                ("location", "Building B, room 4"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.expect("a redirect");
+    assert_eq!(location, format!("{path}?done=profile"));
+    let page = web.get(&location, &admin).await;
+    page.assert_html(StatusCode::OK);
+    assert!(page.body.contains("Profile saved."));
+    assert!(
+        page.body.contains("value=\"English, Hindi\""),
+        "{}",
+        page.body
+    );
+    // The form's address opened again leads to the doctor's page.
+    let again = web.get(&action, &admin).await;
+    assert_eq!(again.location.as_deref(), Some(path.as_str()));
+
+    // A patient reads it next to the slot, and on the booking's page; the bio is text, not HTML.
+    let (patient, cookie) = web.patient("p@example.com").await;
+    let finder = web.get("/slots", &cookie).await;
+    finder.assert_html(StatusCode::OK);
+    for shown in [
+        "Speaks English, Hindi",
+        "Building B, room 4",
+        "Sees &#60;b&#62;adults&#60;/b&#62;.",
+    ] {
+        assert!(finder.body.contains(shown), "{shown}: {}", finder.body);
+    }
+    assert!(!finder.body.contains("<b>adults"));
+    let booking = web
+        .state
+        .engine()
+        .book(slots[0].id, patient.patient_id(), None)
+        .await
+        .unwrap();
+    let page = web.get(&format!("/bookings/{}", booking.id), &cookie).await;
+    page.assert_html(StatusCode::OK);
+    assert!(page.body.contains("Speaks English, Hindi"), "{}", page.body);
+    assert!(page.body.contains("Building B, room 4"));
+}

@@ -21,10 +21,12 @@ use crate::web::page::{self, respond, Layout, PageError};
 
 mod bookings;
 mod doctors;
+mod profile;
 mod slots;
 
 pub(crate) use bookings::all_bookings;
 pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
+pub(crate) use profile::{update_profile, update_profile_address};
 pub(crate) use slots::{doctor_slots, publish_day, withdraw_slot, withdraw_slot_address};
 
 /// Rows per page in the admin lists.

@@ -1,5 +1,6 @@
-//! A doctor's slots: the upcoming ones, a day of them in one form with a preview before
-//! saving (all or nothing), and withdrawing a free one.
+//! A doctor's page: the upcoming slots, a day of them in one form with a preview before
+//! saving (all or nothing), withdrawing a free one, and the doctor's profile (its form is
+//! handled in `profile.rs`).
 
 use askama::Template;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -11,6 +12,7 @@ use poem::{handler, Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::profile::ProfileForm;
 use super::{parse_doctor_id, DoneQuery, PAGE_SIZE};
 use crate::auth::Caller;
 use crate::problem::Problem;
@@ -57,6 +59,8 @@ struct DoctorPage {
     slots: Vec<SlotLine>,
     next_page: Option<String>,
     first_page: Option<String>,
+    profile: ProfileForm,
+    profile_errors: Errors,
 }
 
 /// `GET /admin/doctors/{id}`: the doctor's upcoming slots and the form to add a day of them.
@@ -74,6 +78,7 @@ pub(crate) async fn doctor_slots(
             let flash = match query.done.as_str() {
                 "created" => Some(Flash::ok(format!("{} slots created.", query.n))),
                 "withdrawn" => Some(Flash::ok("Slot deleted.")),
+                "profile" => Some(Flash::ok("Profile saved.")),
                 "not_withdrawn" => {
                     let slot = Uuid::parse_str(query.slot.trim())
                         .map(|id| state.engine().slot(SlotId::from_uuid(id)));
@@ -91,22 +96,14 @@ pub(crate) async fn doctor_slots(
                 }
                 _ => None,
             };
-            let tomorrow = (state.engine().now().with_timezone(&doctor.timezone)
-                + Duration::days(1))
-            .date_naive();
-            let form = DayForm {
-                date: tomorrow.format("%Y-%m-%d").to_string(),
-                from: "09:00".to_owned(),
-                to: "12:00".to_owned(),
-                length: "30".to_owned(),
-                gap: "0".to_owned(),
-                action: String::new(),
-            };
+            let form = DayForm::first(&doctor, state.engine().now());
             let view = DoctorView {
                 form,
                 errors: Errors::default(),
                 preview: Vec::new(),
                 cursor: query.cursor,
+                profile: ProfileForm::of(&doctor),
+                profile_errors: Errors::default(),
             };
             doctor_page(state, &caller, doctor, view, StatusCode::OK, flash).await
         }
@@ -114,14 +111,52 @@ pub(crate) async fn doctor_slots(
     )
 }
 
-struct DoctorView {
+/// What the doctor's page shows besides the doctor and their slots: both forms as filled in,
+/// each with its errors.
+pub(super) struct DoctorView {
     form: DayForm,
     errors: Errors,
     preview: Vec<SlotLine>,
     cursor: String,
+    profile: ProfileForm,
+    profile_errors: Errors,
 }
 
-async fn doctor_page(
+impl DoctorView {
+    /// The page after a refused profile form: the day form as the page first shows it.
+    pub(super) fn refused_profile(
+        doctor: &Doctor,
+        now: DateTime<Utc>,
+        profile: ProfileForm,
+        profile_errors: Errors,
+    ) -> Self {
+        Self {
+            form: DayForm::first(doctor, now),
+            errors: Errors::default(),
+            preview: Vec::new(),
+            cursor: String::new(),
+            profile,
+            profile_errors,
+        }
+    }
+}
+
+impl DayForm {
+    /// Tomorrow in the doctor's zone, 09:00 to 12:00, 30-minute slots.
+    fn first(doctor: &Doctor, now: DateTime<Utc>) -> Self {
+        let tomorrow = (now.with_timezone(&doctor.timezone) + Duration::days(1)).date_naive();
+        Self {
+            date: tomorrow.format("%Y-%m-%d").to_string(),
+            from: "09:00".to_owned(),
+            to: "12:00".to_owned(),
+            length: "30".to_owned(),
+            gap: "0".to_owned(),
+            action: String::new(),
+        }
+    }
+}
+
+pub(super) async fn doctor_page(
     state: &AppState,
     caller: &Caller,
     doctor: Doctor,
@@ -182,6 +217,8 @@ async fn doctor_page(
             errors: view.errors,
             preview: view.preview,
             slots,
+            profile: view.profile,
+            profile_errors: view.profile_errors,
         },
     )
 }
@@ -311,6 +348,8 @@ pub(crate) async fn publish_day(
                 errors: Errors::default(),
                 preview: Vec::new(),
                 cursor: String::new(),
+                profile: ProfileForm::of(&doctor),
+                profile_errors: Errors::default(),
             };
             let ranges = match plan_day(&form, tz, engine.now()) {
                 Ok(ranges) => ranges,
