@@ -345,6 +345,25 @@ pub(crate) async fn show(
                 "rescheduled" => Some(Flash::ok(
                     "Moved. This is the new appointment; the old time is released.",
                 )),
+                "move_taken" => Some(Flash::error(
+                    "Sorry, that time was just taken by someone else. Nothing changed: your \
+                     booking is as it was. Choose another time.",
+                )),
+                "move_gone" => Some(Flash::error(
+                    "That time is no longer offered. Nothing changed: your booking is as it \
+                     was. Choose another time.",
+                )),
+                "move_too_late" => Some(Flash::error(
+                    "It is too late to move this booking: the clinic allows changes only until \
+                     shortly before the appointment. Nothing changed.",
+                )),
+                "move_not_confirmed" => {
+                    Some(Flash::error("Only a confirmed booking can be moved."))
+                }
+                "move_same" => Some(Flash::error(
+                    "That is this booking's own time, or the form was already used. Nothing \
+                     changed.",
+                )),
                 _ => None,
             };
             show_page(state, req, &caller, &view, StatusCode::OK, flash).await

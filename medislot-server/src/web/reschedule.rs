@@ -10,8 +10,8 @@ use poem::{handler, Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::bookings::{show_page, visible_booking, BookingRow};
-use super::page::{self, parse_form, parse_query, redirect, respond, Flash, Layout, PageError};
+use super::bookings::{visible_booking, BookingRow};
+use super::page::{self, parse_form, parse_query, redirect, respond, Layout, PageError};
 use super::time::Shown;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -80,8 +80,8 @@ struct MoveForm {
     idempotency_key: String,
 }
 
-/// `POST /bookings/{id}/reschedule`: moves the booking; a refusal shows the booking unchanged
-/// with the reason.
+/// `POST /bookings/{id}/reschedule`: moves the booking; a refusal leads back to the booking,
+/// unchanged, whose page says why.
 #[handler]
 pub(crate) async fn reschedule(
     req: &Request,
@@ -115,29 +115,16 @@ pub(crate) async fn reschedule(
                 }
                 Err(problem) => {
                     state.metrics().booking_outcome("reschedule", problem.code());
-                    let message = match problem.code() {
-                        "slot_unavailable" => {
-                            "Sorry, that time was just taken by someone else. Nothing changed: \
-                             your booking is as it was. Choose another time."
-                        }
-                        "slot_in_past" | "slot_not_found" => {
-                            "That time is no longer offered. Nothing changed: your booking is \
-                             as it was. Choose another time."
-                        }
-                        "too_late_to_change" => {
-                            "It is too late to move this booking: the clinic allows changes \
-                             only until shortly before the appointment. Nothing changed."
-                        }
-                        "invalid_transition" => "Only a confirmed booking can be moved.",
-                        "validation_failed" => {
-                            "That is this booking's own time, or the form was already used. \
-                             Nothing changed."
-                        }
+                    // Post/redirect/get, as every form: the booking's page says why.
+                    let done = match problem.code() {
+                        "slot_unavailable" => "move_taken",
+                        "slot_in_past" | "slot_not_found" => "move_gone",
+                        "too_late_to_change" => "move_too_late",
+                        "invalid_transition" => "move_not_confirmed",
+                        "validation_failed" => "move_same",
                         _ => return Err(problem.into()),
                     };
-                    let view = engine.booking(view.booking.id).await?;
-                    let flash = Flash::error(format!("{message} ({})", problem.detail()));
-                    show_page(state, req, &caller, &view, problem.status(), Some(flash)).await
+                    Ok(redirect(&format!("/bookings/{}?done={done}", view.booking.id)))
                 }
             }
         }

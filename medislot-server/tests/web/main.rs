@@ -863,7 +863,12 @@ async fn reschedule_walks_from_the_booking_through_the_finder_and_a_confirm_step
             ],
         )
         .await;
-    refused.assert_html(StatusCode::CONFLICT);
+    // Post/redirect/get: the refusal leads back to the booking, which says why.
+    assert_eq!(refused.status, StatusCode::SEE_OTHER, "{}", refused.body);
+    let back = refused.location.clone().expect("a redirect");
+    assert_eq!(back, format!("/bookings/{new_id}?done=move_taken"));
+    let refused = web.get(&back, &cookie).await;
+    refused.assert_html(StatusCode::OK);
     assert!(refused.body.contains("just taken"), "{}", refused.body);
     assert!(refused.body.contains("CONFIRMED"));
 }
