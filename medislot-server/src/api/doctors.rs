@@ -61,46 +61,38 @@ impl Example for CreateDoctor {
     }
 }
 
-/// A doctor's profile, as patients read it before booking. Every part may be empty.
+/// A doctor's profile, as patients read it before booking. Every part may be empty or left
+/// out (an absent part is empty).
 #[derive(Debug, Default, Object)]
 #[oai(example)]
 struct ProfileIn {
     /// A short bio (at most 1000 characters): no control characters except tab and line
     /// breaks; surrounding spaces are trimmed.
-    #[oai(
-        default,
-        validator(
-            max_length = 1000,
-            pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
-        )
-    )]
-    bio: String,
+    #[oai(validator(
+        max_length = 1000,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    bio: Option<String>,
     /// The languages the doctor speaks (at most 10; each at most 40 characters, no control
     /// characters, no comma). Blank entries are dropped; a repeated one is kept once.
-    #[oai(
-        default,
-        validator(
-            max_items = 10,
-            max_length = 40,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f,]*$"
-        )
-    )]
-    languages: Vec<String>,
+    #[oai(validator(
+        max_items = 10,
+        max_length = 40,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f,]*$"
+    ))]
+    languages: Option<Vec<String>>,
     /// Where the appointment happens, an address or a room (at most 200 characters, one
     /// line).
-    #[oai(
-        default,
-        validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
-    )]
-    location: String,
+    #[oai(validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
+    location: Option<String>,
 }
 
 impl Example for ProfileIn {
     fn example() -> Self {
         Self {
-            bio: "Twenty years in cardiology; sees adults and teenagers.".to_owned(),
-            languages: vec!["English".to_owned(), "French".to_owned()],
-            location: "Building B, room 4".to_owned(),
+            bio: Some("Twenty years in cardiology; sees adults and teenagers.".to_owned()),
+            languages: Some(vec!["English".to_owned(), "French".to_owned()]),
+            location: Some("Building B, room 4".to_owned()),
         }
     }
 }
@@ -108,7 +100,11 @@ impl Example for ProfileIn {
 impl ProfileIn {
     /// The core's profile: the one validation, whatever the schema already checked.
     fn validate(&self) -> medislot_core::Result<DoctorProfile> {
-        DoctorProfile::new(&self.bio, &self.languages, &self.location)
+        DoctorProfile::new(
+            self.bio.as_deref().unwrap_or_default(),
+            self.languages.as_deref().unwrap_or_default(),
+            self.location.as_deref().unwrap_or_default(),
+        )
     }
 }
 

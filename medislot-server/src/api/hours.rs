@@ -36,32 +36,32 @@ struct Interval {
 #[derive(Debug, Object)]
 struct Hours {
     /// Monday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    monday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    monday: Option<Vec<Interval>>,
     /// Tuesday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    tuesday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    tuesday: Option<Vec<Interval>>,
     /// Wednesday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    wednesday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    wednesday: Option<Vec<Interval>>,
     /// Thursday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    thursday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    thursday: Option<Vec<Interval>>,
     /// Friday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    friday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    friday: Option<Vec<Interval>>,
     /// Saturday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    saturday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    saturday: Option<Vec<Interval>>,
     /// Sunday's intervals.
-    #[oai(default, validator(max_items = 8))]
-    sunday: Vec<Interval>,
+    #[oai(validator(max_items = 8))]
+    sunday: Option<Vec<Interval>>,
     /// How long each slot lasts, in minutes.
     #[oai(validator(minimum(value = "5"), maximum(value = "720")))]
     slot_minutes: u32,
-    /// Minutes between one slot's end and the next one's start.
-    #[oai(default, validator(maximum(value = "1440")))]
-    gap_minutes: u32,
+    /// Minutes between one slot's end and the next one's start (0 when absent).
+    #[oai(validator(maximum(value = "1440")))]
+    gap_minutes: Option<u32>,
     /// The first date the rule applies to.
     valid_from: NaiveDate,
     /// The last date the rule applies to; open ended when absent.
@@ -101,14 +101,14 @@ struct GenerateSlots {
     #[oai(validator(min_items = 1, max_items = 10))]
     hours: Vec<Hours>,
     /// Days with no slots at all.
-    #[oai(default, validator(max_items = 366))]
-    days_off: Vec<NaiveDate>,
+    #[oai(validator(max_items = 366))]
+    days_off: Option<Vec<NaiveDate>>,
     /// Parts of days with no slots.
-    #[oai(default, validator(max_items = 366))]
-    time_off: Vec<TimeOff>,
+    #[oai(validator(max_items = 366))]
+    time_off: Option<Vec<TimeOff>>,
     /// Extra hours on single days.
-    #[oai(default, validator(max_items = 366))]
-    extra_hours: Vec<ExtraHours>,
+    #[oai(validator(max_items = 366))]
+    extra_hours: Option<Vec<ExtraHours>>,
     /// The first day to make slots for, in the doctor's zone.
     first_day: NaiveDate,
     /// The last day (inclusive), at most 366 days after `first_day`.
@@ -127,21 +127,21 @@ impl Example for GenerateSlots {
         };
         GenerateSlots {
             hours: vec![Hours {
-                monday: morning(),
-                tuesday: morning(),
-                wednesday: morning(),
-                thursday: morning(),
-                friday: morning(),
-                saturday: Vec::new(),
-                sunday: Vec::new(),
+                monday: Some(morning()),
+                tuesday: Some(morning()),
+                wednesday: Some(morning()),
+                thursday: Some(morning()),
+                friday: Some(morning()),
+                saturday: None,
+                sunday: None,
                 slot_minutes: 30,
-                gap_minutes: 0,
+                gap_minutes: None,
                 valid_from: day(1),
                 valid_until: None,
             }],
-            days_off: vec![day(17)],
-            time_off: Vec::new(),
-            extra_hours: Vec::new(),
+            days_off: Some(vec![day(17)]),
+            time_off: None,
+            extra_hours: None,
             first_day: day(1),
             last_day: day(31),
         }
@@ -187,13 +187,13 @@ fn interval(from: NaiveTime, until: NaiveTime, at: &str) -> Result<WallInterval,
 
 fn working_hours(hours: &Hours, at: &str) -> Result<WorkingHours, Problem> {
     let days = [
-        ("monday", &hours.monday),
-        ("tuesday", &hours.tuesday),
-        ("wednesday", &hours.wednesday),
-        ("thursday", &hours.thursday),
-        ("friday", &hours.friday),
-        ("saturday", &hours.saturday),
-        ("sunday", &hours.sunday),
+        ("monday", hours.monday.as_deref().unwrap_or_default()),
+        ("tuesday", hours.tuesday.as_deref().unwrap_or_default()),
+        ("wednesday", hours.wednesday.as_deref().unwrap_or_default()),
+        ("thursday", hours.thursday.as_deref().unwrap_or_default()),
+        ("friday", hours.friday.as_deref().unwrap_or_default()),
+        ("saturday", hours.saturday.as_deref().unwrap_or_default()),
+        ("sunday", hours.sunday.as_deref().unwrap_or_default()),
     ];
     let mut week: [Vec<WallInterval>; 7] = Default::default();
     for (i, (name, intervals)) in days.iter().enumerate() {
@@ -204,7 +204,7 @@ fn working_hours(hours: &Hours, at: &str) -> Result<WorkingHours, Problem> {
     WorkingHours::new(
         week,
         Duration::minutes(hours.slot_minutes.into()),
-        Duration::minutes(hours.gap_minutes.into()),
+        Duration::minutes(hours.gap_minutes.unwrap_or(0).into()),
         hours.valid_from,
         hours.valid_until,
     )
@@ -219,16 +219,17 @@ fn exceptions(body: &GenerateSlots) -> Result<Vec<Exception>, Problem> {
     let mut all: Vec<Exception> = body
         .days_off
         .iter()
+        .flatten()
         .copied()
         .map(Exception::DayOff)
         .collect();
-    for (i, off) in body.time_off.iter().enumerate() {
+    for (i, off) in body.time_off.iter().flatten().enumerate() {
         all.push(Exception::TimeOff {
             date: off.date,
             interval: interval(off.from, off.until, &format!("time_off[{i}]"))?,
         });
     }
-    for (i, extra) in body.extra_hours.iter().enumerate() {
+    for (i, extra) in body.extra_hours.iter().flatten().enumerate() {
         all.push(Exception::ExtraHours {
             date: extra.date,
             interval: interval(extra.from, extra.until, &format!("extra_hours[{i}]"))?,
