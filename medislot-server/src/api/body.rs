@@ -165,9 +165,19 @@ fn find(
             for (name, property) in &schema.properties {
                 let child = join(path, name);
                 match object.get(*name) {
-                    None | Some(Value::Null) => {
+                    None => {
                         if schema.required.contains(name) {
                             return Some((child, "is required".to_owned()));
+                        }
+                    }
+                    Some(Value::Null) => {
+                        if schema.required.contains(name) {
+                            return Some((child, "is required".to_owned()));
+                        }
+                        // An optional property is left out, not sent as null, unless its
+                        // schema says it may be null.
+                        if !resolve(registry, property).is_some_and(|p| p.nullable) {
+                            return Some((child, "must not be null; leave it out".to_owned()));
                         }
                     }
                     Some(v) => {
