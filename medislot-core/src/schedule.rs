@@ -605,6 +605,8 @@ mod tests {
         assert!(WallInterval::new(NaiveTime::from_hms_opt(9, 0, 1).unwrap(), t(10, 0)).is_err());
     }
 
+    // proptest is not a dependency of the loom build.
+    #[cfg(not(loom))]
     mod properties {
         use super::*;
         use proptest::prelude::*;
