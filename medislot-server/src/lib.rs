@@ -33,6 +33,7 @@ pub mod config;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
+pub mod request_id;
 pub mod serve;
 pub mod state;
 pub mod stores;

@@ -168,9 +168,8 @@ impl BookingsApi {
             .as_deref()
             .map(IdempotencyKey::new)
             .transpose()?;
-        let result = self
-            .state
-            .engine()
+        let result = caller
+            .engine(&self.state)
             .book(SlotId::from_uuid(body.0.slot_id), caller.patient_id(), key)
             .await
             .map_err(Problem::from);
@@ -286,9 +285,8 @@ impl BookingsApi {
         _csrf: Header<Option<String>>,
     ) -> Result<BookingChanged, ApiError<{ SIGNED_IN_WRITE | NOT_FOUND | CONFLICT | INVALID }>>
     {
-        let result = self
-            .state
-            .engine()
+        let result = caller
+            .engine(&self.state)
             .confirm(BookingId::from_uuid(id.0), caller.patient_id())
             .await
             .map_err(Problem::from);
@@ -320,7 +318,7 @@ impl BookingsApi {
     ) -> Result<BookingChanged, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
         let id = BookingId::from_uuid(id.0);
         let reason = body.0.and_then(|b| b.reason);
-        let engine = self.state.engine();
+        let engine = caller.engine(&self.state);
         let result = if caller.is_admin() {
             engine.cancel_as_admin(id, reason).await
         } else {
@@ -373,7 +371,7 @@ impl BookingsApi {
             .transpose()?;
         let id = BookingId::from_uuid(id.0);
         let target = SlotId::from_uuid(body.0.slot_id);
-        let engine = self.state.engine();
+        let engine = caller.engine(&self.state);
         let result = if caller.is_admin() {
             engine.reschedule_as_admin(id, target, key).await
         } else {
