@@ -7,6 +7,7 @@ mod bookings;
 mod doctors;
 mod health;
 mod hours;
+mod journal;
 pub mod model;
 mod slots;
 
@@ -27,6 +28,8 @@ enum ApiTags {
     Slots,
     /// Booking, confirming and cancelling.
     Bookings,
+    /// The audit trail and the outbox of messages.
+    Audit,
     /// Health and metrics.
     Operations,
 }
@@ -38,6 +41,7 @@ pub(crate) type Api = (
     hours::HoursApi,
     slots::SlotsApi,
     bookings::BookingsApi,
+    journal::JournalApi,
     health::HealthApi,
 );
 
@@ -57,6 +61,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         bookings::BookingsApi {
+            state: state.clone(),
+        },
+        journal::JournalApi {
             state: state.clone(),
         },
         health::HealthApi {
