@@ -30,6 +30,7 @@ mod allow;
 mod api;
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod metrics;
 pub mod problem;
 pub mod rate_limit;

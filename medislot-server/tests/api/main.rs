@@ -45,6 +45,7 @@ mod process;
 mod reschedule;
 mod restart;
 mod slots;
+mod webhooks;
 
 use std::sync::Arc;
 
