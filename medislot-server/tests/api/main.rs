@@ -36,6 +36,7 @@ mod cli;
 mod doctors;
 mod edge;
 mod errors;
+mod faults;
 mod health;
 mod hours;
 mod openapi;
