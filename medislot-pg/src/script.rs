@@ -220,8 +220,8 @@ pub(crate) struct Tx {
     unsent: bool,
     /// The connection has the hot statements prepared (its first script ran an `EXECUTE`).
     prepared: bool,
-    /// What opens the transaction (see [`PgStore::begin_sql`]), and how many results of its
-    /// own it returns.
+    /// What opens the transaction (see [`PgStore::begin_sql`]); the first script carries it,
+    /// and its statements' (empty) results are dropped.
     begin: String,
 }
 

@@ -84,7 +84,7 @@ impl PgStore {
         if pooler == Pooler::Transaction {
             self.prepared = false;
         }
-        self.begin = begin_sql(pooler, PgStoreOptions::default());
+        self.begin = opening_sql(pooler, PgStoreOptions::default());
         self
     }
 
@@ -93,7 +93,7 @@ impl PgStore {
         let options = PgStoreOptions::default()
             .lock_timeout(lock)
             .statement_timeout(statement);
-        self.begin = begin_sql(self.pooler, options);
+        self.begin = opening_sql(self.pooler, options);
         self
     }
 
@@ -156,7 +156,9 @@ impl PgStore {
 
     /// Runs one attempt of an operation until it succeeds, a rule refuses, or the database
     /// fails in a way a new attempt cannot fix; deadlocks and serialization failures are tried
-    /// again up to the retry budget, then reported as [`StoreError::Busy`]. `rule` names the
+    /// again up to the retry budget, then reported as [`StoreError::Busy`]; a lost connection
+    /// is tried again at once on another, unless the attempt had sent its `COMMIT`
+    /// ([`Failure::Unsettled`]). `rule` names the
     /// domain error of a constraint violation in this operation.
     pub(crate) async fn retrying<T, F, Fut>(
         &self,
@@ -202,7 +204,7 @@ impl PgStore {
 
 /// `BEGIN`, with the timeouts `options` asks for when `pooler` would not carry them from the
 /// connection's start-up.
-fn begin_sql(pooler: Pooler, options: PgStoreOptions) -> String {
+fn opening_sql(pooler: Pooler, options: PgStoreOptions) -> String {
     match pooler {
         Pooler::None => "BEGIN".to_owned(),
         Pooler::Transaction => format!(
