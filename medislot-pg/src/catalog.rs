@@ -6,20 +6,21 @@ use medislot_core::{
     SlotView,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder};
 
+use crate::query::Sql;
 use crate::rows::{self, BOOKING, DOCTOR, OCCUPYING, SLOT};
+use crate::script::Lit;
 use crate::store::{no_rule, PgStore};
 
 impl PgStore {
     pub(crate) async fn doctor_impl(&self, id: DoctorId) -> Result<Option<Doctor>> {
         self.retrying("doctor", &no_rule, move || async move {
-            let sql =
-                format!("SELECT {DOCTOR} FROM doctors d WHERE d.id = $1 AND d.deleted_at IS NULL");
-            let row = sqlx::query(&sql)
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
+            let mut sql = Sql::new("SELECT ");
+            sql.push(DOCTOR)
+                .push(" FROM doctors d WHERE d.id = ")
+                .bind(Lit::Uuid(id.as_uuid()))
+                .push(" AND d.deleted_at IS NULL");
+            let row = sql.fetch_optional(self).await?;
             Ok(row.as_ref().map(rows::doctor).transpose()?)
         })
         .await
@@ -27,33 +28,33 @@ impl PgStore {
 
     pub(crate) async fn list_doctors_impl(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         self.retrying("list_doctors", &no_rule, move || async move {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {DOCTOR} FROM doctors d WHERE d.deleted_at IS NULL"
-            ));
+            let mut q = Sql::new("SELECT ");
+            q.push(DOCTOR)
+                .push(" FROM doctors d WHERE d.deleted_at IS NULL");
             if let Some(specialization) = &filter.specialization {
                 q.push(" AND lower(d.specialization) = lower(")
-                    .push_bind(specialization.trim().to_owned())
+                    .bind(Lit::Text(specialization.trim()))
                     .push(")");
             }
             if let Some(name) = &filter.name_contains {
                 // strpos, not LIKE: `%` and `_` in the query are plain characters.
                 q.push(" AND strpos(lower(d.name), lower(")
-                    .push_bind(name.trim().to_owned())
+                    .bind(Lit::Text(name.trim()))
                     .push(")) > 0");
             }
             if let Some(after) = &filter.after {
                 q.push(" AND (d.name COLLATE \"C\", d.id) > (")
-                    .push_bind(after.name.clone())
+                    .bind(Lit::Text(&after.name))
                     .push(" COLLATE \"C\", ")
-                    .push_bind(after.id.as_uuid())
+                    .bind(Lit::Uuid(after.id.as_uuid()))
                     .push(")");
             }
             // Byte order, as the core sorts names.
             q.push(" ORDER BY d.name COLLATE \"C\", d.id");
             if let Some(limit) = filter.limit {
-                q.push(" LIMIT ").push_bind(i64::from(limit));
+                q.push(" LIMIT ").bind(Lit::Int(i64::from(limit)));
             }
-            let found = q.build().fetch_all(&self.pool).await?;
+            let found = q.fetch_all(self).await?;
             Ok(found
                 .iter()
                 .map(rows::doctor)
@@ -69,15 +70,16 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<Option<SlotView>> {
         self.retrying("slot", &no_rule, move || async move {
-            let sql = format!(
-                "SELECT {SLOT}, {BOOKING} FROM slots s \
-                 LEFT JOIN bookings b ON b.slot_id = s.id AND b.status IN {OCCUPYING} \
-                 WHERE s.id = $1 AND s.withdrawn_at IS NULL"
-            );
-            let row = sqlx::query(&sql)
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
+            let mut sql = Sql::new("SELECT ");
+            sql.push(SLOT)
+                .push(", ")
+                .push(BOOKING)
+                .push(" FROM slots s LEFT JOIN bookings b ON b.slot_id = s.id AND b.status IN ")
+                .push(OCCUPYING)
+                .push(" WHERE s.id = ")
+                .bind(Lit::Uuid(id.as_uuid()))
+                .push(" AND s.withdrawn_at IS NULL");
+            let row = sql.fetch_optional(self).await?;
             Ok(row.as_ref().map(|row| slot_view(row, now)).transpose()?)
         })
         .await
@@ -90,33 +92,33 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.retrying("list_slots", &no_rule, move || async move {
-            let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {SLOT}, {BOOKING} FROM slots s"));
+            let mut q = Sql::new("SELECT ");
+            q.push(SLOT).push(", ").push(BOOKING).push(" FROM slots s");
             if query.specialization.is_some() {
                 q.push(" JOIN doctors d ON d.id = s.doctor_id");
             }
-            q.push(format!(
-                " LEFT JOIN bookings b ON b.slot_id = s.id AND b.status IN {OCCUPYING} \
-                 WHERE s.withdrawn_at IS NULL"
-            ));
+            q.push(" LEFT JOIN bookings b ON b.slot_id = s.id AND b.status IN ")
+                .push(OCCUPYING)
+                .push(" WHERE s.withdrawn_at IS NULL");
             if let Some(doctor) = query.doctor_id {
-                q.push(" AND s.doctor_id = ").push_bind(doctor.as_uuid());
+                q.push(" AND s.doctor_id = ").bind(Lit::Uuid(doctor.as_uuid()));
             }
             if let Some(specialization) = &query.specialization {
                 q.push(" AND lower(d.specialization) = lower(")
-                    .push_bind(specialization.trim().to_owned())
+                    .bind(Lit::Text(specialization.trim()))
                     .push(")");
             }
             if let Some(from) = query.from {
-                q.push(" AND s.starts_at >= ").push_bind(from);
+                q.push(" AND s.starts_at >= ").bind(Lit::Ts(from));
             }
             if let Some(to) = query.to {
-                q.push(" AND s.starts_at < ").push_bind(to);
+                q.push(" AND s.starts_at < ").bind(Lit::Ts(to));
             }
             if let Some(after) = query.after {
                 q.push(" AND (s.starts_at, s.id) > (")
-                    .push_bind(after.starts_at)
+                    .bind(Lit::Ts(after.starts_at))
                     .push(", ")
-                    .push_bind(after.id.as_uuid())
+                    .bind(Lit::Uuid(after.id.as_uuid()))
                     .push(")");
             }
             if let Some(available) = query.available {
@@ -124,16 +126,16 @@ impl PgStore {
                 // hold or an ended buffer counts as free, whether or not it was tidied).
                 q.push(if available { " AND (" } else { " AND NOT (" })
                     .push("s.starts_at > ")
-                    .push_bind(now)
+                    .bind(Lit::Ts(now))
                     .push(" AND NOT COALESCE(b.status = 'CONFIRMED' OR (b.status = 'PENDING' AND b.hold_until > ")
-                    .push_bind(now)
+                    .bind(Lit::Ts(now))
                     .push(") OR (b.status = 'BUFFER' AND b.buffer_until > ")
-                    .push_bind(now)
+                    .bind(Lit::Ts(now))
                     .push("), false))");
             }
             q.push(" ORDER BY s.starts_at, s.id LIMIT ")
-                .push_bind(i64::from(query.limit) + 1);
-            let found = q.build().fetch_all(&self.pool).await?;
+                .bind(Lit::Int(i64::from(query.limit) + 1));
+            let found = q.fetch_all(self).await?;
             let items = found
                 .iter()
                 .map(|row| slot_view(row, now))

@@ -10,6 +10,23 @@ pub(crate) enum Failure {
     Rule(Error),
     /// The database failed; [`crate::PgStore`] retries what is worth retrying, then maps it.
     Sql(sqlx::Error),
+    /// The connection was lost after a script ending in `COMMIT` was sent: nobody knows whether
+    /// it committed, so it is never tried again (a retry could book twice). Reported as
+    /// [`StoreError::Unavailable`].
+    Unsettled(sqlx::Error),
+}
+
+impl Failure {
+    /// The failure of a script that ended with `COMMIT`: [`Failure::Unsettled`] when the
+    /// connection was lost, else an ordinary [`Failure::Sql`] (the server answered, so it
+    /// rolled back).
+    pub(crate) fn of_commit(error: sqlx::Error) -> Failure {
+        if is_connection_lost(&error) {
+            Failure::Unsettled(error)
+        } else {
+            Failure::Sql(error)
+        }
+    }
 }
 
 impl From<Error> for Failure {
@@ -47,6 +64,21 @@ const UNREPRESENTABLE: [&str; 5] = ["22021", "22P05", "22008", "22009", "22007"]
 
 /// The constraint a racing insert of the same idempotency key trips; the retry then replays.
 pub(crate) const IDEMPOTENCY_KEY_UNIQUE: &str = "bookings_idempotency_key_unique";
+
+/// Whether the connection was lost: closed by the server (`pg_terminate_backend`, a restart:
+/// `57P01`, `57P02`), by a pooler or the network (an I/O error, SQLSTATE class `08`). A statement
+/// sent on it either never ran or ran in a transaction the server rolled back, unless it was a
+/// `COMMIT` (see [`Failure::of_commit`]); so it is safe to run a read, or a transaction not yet
+/// committing, again on another connection.
+pub(crate) fn is_connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(dbe) => dbe.code().is_some_and(|code| {
+            code.starts_with("08") || code == SHUTDOWN[0] || code == SHUTDOWN[1]
+        }),
+        _ => false,
+    }
+}
 
 /// Whether running the whole transaction again may succeed: the server gave up on it because of
 /// another transaction (deadlock, serialization failure), a racing request with the same
@@ -129,6 +161,8 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
             }
             _ => StoreError::Other(Box::new(error)),
         },
+        // A value this crate would not send (see `query.rs`).
+        sqlx::Error::Encode(_) => StoreError::Unrepresentable(Box::new(error)),
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
@@ -159,7 +193,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_detected_deadlock_is_classified_busy() {
         let store = crate::testing::fresh_store().await;
-        let (a, b) = ("a", "b");
+        use sqlx::Executor as _;
         sqlx::raw_sql(
             "CREATE TABLE pair (k text PRIMARY KEY); INSERT INTO pair VALUES ('a'), ('b')",
         )
@@ -168,20 +202,16 @@ mod tests {
         .unwrap();
         let mut first = store.pool().begin().await.unwrap();
         let mut second = store.pool().begin().await.unwrap();
-        let lock = "SELECT 1 FROM pair WHERE k = $1 FOR UPDATE";
-        sqlx::query(lock)
-            .bind(a)
-            .execute(&mut *first)
-            .await
-            .unwrap();
-        sqlx::query(lock)
-            .bind(b)
-            .execute(&mut *second)
-            .await
-            .unwrap();
+        // Literals over the simple protocol: the test also runs through a transaction pooler.
+        let (a, b) = (
+            "SELECT 1 FROM pair WHERE k = 'a' FOR UPDATE",
+            "SELECT 1 FROM pair WHERE k = 'b' FOR UPDATE",
+        );
+        first.execute(sqlx::raw_sql(a)).await.unwrap();
+        second.execute(sqlx::raw_sql(b)).await.unwrap();
         let (one, two) = tokio::join!(
-            sqlx::query(lock).bind(b).execute(&mut *first),
-            sqlx::query(lock).bind(a).execute(&mut *second),
+            first.execute(sqlx::raw_sql(b)),
+            second.execute(sqlx::raw_sql(a)),
         );
         let failed = match (one, two) {
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
@@ -207,7 +237,7 @@ mod tests {
             ("SELECT '-0001-01-01T00:00:00Z'::timestamptz", "22007"),
             ("SELECT '294277-01-01 00:00:00Z'::timestamptz", "22008"),
         ] {
-            let Err(error) = sqlx::query(sql).fetch_one(store.pool()).await else {
+            let Err(error) = sqlx::raw_sql(sql).fetch_all(store.pool()).await else {
                 panic!("{sql} should fail");
             };
             let code = match &error {

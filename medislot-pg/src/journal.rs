@@ -10,11 +10,12 @@ use medislot_core::{
     MessageQuery, MessageState, OutboxMessage, Page, Result, Settle,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row as _};
+use sqlx::Row as _;
 use uuid::Uuid;
 
 use crate::error::{corrupt, Failure};
-use crate::script::Script;
+use crate::query::Sql;
+use crate::script::{Lit, Script};
 use crate::store::{no_rule, PgStore};
 
 /// The columns of `journal j`.
@@ -110,8 +111,8 @@ impl PgStore {
         query: &JournalQuery,
     ) -> Result<Page<JournalEntry, JournalCursor>> {
         self.retrying("journal", &no_rule, move || async move {
-            let mut q =
-                QueryBuilder::<Postgres>::new(format!("SELECT {ENTRY} FROM journal j WHERE true"));
+            let mut q = Sql::new("SELECT ");
+            q.push(ENTRY).push(" FROM journal j WHERE true");
             let optional = [
                 (" AND j.booking_id = ", query.booking_id.map(Uuid::from)),
                 (" AND j.patient_id = ", query.patient_id.map(Uuid::from)),
@@ -119,32 +120,32 @@ impl PgStore {
             ];
             for (clause, id) in optional {
                 if let Some(id) = id {
-                    q.push(clause).push_bind(id);
+                    q.push(clause).bind(Lit::Uuid(id));
                 }
             }
             if let Some(actor) = query.actor {
-                q.push(" AND j.actor_kind = ").push_bind(actor.kind());
+                q.push(" AND j.actor_kind = ").bind(Lit::Text(actor.kind()));
                 match actor.id() {
-                    Some(id) => q.push(" AND j.actor_id = ").push_bind(id),
+                    Some(id) => q.push(" AND j.actor_id = ").bind(Lit::Uuid(id)),
                     None => q.push(" AND j.actor_id IS NULL"),
                 };
             }
             if let Some(from) = query.from {
-                q.push(" AND j.at >= ").push_bind(from);
+                q.push(" AND j.at >= ").bind(Lit::Ts(from));
             }
             if let Some(to) = query.to {
-                q.push(" AND j.at < ").push_bind(to);
+                q.push(" AND j.at < ").bind(Lit::Ts(to));
             }
             if let Some(after) = query.after {
                 q.push(" AND (j.at, j.id) > (")
-                    .push_bind(after.at)
+                    .bind(Lit::Ts(after.at))
                     .push(", ")
-                    .push_bind(after.id.as_uuid())
+                    .bind(Lit::Uuid(after.id.as_uuid()))
                     .push(")");
             }
             q.push(" ORDER BY j.at, j.id LIMIT ")
-                .push_bind(i64::from(query.limit) + 1);
-            let rows = q.build().fetch_all(&self.pool).await?;
+                .bind(Lit::Int(i64::from(query.limit) + 1));
+            let rows = q.fetch_all(self).await?;
             let items = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
             Ok(Page::from_overfetch(
                 items,
@@ -163,66 +164,85 @@ impl PgStore {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
         self.retrying("claim_messages", &no_rule, move || async move {
-            let sql = format!(
-                "WITH claimed AS (UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
-                   WHERE entry_id IN (SELECT entry_id FROM outbox \
-                     WHERE delivered_at IS NULL AND dead_at IS NULL AND due_at <= $1 \
-                       AND (claimed_until IS NULL OR claimed_until <= $1) \
-                     ORDER BY due_at, entry_id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                   RETURNING *) \
-                 SELECT {ENTRY}, {DELIVERY} FROM claimed o JOIN journal j ON j.id = o.entry_id \
-                 ORDER BY o.due_at, o.entry_id"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(now)
-                .bind(lease_until)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+            let mut q = Sql::new("WITH claimed AS (UPDATE outbox SET claimed_until = ");
+            q.bind(Lit::Ts(lease_until))
+                .push(
+                    ", attempts = attempts + 1 WHERE entry_id IN (SELECT entry_id FROM outbox \
+                     WHERE delivered_at IS NULL AND dead_at IS NULL AND due_at <= ",
+                )
+                .bind(Lit::Ts(now))
+                .push(" AND (claimed_until IS NULL OR claimed_until <= ")
+                .bind(Lit::Ts(now))
+                .push(") ORDER BY due_at, entry_id LIMIT ")
+                .bind(Lit::Int(i64::from(limit)))
+                .push(" FOR UPDATE SKIP LOCKED) RETURNING *) SELECT ")
+                .push(ENTRY)
+                .push(", ")
+                .push(DELIVERY)
+                .push(
+                    " FROM claimed o JOIN journal j ON j.id = o.entry_id \
+                     ORDER BY o.due_at, o.entry_id",
+                );
+            let rows = q.fetch_all(self).await?;
             Ok(rows.iter().map(message).collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
 
-    /// One transaction: lock the message, decide, write.
+    /// Read, decide, then write only if the message is still as it was read (compare and set,
+    /// one statement each, so it needs no transaction and works behind a transaction pooler);
+    /// a message changed in between is read again.
     pub(crate) async fn settle_message_impl(
         &self,
         id: EntryId,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
         self.retrying("settle_message", &no_rule, move || async move {
-            let mut tx = self.pool.begin().await?;
-            let sql = format!(
-                "SELECT {ENTRY}, {DELIVERY} FROM outbox o JOIN journal j ON j.id = o.entry_id \
-                 WHERE o.entry_id = $1 FOR UPDATE OF o"
-            );
-            let Some(row) = sqlx::query(&sql)
-                .bind(id.as_uuid())
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let current = message(&row)?;
-            let next = settle(&current.delivery).map_err(Failure::Rule)?;
-            sqlx::query(
-                "UPDATE outbox SET attempts = $2, due_at = $3, claimed_until = $4, \
-                 delivered_at = $5, dead_at = $6, last_error = $7 WHERE entry_id = $1",
-            )
-            .bind(id.as_uuid())
-            .bind(i32::try_from(next.attempts).unwrap_or(i32::MAX))
-            .bind(next.due_at)
-            .bind(next.claimed_until)
-            .bind(next.delivered_at)
-            .bind(next.dead_at)
-            .bind(next.last_error.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(Some(OutboxMessage {
-                entry: current.entry,
-                delivery: next,
-            }))
+            loop {
+                let mut read = Sql::new("SELECT ");
+                read.push(ENTRY)
+                    .push(", ")
+                    .push(DELIVERY)
+                    .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE o.entry_id = ")
+                    .bind(Lit::Uuid(id.as_uuid()));
+                let Some(row) = read.fetch_optional(self).await? else {
+                    return Ok(None);
+                };
+                let current = message(&row)?;
+                let next = settle(&current.delivery).map_err(Failure::Rule)?;
+                let was = &current.delivery;
+                let mut write = Sql::new("UPDATE outbox SET attempts = ");
+                write
+                    .bind(Lit::Int(i64::from(next.attempts)))
+                    .push(", due_at = ")
+                    .bind(Lit::Ts(next.due_at))
+                    .push(", claimed_until = ")
+                    .bind(Lit::OptTs(next.claimed_until))
+                    .push(", delivered_at = ")
+                    .bind(Lit::OptTs(next.delivered_at))
+                    .push(", dead_at = ")
+                    .bind(Lit::OptTs(next.dead_at))
+                    .push(", last_error = ")
+                    .bind(Lit::OptText(next.last_error.as_deref()))
+                    .push(" WHERE entry_id = ")
+                    .bind(Lit::Uuid(id.as_uuid()))
+                    .push(" AND attempts = ")
+                    .bind(Lit::Int(i64::from(was.attempts)))
+                    .push(" AND due_at = ")
+                    .bind(Lit::Ts(was.due_at))
+                    .push(" AND claimed_until IS NOT DISTINCT FROM ")
+                    .bind(Lit::OptTs(was.claimed_until))
+                    .push(" AND delivered_at IS NOT DISTINCT FROM ")
+                    .bind(Lit::OptTs(was.delivered_at))
+                    .push(" AND dead_at IS NOT DISTINCT FROM ")
+                    .bind(Lit::OptTs(was.dead_at));
+                if write.execute(self).await? == 1 {
+                    return Ok(Some(OutboxMessage {
+                        entry: current.entry,
+                        delivery: next,
+                    }));
+                }
+            }
         })
         .await
     }
@@ -233,10 +253,11 @@ impl PgStore {
         query: &MessageQuery,
     ) -> Result<Page<OutboxMessage, JournalCursor>> {
         self.retrying("messages", &no_rule, move || async move {
-            let mut q = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {ENTRY}, {DELIVERY} FROM outbox o JOIN journal j ON j.id = o.entry_id \
-                 WHERE true"
-            ));
+            let mut q = Sql::new("SELECT ");
+            q.push(ENTRY)
+                .push(", ")
+                .push(DELIVERY)
+                .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE true");
             q.push(match query.state {
                 None => "",
                 Some(MessageState::Pending) => " AND o.delivered_at IS NULL AND o.dead_at IS NULL",
@@ -245,14 +266,14 @@ impl PgStore {
             });
             if let Some(after) = query.after {
                 q.push(" AND (o.at, o.entry_id) > (")
-                    .push_bind(after.at)
+                    .bind(Lit::Ts(after.at))
                     .push(", ")
-                    .push_bind(after.id.as_uuid())
+                    .bind(Lit::Uuid(after.id.as_uuid()))
                     .push(")");
             }
             q.push(" ORDER BY o.at, o.entry_id LIMIT ")
-                .push_bind(i64::from(query.limit) + 1);
-            let rows = q.build().fetch_all(&self.pool).await?;
+                .bind(Lit::Int(i64::from(query.limit) + 1));
+            let rows = q.fetch_all(self).await?;
             let items = rows.iter().map(message).collect::<Result<Vec<_>, _>>()?;
             Ok(Page::from_overfetch(items, query.limit, |m| {
                 JournalCursor::after(&m.entry)

@@ -47,9 +47,22 @@
 //! granted. Values travel as literals that cannot leave their quotes (text is sent
 //! hex-encoded); see `script.rs`. The statements every booking and booking event runs are
 //! prepared once per connection (`PREPARE medislot_*`) and run with `EXECUTE`, so the hot path
-//! skips parsing and planning too; behind PgBouncer in transaction mode turn that off with
-//! [`PgStoreOptions::prepared_statements`] and they are sent inline, still in two round trips.
-//! See `unit_of_work.rs` and `prepared.rs`.
+//! skips parsing and planning too. See `unit_of_work.rs` and `prepared.rs`.
+//!
+//! ## Behind a transaction pooler
+//! Behind PgBouncer in transaction mode set [`PgStoreOptions::pooler`] to
+//! [`Pooler::Transaction`] (or add `?pooler=transaction` to the URL): then nothing is named or
+//! prepared, since nothing may outlive a transaction there. The booking statements are sent
+//! inline, still in two round trips; reads travel as one simple-protocol statement with
+//! literal values instead of sqlx's prepared statements; the timeouts are set in each
+//! transaction; migrations run in one transaction. See `query.rs`.
+//!
+//! ## Lost connections
+//! A connection the database closed is found when next used; a read, or a transaction whose
+//! `COMMIT` was not sent yet, then runs again on another connection (as many times as the
+//! pool has connections, and once more), so a restart or `pg_terminate_backend` is not seen
+//! by callers once the database answers. A connection lost after `COMMIT` was sent is
+//! [`StoreError::Unavailable`](medislot_core::StoreError::Unavailable): it may have committed.
 //!
 //! | mutation (its claim) | round trips | statements |
 //! |---|---|---|
@@ -99,6 +112,7 @@ mod error;
 mod journal;
 mod options;
 mod prepared;
+mod query;
 mod rows;
 mod script;
 mod store;
@@ -106,5 +120,5 @@ mod store;
 pub mod testing;
 mod unit_of_work;
 
-pub use options::PgStoreOptions;
+pub use options::{split_pooler, PgStoreOptions, Pooler, UnknownPooler, POOLER_PARAMETER};
 pub use store::PgStore;

@@ -22,10 +22,11 @@ use futures::future::BoxFuture;
 use futures::TryStreamExt as _;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{Either, PgConnection, PgPool, Postgres};
+use sqlx::{Either, PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::prepared::Hot;
+use crate::store::PgStore;
 
 /// SQL statements with their values inlined as injection-proof literals.
 #[derive(Debug, Default)]
@@ -135,7 +136,9 @@ impl Script {
                 // Templates are this crate's text: every `$` starts a parameter number that
                 // names one of `args` (checked by prepared.rs's tests).
                 match rest[dollar + 1..digits].parse::<usize>() {
-                    Ok(n) if (1..=args.len()).contains(&n) => self.lit(&args[n - 1]),
+                    Ok(n) if (1..=args.len()).contains(&n) => {
+                        self.lit(&args[n - 1]);
+                    }
                     _ => self.sql.push_str(&rest[dollar..digits]),
                 }
                 rest = &rest[digits..];
@@ -145,7 +148,8 @@ impl Script {
         self.end()
     }
 
-    fn lit(&mut self, lit: &Lit<'_>) {
+    /// Appends a typed value as its literal.
+    pub(crate) fn lit(&mut self, lit: &Lit<'_>) -> &mut Self {
         match *lit {
             Lit::Uuid(id) => self.uuid(id),
             Lit::OptUuid(id) => self.opt_uuid(id),
@@ -153,7 +157,17 @@ impl Script {
             Lit::OptTs(at) => self.opt_ts(at),
             Lit::Text(text) => self.text(text),
             Lit::OptText(text) => self.opt_text(text),
-        };
+            Lit::Int(value) => {
+                // Digits and a sign only.
+                let _ = write!(self.sql, "{value}");
+                self
+            }
+        }
+    }
+
+    /// The script's SQL text.
+    pub(crate) fn as_sql(&self) -> &str {
+        &self.sql
     }
 
     /// Ends the current statement; its rows are found in the results under the returned handle.
@@ -173,6 +187,7 @@ pub(crate) enum Lit<'a> {
     OptTs(Option<DateTime<Utc>>),
     Text(&'a str),
     OptText(Option<&'a str>),
+    Int(i64),
 }
 
 /// The rows of each statement of a script, in order.
@@ -205,6 +220,9 @@ pub(crate) struct Tx {
     unsent: bool,
     /// The connection has the hot statements prepared (its first script ran an `EXECUTE`).
     prepared: bool,
+    /// What opens the transaction (see [`PgStore::begin_sql`]); the first script carries it,
+    /// and its statements' (empty) results are dropped.
+    begin: String,
 }
 
 impl Tx {
@@ -215,18 +233,19 @@ impl Tx {
     /// Starts a transaction and runs `script` in it, in one round trip. On error the
     /// transaction is already rolled back.
     pub(crate) fn begin(
-        pool: &PgPool,
+        store: &PgStore,
         script: Script,
     ) -> BoxFuture<'_, Result<(Tx, Results), sqlx::Error>> {
         Box::pin(async move {
-            let conn = pool.acquire().await?;
+            let conn = store.pool.acquire().await?;
             let mut tx = Tx {
                 conn,
                 open: true,
                 unsent: false,
                 prepared: script.executes,
+                begin: store.begin_sql().to_owned(),
             };
-            let sql = format!("BEGIN;\n{}", script.sql);
+            let sql = format!("{};\n{}", tx.begin, script.sql);
             let mut result = run(&mut tx.conn, &sql).await;
             if matches!(&result, Err(error) if crate::prepared::is_not_prepared(error)) {
                 // A connection's first booking: prepare the hot statements, then run again.
@@ -238,10 +257,8 @@ impl Tx {
                 }
             }
             match result {
-                Ok(mut groups) => {
-                    if !groups.is_empty() {
-                        groups.remove(0); // BEGIN's (empty) result
-                    }
+                Ok(groups) => {
+                    let groups = tx.without_begin(groups);
                     Ok((tx, Results(groups)))
                 }
                 Err(error) => {
@@ -260,16 +277,25 @@ impl Tx {
 
     /// A transaction whose `BEGIN` goes out with its [`Tx::commit`] script: one round trip in
     /// all, for a mutation that reads nothing first.
-    pub(crate) fn deferred(pool: &PgPool) -> BoxFuture<'_, Result<Tx, sqlx::Error>> {
+    pub(crate) fn deferred(store: &PgStore) -> BoxFuture<'_, Result<Tx, sqlx::Error>> {
         Box::pin(async move {
-            let conn = pool.acquire().await?;
+            let conn = store.pool.acquire().await?;
             Ok(Tx {
                 conn,
                 open: true,
                 unsent: true,
                 prepared: false,
+                begin: store.begin_sql().to_owned(),
             })
         })
+    }
+
+    /// The results of a script that opened the transaction, without those of the opening
+    /// statements (`BEGIN` and any `SET LOCAL`: no rows).
+    fn without_begin(&self, mut groups: Vec<Vec<PgRow>>) -> Vec<Vec<PgRow>> {
+        let opening = self.begin.split(';').count().min(groups.len());
+        groups.drain(..opening);
+        groups
     }
 
     /// Runs `script`, then commits, in one round trip. On error the transaction is rolled back.
@@ -281,17 +307,14 @@ impl Tx {
             script.sql("COMMIT").end();
             let began_here = std::mem::take(&mut self.unsent);
             let sql = if began_here {
-                format!("BEGIN;\n{}", script.sql)
+                format!("{};\n{}", self.begin, script.sql)
             } else {
                 std::mem::take(&mut script.sql)
             };
             match run(&mut self.conn, &sql).await {
-                Ok(mut groups) if began_here => {
+                Ok(groups) if began_here => {
                     self.settled();
-                    if !groups.is_empty() {
-                        groups.remove(0); // BEGIN's (empty) result
-                    }
-                    Ok(Results(groups))
+                    Ok(Results(self.without_begin(groups)))
                 }
                 Ok(groups) => {
                     self.settled();

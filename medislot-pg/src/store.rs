@@ -13,10 +13,10 @@ use medislot_core::{
     SlotView, StoreError,
 };
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgPool};
 
-use crate::error::{is_retryable, store_error, to_error, Failure};
-use crate::options::PgStoreOptions;
+use crate::error::{is_connection_lost, is_retryable, store_error, to_error, Failure};
+use crate::options::{millis, PgStoreOptions, Pooler};
 
 /// The schema, embedded at compile time from `medislot-pg/migrations/`.
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -31,6 +31,10 @@ pub struct PgStore {
     max_retries: u32,
     /// Whether hot statements run prepared (`EXECUTE`) or inline; see `prepared.rs`.
     pub(crate) prepared: bool,
+    /// What stands between the store and PostgreSQL; see `query.rs`.
+    pub(crate) pooler: Pooler,
+    /// What opens a transaction: `BEGIN`, and behind a transaction pooler the timeouts.
+    begin: String,
     /// The scratch database a test store drops when its last clone goes.
     #[cfg(feature = "test-db")]
     pub(crate) scratch: Option<std::sync::Arc<crate::testing::ScratchDatabase>>,
@@ -53,6 +57,8 @@ impl PgStore {
             pool,
             max_retries: PgStoreOptions::default().get_max_retries(),
             prepared: PgStoreOptions::default().get_prepared_statements(),
+            pooler: Pooler::None,
+            begin: "BEGIN".to_owned(),
             #[cfg(feature = "test-db")]
             scratch: None,
         }
@@ -68,8 +74,40 @@ impl PgStore {
     /// Sets whether the hot statements are prepared once per connection (`true`, the default)
     /// or sent inline; see [`PgStoreOptions::prepared_statements`].
     pub fn with_prepared_statements(mut self, prepared: bool) -> PgStore {
-        self.prepared = prepared;
+        self.prepared = prepared && self.pooler == Pooler::None;
         self
+    }
+
+    /// Sets what stands between the store and PostgreSQL; see [`PgStoreOptions::pooler`]. A
+    /// pool made elsewhere for [`Pooler::Transaction`] should not send start-up options.
+    pub fn with_pooler(mut self, pooler: Pooler) -> PgStore {
+        self.pooler = pooler;
+        if pooler == Pooler::Transaction {
+            self.prepared = false;
+        }
+        self.begin = opening_sql(pooler, PgStoreOptions::default());
+        self
+    }
+
+    /// Sets the timeouts a transaction sets itself behind a transaction pooler.
+    pub(crate) fn with_timeouts(mut self, lock: Duration, statement: Duration) -> PgStore {
+        let options = PgStoreOptions::default()
+            .lock_timeout(lock)
+            .statement_timeout(statement);
+        self.begin = opening_sql(self.pooler, options);
+        self
+    }
+
+    /// What the store is set up for.
+    pub fn pooler(&self) -> Pooler {
+        self.pooler
+    }
+
+    /// The statements that open a transaction, as one script: `BEGIN`, then (behind a
+    /// transaction pooler, where start-up options do not reach the server) the lock and
+    /// statement timeouts for this transaction only. Each is one statement of the script.
+    pub(crate) fn begin_sql(&self) -> &str {
+        &self.begin
     }
 
     /// The pool underneath, for health checks and tests.
@@ -84,15 +122,44 @@ impl PgStore {
     /// [`StoreError::Unavailable`] when the server cannot be reached; [`StoreError::Other`] when
     /// a migration fails or the database holds migrations this build does not know.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(|error| match error {
+        let applied = match self.pooler {
+            Pooler::None => MIGRATOR.run(&self.pool).await,
+            Pooler::Transaction => self.migrate_in_one_transaction().await,
+        };
+        applied.map_err(|error| match error {
             MigrateError::Execute(error) => store_error(error),
             other => StoreError::Other(Box::new(other)),
         })
     }
 
+    /// Migrates behind a transaction pooler, where a server connection is this client's only
+    /// until the transaction ends: the migrator's session lock and its prepared statements
+    /// would otherwise be left on a server connection that other clients use next. So every
+    /// migration runs in one transaction on one connection, serialized by a transaction-level
+    /// advisory lock; the statements it prepared are deallocated before it commits, and the
+    /// connection is closed rather than pooled (its statement cache no longer matches the
+    /// server's).
+    async fn migrate_in_one_transaction(&self) -> Result<(), MigrateError> {
+        let mut migrator = sqlx::migrate!();
+        migrator.set_locking(false);
+        let mut conn = self.pool.acquire().await?.detach();
+        let mut tx = conn.begin().await?;
+        // One key for this crate's migrations; advisory locks are per database.
+        sqlx::raw_sql("SELECT pg_advisory_xact_lock(hashtext('medislot_pg migrations'))")
+            .execute(&mut *tx)
+            .await?;
+        migrator.run(&mut *tx).await?;
+        sqlx::raw_sql("DEALLOCATE ALL").execute(&mut *tx).await?;
+        tx.commit().await?;
+        conn.close().await?;
+        Ok(())
+    }
+
     /// Runs one attempt of an operation until it succeeds, a rule refuses, or the database
     /// fails in a way a new attempt cannot fix; deadlocks and serialization failures are tried
-    /// again up to the retry budget, then reported as [`StoreError::Busy`]. `rule` names the
+    /// again up to the retry budget, then reported as [`StoreError::Busy`]; a lost connection
+    /// is tried again at once on another, unless the attempt had sent its `COMMIT`
+    /// ([`Failure::Unsettled`]). `rule` names the
     /// domain error of a constraint violation in this operation.
     pub(crate) async fn retrying<T, F, Fut>(
         &self,
@@ -105,16 +172,26 @@ impl PgStore {
         Fut: Future<Output = Result<T, Failure>>,
     {
         let mut retries = 0;
+        let mut lost = 0;
+        // Every idle connection may have been closed at once (the server restarted, or an
+        // administrator ended them): each is found dead only when used, so a lost connection
+        // is tried again on another one, up to once per connection the pool may hold and once
+        // more on a new one.
+        let lost_budget = self.pool.options().get_max_connections() + 1;
         loop {
             match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Rule(error)) => return Err(error),
+                Err(Failure::Sql(error)) if is_connection_lost(&error) && lost < lost_budget => {
+                    lost += 1;
+                    tracing::debug!(operation, lost, %error, "connection lost before any commit; retrying");
+                }
                 Err(Failure::Sql(error)) if is_retryable(&error) && retries < self.max_retries => {
                     retries += 1;
                     tracing::debug!(operation, retries, %error, "transaction aborted; retrying");
                     tokio::time::sleep(backoff(retries)).await;
                 }
-                Err(Failure::Sql(error)) => {
+                Err(Failure::Sql(error) | Failure::Unsettled(error)) => {
                     let error = to_error(error, rule);
                     if let Error::Store(store) = &error {
                         tracing::warn!(operation, retries, error = %store, "store failure");
@@ -123,6 +200,19 @@ impl PgStore {
                 }
             }
         }
+    }
+}
+
+/// `BEGIN`, with the timeouts `options` asks for when `pooler` would not carry them from the
+/// connection's start-up.
+fn opening_sql(pooler: Pooler, options: PgStoreOptions) -> String {
+    match pooler {
+        Pooler::None => "BEGIN".to_owned(),
+        Pooler::Transaction => format!(
+            "BEGIN;\nSET LOCAL lock_timeout = '{}';\nSET LOCAL statement_timeout = '{}'",
+            millis(options.get_lock_timeout()),
+            millis(options.get_statement_timeout())
+        ),
     }
 }
 

@@ -43,10 +43,10 @@ impl PgStore {
     pub(crate) async fn mutate_impl(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
         self.retrying("mutate", &no_rule, move || async move {
             let (tx, locked) = if is_blind(claim) {
-                (Tx::deferred(&self.pool).await?, Locked::default())
+                (Tx::deferred(self).await?, Locked::default())
             } else {
                 let (script, plan) = read_script(claim, self.prepared);
-                let (tx, found) = Tx::begin(&self.pool, script).await?;
+                let (tx, found) = Tx::begin(self, script).await?;
                 match read(&plan, &found) {
                     Ok(locked) => (tx, locked),
                     Err(error) => {
@@ -72,7 +72,7 @@ impl PgStore {
                 Ok(_) => Ok(decision),
                 Err(error) => Err(match rule_of(&error, &decision.changes) {
                     Some(rule) => Failure::Rule(rule),
-                    None => Failure::Sql(error),
+                    None => Failure::of_commit(error),
                 }),
             }
         })

@@ -1,5 +1,5 @@
-//! The conformance kit again, with the hot statements sent inline instead of prepared: the
-//! mode for PgBouncer in transaction pooling, where `PREPARE` does not outlive a transaction.
+//! The conformance kit again, with the hot statements sent inline instead of prepared (as
+//! behind PgBouncer in transaction pooling, where `PREPARE` does not outlive a transaction).
 
 use medislot_pg::testing::fresh_store_with;
 use medislot_pg::{PgStore, PgStoreOptions};

@@ -1,5 +1,9 @@
 //! What only a real PostgreSQL can show: races over a real pool, the schema refusing bad rows
 //! written with plain SQL, killed connections, timeouts, and expiry read from time.
+//!
+//! The tests' own SQL travels over the simple-query protocol with literal values (`raw_sql`),
+//! so that they also run through a transaction pooler (`DATABASE_URL=...?pooler=transaction`),
+//! where sqlx's prepared statements would collide.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -12,20 +16,38 @@ use medislot_core::{
     StoreError,
 };
 use medislot_pg::testing::{fresh_store, fresh_store_with};
-use medislot_pg::{PgStore, PgStoreOptions};
+use medislot_pg::{PgStore, PgStoreOptions, Pooler};
 use sqlx::{Executor as _, Row as _};
 use uuid::Uuid;
+
+/// Locks a slot row, written as a literal.
+fn lock_slot_sql(slot: medislot_core::SlotId) -> String {
+    format!(
+        "SELECT 1 FROM slots WHERE id = '{}' FOR UPDATE",
+        slot.as_uuid()
+    )
+}
 
 fn fixture(store: &PgStore) -> Fixture {
     Fixture::new(Arc::new(store.clone()))
 }
 
 async fn count(store: &PgStore, sql: &str) -> i64 {
-    sqlx::query(sql)
-        .fetch_one(store.pool())
+    store
+        .pool()
+        .fetch_one(sqlx::raw_sql(sql))
         .await
         .expect("count query")
         .get(0)
+}
+
+/// What identifies a hot statement in `pg_stat_activity`: its prepared name, or (sent inline
+/// behind a transaction pooler) a piece of its text.
+fn hot(store: &PgStore, prepared_name: &'static str, inline_text: &'static str) -> &'static str {
+    match store.pooler() {
+        Pooler::Transaction => inline_text,
+        _ => prepared_name,
+    }
 }
 
 /// The SQLSTATE and constraint name of a failed statement.
@@ -47,15 +69,18 @@ async fn backend_waiting_on_lock(store: &PgStore, needle: &str) -> i32 {
         .await
         .expect("watcher pool");
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    assert!(!needle.contains('\''), "a needle is written as a literal");
+    let sql = format!(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND strpos(query, '{needle}') > 0 LIMIT 1"
+    );
     loop {
-        let pid: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-             AND wait_event_type = 'Lock' AND strpos(query, $1) > 0 LIMIT 1",
-        )
-        .bind(needle)
-        .fetch_optional(&watcher)
-        .await
-        .expect("read pg_stat_activity");
+        let pid: Option<i32> = watcher
+            .fetch_all(sqlx::raw_sql(&sql))
+            .await
+            .expect("read pg_stat_activity")
+            .first()
+            .map(|row| row.get(0));
         if let Some(pid) = pid {
             return pid;
         }
@@ -106,18 +131,16 @@ async fn two_active_bookings_for_one_slot_written_with_sql_are_refused_by_the_da
     let insert = |status: &'static str| {
         let pool = store.pool().clone();
         async move {
-            sqlx::query(
+            let sql = format!(
                 "INSERT INTO bookings (id, slot_id, patient_id, status, buffer_until, \
                  cancelled_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, now() + interval '1 hour', \
-                 CASE WHEN $4 = 'CONFIRMED' THEN NULL ELSE 'admin' END, now(), now())",
-            )
-            .bind(Uuid::now_v7())
-            .bind(slot.as_uuid())
-            .bind(Uuid::now_v7())
-            .bind(status)
-            .execute(&pool)
-            .await
+                 VALUES ('{}', '{}', '{}', '{status}', now() + interval '1 hour', \
+                 CASE WHEN '{status}' = 'CONFIRMED' THEN NULL ELSE 'admin' END, now(), now())",
+                Uuid::now_v7(),
+                slot.as_uuid(),
+                Uuid::now_v7(),
+            );
+            pool.execute(sqlx::raw_sql(&sql)).await
         }
     };
 
@@ -142,19 +165,15 @@ async fn overlapping_slots_written_with_sql_are_refused_by_the_exclusion_constra
     let insert = |from: i64, to: i64, withdrawn: bool| {
         let pool = store.pool().clone();
         async move {
-            sqlx::query(
+            let sql = format!(
                 "INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at, withdrawn_at) \
-                 VALUES ($1, $2, timestamptz '2030-01-01 10:00Z' + $3 * interval '1 minute', \
-                 timestamptz '2030-01-01 10:00Z' + $4 * interval '1 minute', now(), \
-                 CASE WHEN $5 THEN now() END)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(doctor.id.as_uuid())
-            .bind(from as f64)
-            .bind(to as f64)
-            .bind(withdrawn)
-            .execute(&pool)
-            .await
+                 VALUES ('{}', '{}', timestamptz '2030-01-01 10:00Z' + {from} * interval '1 minute', \
+                 timestamptz '2030-01-01 10:00Z' + {to} * interval '1 minute', now(), \
+                 CASE WHEN {withdrawn} THEN now() END)",
+                Uuid::now_v7(),
+                doctor.id.as_uuid(),
+            );
+            pool.execute(sqlx::raw_sql(&sql)).await
         }
     };
 
@@ -198,12 +217,15 @@ async fn a_connection_killed_mid_transaction_leaves_no_partial_booking_and_the_s
         .expect("lock bookings");
     let engine = fx.engine.clone();
     let booking = tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await });
-    let pid = backend_waiting_on_lock(&store, "medislot_insert_booking").await;
-    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(pid)
-        .fetch_one(&mut *blocker)
+    let needle = hot(&store, "medislot_insert_booking", "INSERT INTO bookings");
+    let pid = backend_waiting_on_lock(&store, needle).await;
+    let killed: bool = blocker
+        .fetch_one(sqlx::raw_sql(&format!(
+            "SELECT pg_terminate_backend({pid})"
+        )))
         .await
-        .expect("terminate");
+        .expect("terminate")
+        .get(0);
     assert!(killed);
 
     match booking.await.expect("task panicked") {
@@ -259,11 +281,15 @@ async fn a_buffered_slot_is_free_again_once_the_buffer_ends_without_a_sweeper() 
     };
     let page = fx.engine.bookings(&cancelled).await.expect("list bookings");
     assert_eq!(page.items.len(), 1);
-    let stored: String = sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1")
-        .bind(first.id.as_uuid())
-        .fetch_one(store.pool())
+    let stored: String = store
+        .pool()
+        .fetch_one(sqlx::raw_sql(&format!(
+            "SELECT status FROM bookings WHERE id = '{}'",
+            first.id.as_uuid()
+        )))
         .await
-        .expect("stored status");
+        .expect("stored status")
+        .get(0);
     assert_eq!(stored, "BUFFER");
 
     // Booking it tidies the lapsed buffer in the same transaction.
@@ -284,9 +310,8 @@ async fn a_lock_held_past_lock_timeout_is_reported_as_busy() {
     let fx = fixture(&store);
     let slot = fx.slot().await;
     let mut holder = store.pool().begin().await.expect("holder");
-    sqlx::query("SELECT 1 FROM slots WHERE id = $1 FOR UPDATE")
-        .bind(slot.as_uuid())
-        .execute(&mut *holder)
+    holder
+        .execute(sqlx::raw_sql(&lock_slot_sql(slot)))
         .await
         .expect("lock the slot");
 
@@ -310,15 +335,14 @@ async fn a_booking_abandoned_before_commit_writes_nothing_and_leaves_no_pooled_c
     let fx = fixture(&store);
     let slot = fx.slot().await;
     let mut blocker = store.pool().begin().await.expect("blocker");
-    sqlx::query("SELECT 1 FROM slots WHERE id = $1 FOR UPDATE")
-        .bind(slot.as_uuid())
-        .execute(&mut *blocker)
+    blocker
+        .execute(sqlx::raw_sql(&lock_slot_sql(slot)))
         .await
         .expect("lock the slot");
     let engine = fx.engine.clone();
     let booking = tokio::spawn(async move { engine.book(slot, PatientId::new(), None).await });
     // The booking has sent BEGIN and waits for the slot: it is inside its transaction.
-    backend_waiting_on_lock(&store, "medislot_lock_slot").await;
+    backend_waiting_on_lock(&store, hot(&store, "medislot_lock_slot", "s_withdrawn")).await;
 
     // The caller gives up (a client hung up): the future is dropped mid-transaction.
     booking.abort();
@@ -330,10 +354,14 @@ async fn a_booking_abandoned_before_commit_writes_nothing_and_leaves_no_pooled_c
     for _ in 0..6 {
         // The abandoned transaction locks a slot row once the blocker lets go, so it has a
         // transaction id; a statement outside any transaction has none.
-        let in_tx: bool = sqlx::query_scalar("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
-            .fetch_one(store.pool())
+        let in_tx: bool = store
+            .pool()
+            .fetch_one(sqlx::raw_sql(
+                "SELECT pg_current_xact_id_if_assigned() IS NOT NULL",
+            ))
             .await
-            .expect("probe");
+            .expect("probe")
+            .get(0);
         assert!(!in_tx, "a pooled connection is inside a transaction");
     }
     assert_eq!(count(&store, "SELECT count(*) FROM bookings").await, 0);
@@ -388,6 +416,10 @@ async fn migrating_twice_is_harmless() {
 async fn a_connection_that_lost_its_prepared_statements_prepares_them_again() {
     // One connection, so the statement is dropped from the connection the bookings use.
     let store = fresh_store_with(PgStoreOptions::new().max_connections(1)).await;
+    if store.pooler() == Pooler::Transaction {
+        // Nothing is prepared behind a transaction pooler (checked by the next test).
+        return;
+    }
     let fx = fixture(&store);
     let (first, second) = (fx.slot().await, fx.slot().await);
     fx.engine
@@ -416,12 +448,14 @@ async fn prepared_statements(store: &PgStore) -> i64 {
 }
 
 #[tokio::test]
-async fn hot_statements_are_prepared_by_default_and_never_when_turned_off() {
-    for (prepared, expect_some) in [(true, true), (false, false)] {
+async fn hot_statements_are_prepared_by_default_and_never_when_turned_off_or_behind_a_transaction_pooler(
+) {
+    for (prepared, asked) in [(true, true), (false, false)] {
         let options = PgStoreOptions::new()
             .max_connections(1)
             .prepared_statements(prepared);
         let store = fresh_store_with(options).await;
+        let expect_some = asked && store.pooler() == Pooler::None;
         let fx = fixture(&store);
         let slot = fx.slot().await;
         let booking = fx
@@ -604,12 +638,12 @@ async fn opposite_reschedules_behind_a_gate(
     let on_b = f.engine.book(b, p2, None).await.unwrap();
 
     let mut gate = store.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM slots WHERE id IN ($1, $2) FOR UPDATE")
-        .bind(Uuid::from(a))
-        .bind(Uuid::from(b))
-        .execute(&mut *gate)
-        .await
-        .unwrap();
+    let lock_both = format!(
+        "SELECT 1 FROM slots WHERE id IN ('{}', '{}') FOR UPDATE",
+        Uuid::from(a),
+        Uuid::from(b)
+    );
+    gate.execute(sqlx::raw_sql(&lock_both)).await.unwrap();
     let (e1, e2) = (f.engine.clone(), f.engine.clone());
     let one = tokio::spawn(async move { e1.reschedule_as_patient(on_a.id, p1, b, None).await });
     let two = tokio::spawn(async move { e2.reschedule_as_patient(on_b.id, p2, a, None).await });

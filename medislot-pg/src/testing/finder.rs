@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 
 use super::cluster::Cluster;
 use super::scratch;
-use crate::{PgStore, PgStoreOptions};
+use crate::{split_pooler, PgStore, PgStoreOptions, Pooler};
 
 /// How long a candidate local server has to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -148,6 +148,8 @@ impl NoServer {
 #[derive(Debug)]
 pub struct TestServer {
     admin: PgConnectOptions,
+    /// What `DATABASE_URL`'s `pooler` parameter says stands in front of the server.
+    pooler: Pooler,
     source: ServerSource,
     swept: OnceCell<()>,
     _keep: Keep,
@@ -177,15 +179,18 @@ impl TestServer {
     pub async fn find(settings: &ServerSettings) -> Result<TestServer, NoServer> {
         let mut tried = Vec::new();
         if let Some(url) = &settings.database_url {
-            return match PgConnectOptions::from_str(url) {
-                Ok(admin) => Ok(TestServer::new(
-                    admin,
-                    ServerSource::DatabaseUrl,
-                    Keep::Nothing,
-                )),
-                Err(e) => Err(NoServer {
-                    tried: vec![format!("DATABASE_URL: not a PostgreSQL URL ({e})")],
-                }),
+            let refused = |why: String| NoServer {
+                tried: vec![format!("DATABASE_URL: {why}")],
+            };
+            let (url, pooler) = split_pooler(url).map_err(|e| refused(e.to_string()))?;
+            return match PgConnectOptions::from_str(&url) {
+                Ok(admin) => {
+                    let mut server =
+                        TestServer::new(admin, ServerSource::DatabaseUrl, Keep::Nothing);
+                    server.pooler = pooler.unwrap_or_default();
+                    Ok(server)
+                }
+                Err(e) => Err(refused(format!("not a PostgreSQL URL ({e})"))),
             };
         }
         tried.push("DATABASE_URL: not set".to_owned());
@@ -232,6 +237,7 @@ impl TestServer {
         tracing::info!(%source, "PostgreSQL server for the tests");
         TestServer {
             admin: admin.disable_statement_logging(),
+            pooler: Pooler::None,
             source,
             swept: OnceCell::new(),
             _keep: keep,
@@ -248,12 +254,23 @@ impl TestServer {
         &self.admin
     }
 
-    /// A new, empty, migrated database on this server, with a pool set up by `options`; it
-    /// is dropped when the store's last clone is dropped.
+    /// The pooler in front of the server (`DATABASE_URL`'s `pooler` parameter), which every
+    /// store [`TestServer::fresh_store_with`] makes is set up for.
+    pub fn pooler(&self) -> Pooler {
+        self.pooler
+    }
+
+    /// A new, empty, migrated database on this server, with a pool set up by `options` (and
+    /// for the server's [`pooler`](TestServer::pooler), if any); it is dropped when the
+    /// store's last clone is dropped.
     ///
     /// # Panics
     /// When the server refuses (these helpers are for tests).
     pub async fn fresh_store_with(&self, options: PgStoreOptions) -> PgStore {
+        let options = match self.pooler {
+            Pooler::None => options,
+            pooler => options.pooler(pooler),
+        };
         self.swept
             .get_or_init(|| scratch::drop_leftovers(&self.admin))
             .await;

@@ -50,15 +50,13 @@ pub(super) async fn drop_leftovers(admin: &PgConnectOptions) {
     let Ok(mut conn) = admin.connect().await else {
         return;
     };
-    let names: Vec<String> =
-        match sqlx::query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
-            .bind(PREFIX)
-            .fetch_all(&mut conn)
-            .await
-        {
-            Ok(rows) => rows.iter().filter_map(|r| r.try_get(0).ok()).collect(),
-            Err(_) => return,
-        };
+    // Simple protocol, nothing prepared: the admin connection may go through a pooler.
+    // `PREFIX` is ours: lowercase letters and `_`.
+    let sql = format!("SELECT datname FROM pg_database WHERE starts_with(datname, '{PREFIX}')");
+    let names: Vec<String> = match sqlx::raw_sql(&sql).fetch_all(&mut conn).await {
+        Ok(rows) => rows.iter().filter_map(|r| r.try_get(0).ok()).collect(),
+        Err(_) => return,
+    };
     let now = unix_seconds();
     for name in names {
         let created = name

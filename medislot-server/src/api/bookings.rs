@@ -130,12 +130,36 @@ pub(crate) fn record_outcome<T>(
     result
 }
 
-/// The answer for a booking just written: as stored, with its slot and doctor.
+/// How long the answer to a committed write keeps trying to read the booking's slot and doctor
+/// while the store is unavailable.
+const ANSWER_READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The answer for a booking just written: the write's own result, with its slot and doctor.
+///
+/// The write has committed, so an error now would tell the client that it failed: a store
+/// that is unavailable or busy (a connection lost, the database restarting) is asked again,
+/// with growing pauses, for up to [`ANSWER_READ_PATIENCE`]. Only a store still failing after
+/// that is answered 503, as before; a retry with the same `Idempotency-Key` then answers with
+/// the booking.
 pub(crate) async fn booking_answer(
     state: &AppState,
     booking: Booking,
 ) -> Result<BookingOut, Problem> {
-    let mut view = state.engine().booking(booking.id).await?;
+    let give_up = tokio::time::Instant::now() + ANSWER_READ_PATIENCE;
+    let mut pause = std::time::Duration::from_millis(10);
+    let mut view = loop {
+        match state.engine().booking(booking.id).await {
+            Ok(view) => break view,
+            Err(medislot_core::Error::Store(error))
+                if error.is_transient() && tokio::time::Instant::now() + pause < give_up =>
+            {
+                tracing::warn!(booking = %booking.id, %error, "reading a committed booking back; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     // The write's own result is the truth for this answer, even if a sweep ran since.
     view.booking = booking;
     Ok(BookingOut::new(&view, state.engine().now()))

@@ -37,6 +37,7 @@ mod cli;
 mod doctors;
 mod edge;
 mod errors;
+mod faults;
 mod health;
 mod hours;
 mod openapi;
