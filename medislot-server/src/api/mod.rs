@@ -7,6 +7,7 @@ mod bookings;
 mod doctors;
 mod health;
 mod hours;
+mod idempotency;
 pub mod model;
 mod slots;
 
@@ -27,7 +28,7 @@ enum ApiTags {
     Slots,
     /// Booking, confirming and cancelling.
     Bookings,
-    /// Health and metrics.
+    /// Health.
     Operations,
 }
 
