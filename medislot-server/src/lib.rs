@@ -111,7 +111,9 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
             .allow_header("content-type")
             .allow_header("authorization")
             .allow_header("idempotency-key")
-            .allow_header(auth::CSRF_HEADER);
+            .allow_header(auth::CSRF_HEADER)
+            // So that a browser client can tell an idempotent replay from a first booking.
+            .expose_header("idempotent-replayed");
         endpoint.with(cors).map_to_response().boxed()
     };
     // Outermost, so that every answer gets them: errors, CORS preflights, the docs.
