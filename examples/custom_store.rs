@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
     Account, AccountId, AccountStore, BookingCursor, BookingEngine, BookingId, BookingQuery,
-    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, Error,
-    MemoryStore, NewDoctor, Page, PatientId, Result, Role, SlotCursor, SlotId, SlotQuery,
-    SlotStore, SlotView, TimeRange,
+    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
+    JournalCursor, JournalEntry, JournalQuery, MemoryStore, MessageQuery, NewDoctor, OutboxMessage,
+    Page, PatientId, Result, Role, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
+    TimeRange,
 };
 
 /// Wraps any store and logs each mutation and its outcome with `tracing`.
@@ -88,6 +89,31 @@ impl<S: SlotStore> SlotStore for LoggingStore<S> {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         self.inner.list_bookings(query, now).await
+    }
+
+    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        self.inner.journal(query).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.inner.claim_messages(now, lease_until, limit).await
+    }
+
+    async fn settle_message(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
+        self.inner.settle_message(id, settle).await
+    }
+
+    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
+        self.inner.messages(query).await
     }
 }
 

@@ -15,7 +15,9 @@ use crate::decisions;
 use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
 use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
-use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
+use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId};
+use crate::journal::{self, Actor, Context, JournalCursor, JournalEntry, JournalQuery};
+use crate::outbox::{MessageQuery, OutboxMessage, Settlement};
 use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
@@ -102,6 +104,7 @@ pub struct BookingEngine {
     store: Arc<dyn SlotStore>,
     clock: Arc<dyn Clock>,
     policy: Policy,
+    context: Arc<Context>,
 }
 
 impl std::fmt::Debug for BookingEngine {
@@ -109,6 +112,7 @@ impl std::fmt::Debug for BookingEngine {
         f.debug_struct("BookingEngine")
             .field("clock", &self.clock)
             .field("policy", &self.policy)
+            .field("context", &self.context)
             .finish_non_exhaustive()
     }
 }
@@ -120,7 +124,23 @@ impl BookingEngine {
             store,
             clock: Arc::new(SystemClock),
             policy: Policy::default(),
+            context: Arc::default(),
         }
+    }
+
+    /// A clone of this engine whose mutations are journalled with `context`: the signed-in
+    /// account (recorded as the actor of admin actions) and the request id. A server makes one
+    /// per request; it is as cheap as a clone.
+    pub fn in_context(&self, context: Context) -> Self {
+        Self {
+            context: Arc::new(context),
+            ..self.clone()
+        }
+    }
+
+    /// The actor of an admin action: the context's account.
+    pub(crate) fn admin(&self) -> Actor {
+        Actor::Admin(self.context.account())
     }
 
     /// Replaces the clock (tests use a [`ManualClock`](crate::ManualClock)).
@@ -149,10 +169,23 @@ impl BookingEngine {
         crate::slot::to_micros(self.clock.now())
     }
 
-    /// Runs one mutation through the store's unit of work and answers with the decision that
-    /// was committed.
-    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
-        self.store.mutate(claim, decide).await
+    /// Runs one mutation by `actor` through the store's unit of work and answers with the
+    /// decision that was committed, its changes journalled ([`journal::record`]).
+    pub(crate) async fn mutate(
+        &self,
+        actor: Actor,
+        claim: &Claim,
+        decide: &Decide<'_>,
+    ) -> Result<Decision> {
+        let context = &*self.context;
+        self.store
+            .mutate(claim, &|locked| {
+                let mut decision = decide(locked)?;
+                decision.changes.journal =
+                    journal::record(locked, &decision.changes, actor, context);
+                Ok(decision)
+            })
+            .await
     }
 
     /// The store underneath.
@@ -167,7 +200,7 @@ impl BookingEngine {
     pub async fn create_doctor(&self, doctor: NewDoctor) -> Result<Doctor> {
         let doctor = doctor.into_doctor(self.now());
         let decision = decisions::create_doctor(&doctor);
-        self.mutate(&Claim::default(), &|_| Ok(decision.clone()))
+        self.mutate(self.admin(), &Claim::default(), &|_| Ok(decision.clone()))
             .await?;
         Ok(doctor)
     }
@@ -187,8 +220,10 @@ impl BookingEngine {
             }),
             ..Claim::default()
         };
-        self.mutate(&claim, &|locked| decisions::delete_doctor(locked, id, now))
-            .await?;
+        self.mutate(self.admin(), &claim, &|locked| {
+            decisions::delete_doctor(locked, id, now)
+        })
+        .await?;
         Ok(())
     }
 
@@ -213,7 +248,7 @@ impl BookingEngine {
             ..Claim::default()
         };
         let decided = std::sync::Mutex::new(None);
-        self.mutate(&claim, &|locked| {
+        self.mutate(self.admin(), &claim, &|locked| {
             let decision = decisions::update_doctor_profile(locked, id, &profile, now)?;
             // The doctor as this attempt saw it; a retried attempt overwrites it, so the one
             // that committed is what remains.
@@ -311,7 +346,7 @@ impl BookingEngine {
             }),
             ..Claim::default()
         };
-        self.mutate(&claim, &|locked| {
+        self.mutate(self.admin(), &claim, &|locked| {
             decisions::publish_slots(locked, doctor_id, &slots, now)
         })
         .await?;
@@ -329,8 +364,10 @@ impl BookingEngine {
             slot: Some(id),
             ..Claim::default()
         };
-        self.mutate(&claim, &|locked| decisions::withdraw_slot(locked, id, now))
-            .await?;
+        self.mutate(self.admin(), &claim, &|locked| {
+            decisions::withdraw_slot(locked, id, now)
+        })
+        .await?;
         Ok(())
     }
 
@@ -424,7 +461,9 @@ impl BookingEngine {
             ..Claim::default()
         };
         let decision = self
-            .mutate(&claim, &|locked| decisions::create_booking(locked, &draft))
+            .mutate(Actor::Patient(draft.patient_id), &claim, &|locked| {
+                decisions::create_booking(locked, &draft)
+            })
             .await?;
         let booking = decision.reply.unwrap_or_else(|| draft.clone());
         // The draft's id is new: any other booking is the first request's.
@@ -439,7 +478,8 @@ impl BookingEngine {
     /// [`Error::InvalidTransition`] when it is not a hold; [`Error::SlotInPast`] when the slot
     /// has started.
     pub async fn confirm(&self, id: BookingId, patient: PatientId) -> Result<Booking> {
-        self.apply(id, Event::Confirm { patient }).await
+        self.apply(id, Actor::Patient(patient), Event::Confirm { patient })
+            .await
     }
 
     /// The patient cancels their own booking or hold: `CANCELLED`, and the slot is free at once.
@@ -458,8 +498,12 @@ impl BookingEngine {
         reason: Option<String>,
     ) -> Result<Booking> {
         let reason = check_reason(reason)?;
-        self.apply(id, Event::CancelByPatient { patient, reason })
-            .await
+        self.apply(
+            id,
+            Actor::Patient(patient),
+            Event::CancelByPatient { patient, reason },
+        )
+        .await
     }
 
     /// An admin cancels any booking: a confirmed one goes to `BUFFER` for the policy's buffer
@@ -472,11 +516,11 @@ impl BookingEngine {
     pub async fn cancel_as_admin(&self, id: BookingId, reason: Option<String>) -> Result<Booking> {
         let reason = check_reason(reason)?;
         let buffer = self.policy.buffer;
-        self.apply(id, Event::CancelByAdmin { reason, buffer })
+        self.apply(id, self.admin(), Event::CancelByAdmin { reason, buffer })
             .await
     }
 
-    async fn apply(&self, id: BookingId, event: Event) -> Result<Booking> {
+    async fn apply(&self, id: BookingId, actor: Actor, event: Event) -> Result<Booking> {
         let now = self.now();
         let cutoff = self.policy.change_cutoff;
         let claim = Claim {
@@ -484,7 +528,7 @@ impl BookingEngine {
             ..Claim::default()
         };
         let decision = self
-            .mutate(&claim, &|locked| {
+            .mutate(actor, &claim, &|locked| {
                 decisions::apply_event(locked, id, &event, cutoff, now)
             })
             .await?;
@@ -576,8 +620,9 @@ impl BookingEngine {
             replay,
             ..Claim::default()
         };
+        let actor = patient.map_or_else(|| self.admin(), Actor::Patient);
         let decision = self
-            .mutate(&claim, &|locked| {
+            .mutate(actor, &claim, &|locked| {
                 decisions::reschedule(locked, &request, now)
             })
             .await?;
@@ -641,7 +686,7 @@ impl BookingEngine {
         let mut released = 0;
         loop {
             let decision = self
-                .mutate(&claim, &|locked| {
+                .mutate(Actor::System, &claim, &|locked| {
                     Ok(decisions::release_expired(locked, now))
                 })
                 .await?;
@@ -651,6 +696,65 @@ impl BookingEngine {
                 return Ok(released);
             }
         }
+    }
+
+    /// A page of the journal (the audit trail), oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `limit` outside 1..=500, on `to` when it is not after `from`.
+    pub async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        check_limit(query.limit)?;
+        check_window(query.from, query.to)?;
+        self.store.journal(query).await
+    }
+
+    /// Claims up to `limit` due outbox messages for `lease` (after which, unsettled, they may be
+    /// claimed again), so that this caller alone delivers them meanwhile. Deliver each, then
+    /// [`settle_message`](Self::settle_message) it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `limit` outside 1..=500, on `lease` unless it is between one
+    /// second and one hour.
+    pub async fn claim_messages(&self, limit: u32, lease: Duration) -> Result<Vec<OutboxMessage>> {
+        check_limit(limit)?;
+        if lease < Duration::seconds(1) || lease > Duration::hours(1) {
+            return Err(Error::validation(
+                "lease",
+                "must be between 1 second and 1 hour",
+            ));
+        }
+        let now = self.now();
+        self.store.claim_messages(now, now + lease, limit).await
+    }
+
+    /// Settles one outbox message: delivered, failed (tried again after a backoff, or dead after
+    /// the last attempt), or, for a dead one, retried ([`crate::Delivery::settle`]).
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`]; [`Error::Validation`] on `state` when the settlement does not
+    /// fit the message's state.
+    pub async fn settle_message(
+        &self,
+        id: EntryId,
+        settlement: &Settlement,
+    ) -> Result<OutboxMessage> {
+        let now = self.now();
+        self.store
+            .settle_message(id, &|delivery| delivery.settle(id, settlement, now))
+            .await?
+            .ok_or(Error::MessageNotFound(id))
+    }
+
+    /// A page of outbox messages, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `limit` outside 1..=500.
+    pub async fn messages(
+        &self,
+        query: &MessageQuery,
+    ) -> Result<Page<OutboxMessage, JournalCursor>> {
+        check_limit(query.limit)?;
+        self.store.messages(query).await
     }
 }
 

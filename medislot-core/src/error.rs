@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::booking::{BookingStatus, EventKind};
-use crate::ids::{AccountId, BookingId, DoctorId, SlotId};
+use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId};
 
 /// A boxed error from a storage backend, kept as the `source` of a [`StoreError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -28,6 +28,9 @@ pub enum Error {
     /// No account with this id.
     #[error("account {0} not found")]
     AccountNotFound(AccountId),
+    /// No outbox message with this id.
+    #[error("message {0} not found")]
+    MessageNotFound(EntryId),
     /// The slot has an active booking (confirmed, held, or in an admin's buffer window).
     #[error("slot {0} is not available")]
     SlotUnavailable(SlotId),

@@ -92,13 +92,12 @@ impl BookingEngine {
         // The store may decide more than once (a retried transaction); the report kept is the
         // one of the last decision, which is the one committed.
         let report = Mutex::new(Generated::default());
-        self.store()
-            .mutate(&claim, &|locked| {
-                let (decision, generated) = plan.decide(locked)?;
-                *report.lock().unwrap_or_else(PoisonError::into_inner) = generated;
-                Ok(decision)
-            })
-            .await?;
+        self.mutate(self.admin(), &claim, &|locked| {
+            let (decision, generated) = plan.decide(locked)?;
+            *report.lock().unwrap_or_else(PoisonError::into_inner) = generated;
+            Ok(decision)
+        })
+        .await?;
         Ok(report.into_inner().unwrap_or_else(PoisonError::into_inner))
     }
 }

@@ -92,3 +92,8 @@ impl From<AccountId> for PatientId {
         PatientId(id.0)
     }
 }
+id_type!(
+    /// Identifies a journal entry (an audit record), and the outbox message made from it: the
+    /// stable id receivers use to drop a message delivered twice.
+    EntryId
+);

@@ -17,7 +17,9 @@ use crate::booking::{
 };
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
-use crate::ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
+use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
+use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
+use crate::outbox::{Delivery, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
 use crate::store::SlotStore;
@@ -43,6 +45,10 @@ struct State {
     bookings: BTreeMap<BookingId, Booking>,
     patient_bookings: BTreeSet<(PatientId, BookingId)>,
     idempotency: HashMap<(PatientId, IdempotencyKey), BookingId>,
+    /// The journal, in its listing order.
+    journal: BTreeMap<JournalCursor, JournalEntry>,
+    /// The outbox: each message's delivery, by the journal entry it tells of.
+    outbox: HashMap<EntryId, (JournalCursor, Delivery)>,
 }
 
 /// One doctor's live slots: (start, id) to end.
@@ -231,6 +237,22 @@ impl State {
                 .insert((booking.patient_id, booking.id));
             self.bookings.insert(booking.id, booking.clone());
         }
+        for entry in &changes.journal {
+            let position = JournalCursor::after(entry);
+            if entry.kind.is_message() {
+                self.outbox
+                    .insert(entry.id, (position, Delivery::queued(changes.at)));
+            }
+            self.journal.insert(position, entry.clone());
+        }
+    }
+
+    fn message(&self, id: EntryId) -> Option<OutboxMessage> {
+        let (position, delivery) = self.outbox.get(&id)?;
+        Some(OutboxMessage {
+            entry: self.journal.get(position)?.clone(),
+            delivery: delivery.clone(),
+        })
     }
 
     fn withdraw(&mut self, id: SlotId) {
@@ -455,6 +477,82 @@ impl SlotStore for MemoryStore {
             .collect();
         Ok(Page::from_overfetch(items, query.limit, |v| {
             BookingCursor(v.booking.id)
+        }))
+    }
+
+    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        let state = self.state.read();
+        let lower = query.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let items: Vec<JournalEntry> = state
+            .journal
+            .range((lower, Bound::Unbounded))
+            .map(|(_, entry)| entry)
+            .filter(|entry| query.matches(entry))
+            .take(query.limit as usize + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(
+            items,
+            query.limit,
+            JournalCursor::after,
+        ))
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        let mut state = self.state.write();
+        let mut due: Vec<(DateTime<Utc>, EntryId)> = state
+            .outbox
+            .iter()
+            .filter(|(_, (_, delivery))| delivery.is_claimable_at(now))
+            .map(|(id, (_, delivery))| (delivery.due_at, *id))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit as usize);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some((_, delivery)) = state.outbox.get_mut(&id) {
+                delivery.claimed_until = Some(lease_until);
+                delivery.attempts += 1;
+            }
+            claimed.extend(state.message(id));
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_message(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
+        let mut state = self.state.write();
+        let Some((_, delivery)) = state.outbox.get_mut(&id) else {
+            return Ok(None);
+        };
+        *delivery = settle(delivery)?;
+        Ok(state.message(id))
+    }
+
+    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
+        let state = self.state.read();
+        let lower = query.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let items: Vec<OutboxMessage> = state
+            .journal
+            .range((lower, Bound::Unbounded))
+            .filter_map(|(_, entry)| state.message(entry.id))
+            .filter(|message| {
+                query
+                    .state
+                    .is_none_or(|want| message.delivery.state() == want)
+            })
+            .take(query.limit as usize + 1)
+            .collect();
+        Ok(Page::from_overfetch(items, query.limit, |m| {
+            JournalCursor::after(&m.entry)
         }))
     }
 }

@@ -19,7 +19,9 @@ use chrono::{DateTime, Utc};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::Result;
-use crate::ids::{BookingId, DoctorId, SlotId};
+use crate::ids::{BookingId, DoctorId, EntryId, SlotId};
+use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
+use crate::outbox::{MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::slot::{SlotCursor, SlotQuery, SlotView};
 use crate::unit_of_work::{Claim, Decide, Decision};
@@ -120,4 +122,49 @@ pub trait SlotStore: Send + Sync {
         query: &BookingQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>>;
+
+    /// Journal entries that pass `query` ([`JournalQuery::matches`]), ordered by instant then
+    /// id, continuing after `query.after`, at most `query.limit`; the page's `next` is set when
+    /// more follow. Entries are written by [`mutate`](Self::mutate) with the changes they record
+    /// ([`Changes::journal`](crate::Changes::journal)) and never changed or removed after: a
+    /// durable store should refuse an update or delete of one (a trigger, say).
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>>;
+
+    /// Claims up to `limit` outbox messages claimable at `now`
+    /// ([`Delivery::is_claimable_at`](crate::Delivery::is_claimable_at)), oldest first (by due instant, then id): each gets
+    /// `claimed_until = lease_until` and one more attempt, atomically, so two deliverers never
+    /// claim one message at the same time. A message claimed by another deliverer is skipped,
+    /// not waited for. Returns the claimed messages as they now are.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+
+    /// Settles one outbox message: locks it, calls `settle` with its delivery state, writes the
+    /// state `settle` returns and commits; or, when `settle` fails, changes nothing and returns
+    /// its error. `Ok(None)` when there is no such message.
+    ///
+    /// # Errors
+    /// Whatever `settle` refuses with; storage failures.
+    async fn settle_message(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>>;
+
+    /// Outbox messages that pass `query` (in its state when it names one), oldest first (by
+    /// instant, then id, as the journal), continuing after `query.after`, at most
+    /// `query.limit`.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>>;
 }

@@ -13,6 +13,7 @@ use crate::doctor::Doctor;
 use crate::doctor_profile::DoctorProfile;
 use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
+use crate::journal::JournalEntry;
 use crate::slot::{Slot, TimeRange};
 
 /// What one mutation locks, and what the store reads once the locks are held.
@@ -86,7 +87,7 @@ pub struct Locked {
 /// The changes one mutation decided, to be written and committed as one atomic step.
 ///
 /// Stores write them in the order of the fields: new doctor, new profile, new slots, withdrawn slots, deleted
-/// doctor, new states of existing bookings, new bookings. (A lapsed occupant's new state is
+/// doctor, new states of existing bookings, new bookings, then the journal. (A lapsed occupant's new state is
 /// written before the booking that replaces it, so a "one occupying booking per slot" index
 /// holds at every statement.)
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +108,11 @@ pub struct Changes {
     pub states: Vec<StateChange>,
     /// Bookings to insert.
     pub new_bookings: Vec<Booking>,
+    /// The journal entries that record these changes, filled in by the engine
+    /// ([`crate::journal::record`]). Stores append each one, and queue each one whose kind
+    /// [is a message](crate::EntryKind::is_message) in the outbox, due at once
+    /// ([`Delivery::queued`](crate::Delivery::queued) at [`at`](Self::at)).
+    pub journal: Vec<JournalEntry>,
 }
 
 impl Changes {
@@ -121,10 +127,11 @@ impl Changes {
             deleted_doctor: None,
             states: Vec::new(),
             new_bookings: Vec::new(),
+            journal: Vec::new(),
         }
     }
 
-    /// Whether there is nothing to write.
+    /// Whether there is nothing to write (the journal only records the other fields).
     pub fn is_empty(&self) -> bool {
         self.new_doctor.is_none()
             && self.profile.is_none()

@@ -96,6 +96,7 @@ mod accounts;
 mod bookings;
 mod catalog;
 mod error;
+mod journal;
 mod options;
 mod prepared;
 mod rows;

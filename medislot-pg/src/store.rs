@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingCursor, BookingId, BookingQuery, BookingView, Claim, Decide, Decision, Doctor,
-    DoctorFilter, DoctorId, Error, Page, Result, SlotCursor, SlotId, SlotQuery, SlotStore,
+    DoctorFilter, DoctorId, EntryId, Error, JournalCursor, JournalEntry, JournalQuery,
+    MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
     SlotView, StoreError,
 };
 use sqlx::migrate::{MigrateError, Migrator};
@@ -174,5 +175,30 @@ impl SlotStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         self.list_bookings_impl(query, now).await
+    }
+
+    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        self.journal_impl(query).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.claim_messages_impl(now, lease_until, limit).await
+    }
+
+    async fn settle_message(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
+        self.settle_message_impl(id, settle).await
+    }
+
+    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
+        self.messages_impl(query).await
     }
 }

@@ -314,6 +314,7 @@ fn write_script(changes: &Changes, prepared: bool) -> Script {
     for booking in &changes.new_bookings {
         insert_booking(&mut script, booking, prepared);
     }
+    crate::journal::append(&mut script, changes);
     script
 }
 

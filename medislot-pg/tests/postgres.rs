@@ -7,7 +7,8 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use medislot_core::testkit::Fixture;
 use medislot_core::{
-    BookingQuery, BookingStatus, Error, IdempotencyKey, PatientId, SlotQuery, SlotStatus,
+    journal, Actor, Booking, BookingId, BookingQuery, BookingState, BookingStatus, Changes, Claim,
+    Context, Decision, Error, IdempotencyKey, Locked, PatientId, SlotQuery, SlotStatus, SlotStore,
     StoreError,
 };
 use medislot_pg::testing::{fresh_store, fresh_store_with};
@@ -639,4 +640,79 @@ async fn opposite_reschedules_behind_a_gate(
     }
     assert_eq!(f.engine.booking(on_a.id).await.unwrap().booking, on_a);
     assert_eq!(f.engine.booking(on_b.id).await.unwrap().booking, on_b);
+}
+
+#[tokio::test]
+async fn journal_entries_cannot_be_changed_or_removed_even_with_sql() {
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    fx.engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("book");
+    let entries = count(&store, "SELECT count(*) FROM journal").await;
+    assert!(entries >= 3, "doctor, slot and booking: {entries}");
+    for sql in [
+        "UPDATE journal SET reason = 'rewritten'",
+        "DELETE FROM journal WHERE kind = 'booking.booked'",
+        "TRUNCATE journal CASCADE",
+    ] {
+        let refused = store.pool().execute(sql).await;
+        assert_eq!(
+            violation(refused),
+            ("23001".into(), "journal_append_only".into()),
+            "{sql}"
+        );
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM journal").await, entries);
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox").await, 1);
+}
+
+#[tokio::test]
+async fn a_write_the_database_refuses_leaves_no_journal_entry_and_no_message() {
+    let store = fresh_store().await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    fx.engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("book");
+    let entries = count(&store, "SELECT count(*) FROM journal").await;
+    // A writer that skips the rule: a second occupying booking of the slot, with its entry.
+    let now = fx.now();
+    let second = Booking {
+        id: BookingId::new(),
+        slot_id: slot,
+        patient_id: PatientId::new(),
+        state: BookingState::Confirmed,
+        idempotency_key: None,
+        created_at: now,
+        updated_at: now,
+        rescheduled_from: None,
+    };
+    let mut changes = Changes {
+        new_bookings: vec![second],
+        ..Changes::at(now)
+    };
+    changes.journal = journal::record(
+        &Locked::default(),
+        &changes,
+        Actor::System,
+        &Context::default(),
+    );
+    assert_eq!(changes.journal.len(), 1);
+    let decision = Decision {
+        changes,
+        reply: None,
+    };
+    let refused = store
+        .mutate(&Claim::default(), &|_| Ok(decision.clone()))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::SlotUnavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM journal").await, entries);
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox").await, 1);
 }

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use medislot_core::{Account, AccountId, Booking, PatientId, Role};
+use medislot_core::{Account, AccountId, Booking, BookingEngine, Context, PatientId, Role};
 use poem::http::{header, Method};
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -339,6 +339,8 @@ pub struct Caller {
     pub claims: Claims,
     /// How the session was presented.
     pub via: Via,
+    /// The request's id, when it sent one ([`crate::request_id`]).
+    pub request_id: Option<String>,
 }
 
 /// What an operation requires of its caller.
@@ -375,6 +377,13 @@ impl Caller {
     /// The id the caller's own bookings carry.
     pub fn patient_id(&self) -> PatientId {
         self.account.patient_id()
+    }
+
+    /// The engine, journalling this caller's changes with their account and request id.
+    pub fn engine(&self, state: &AppState) -> BookingEngine {
+        let context =
+            Context::new(Some(self.account.id), self.request_id.as_deref()).unwrap_or_default();
+        state.engine().in_context(context)
     }
 
     /// Whether the caller may see `booking`: an admin sees every booking, a patient their own.
@@ -429,6 +438,7 @@ pub async fn authenticate_with_csrf(
         account,
         claims,
         via,
+        request_id: crate::request_id::of(req),
     })
 }
 

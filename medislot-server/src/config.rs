@@ -198,6 +198,31 @@ pub struct Settings {
         global = true
     )]
     pub admin_password: Option<String>,
+    /// Send every booking event as a signed POST to this URL (repeatable; comma-separated in
+    /// the environment). Needs --webhook-secret.
+    #[arg(
+        long = "webhook-url",
+        env = "MEDISLOT_WEBHOOK_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub webhook_urls: Vec<String>,
+    /// The webhooks' signing secret: `whsec_` and base64 (Standard Webhooks), or 24+ bytes.
+    #[arg(
+        long,
+        env = "MEDISLOT_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub webhook_secret: Option<String>,
+    /// Seconds between rounds of message delivery.
+    #[arg(
+        long,
+        env = "MEDISLOT_DELIVERY_INTERVAL_SECS",
+        default_value_t = 2,
+        global = true
+    )]
+    pub delivery_interval_secs: u64,
     /// Log filter, in tracing's EnvFilter syntax (RUST_LOG also works).
     #[arg(long, env = "MEDISLOT_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -213,6 +238,27 @@ impl Settings {
                 .clone()
                 .filter(|url| !url.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+        }
+    }
+
+    /// The webhooks to deliver messages to, if any are configured.
+    ///
+    /// # Errors
+    /// A message naming the unusable URL or secret, or saying the secret is missing.
+    pub fn webhooks(&self) -> Result<Option<crate::delivery::Webhooks>, String> {
+        let urls: Vec<String> = self
+            .webhook_urls
+            .iter()
+            .filter(|u| !u.trim().is_empty())
+            .cloned()
+            .collect();
+        match (urls.is_empty(), self.webhook_secret.as_deref()) {
+            (true, _) => Ok(None),
+            (false, Some(secret)) => crate::delivery::Webhooks::new(&urls, secret).map(Some),
+            (false, None) => Err(
+                "--webhook-url needs --webhook-secret (MEDISLOT_WEBHOOK_SECRET) to sign with"
+                    .to_owned(),
+            ),
         }
     }
 
@@ -315,6 +361,31 @@ mod tests {
         .unwrap();
         assert_eq!(cli.settings.app_config().trusted_proxies.len(), 2);
         assert!(Cli::try_parse_from(["medislot-server", "--trusted-proxy", "proxy"]).is_err());
+    }
+
+    #[test]
+    fn a_webhook_url_without_a_secret_is_refused_at_start() {
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--webhook-url",
+            "http://127.0.0.1:9000/hook",
+        ])
+        .unwrap();
+        // MEDISLOT_WEBHOOK_SECRET may be set in the environment: the flag wins only when given.
+        if cli.settings.webhook_secret.is_none() {
+            let refused = cli.settings.webhooks().unwrap_err();
+            assert!(refused.contains("--webhook-secret"), "{refused}");
+        }
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--webhook-url",
+            "http://127.0.0.1:9000/a,http://127.0.0.1:9000/b",
+            "--webhook-secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.webhook_urls.len(), 2);
+        assert!(cli.settings.webhooks().unwrap().is_some());
     }
 
     #[test]

@@ -190,6 +190,10 @@ impl Problem {
             Error::AccountNotFound(id) => {
                 Self::not_found("account_not_found", format!("no account with id {id}"))
             }
+            Error::MessageNotFound(id) => {
+                Self::not_found("message_not_found", format!("no message with id {id}"))
+                    .with_field("id")
+            }
             Error::SlotUnavailable(id) => Self::new(
                 S::CONFLICT,
                 "slot_unavailable",

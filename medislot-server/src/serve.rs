@@ -12,7 +12,7 @@ use crate::auth::Passwords;
 use crate::config::{CreateAdmin, Settings};
 use crate::metrics::metrics_app;
 use crate::state::AppState;
-use crate::{app, stores, sweeper};
+use crate::{app, delivery, stores, sweeper};
 
 /// A start-up failure, reported to the operator.
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
@@ -22,6 +22,7 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 /// # Errors
 /// When the store cannot be opened, the settings are unusable, or the address cannot be bound.
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
+    let webhooks = settings.webhooks()?;
     let stores = stores::open(&settings.store_url()).await?;
     let description = stores.description.clone();
     if !settings.has_session_secret() {
@@ -78,6 +79,22 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         state.clone(),
         Duration::from_secs(settings.sweep_interval_secs.max(1)),
     );
+    let delivery = match webhooks {
+        Some(webhooks) => {
+            tracing::info!(?webhooks, "delivering messages to webhooks");
+            Some(delivery::spawn(
+                state.engine().clone(),
+                webhooks,
+                Duration::from_secs(settings.delivery_interval_secs.max(1)),
+            ))
+        }
+        None => {
+            tracing::info!(
+                "no delivery channel configured: messages stay in the outbox (GET /api/v1/outbox)"
+            );
+            None
+        }
+    };
     let listener = TcpListener::bind(settings.listen);
     tracing::info!(
         "MediSlot listening on http://{} (web pages at /, API docs at /docs); the data is {}",
@@ -94,6 +111,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     sweeper.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
+    }
+    if let Some(delivery) = delivery {
+        delivery.abort();
     }
     tracing::info!("MediSlot stopped");
     Ok(result?)

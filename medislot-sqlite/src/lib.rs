@@ -96,6 +96,7 @@
 
 mod accounts;
 mod error;
+mod journal;
 mod rows;
 mod slot_store;
 mod store;

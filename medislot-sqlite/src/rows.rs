@@ -76,12 +76,12 @@ pub(crate) fn micros(instant: DateTime<Utc>) -> i64 {
     instant.timestamp_micros()
 }
 
-fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| corrupt(format_args!("{micros} is not a valid instant")))
 }
 
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
+pub(crate) fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
@@ -89,11 +89,11 @@ where
         .map_err(|e| corrupt(format_args!("column {column}: {e}")))
 }
 
-fn get_instant(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn get_instant(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
     instant(get(row, column)?)
 }
 
-fn get_optional_instant(
+pub(crate) fn get_optional_instant(
     row: &SqliteRow,
     column: &str,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {

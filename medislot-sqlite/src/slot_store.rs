@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, Page, Result, SlotCursor, SlotId, SlotQuery,
+    Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, JournalCursor, JournalEntry,
+    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery,
     SlotStatus, SlotStore, SlotView, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
@@ -19,7 +20,7 @@ use crate::rows::{
     self, booking_columns, doctor_columns, micros, slot_columns, slot_with_occupant,
 };
 use crate::store::SqliteStore;
-use crate::unit_of_work;
+use crate::{journal, unit_of_work};
 
 /// A booking with its slot and doctor under the `b_`, `s_` and `d_` aliases.
 macro_rules! booking_view {
@@ -309,6 +310,31 @@ impl SlotStore for SqliteStore {
         Ok(Page::from_overfetch(items, query.limit, |v| {
             BookingCursor(v.booking.id)
         }))
+    }
+
+    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        journal::journal(self, query).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        journal::claim(self, now, lease_until, limit).await
+    }
+
+    async fn settle_message(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
+        journal::settle(self, id, settle).await
+    }
+
+    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
+        journal::messages(self, query).await
     }
 }
 

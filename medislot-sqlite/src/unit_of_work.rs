@@ -256,7 +256,7 @@ async fn write(conn: &mut SqliteConnection, changes: &Changes) -> Result<()> {
     for booking in &changes.new_bookings {
         insert_booking(conn, booking).await?;
     }
-    Ok(())
+    crate::journal::append(conn, changes).await
 }
 
 async fn insert_doctor(conn: &mut SqliteConnection, doctor: &Doctor) -> Result<()> {
@@ -645,5 +645,73 @@ mod tests {
                 .any(|s| s.contains("doctor_id=? AND starts_at>? AND starts_at<?")),
             "{steps:#?}"
         );
+    }
+    async fn count(store: &SqliteStore, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&store.reader)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_leaves_no_journal_entry_and_the_journal_is_append_only() {
+        let (_dir, store) = fresh().await;
+        let (_, slots) = doctor_with_slots(&store, &[(60, 90)]).await;
+        let booking = || Booking {
+            id: BookingId::new(),
+            slot_id: slots[0].id,
+            patient_id: PatientId::new(),
+            state: BookingState::Confirmed,
+            idempotency_key: None,
+            created_at: at(1),
+            updated_at: at(1),
+            rescheduled_from: None,
+        };
+        let journalled = |b: Booking| {
+            let mut changes = Changes {
+                new_bookings: vec![b],
+                ..Changes::at(at(1))
+            };
+            changes.journal = medislot_core::journal::record(
+                &Locked::default(),
+                &changes,
+                medislot_core::Actor::System,
+                &medislot_core::Context::default(),
+            );
+            changes
+        };
+        force(&store, &Claim::default(), journalled(booking()))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                count(&store, "journal").await,
+                count(&store, "outbox").await
+            ),
+            (1, 1)
+        );
+        let refused = force(&store, &Claim::default(), journalled(booking())).await;
+        assert!(
+            matches!(refused, Err(Error::SlotUnavailable(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            (
+                count(&store, "journal").await,
+                count(&store, "outbox").await
+            ),
+            (1, 1)
+        );
+
+        // What was written stays as it was: the journal refuses updates and deletes.
+        for sql in [
+            "UPDATE journal SET reason = 'rewritten'",
+            "DELETE FROM journal",
+        ] {
+            let refused = sqlx::query(sql).execute(&store.writer).await;
+            let message = refused.expect_err(sql).to_string();
+            assert!(message.contains("never changed or removed"), "{message}");
+        }
+        assert_eq!(count(&store, "journal").await, 1);
     }
 }

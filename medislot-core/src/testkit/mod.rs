@@ -22,6 +22,7 @@ mod bookings;
 mod catalog;
 mod cutoffs;
 mod edge;
+mod journal;
 mod profiles;
 mod races;
 mod reschedule;
@@ -33,6 +34,7 @@ pub use bookings::*;
 pub use catalog::*;
 pub use cutoffs::*;
 pub use edge::*;
+pub use journal::*;
 pub use profiles::*;
 pub use races::*;
 pub use reschedule::*;
@@ -98,6 +100,15 @@ macro_rules! slot_store_conformance {
             working_hours_make_exact_slots_across_daylight_saving_time,
             generating_twice_creates_each_slot_once,
             racing_generations_create_each_slot_once,
+            // the journal and the outbox
+            a_bookings_whole_life_reads_as_its_history,
+            a_reschedule_is_recorded_on_both_bookings_and_told_once,
+            a_refused_or_replayed_change_leaves_no_entry_and_no_message,
+            racing_bookings_each_have_exactly_one_message,
+            a_claimed_message_is_not_claimed_again_until_its_lease_ends,
+            racing_deliverers_never_claim_one_message_twice,
+            a_failing_message_backs_off_then_dies_and_can_be_retried,
+            the_journal_filters_and_pages,
             // accounts
             accounts_are_stored_and_found_by_email,
             accounts_are_found_by_part_of_a_name_or_email,

@@ -181,9 +181,8 @@ impl BookingsApi {
         _csrf: Header<Option<String>>,
         body: JsonBody<BookRequest>,
     ) -> Result<Booked, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
-        let result = self
-            .state
-            .engine()
+        let result = caller
+            .engine(&self.state)
             .book_or_replay(
                 SlotId::from_uuid(body.0.slot_id),
                 caller.patient_id(),
@@ -306,9 +305,8 @@ impl BookingsApi {
         _csrf: Header<Option<String>>,
     ) -> Result<BookingChanged, ApiError<{ SIGNED_IN_WRITE | NOT_FOUND | CONFLICT | INVALID }>>
     {
-        let result = self
-            .state
-            .engine()
+        let result = caller
+            .engine(&self.state)
             .confirm(BookingId::from_uuid(id.0), caller.patient_id())
             .await
             .map_err(Problem::from);
@@ -340,7 +338,7 @@ impl BookingsApi {
     ) -> Result<BookingChanged, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
         let id = BookingId::from_uuid(id.0);
         let reason = body.0.and_then(|b| b.reason);
-        let engine = self.state.engine();
+        let engine = caller.engine(&self.state);
         let result = if caller.is_admin() {
             engine.cancel_as_admin(id, reason).await
         } else {
@@ -391,9 +389,8 @@ impl BookingsApi {
         let target = SlotId::from_uuid(body.0.slot_id);
         // An admin moves any booking; a patient only their own.
         let patient = (!caller.is_admin()).then(|| caller.patient_id());
-        let result = self
-            .state
-            .engine()
+        let result = caller
+            .engine(&self.state)
             .reschedule_or_replay(id, patient, target, idempotency_key.into_key())
             .await
             .map_err(Problem::from);

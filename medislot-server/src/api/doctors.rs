@@ -265,7 +265,7 @@ impl DoctorsApi {
     #[oai(path = "/doctors", method = "post", operation_id = "create_doctor")]
     async fn create(
         &self,
-        _admin: Admin,
+        Admin(admin): Admin,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
@@ -274,7 +274,7 @@ impl DoctorsApi {
         let JsonBody(body) = body;
         let new = NewDoctor::new(&body.name, &body.specialization, &body.timezone)?
             .with_profile(body.profile.validate()?);
-        let doctor = self.state.engine().create_doctor(new).await?;
+        let doctor = admin.engine(&self.state).create_doctor(new).await?;
         tracing::info!(doctor = %doctor.id, "doctor created");
         Ok(DoctorCreated::Created(Json(DoctorOut::from(&doctor))))
     }
@@ -289,7 +289,7 @@ impl DoctorsApi {
     )]
     async fn update_profile(
         &self,
-        _admin: Admin,
+        Admin(admin): Admin,
         /// The doctor's id.
         id: Path<Uuid>,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
@@ -299,9 +299,8 @@ impl DoctorsApi {
     ) -> Result<ProfileUpdated, ApiError<{ ADMIN | NOT_FOUND | BODY }>> {
         let JsonBody(body) = body;
         let profile = body.validate()?;
-        let doctor = self
-            .state
-            .engine()
+        let doctor = admin
+            .engine(&self.state)
             .update_doctor_profile(DoctorId::from_uuid(id.0), profile)
             .await?;
         tracing::info!(doctor = %doctor.id, "doctor profile updated");
@@ -319,15 +318,15 @@ impl DoctorsApi {
     )]
     async fn delete(
         &self,
-        _admin: Admin,
+        Admin(admin): Admin,
         /// The doctor's id.
         id: Path<Uuid>,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
     ) -> Result<Deleted, ApiError<{ ADMIN | NOT_FOUND | CONFLICT | INVALID }>> {
-        self.state
-            .engine()
+        admin
+            .engine(&self.state)
             .delete_doctor(DoctorId::from_uuid(id.0))
             .await?;
         tracing::info!(doctor = %id.0, "doctor deleted");
@@ -342,7 +341,7 @@ impl DoctorsApi {
     )]
     async fn publish(
         &self,
-        _admin: Admin,
+        Admin(admin): Admin,
         /// The doctor's id.
         id: Path<Uuid>,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
@@ -367,7 +366,7 @@ impl DoctorsApi {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let engine = self.state.engine();
+        let engine = admin.engine(&self.state);
         let doctor_id = DoctorId::from_uuid(id.0);
         let slots = engine
             .publish_slots(doctor_id, &ranges)

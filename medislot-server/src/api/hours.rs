@@ -254,7 +254,7 @@ impl HoursApi {
     )]
     async fn generate(
         &self,
-        _admin: Admin,
+        Admin(admin): Admin,
         /// The doctor's id.
         id: Path<Uuid>,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
@@ -270,7 +270,7 @@ impl HoursApi {
             .map(|(i, h)| working_hours(h, &format!("hours[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
         let exceptions = exceptions(&body)?;
-        let engine = self.state.engine();
+        let engine = admin.engine(&self.state);
         let doctor_id = DoctorId::from_uuid(id.0);
         let doctor = engine.doctor(doctor_id).await?;
         let generated = engine

@@ -8,6 +8,7 @@ mod doctors;
 mod health;
 mod hours;
 mod idempotency;
+mod journal;
 pub mod model;
 mod slots;
 
@@ -28,6 +29,8 @@ enum ApiTags {
     Slots,
     /// Booking, confirming and cancelling.
     Bookings,
+    /// The audit trail and the outbox of messages.
+    Audit,
     /// Health.
     Operations,
 }
@@ -39,6 +42,7 @@ pub(crate) type Api = (
     hours::HoursApi,
     slots::SlotsApi,
     bookings::BookingsApi,
+    journal::JournalApi,
     health::HealthApi,
 );
 
@@ -58,6 +62,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         bookings::BookingsApi {
+            state: state.clone(),
+        },
+        journal::JournalApi {
             state: state.clone(),
         },
         health::HealthApi {

@@ -116,9 +116,8 @@ impl SlotsApi {
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
     ) -> Result<Held, ApiError<{ SIGNED_IN_WRITE | NOT_FOUND | CONFLICT | INVALID }>> {
-        let result = self
-            .state
-            .engine()
+        let result = caller
+            .engine(&self.state)
             .hold(SlotId::from_uuid(id.0), caller.patient_id())
             .await
             .map_err(Problem::from);
@@ -132,15 +131,15 @@ impl SlotsApi {
     #[oai(path = "/slots/:id", method = "delete", operation_id = "withdraw_slot")]
     async fn withdraw(
         &self,
-        _admin: Admin,
+        Admin(admin): Admin,
         /// The slot's id.
         id: Path<Uuid>,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
     ) -> Result<Withdrawn, ApiError<{ ADMIN | NOT_FOUND | CONFLICT | INVALID }>> {
-        self.state
-            .engine()
+        admin
+            .engine(&self.state)
             .withdraw_slot(SlotId::from_uuid(id.0))
             .await?;
         tracing::info!(slot = %id.0, "slot withdrawn");

@@ -491,8 +491,8 @@ pub(crate) async fn confirm(
         async {
             let caller = page::signed_in(state, req).await?;
             let view = visible_booking(state, &caller, &id).await?;
-            let result = state
-                .engine()
+            let result = caller
+                .engine(state)
                 .confirm(view.booking.id, caller.patient_id())
                 .await
                 .map_err(Problem::from);
@@ -604,7 +604,7 @@ pub(crate) async fn cancel(
             let form: CancelForm = parse_form(&body)?;
             let view = visible_booking(state, &caller, &id).await?;
             let reason = Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty());
-            let engine = state.engine();
+            let engine = caller.engine(state);
             let result = if caller.is_admin() {
                 engine.cancel_as_admin(view.booking.id, reason).await
             } else {

@@ -333,7 +333,7 @@ async fn take(
     let caller = page::signed_in(state, req).await?;
     let form: BookForm = parse_form(body)?;
     let slot_id = SlotId::from_uuid(Uuid::parse_str(id).map_err(|_| PageError::NotFound)?);
-    let engine: &BookingEngine = state.engine();
+    let engine: BookingEngine = caller.engine(state);
     // A refusal goes back to the list with the form's filters (post/redirect/get), saying why.
     let back = |done: &str| {
         let mut to = format!("/slots?{}", form.filters.query(""));

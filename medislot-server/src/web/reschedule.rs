@@ -98,7 +98,7 @@ pub(crate) async fn reschedule(
                 Uuid::parse_str(form.slot_id.trim()).map_err(|_| PageError::NotFound)?,
             );
             let key = IdempotencyKey::new(form.idempotency_key.trim()).ok();
-            let engine = state.engine();
+            let engine = caller.engine(state);
             let result = if caller.is_admin() {
                 engine.reschedule_as_admin(view.booking.id, target, key).await
             } else {

@@ -30,6 +30,7 @@ macro_rules! on_every_store {
 }
 pub(crate) use on_every_store;
 
+mod audit;
 mod auth;
 mod bookings;
 mod cli;
@@ -49,6 +50,7 @@ mod reschedule;
 mod restart;
 mod security_headers;
 mod slots;
+mod webhooks;
 
 use std::sync::Arc;
 

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, Error, Page, Result, Role, SlotCursor,
-    SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error, JournalCursor,
+    JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page, Result, Role, Settle,
+    SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
 };
 use medislot_server::Stores;
 use serde_json::json;
@@ -52,6 +53,23 @@ impl SlotStore for BrokenStore {
         _: &BookingQuery,
         _: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
+        self.err()
+    }
+    async fn journal(&self, _: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        self.err()
+    }
+    async fn claim_messages(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.err()
+    }
+    async fn settle_message(&self, _: EntryId, _: &Settle<'_>) -> Result<Option<OutboxMessage>> {
+        self.err()
+    }
+    async fn messages(&self, _: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
         self.err()
     }
 }

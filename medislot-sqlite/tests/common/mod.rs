@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, Page, Result, Role, SlotCursor,
-    SlotId, SlotQuery, SlotStore, SlotView,
+    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, JournalCursor, JournalEntry,
+    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Role, Settle, SlotCursor, SlotId,
+    SlotQuery, SlotStore, SlotView,
 };
 use medislot_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -94,6 +95,31 @@ impl SlotStore for TempStore {
         now: DateTime<Utc>,
     ) -> Result<Page<BookingView, BookingCursor>> {
         self.store.list_bookings(query, now).await
+    }
+
+    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
+        self.store.journal(query).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.store.claim_messages(now, lease_until, limit).await
+    }
+
+    async fn settle_message(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
+        self.store.settle_message(id, settle).await
+    }
+
+    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
+        self.store.messages(query).await
     }
 }
 

@@ -130,7 +130,7 @@ pub(crate) async fn create_doctor(
                 None
             } else {
                 match NewDoctor::new(&form.name, &form.specialization, &form.timezone) {
-                    Ok(new) => Some(state.engine().create_doctor(new).await),
+                    Ok(new) => Some(caller.engine(state).create_doctor(new).await),
                     Err(err) => Some(Err(err)),
                 }
             };
@@ -185,11 +185,11 @@ pub(crate) async fn delete_doctor(
 ) -> Response {
     respond(
         async {
-            page::admin(state, req).await?;
+            let caller = page::admin(state, req).await?;
             let id = parse_doctor_id(&id)?;
             // A doctor that does not exist (or is deleted) answers with the 404 page.
             state.engine().doctor(id).await?;
-            match state.engine().delete_doctor(id).await {
+            match caller.engine(state).delete_doctor(id).await {
                 Ok(()) => {
                     tracing::info!(doctor = %id, "doctor deleted on the web");
                     Ok(redirect("/admin/doctors?done=deleted"))

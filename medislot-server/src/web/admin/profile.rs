@@ -56,7 +56,7 @@ pub(crate) async fn update_profile(
         async {
             let caller = page::admin(state, req).await?;
             let form: ProfileForm = parse_form(&body)?;
-            let engine = state.engine();
+            let engine = caller.engine(state);
             let doctor = engine.doctor(parse_doctor_id(&id)?).await?;
             let profile = match read_profile(&form) {
                 Ok(profile) => profile,

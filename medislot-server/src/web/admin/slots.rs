@@ -340,7 +340,7 @@ pub(crate) async fn publish_day(
         async {
             let caller = page::admin(state, req).await?;
             let form: DayForm = parse_form(&body)?;
-            let engine = state.engine();
+            let engine = caller.engine(state);
             let doctor = engine.doctor(parse_doctor_id(&id)?).await?;
             let tz = doctor.timezone;
             let mut view = DoctorView {
@@ -428,10 +428,10 @@ pub(crate) async fn withdraw_slot(
 ) -> Response {
     respond(
         async {
-            page::admin(state, req).await?;
+            let caller = page::admin(state, req).await?;
             let id =
                 SlotId::from_uuid(Uuid::parse_str(id.trim()).map_err(|_| PageError::NotFound)?);
-            let engine = state.engine();
+            let engine = caller.engine(state);
             let slot = engine.slot(id).await?;
             let doctor = engine.doctor(slot.slot.doctor_id).await?;
             match engine.withdraw_slot(id).await {

@@ -1,0 +1,304 @@
+//! The journal and the outbox in PostgreSQL: the statements that append a mutation's journal
+//! entries inside its write script, and the reads and delivery updates of
+//! [`SlotStore`](medislot_core::SlotStore)'s journal and outbox methods. Claims take
+//! `FOR UPDATE SKIP LOCKED`, so deliverers on several servers never claim one message at once
+//! and never wait on each other.
+
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Actor, BookingStatus, Changes, Delivery, EntryId, JournalCursor, JournalEntry, JournalQuery,
+    MessageQuery, MessageState, OutboxMessage, Page, Result, Settle,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row as _};
+use uuid::Uuid;
+
+use crate::error::{corrupt, Failure};
+use crate::script::Script;
+use crate::store::{no_rule, PgStore};
+
+/// The columns of `journal j`.
+const ENTRY: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, j.slot_id, \
+     j.booking_id, j.patient_id, j.related_booking_id, j.from_status, j.to_status, j.reason, \
+     j.request_id";
+
+/// The delivery columns of `outbox o`.
+const DELIVERY: &str =
+    "o.attempts, o.due_at, o.claimed_until, o.delivered_at, o.dead_at, o.last_error";
+
+/// Appends to the write script one `INSERT` of every journal entry of `changes` and one of
+/// every message among them.
+pub(crate) fn append(script: &mut Script, changes: &Changes) {
+    if changes.journal.is_empty() {
+        return;
+    }
+    script.sql(
+        "INSERT INTO journal (id, at, kind, actor_kind, actor_id, doctor_id, slot_id, \
+         booking_id, patient_id, related_booking_id, from_status, to_status, reason, \
+         request_id) VALUES ",
+    );
+    for (i, entry) in changes.journal.iter().enumerate() {
+        if i > 0 {
+            script.sql(", ");
+        }
+        // Kinds, actor kinds and statuses are this workspace's own constants.
+        script
+            .sql("(")
+            .uuid(entry.id)
+            .sql(", ")
+            .ts(entry.at)
+            .sql(", '")
+            .sql(entry.kind.as_str())
+            .sql("', '")
+            .sql(entry.actor.kind())
+            .sql("', ")
+            .opt_uuid(entry.actor.id())
+            .sql(", ")
+            .opt_uuid(entry.doctor_id.map(Into::into))
+            .sql(", ")
+            .opt_uuid(entry.slot_id.map(Into::into))
+            .sql(", ")
+            .opt_uuid(entry.booking_id.map(Into::into))
+            .sql(", ")
+            .opt_uuid(entry.patient_id.map(Into::into))
+            .sql(", ")
+            .opt_uuid(entry.related_booking_id.map(Into::into))
+            .sql(", ");
+        status(script, entry.from);
+        script.sql(", ");
+        status(script, entry.to);
+        script
+            .sql(", ")
+            .opt_text(entry.reason.as_deref())
+            .sql(", ")
+            .opt_text(entry.request_id.as_deref())
+            .sql(")");
+    }
+    script.end();
+    let mut messages = changes.journal.iter().filter(|e| e.kind.is_message());
+    if let Some(first) = messages.next() {
+        let queued = Delivery::queued(changes.at);
+        script.sql("INSERT INTO outbox (entry_id, at, due_at) VALUES ");
+        for (i, entry) in std::iter::once(first).chain(messages).enumerate() {
+            if i > 0 {
+                script.sql(", ");
+            }
+            script
+                .sql("(")
+                .uuid(entry.id)
+                .sql(", ")
+                .ts(entry.at)
+                .sql(", ")
+                .ts(queued.due_at)
+                .sql(")");
+        }
+        script.end();
+    }
+}
+
+fn status(script: &mut Script, status: Option<BookingStatus>) {
+    match status {
+        Some(status) => script.sql("'").sql(status.as_str()).sql("'"),
+        None => script.sql("NULL::text"),
+    };
+}
+
+impl PgStore {
+    /// One round trip: a page of the journal through one of its indexes.
+    pub(crate) async fn journal_impl(
+        &self,
+        query: &JournalQuery,
+    ) -> Result<Page<JournalEntry, JournalCursor>> {
+        self.retrying("journal", &no_rule, move || async move {
+            let mut q =
+                QueryBuilder::<Postgres>::new(format!("SELECT {ENTRY} FROM journal j WHERE true"));
+            let optional = [
+                (" AND j.booking_id = ", query.booking_id.map(Uuid::from)),
+                (" AND j.patient_id = ", query.patient_id.map(Uuid::from)),
+                (" AND j.doctor_id = ", query.doctor_id.map(Uuid::from)),
+            ];
+            for (clause, id) in optional {
+                if let Some(id) = id {
+                    q.push(clause).push_bind(id);
+                }
+            }
+            if let Some(actor) = query.actor {
+                q.push(" AND j.actor_kind = ").push_bind(actor.kind());
+                match actor.id() {
+                    Some(id) => q.push(" AND j.actor_id = ").push_bind(id),
+                    None => q.push(" AND j.actor_id IS NULL"),
+                };
+            }
+            if let Some(from) = query.from {
+                q.push(" AND j.at >= ").push_bind(from);
+            }
+            if let Some(to) = query.to {
+                q.push(" AND j.at < ").push_bind(to);
+            }
+            if let Some(after) = query.after {
+                q.push(" AND (j.at, j.id) > (")
+                    .push_bind(after.at)
+                    .push(", ")
+                    .push_bind(after.id.as_uuid())
+                    .push(")");
+            }
+            q.push(" ORDER BY j.at, j.id LIMIT ")
+                .push_bind(i64::from(query.limit) + 1);
+            let rows = q.build().fetch_all(&self.pool).await?;
+            let items = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_overfetch(
+                items,
+                query.limit,
+                JournalCursor::after,
+            ))
+        })
+        .await
+    }
+
+    /// One round trip: claim and read the claimed messages in one statement.
+    pub(crate) async fn claim_messages_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        self.retrying("claim_messages", &no_rule, move || async move {
+            let sql = format!(
+                "WITH claimed AS (UPDATE outbox SET claimed_until = $2, attempts = attempts + 1 \
+                   WHERE entry_id IN (SELECT entry_id FROM outbox \
+                     WHERE delivered_at IS NULL AND dead_at IS NULL AND due_at <= $1 \
+                       AND (claimed_until IS NULL OR claimed_until <= $1) \
+                     ORDER BY due_at, entry_id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                   RETURNING *) \
+                 SELECT {ENTRY}, {DELIVERY} FROM claimed o JOIN journal j ON j.id = o.entry_id \
+                 ORDER BY o.due_at, o.entry_id"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(now)
+                .bind(lease_until)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(message).collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// One transaction: lock the message, decide, write.
+    pub(crate) async fn settle_message_impl(
+        &self,
+        id: EntryId,
+        settle: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
+        self.retrying("settle_message", &no_rule, move || async move {
+            let mut tx = self.pool.begin().await?;
+            let sql = format!(
+                "SELECT {ENTRY}, {DELIVERY} FROM outbox o JOIN journal j ON j.id = o.entry_id \
+                 WHERE o.entry_id = $1 FOR UPDATE OF o"
+            );
+            let Some(row) = sqlx::query(&sql)
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let current = message(&row)?;
+            let next = settle(&current.delivery).map_err(Failure::Rule)?;
+            sqlx::query(
+                "UPDATE outbox SET attempts = $2, due_at = $3, claimed_until = $4, \
+                 delivered_at = $5, dead_at = $6, last_error = $7 WHERE entry_id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(i32::try_from(next.attempts).unwrap_or(i32::MAX))
+            .bind(next.due_at)
+            .bind(next.claimed_until)
+            .bind(next.delivered_at)
+            .bind(next.dead_at)
+            .bind(next.last_error.as_deref())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(OutboxMessage {
+                entry: current.entry,
+                delivery: next,
+            }))
+        })
+        .await
+    }
+
+    /// One round trip: a page of messages in journal order.
+    pub(crate) async fn messages_impl(
+        &self,
+        query: &MessageQuery,
+    ) -> Result<Page<OutboxMessage, JournalCursor>> {
+        self.retrying("messages", &no_rule, move || async move {
+            let mut q = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {ENTRY}, {DELIVERY} FROM outbox o JOIN journal j ON j.id = o.entry_id \
+                 WHERE true"
+            ));
+            q.push(match query.state {
+                None => "",
+                Some(MessageState::Pending) => " AND o.delivered_at IS NULL AND o.dead_at IS NULL",
+                Some(MessageState::Delivered) => " AND o.delivered_at IS NOT NULL",
+                Some(MessageState::Dead) => " AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL",
+            });
+            if let Some(after) = query.after {
+                q.push(" AND (o.at, o.entry_id) > (")
+                    .push_bind(after.at)
+                    .push(", ")
+                    .push_bind(after.id.as_uuid())
+                    .push(")");
+            }
+            q.push(" ORDER BY o.at, o.entry_id LIMIT ")
+                .push_bind(i64::from(query.limit) + 1);
+            let rows = q.build().fetch_all(&self.pool).await?;
+            let items = rows.iter().map(message).collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_overfetch(items, query.limit, |m| {
+                JournalCursor::after(&m.entry)
+            }))
+        })
+        .await
+    }
+}
+
+fn entry(row: &PgRow) -> Result<JournalEntry, sqlx::Error> {
+    let id_of = |column: &str| row.try_get::<Option<Uuid>, _>(column);
+    let status_of = |column: &str| -> Result<Option<BookingStatus>, sqlx::Error> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|s| s.parse().map_err(corrupt))
+            .transpose()
+    };
+    let kind: String = row.try_get("kind")?;
+    let actor_kind: String = row.try_get("actor_kind")?;
+    Ok(JournalEntry {
+        id: EntryId::from_uuid(row.try_get("id")?),
+        at: row.try_get("at")?,
+        kind: kind.parse().map_err(corrupt)?,
+        actor: Actor::from_parts(&actor_kind, id_of("actor_id")?).map_err(corrupt)?,
+        doctor_id: id_of("doctor_id")?.map(Into::into),
+        slot_id: id_of("slot_id")?.map(Into::into),
+        booking_id: id_of("booking_id")?.map(Into::into),
+        patient_id: id_of("patient_id")?.map(Into::into),
+        related_booking_id: id_of("related_booking_id")?.map(Into::into),
+        from: status_of("from_status")?,
+        to: status_of("to_status")?,
+        reason: row.try_get("reason")?,
+        request_id: row.try_get("request_id")?,
+    })
+}
+
+fn message(row: &PgRow) -> Result<OutboxMessage, sqlx::Error> {
+    let attempts: i32 = row.try_get("attempts")?;
+    Ok(OutboxMessage {
+        entry: entry(row)?,
+        delivery: Delivery {
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            due_at: row.try_get("due_at")?,
+            claimed_until: row.try_get("claimed_until")?,
+            delivered_at: row.try_get("delivered_at")?,
+            dead_at: row.try_get("dead_at")?,
+            last_error: row.try_get("last_error")?,
+        },
+    })
+}

@@ -1,0 +1,157 @@
+//! Delivering the outbox to webhooks: signed, once per message id when the receiver takes it,
+//! again (same id) after a failure.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use medislot_server::delivery::{deliver_due, sign, Round, Webhooks};
+use poem::http::{HeaderMap, StatusCode};
+use poem::listener::TcpAcceptor;
+use poem::web::Data;
+use poem::{handler, EndpointExt, Route, Server};
+use serde_json::Value;
+
+use crate::{uuid_of, As, TestApp};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// What the receiver saw, and what it answers.
+#[derive(Default)]
+struct Receiver {
+    seen: Mutex<Vec<(HeaderMap, String)>>,
+    failing: Mutex<bool>,
+}
+
+#[handler]
+fn receive(headers: &HeaderMap, body: String, Data(receiver): Data<&Arc<Receiver>>) -> StatusCode {
+    receiver.seen.lock().unwrap().push((headers.clone(), body));
+    if *receiver.failing.lock().unwrap() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+/// A webhook receiver on a free loopback port, and webhooks pointing at it.
+async fn receiver() -> (Arc<Receiver>, Webhooks) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let receiver = Arc::new(Receiver::default());
+    let app = Route::new().at("/hook", receive).data(receiver.clone());
+    tokio::spawn(Server::new_with_acceptor(TcpAcceptor::from_tokio(listener).unwrap()).run(app));
+    let webhooks = Webhooks::new(&[format!("http://127.0.0.1:{port}/hook")], SECRET).unwrap();
+    (receiver, webhooks)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers.get(name).unwrap().to_str().unwrap()
+}
+
+async fn each_booking_event_reaches_the_webhook_signed_and_is_marked_delivered() {
+    let app = TestApp::new().await;
+    let (admin, _, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+    let booking = uuid_of(&app.book(&patient, slots[0]).await.expect(201)["id"]);
+    let (receiver, webhooks) = receiver().await;
+    let engine = app.state.engine();
+
+    let round = deliver_due(engine, &webhooks).await.unwrap();
+    assert_eq!(
+        round,
+        Round {
+            delivered: 1,
+            failed: 0
+        }
+    );
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (headers, body) = &seen[0];
+    let id = header(headers, "webhook-id");
+    let timestamp: i64 = header(headers, "webhook-timestamp").parse().unwrap();
+    assert_eq!(timestamp, app.now().timestamp());
+    let secret = base64_secret();
+    assert_eq!(
+        header(headers, "webhook-signature"),
+        sign(&secret, id, timestamp, body),
+        "the signature covers id, timestamp and body"
+    );
+    let payload: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(payload["type"], "booking.booked");
+    assert_eq!(uuid_of(&payload["data"]["booking_id"]), booking);
+    assert_eq!(payload["data"]["id"], id);
+
+    let delivered = app
+        .get("/api/v1/outbox?state=delivered", As::Bearer(&admin))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(delivered["items"][0]["id"], id);
+    assert_eq!(
+        deliver_due(engine, &webhooks).await.unwrap(),
+        Round::default(),
+        "a delivered message is never sent again"
+    );
+}
+
+async fn a_refused_delivery_is_retried_after_its_backoff_with_the_same_id() {
+    let app = TestApp::new().await;
+    let (admin, _, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+    app.book(&patient, slots[0]).await.expect(201);
+    let (receiver, webhooks) = receiver().await;
+    let engine = app.state.engine();
+    *receiver.failing.lock().unwrap() = true;
+
+    assert_eq!(
+        deliver_due(engine, &webhooks).await.unwrap(),
+        Round {
+            delivered: 0,
+            failed: 1
+        }
+    );
+    let pending = app
+        .get("/api/v1/outbox?state=pending", As::Bearer(&admin))
+        .await
+        .expect(200)
+        .clone();
+    let message = &pending["items"][0];
+    assert_eq!(message["attempts"], 1);
+    assert!(
+        message["last_error"].as_str().unwrap().contains("500"),
+        "{message}"
+    );
+    assert_eq!(
+        deliver_due(engine, &webhooks).await.unwrap(),
+        Round::default(),
+        "not due again before its backoff"
+    );
+
+    *receiver.failing.lock().unwrap() = false;
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        deliver_due(engine, &webhooks).await.unwrap(),
+        Round {
+            delivered: 1,
+            failed: 0
+        }
+    );
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        header(&seen[0].0, "webhook-id"),
+        header(&seen[1].0, "webhook-id"),
+        "a retry carries the same id, so the receiver can drop a duplicate"
+    );
+}
+
+fn base64_secret() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(SECRET.trim_start_matches("whsec_"))
+        .unwrap()
+}
+
+crate::on_every_store!(
+    each_booking_event_reaches_the_webhook_signed_and_is_marked_delivered,
+    a_refused_delivery_is_retried_after_its_backoff_with_the_same_id,
+);

@@ -1,0 +1,303 @@
+//! The journal and the outbox in SQLite: appending the entries a mutation's [`Changes`] carry
+//! (inside its transaction), and the reads and delivery updates of
+//! [`SlotStore`](medislot_core::SlotStore)'s journal and outbox methods.
+
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Actor, BookingStatus, Changes, Delivery, EntryId, JournalCursor, JournalEntry, JournalQuery,
+    MessageQuery, OutboxMessage, Page, Result, Settle, StoreError,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+use crate::error::{corrupt, db};
+use crate::rows::{get, get_instant, get_optional_instant, micros};
+use crate::store::{commit, SqliteStore};
+
+/// The journal entry's columns (`j`), then the outbox's (`o`, NULL for an entry that is no
+/// message).
+const ENTRY_COLUMNS: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, \
+     j.slot_id, j.booking_id, j.patient_id, j.related_booking_id, j.from_status, j.to_status, \
+     j.reason, j.request_id";
+const DELIVERY_COLUMNS: &str = "o.attempts, o.due_at, o.claimed_until, o.delivered_at, \
+     o.dead_at, o.last_error";
+
+/// Appends `changes.journal`, and queues each entry that is a message, in the mutation's
+/// transaction.
+pub(crate) async fn append(conn: &mut SqliteConnection, changes: &Changes) -> Result<()> {
+    for entry in &changes.journal {
+        sqlx::query(
+            "INSERT INTO journal (id, at, kind, actor_kind, actor_id, doctor_id, slot_id, \
+             booking_id, patient_id, related_booking_id, from_status, to_status, reason, \
+             request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .bind(entry.id.as_uuid())
+        .bind(micros(entry.at))
+        .bind(entry.kind.as_str())
+        .bind(entry.actor.kind())
+        .bind(entry.actor.id())
+        .bind(entry.doctor_id.map(|id| id.as_uuid()))
+        .bind(entry.slot_id.map(|id| id.as_uuid()))
+        .bind(entry.booking_id.map(|id| id.as_uuid()))
+        .bind(entry.patient_id.map(|id| id.as_uuid()))
+        .bind(entry.related_booking_id.map(|id| id.as_uuid()))
+        .bind(entry.from.map(BookingStatus::as_str))
+        .bind(entry.to.map(BookingStatus::as_str))
+        .bind(entry.reason.as_deref())
+        .bind(entry.request_id.as_deref())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        if entry.kind.is_message() {
+            let queued = Delivery::queued(changes.at);
+            sqlx::query(
+                "INSERT INTO outbox (entry_id, at, attempts, due_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(entry.id.as_uuid())
+            .bind(micros(entry.at))
+            .bind(i64::from(queued.attempts))
+            .bind(micros(queued.due_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+/// A page of the journal.
+pub(crate) async fn journal(
+    store: &SqliteStore,
+    query: &JournalQuery,
+) -> Result<Page<JournalEntry, JournalCursor>> {
+    let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
+    sql.push(ENTRY_COLUMNS).push(" FROM journal j WHERE 1 = 1");
+    let optional = [
+        (
+            " AND j.booking_id = ",
+            query.booking_id.map(|id| id.as_uuid()),
+        ),
+        (
+            " AND j.patient_id = ",
+            query.patient_id.map(|id| id.as_uuid()),
+        ),
+        (
+            " AND j.doctor_id = ",
+            query.doctor_id.map(|id| id.as_uuid()),
+        ),
+    ];
+    for (clause, id) in optional {
+        if let Some(id) = id {
+            sql.push(clause).push_bind(id);
+        }
+    }
+    if let Some(actor) = query.actor {
+        sql.push(" AND j.actor_kind = ").push_bind(actor.kind());
+        match actor.id() {
+            Some(id) => sql.push(" AND j.actor_id = ").push_bind(id),
+            None => sql.push(" AND j.actor_id IS NULL"),
+        };
+    }
+    if let Some(from) = query.from {
+        sql.push(" AND j.at >= ").push_bind(micros(from));
+    }
+    if let Some(to) = query.to {
+        sql.push(" AND j.at < ").push_bind(micros(to));
+    }
+    push_after(&mut sql, "j.at", "j.id", query.after);
+    sql.push(" ORDER BY j.at, j.id LIMIT ")
+        .push_bind(i64::from(query.limit) + 1);
+    let rows = sql.build().fetch_all(&store.reader).await.map_err(db)?;
+    let items = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(
+        items,
+        query.limit,
+        JournalCursor::after,
+    ))
+}
+
+/// Claims due messages in one write transaction: SQLite has one writer, so no two deliverers
+/// claim at the same time.
+pub(crate) async fn claim(
+    store: &SqliteStore,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<OutboxMessage>> {
+    let mut tx = store.begin_write().await?;
+    let claimed = sqlx::query(
+        "UPDATE outbox SET claimed_until = ?2, attempts = attempts + 1 \
+         WHERE entry_id IN (SELECT entry_id FROM outbox \
+           WHERE delivered_at IS NULL AND dead_at IS NULL AND due_at <= ?1 \
+             AND (claimed_until IS NULL OR claimed_until <= ?1) \
+           ORDER BY due_at, entry_id LIMIT ?3) \
+         RETURNING entry_id",
+    )
+    .bind(micros(now))
+    .bind(micros(lease_until))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db);
+    let result = match claimed {
+        Ok(rows) => {
+            let ids = rows
+                .iter()
+                .map(|row| get::<Uuid>(row, "entry_id").map(EntryId::from_uuid))
+                .collect::<Result<Vec<_>, _>>()?;
+            read_messages(&mut tx, &ids).await
+        }
+        Err(e) => Err(e),
+    };
+    commit(tx, result).await
+}
+
+/// Settles one message under the write lock.
+pub(crate) async fn settle(
+    store: &SqliteStore,
+    id: EntryId,
+    settle: &Settle<'_>,
+) -> Result<Option<OutboxMessage>> {
+    let mut tx = store.begin_write().await?;
+    let result = settle_in(&mut tx, id, settle).await;
+    commit(tx, result).await
+}
+
+async fn settle_in(
+    conn: &mut SqliteConnection,
+    id: EntryId,
+    settle: &Settle<'_>,
+) -> Result<Option<OutboxMessage>> {
+    let Some(current) = read_messages(conn, &[id]).await?.pop() else {
+        return Ok(None);
+    };
+    let next = settle(&current.delivery)?;
+    sqlx::query(
+        "UPDATE outbox SET attempts = ?2, due_at = ?3, claimed_until = ?4, delivered_at = ?5, \
+         dead_at = ?6, last_error = ?7 WHERE entry_id = ?1",
+    )
+    .bind(id.as_uuid())
+    .bind(i64::from(next.attempts))
+    .bind(micros(next.due_at))
+    .bind(next.claimed_until.map(micros))
+    .bind(next.delivered_at.map(micros))
+    .bind(next.dead_at.map(micros))
+    .bind(next.last_error.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(Some(OutboxMessage {
+        entry: current.entry,
+        delivery: next,
+    }))
+}
+
+/// A page of outbox messages.
+pub(crate) async fn messages(
+    store: &SqliteStore,
+    query: &MessageQuery,
+) -> Result<Page<OutboxMessage, JournalCursor>> {
+    let mut sql = QueryBuilder::<Sqlite>::new("SELECT ");
+    sql.push(ENTRY_COLUMNS)
+        .push(", ")
+        .push(DELIVERY_COLUMNS)
+        .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE 1 = 1");
+    if let Some(state) = query.state {
+        sql.push(match state {
+            medislot_core::MessageState::Pending => {
+                " AND o.delivered_at IS NULL AND o.dead_at IS NULL"
+            }
+            medislot_core::MessageState::Delivered => " AND o.delivered_at IS NOT NULL",
+            medislot_core::MessageState::Dead => {
+                " AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL"
+            }
+        });
+    }
+    push_after(&mut sql, "o.at", "o.entry_id", query.after);
+    sql.push(" ORDER BY o.at, o.entry_id LIMIT ")
+        .push_bind(i64::from(query.limit) + 1);
+    let rows = sql.build().fetch_all(&store.reader).await.map_err(db)?;
+    let items = rows.iter().map(message).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(items, query.limit, |m| {
+        JournalCursor::after(&m.entry)
+    }))
+}
+
+fn push_after(
+    sql: &mut QueryBuilder<'_, Sqlite>,
+    at: &str,
+    id: &str,
+    after: Option<JournalCursor>,
+) {
+    if let Some(cursor) = after {
+        sql.push(format!(" AND ({at}, {id}) > ("))
+            .push_bind(micros(cursor.at))
+            .push(", ")
+            .push_bind(cursor.id.as_uuid())
+            .push(")");
+    }
+}
+
+async fn read_messages(conn: &mut SqliteConnection, ids: &[EntryId]) -> Result<Vec<OutboxMessage>> {
+    let mut messages = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, {DELIVERY_COLUMNS} \
+             FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE o.entry_id = ?1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+        if let Some(row) = row {
+            messages.push(message(&row)?);
+        }
+    }
+    Ok(messages)
+}
+
+fn entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
+    let id_of = |column: &str| get::<Option<Uuid>>(row, column);
+    let status_of = |column: &str| -> Result<Option<BookingStatus>, StoreError> {
+        get::<Option<String>>(row, column)?
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| corrupt(format_args!("unknown booking status {s:?}")))
+            })
+            .transpose()
+    };
+    let kind: String = get(row, "kind")?;
+    let actor_kind: String = get(row, "actor_kind")?;
+    Ok(JournalEntry {
+        id: EntryId::from_uuid(get(row, "id")?),
+        at: get_instant(row, "at")?,
+        kind: kind.parse()?,
+        actor: Actor::from_parts(&actor_kind, id_of("actor_id")?)?,
+        doctor_id: id_of("doctor_id")?.map(Into::into),
+        slot_id: id_of("slot_id")?.map(Into::into),
+        booking_id: id_of("booking_id")?.map(Into::into),
+        patient_id: id_of("patient_id")?.map(Into::into),
+        related_booking_id: id_of("related_booking_id")?.map(Into::into),
+        from: status_of("from_status")?,
+        to: status_of("to_status")?,
+        reason: get(row, "reason")?,
+        request_id: get(row, "request_id")?,
+    })
+}
+
+fn message(row: &SqliteRow) -> Result<OutboxMessage, StoreError> {
+    let attempts: i64 = get(row, "attempts")?;
+    Ok(OutboxMessage {
+        entry: entry(row)?,
+        delivery: Delivery {
+            attempts: u32::try_from(attempts)
+                .map_err(|_| corrupt(format_args!("{attempts} attempts")))?,
+            due_at: get_instant(row, "due_at")?,
+            claimed_until: get_optional_instant(row, "claimed_until")?,
+            delivered_at: get_optional_instant(row, "delivered_at")?,
+            dead_at: get_optional_instant(row, "dead_at")?,
+            last_error: get(row, "last_error")?,
+        },
+    })
+}
