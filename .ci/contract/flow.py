@@ -108,8 +108,13 @@ def main():
     check(page is not None and len(page.items) == 3, f"list_slots: {page!r}")
     slot = page.items[0]
     key = f"pat-booking-{suffix}"
-    first = expect(book.sync(client=pat, body=BookRequest(slot_id=slot.id), idempotency_key=key), Booking, "book")
-    again = expect(book.sync(client=pat, body=BookRequest(slot_id=slot.id), idempotency_key=key), Booking, "retry")
+    first_answer = book.sync_detailed(client=pat, body=BookRequest(slot_id=slot.id), idempotency_key=key)
+    check(first_answer.status_code == 201, f"a first booking is 201: {first_answer.status_code}")
+    first = expect(first_answer.parsed, Booking, "book")
+    again_answer = book.sync_detailed(client=pat, body=BookRequest(slot_id=slot.id), idempotency_key=key)
+    check(again_answer.status_code == 200, f"a retry is 200: {again_answer.status_code}")
+    check(again_answer.headers.get("idempotent-replayed") == "true", "a retry says it is a replay")
+    again = expect(again_answer.parsed, Booking, "retry")
     check(again.id == first.id, "a retry with the same key returns the same booking")
     check(first.status == BookingStatus.CONFIRMED, f"booked: {first.status}")
     check(first.doctor.id == doctor.id and first.slot.id == slot.id, "the booking names its slot and doctor")

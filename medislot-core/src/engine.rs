@@ -87,6 +87,17 @@ impl Policy {
     }
 }
 
+/// A booking a request made, or, on a retry with the same idempotency key, the booking the
+/// first request made: then `replayed` is true and nothing was written (an HTTP server answers
+/// 200 instead of 201 and says so).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// The booking, as the write left it (or as the first request made it).
+    pub booking: Booking,
+    /// Whether this answers a retry: the booking is the first request's.
+    pub replayed: bool,
+}
+
 /// The booking engine over any [`SlotStore`]. Cheap to clone; clones share the store.
 #[derive(Clone)]
 pub struct BookingEngine {
@@ -395,6 +406,21 @@ impl BookingEngine {
         patient_id: PatientId,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<Booking> {
+        self.book_or_replay(slot_id, patient_id, idempotency_key)
+            .await
+            .map(|created| created.booking)
+    }
+
+    /// As [`book`](Self::book), saying whether the answer is a retry's replay.
+    ///
+    /// # Errors
+    /// As [`book`](Self::book).
+    pub async fn book_or_replay(
+        &self,
+        slot_id: SlotId,
+        patient_id: PatientId,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<Created> {
         let now = self.now();
         let draft = draft(
             slot_id,
@@ -417,12 +443,15 @@ impl BookingEngine {
             hold_until: now + self.policy.hold,
         };
         let draft = draft(slot_id, patient_id, state, None, now);
-        self.create_booking(draft).await
+        // Without a key there is nothing to replay.
+        self.create_booking(draft)
+            .await
+            .map(|created| created.booking)
     }
 
     /// Stores `draft` on its slot: lock the slot, read its occupant (and the first booking made
     /// with the draft's key), decide, write.
-    async fn create_booking(&self, draft: Booking) -> Result<Booking> {
+    async fn create_booking(&self, draft: Booking) -> Result<Created> {
         let claim = Claim {
             slot: Some(draft.slot_id),
             replay: draft
@@ -436,7 +465,10 @@ impl BookingEngine {
                 decisions::create_booking(locked, &draft)
             })
             .await?;
-        Ok(decision.reply.unwrap_or(draft))
+        let booking = decision.reply.unwrap_or_else(|| draft.clone());
+        // The draft's id is new: any other booking is the first request's.
+        let replayed = booking.id != draft.id;
+        Ok(Created { booking, replayed })
     }
 
     /// Confirms the patient's own hold.
@@ -525,8 +557,9 @@ impl BookingEngine {
         target: SlotId,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<Booking> {
-        self.reschedule(id, Some(patient), target, idempotency_key)
+        self.reschedule_or_replay(id, Some(patient), target, idempotency_key)
             .await
+            .map(|created| created.booking)
     }
 
     /// An admin moves any confirmed booking to another free slot (of any doctor), as
@@ -543,18 +576,28 @@ impl BookingEngine {
         target: SlotId,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<Booking> {
-        self.reschedule(id, None, target, idempotency_key).await
+        self.reschedule_or_replay(id, None, target, idempotency_key)
+            .await
+            .map(|created| created.booking)
     }
 
+    /// As [`reschedule_as_patient`](Self::reschedule_as_patient) for `Some(patient)` and
+    /// [`reschedule_as_admin`](Self::reschedule_as_admin) for `None`, saying whether the answer
+    /// is a retry's replay.
+    ///
     /// Locks the booking's slot and `target` (in id order, so two opposite moves cannot
     /// deadlock), then the booking; reads them and the first booking made with the key; decides.
-    async fn reschedule(
+    ///
+    /// # Errors
+    /// As [`reschedule_as_patient`](Self::reschedule_as_patient) and
+    /// [`reschedule_as_admin`](Self::reschedule_as_admin).
+    pub async fn reschedule_or_replay(
         &self,
         id: BookingId,
         patient: Option<PatientId>,
         target: SlotId,
         key: Option<IdempotencyKey>,
-    ) -> Result<Booking> {
+    ) -> Result<Created> {
         let replay = match (key.clone(), patient) {
             (None, _) => None,
             (Some(key), Some(patient)) => Some((patient, key)),
@@ -583,7 +626,10 @@ impl BookingEngine {
                 decisions::reschedule(locked, &request, now)
             })
             .await?;
-        decision.reply.ok_or(Error::BookingNotFound(id))
+        let booking = decision.reply.ok_or(Error::BookingNotFound(id))?;
+        // The new booking's id is fresh: any other booking is the first request's.
+        let replayed = booking.id != request.new_id;
+        Ok(Created { booking, replayed })
     }
 
     /// A booking with its slot and doctor.

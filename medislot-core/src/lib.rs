@@ -77,7 +77,7 @@ pub use doctor_profile::{
     DoctorProfile, MAX_BIO_CHARS, MAX_LANGUAGES, MAX_LANGUAGE_CHARS, MAX_LOCATION_CHARS,
 };
 pub use engine::{
-    BookingEngine, Policy, MAX_CHANGE_CUTOFF, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
+    BookingEngine, Created, Policy, MAX_CHANGE_CUTOFF, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
 };
 pub use error::{BoxError, Error, Result, StoreError};
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};

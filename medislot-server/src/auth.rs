@@ -42,11 +42,8 @@ pub const SESSION_COOKIE: &str = "medislot_session";
 /// CSRF token.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
-/// Shortest accepted password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// Longest accepted password, in characters (bounds the hashing work a request can cause).
-pub const MAX_PASSWORD_CHARS: usize = 256;
+// The rules a new password must meet live in `password_rules`.
+pub use crate::password_rules::{check_password_rules, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// Shortest accepted session signing secret, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -138,27 +135,6 @@ impl Passwords {
         .unwrap_or(false);
         known && matched
     }
-}
-
-/// Checks a new password against the length rules.
-///
-/// # Errors
-/// A 422 [`Problem`] on `password`.
-pub fn check_password_rules(password: &str) -> Result<(), Problem> {
-    let chars = password.chars().count();
-    if chars < MIN_PASSWORD_CHARS {
-        return Err(Problem::validation(
-            "password",
-            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-        ));
-    }
-    if chars > MAX_PASSWORD_CHARS {
-        return Err(Problem::validation(
-            "password",
-            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
-        ));
-    }
-    Ok(())
 }
 
 /// The signed content of a session token.

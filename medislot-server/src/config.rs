@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 
 use chrono::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use medislot_core::Policy;
 
 use crate::auth::Sessions;
+use crate::client_addr::parse_trusted_proxy;
 use crate::state::AppConfig;
 use crate::stores::MEMORY_URL;
 
@@ -91,9 +93,39 @@ pub struct Settings {
         global = true
     )]
     pub session_ttl_minutes: u32,
-    /// Mark the session cookie Secure (only sent over HTTPS).
+    /// The server is reached over HTTPS: mark the session cookie Secure and send
+    /// Strict-Transport-Security (HSTS, one year) on every response.
     #[arg(long, env = "MEDISLOT_COOKIE_SECURE", global = true)]
     pub cookie_secure: bool,
+    /// The origin browsers reach the server at (`https://clinic.example`). A form post's Origin
+    /// header must name it; without it, the request's own Host. Set it behind a proxy that
+    /// rewrites Host.
+    #[arg(long, env = "MEDISLOT_PUBLIC_ORIGIN", global = true)]
+    pub public_origin: Option<String>,
+    /// A proxy (IP address or CIDR network) whose X-Forwarded-For names the client, for rate
+    /// limits and logs. Repeat the flag, or separate with commas in the variable. Without it,
+    /// X-Forwarded-For is ignored and the client is the TCP peer.
+    #[arg(
+        long = "trusted-proxy",
+        env = "MEDISLOT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_trusted_proxy,
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Serve /metrics on this address only (for example 127.0.0.1:9090), apart from the API.
+    #[arg(long, env = "MEDISLOT_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token that /metrics asks for. With it, the main address serves /metrics too, to
+    /// requests with `Authorization: Bearer <token>`; without it and without --metrics-listen,
+    /// no metrics are served.
+    #[arg(
+        long,
+        env = "MEDISLOT_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
     /// Origins allowed to call the API from browsers (comma-separated). Empty: CORS is off.
     #[arg(
         long,
@@ -258,6 +290,13 @@ impl Settings {
                 buffer: Duration::minutes(i64::from(self.buffer_minutes)),
                 change_cutoff: Duration::minutes(i64::from(self.change_cutoff_minutes)),
             },
+            public_origin: self
+                .public_origin
+                .as_deref()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty()),
+            metrics_token: self.metrics_token.clone().filter(|t| !t.trim().is_empty()),
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -308,6 +347,20 @@ mod tests {
             }
             other => panic!("expected create-admin, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn trusted_proxies_repeat_and_refuse_what_is_not_an_address() {
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "::1",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.app_config().trusted_proxies.len(), 2);
+        assert!(Cli::try_parse_from(["medislot-server", "--trusted-proxy", "proxy"]).is_err());
     }
 
     #[test]

@@ -20,21 +20,27 @@
 //!
 //! Map of the crate: [`config`] (command line and environment), [`serve`] (start-up and
 //! shutdown), [`stores`] (which store a URL names), [`state`] (what handlers share), [`auth`]
-//! (passwords, sessions, CSRF, the authorization decision), [`accounts`] (sign up, sign in,
-//! make admin), [`problem`] (every error's HTTP answer), `allow` (the `Allow` header of a
-//! 405), `api` (the routes, one module per resource), `web` (the server-rendered pages at `/`,
-//! over the same engine and checks), [`metrics`], [`rate_limit`], [`sweeper`].
+//! (passwords, sessions, CSRF, the authorization decision), [`password_rules`] (what a new
+//! password must be), [`accounts`] (sign up, sign in, make admin), [`problem`] (every error's
+//! HTTP answer), `allow` (the `Allow` header of a 405), `security_headers` (the
+//! Content-Security-Policy and HSTS of every response), [`client_addr`] (who the client is,
+//! behind trusted proxies), `api` (the routes, one module per resource), `web` (the
+//! server-rendered pages at `/`, over the same engine and checks), [`metrics`],
+//! [`rate_limit`], [`sweeper`].
 
 pub mod accounts;
 mod allow;
 mod api;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod delivery;
 pub mod metrics;
+pub mod password_rules;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
+mod security_headers;
 pub mod serve;
 pub mod state;
 pub mod stores;
@@ -57,8 +63,9 @@ use crate::problem::Problem;
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
 /// The whole HTTP application over `state`: the web UI at `/`, the API under `/api/v1`,
-/// `/healthz`, `/readyz`, `/metrics`, the OpenAPI document at [`OPENAPI_PATH`] and its
-/// interactive UI at `/docs`.
+/// `/healthz`, `/readyz`, the OpenAPI document at [`OPENAPI_PATH`] and its interactive UI at
+/// `/docs`; `/metrics` too when a metrics token is configured (else see
+/// [`metrics::metrics_app`]).
 pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
     let api = api::service(&state);
     let spec = api.spec_endpoint();
@@ -69,13 +76,16 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
         .around(move |next, req| allow::api_allow(next, req, api_routes.clone()));
     let body_limit = state.config().body_limit_bytes;
     let cors_origins = state.config().cors_origins.clone();
+    let hsts = state.config().cookie_secure;
 
-    let route = web::routes(
-        Route::new()
-            .at(OPENAPI_PATH, spec)
-            .nest("/docs", docs)
-            .nest("/", api),
-    );
+    let mut route = Route::new()
+        .at(OPENAPI_PATH, spec)
+        .nest(security_headers::DOCS_PATH, docs);
+    // Without a token, the main address has no metrics (see `metrics`).
+    if state.config().metrics_token.is_some() {
+        route = route.at(metrics::METRICS_PATH, allow::get(metrics::exposition));
+    }
+    let route = web::routes(route.nest("/", api));
 
     let endpoint = route
         .around(move |next, req| limit_body(next, req, body_limit))
@@ -91,7 +101,7 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
         .around(metrics::track)
         .data(state);
 
-    if cors_origins.is_empty() {
+    let endpoint = if cors_origins.is_empty() {
         endpoint.map_to_response().boxed()
     } else {
         let cors = cors_origins
@@ -103,9 +113,15 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
             .allow_header("content-type")
             .allow_header("authorization")
             .allow_header("idempotency-key")
-            .allow_header(auth::CSRF_HEADER);
+            .allow_header(auth::CSRF_HEADER)
+            // So that a browser client can tell an idempotent replay from a first booking.
+            .expose_header("idempotent-replayed");
         endpoint.with(cors).map_to_response().boxed()
-    }
+    };
+    // Outermost, so that every answer gets them: errors, CORS preflights, the docs.
+    endpoint
+        .around(move |next, req| security_headers::apply(next, req, hsts))
+        .boxed()
 }
 
 /// The OpenAPI document the application serves, as pretty JSON.

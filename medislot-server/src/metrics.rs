@@ -1,18 +1,31 @@
 //! Prometheus metrics, served as text at `/metrics`: requests by route and status, request
 //! latency by route, and the outcome of every booking operation. The same middleware logs each
 //! request at debug level.
+//!
+//! Metrics say how busy the clinic is and which routes fail, so they are not public: they are
+//! served on their own address (`--metrics-listen`, [`metrics_app`]), or on the main one only to
+//! a request that bears the metrics token (`--metrics-token`), and not at all otherwise. With a
+//! token, both places ask for it.
 
 use std::time::Instant;
 
-use poem::PathPattern;
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::endpoint::BoxEndpoint;
+use poem::http::header;
+use poem::web::Data;
+use poem::{handler, PathPattern};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use subtle::ConstantTimeEq;
 
+use crate::problem::Problem;
 use crate::state::AppState;
+
+/// Where the metrics are served.
+pub const METRICS_PATH: &str = "/metrics";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -144,6 +157,7 @@ fn route_label(pattern: &str) -> String {
 pub async fn track<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let state = req.data::<AppState>().cloned();
     let method = req.method().as_str().to_owned();
+    let client = crate::client_addr::client_ip(&req);
     let started = Instant::now();
     let result = next.call(req).await;
     let response = match result {
@@ -159,7 +173,41 @@ pub async fn track<E: Endpoint>(next: E, req: Request) -> poem::Result<Response>
         let status = response.status().as_u16();
         state.metrics().request(&method, &route, status, seconds);
         // The route pattern, never the raw URI: queries can hold emails and cursors.
-        tracing::debug!(%method, %route, status, ms = seconds * 1000.0, "request");
+        tracing::debug!(%method, %route, status, %client, ms = seconds * 1000.0, "request");
     }
     Ok(response)
+}
+
+/// `GET /metrics`: the text exposition, to a request bearing the metrics token when one is
+/// configured.
+#[handler]
+pub(crate) fn exposition(req: &Request, Data(state): Data<&AppState>) -> Result<Response, Problem> {
+    if let Some(token) = &state.config().metrics_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+            return Err(Problem::unauthorized(
+                "send the metrics token as `Authorization: Bearer <token>`",
+            ));
+        }
+    }
+    Ok(Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics().render()))
+}
+
+/// The application served on `--metrics-listen`: `/metrics` only, with the same security
+/// headers and error answers as the main one.
+pub fn metrics_app(state: AppState) -> BoxEndpoint<'static, Response> {
+    let hsts = state.config().cookie_secure;
+    Route::new()
+        .at(METRICS_PATH, crate::allow::get(exposition))
+        .around(crate::problem::catch_errors)
+        .around(move |next, req| crate::security_headers::apply(next, req, hsts))
+        .data(state)
+        .boxed()
 }

@@ -1,7 +1,8 @@
 //! Per-client limits on login and register, so passwords cannot be guessed at speed nor
-//! accounts created in bulk. Keyed by the peer's IP address as the listener sees it.
+//! accounts created in bulk. Keyed by the client's IP address ([`crate::client_addr`]: the
+//! peer's, or behind a trusted proxy the one it forwards).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock as _, DefaultClock};
@@ -40,11 +41,7 @@ impl AuthRateLimiter {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        let ip = req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = crate::client_addr::client_ip(req);
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             tracing::warn!(client = %ip, "authentication rate limit reached");

@@ -4,12 +4,13 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
 use poem::Server;
 
 use crate::accounts::{ensure_admin, AdminOutcome};
 use crate::auth::Passwords;
 use crate::config::{CreateAdmin, Settings};
+use crate::metrics::metrics_app;
 use crate::state::AppState;
 use crate::{app, delivery, stores, sweeper};
 
@@ -50,6 +51,30 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         (None, None) => {}
     }
 
+    // Bound before anything is served, so that a busy metrics address stops the start-up.
+    let metrics = match settings.metrics_listen {
+        Some(address) => {
+            let acceptor = TcpListener::bind(address)
+                .into_acceptor()
+                .await
+                .map_err(|err| format!("cannot listen for metrics on {address}: {err}"))?;
+            tracing::info!("metrics served on http://{address}/metrics");
+            let metrics = metrics_app(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(err) = Server::new_with_acceptor(acceptor).run(metrics).await {
+                    tracing::error!(error = %err, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => {
+            if settings.metrics_token.is_none() {
+                tracing::info!(
+                    "no metrics served: set --metrics-listen or --metrics-token to serve /metrics"
+                );
+            }
+            None
+        }
+    };
     let sweeper = sweeper::spawn(
         state.clone(),
         Duration::from_secs(settings.sweep_interval_secs.max(1)),
@@ -84,6 +109,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         )
         .await;
     sweeper.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     if let Some(delivery) = delivery {
         delivery.abort();
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use ipnet::IpNet;
 use medislot_core::{AccountStore, BookingEngine, Clock, Policy, SystemClock};
 
 use crate::auth::{Passwords, Sessions};
@@ -28,6 +29,13 @@ pub struct AppConfig {
     pub cors_origins: Vec<String>,
     /// Hold and buffer durations of the booking rules.
     pub policy: Policy,
+    /// The origin browsers see the server at (`https://clinic.example`), which a form post's
+    /// `Origin` must name; `None`: the request's own `Host`.
+    pub public_origin: Option<String>,
+    /// The bearer token `/metrics` asks for; `None`: the main address serves no metrics.
+    pub metrics_token: Option<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl std::fmt::Debug for AppConfig {
@@ -40,6 +48,12 @@ impl std::fmt::Debug for AppConfig {
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("cors_origins", &self.cors_origins)
             .field("policy", &self.policy)
+            .field("public_origin", &self.public_origin)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -55,6 +69,9 @@ impl Default for AppConfig {
             body_limit_bytes: 64 * 1024,
             cors_origins: Vec::new(),
             policy: Policy::default(),
+            public_origin: None,
+            metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

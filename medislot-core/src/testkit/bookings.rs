@@ -354,16 +354,18 @@ pub async fn idempotency_key_replays_the_first_booking<S: SlotStore + 'static>(s
     let key = IdempotencyKey::new("req-42").unwrap();
     let first = f
         .engine
-        .book(slots[0], patient, Some(key.clone()))
+        .book_or_replay(slots[0], patient, Some(key.clone()))
         .await
         .unwrap();
+    assert!(!first.replayed, "the first request is not a replay");
     f.clock.advance(Duration::seconds(3));
     let again = f
         .engine
-        .book(slots[0], patient, Some(key.clone()))
+        .book_or_replay(slots[0], patient, Some(key.clone()))
         .await
         .unwrap();
-    assert_eq!(again, first);
+    assert!(again.replayed, "the retry says it is a replay");
+    assert_eq!(again.booking, first.booking);
     assert!(matches!(
         f.engine
             .book(slots[0], PatientId::new(), Some(key.clone()))

@@ -267,15 +267,18 @@ pub async fn a_reschedule_retried_with_its_idempotency_key_moves_once<S: SlotSto
     let admin_key = IdempotencyKey::new("admin-move-1").unwrap();
     let moved = f
         .engine
-        .reschedule_as_admin(first.id, slots[3], Some(admin_key.clone()))
+        .reschedule_or_replay(first.id, None, slots[3], Some(admin_key.clone()))
         .await
         .unwrap();
+    assert!(!moved.replayed, "the first move is not a replay");
+    let moved = moved.booking;
     let replayed = f
         .engine
-        .reschedule_as_admin(first.id, slots[3], Some(admin_key))
+        .reschedule_or_replay(first.id, None, slots[3], Some(admin_key))
         .await
         .unwrap();
-    assert_eq!(replayed, moved);
+    assert!(replayed.replayed, "the retry says it is a replay");
+    assert_eq!(replayed.booking, moved);
     assert_eq!(moved.patient_id, patient);
     assert_eq!(f.bookings_of(slots[3]).await.len(), 1);
     assert_eq!(

@@ -268,6 +268,8 @@ fn find(
 /// What a pattern asks for, in words where this API's patterns have them.
 fn pattern_rule(pattern: &str) -> String {
     match pattern {
+        // A password: anything, as long as it is not all whitespace.
+        r"\S" => "must not be only spaces or other whitespace".to_owned(),
         _ if pattern.contains(r"\S") => {
             "must not be blank or contain control characters".to_owned()
         }

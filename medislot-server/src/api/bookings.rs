@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use medislot_core::{
-    Booking, BookingCursor, BookingId, BookingOrder, BookingQuery, DoctorId, Email, IdempotencyKey,
+    Booking, BookingCursor, BookingId, BookingOrder, BookingQuery, Created, DoctorId, Email,
     PatientId, SlotId,
 };
 use poem_openapi::param::{Header, Path, Query};
@@ -13,6 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::body::JsonBody;
+use super::idempotency::IdempotencyKeyHeader;
 use super::model::{decode_cursor, next_cursor, BookingOut, BookingPage, BookingStatusOut};
 use super::ApiTags;
 use crate::auth::Caller;
@@ -80,19 +81,35 @@ impl Example for CancelRequest {
 
 #[derive(ApiResponse)]
 enum Booked {
-    /// The slot is booked (`CONFIRMED`). A retry with the same `Idempotency-Key` returns this
-    /// same booking.
+    /// The slot is booked (`CONFIRMED`).
     #[oai(status = 201, content_type = "application/json")]
     Created(Json<BookingOut>),
+    /// A retry with the same `Idempotency-Key`: the booking the first request made, as it is
+    /// now; nothing new was booked.
+    #[oai(status = 200, content_type = "application/json")]
+    Replayed(
+        Json<BookingOut>,
+        /// `true`: this answers a retry, from what the first request made.
+        #[oai(header = "Idempotent-Replayed")]
+        bool,
+    ),
 }
 
 #[derive(ApiResponse)]
 enum Rescheduled {
     /// The new booking (`CONFIRMED` on the new slot; `rescheduled_from` names the old one,
-    /// which is now `RESCHEDULED`). A retry with the same `Idempotency-Key` returns this same
-    /// booking.
+    /// which is now `RESCHEDULED`).
     #[oai(status = 201, content_type = "application/json")]
     Created(Json<BookingOut>),
+    /// A retry with the same `Idempotency-Key`: the booking the first request made, as it is
+    /// now; nothing moved again.
+    #[oai(status = 200, content_type = "application/json")]
+    Replayed(
+        Json<BookingOut>,
+        /// `true`: this answers a retry, from what the first request made.
+        #[oai(header = "Idempotent-Replayed")]
+        bool,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -176,32 +193,35 @@ impl BookingsApi {
     async fn book(
         &self,
         caller: Caller,
-        /// A client-chosen key (1 to 200 visible ASCII characters) identifying this attempt.
+        /// A client-chosen key (1 to 200 visible ASCII characters, sent once) identifying this
+        /// attempt. A key that is sent but not valid is refused (422), never ignored.
         #[oai(
             name = "Idempotency-Key",
             validator(min_length = 1, max_length = 200, pattern = r"^[!-~]+$")
         )]
-        idempotency_key: Header<Option<String>>,
+        idempotency_key: IdempotencyKeyHeader,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
         body: JsonBody<BookRequest>,
     ) -> Result<Booked, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
-        let key = idempotency_key
-            .0
-            .as_deref()
-            .map(IdempotencyKey::new)
-            .transpose()?;
         let result = caller
             .engine(&self.state)
-            .book(SlotId::from_uuid(body.0.slot_id), caller.patient_id(), key)
+            .book_or_replay(
+                SlotId::from_uuid(body.0.slot_id),
+                caller.patient_id(),
+                idempotency_key.into_key(),
+            )
             .await
             .map_err(Problem::from);
-        let booking = record_outcome(&self.state, "book", result)?;
-        tracing::info!(booking = %booking.id, slot = %booking.slot_id, "booked");
-        Ok(Booked::Created(Json(
-            booking_answer(&self.state, booking).await?,
-        )))
+        let Created { booking, replayed } = record_outcome(&self.state, "book", result)?;
+        tracing::info!(booking = %booking.id, slot = %booking.slot_id, replayed, "booked");
+        let answer = Json(booking_answer(&self.state, booking).await?);
+        Ok(if replayed {
+            Booked::Replayed(answer, true)
+        } else {
+            Booked::Created(answer)
+        })
     }
 
     /// List bookings
@@ -377,44 +397,42 @@ impl BookingsApi {
         caller: Caller,
         /// The booking's id.
         id: Path<Uuid>,
-        /// A client-chosen key (1 to 200 visible ASCII characters) identifying this attempt.
+        /// A client-chosen key (1 to 200 visible ASCII characters, sent once) identifying this
+        /// attempt. A key that is sent but not valid is refused (422), never ignored.
         #[oai(
             name = "Idempotency-Key",
             validator(min_length = 1, max_length = 200, pattern = r"^[!-~]+$")
         )]
-        idempotency_key: Header<Option<String>>,
+        idempotency_key: IdempotencyKeyHeader,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
         body: JsonBody<RescheduleRequest>,
     ) -> Result<Rescheduled, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT }>> {
-        let key = idempotency_key
-            .0
-            .as_deref()
-            .map(IdempotencyKey::new)
-            .transpose()?;
         let id = BookingId::from_uuid(id.0);
         let target = SlotId::from_uuid(body.0.slot_id);
-        let engine = caller.engine(&self.state);
-        let result = if caller.is_admin() {
-            engine.reschedule_as_admin(id, target, key).await
-        } else {
-            engine
-                .reschedule_as_patient(id, caller.patient_id(), target, key)
-                .await
-        }
-        .map_err(Problem::from);
-        let booking = record_outcome(&self.state, "reschedule", result)?;
+        // An admin moves any booking; a patient only their own.
+        let patient = (!caller.is_admin()).then(|| caller.patient_id());
+        let result = caller
+            .engine(&self.state)
+            .reschedule_or_replay(id, patient, target, idempotency_key.into_key())
+            .await
+            .map_err(Problem::from);
+        let Created { booking, replayed } = record_outcome(&self.state, "reschedule", result)?;
         tracing::info!(
             booking = %booking.id,
             from = ?booking.rescheduled_from,
             slot = %booking.slot_id,
             by_admin = caller.is_admin(),
+            replayed,
             "rescheduled"
         );
-        Ok(Rescheduled::Created(Json(
-            booking_answer(&self.state, booking).await?,
-        )))
+        let answer = Json(booking_answer(&self.state, booking).await?);
+        Ok(if replayed {
+            Rescheduled::Replayed(answer, true)
+        } else {
+            Rescheduled::Created(answer)
+        })
     }
 }
 

@@ -1,7 +1,8 @@
-//! `/healthz` (the process answers), `/readyz` (the store answers) and `/metrics`.
+//! `/healthz` (the process answers) and `/readyz` (the store answers). `/metrics` is served
+//! apart from the API: see [`crate::metrics`].
 
 use medislot_core::DoctorId;
-use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
@@ -28,13 +29,6 @@ enum Healthy {
     Ok(Json<Health>),
 }
 
-#[derive(ApiResponse)]
-enum Metrics {
-    /// The metrics, in the Prometheus text exposition format.
-    #[oai(status = 200)]
-    Ok(PlainText<String>),
-}
-
 fn ok() -> Healthy {
     Healthy::Ok(Json(Health {
         status: "ok".to_owned(),
@@ -55,11 +49,5 @@ impl HealthApi {
         // A read of a doctor that cannot exist: it touches the store and nothing else.
         self.state.engine().store().doctor(DoctorId::new()).await?;
         Ok(ok())
-    }
-
-    /// Prometheus metrics in the text exposition format.
-    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self) -> Metrics {
-        Metrics::Ok(PlainText(self.state.metrics().render()))
     }
 }

@@ -7,6 +7,7 @@ mod bookings;
 mod doctors;
 mod health;
 mod hours;
+mod idempotency;
 mod journal;
 pub mod model;
 mod slots;
@@ -30,7 +31,7 @@ enum ApiTags {
     Bookings,
     /// The audit trail and the outbox of messages.
     Audit,
-    /// Health and metrics.
+    /// Health.
     Operations,
 }
 

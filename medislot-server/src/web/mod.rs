@@ -9,7 +9,8 @@
 //! already requires, so the rule exists once.
 //!
 //! Every form posts, then redirects to a page (post/redirect/get), and a GET on a form's
-//! address leads to its page; every page shows its times in one zone, named at its top.
+//! address leads to its page; every page shows its times in one zone, named at its top. A
+//! form posted from another site is refused before it runs (`same_origin`).
 //!
 //! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `zone` (picking
 //! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and
@@ -25,6 +26,7 @@ mod bookings;
 mod find;
 pub(crate) mod page;
 mod reschedule;
+mod same_origin;
 pub(crate) mod time;
 mod zone;
 mod zone_names;
@@ -99,6 +101,7 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         )
         .at("/admin/bookings", get(admin::all_bookings))
         .around(home_at_root)
+        .around(same_origin::refuse_cross_site)
 }
 
 /// Serves the start page at `/` itself, and answers a browser that asks for a page that does

@@ -17,11 +17,6 @@ use crate::state::AppState;
 
 use super::time;
 
-/// The security policy of every page: scripts and styles only from this origin (the embedded
-/// assets), never framed.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
-     frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
-
 /// The signed-in account as the navigation shows it.
 #[derive(Debug, Clone)]
 pub(crate) struct NavUser {
@@ -116,6 +111,8 @@ pub(crate) enum PageError {
     NotFound,
     /// A form that did not come from this session's pages (CSRF token missing or stale).
     StaleForm,
+    /// A form posted from another site (its `Origin` or `Sec-Fetch-Site` says so).
+    CrossSite,
     /// The request could not be read (a form or query that is not even well-formed).
     BadRequest(&'static str),
     /// Any other refusal or failure, as the API would have answered it.
@@ -183,6 +180,14 @@ impl PageError {
                  again."
                     .to_owned(),
             ),
+            PageError::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "This form came from another site",
+                "For your safety, MediSlot only accepts forms sent from its own pages, and this \
+                 one was sent from another website. Nothing was changed. Open MediSlot yourself \
+                 and fill in the form there."
+                    .to_owned(),
+            ),
             PageError::BadRequest(what) => (
                 StatusCode::BAD_REQUEST,
                 "That request could not be read",
@@ -245,7 +250,7 @@ pub(crate) fn sentence(detail: &str) -> String {
     out
 }
 
-/// A page answer: the status, the rendered template, and the page security headers.
+/// A page answer: the status, the rendered template, and its referrer policy.
 pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Result<Response, PageError> {
     Ok(html_response(status, template.render()?))
 }
@@ -255,12 +260,8 @@ fn html_response(status: StatusCode, body: String) -> Response {
         .status(status)
         .content_type("text/html; charset=utf-8")
         .body(body);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
+    // The Content-Security-Policy is set for every response by `crate::security_headers`.
+    response.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );

@@ -56,12 +56,22 @@ async fn create_admin_creates_then_promotes_an_admin_in_the_configured_store() {
 }
 
 #[test]
-fn create_admin_refuses_a_short_password_and_a_missing_one() {
+fn create_admin_refuses_a_weak_password_naming_the_rule_and_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("clinic.db").display());
-    let short = create_admin(&url, "boss@example.com", "short");
-    assert!(!short.status.success());
-    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+    for (weak, rule) in [
+        ("short", "at least 10 characters"),
+        ("          ", "whitespace"),
+        ("1234567890", "most common passwords"),
+    ] {
+        let refused = create_admin(&url, "boss@example.com", weak);
+        assert!(!refused.status.success(), "{weak:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("password") && stderr.contains(rule),
+            "{stderr}"
+        );
+    }
     let missing = Command::new(BIN)
         .args(["create-admin", "--email", "a@b.co", "--store", "memory"])
         .env_remove("MEDISLOT_ADMIN_PASSWORD")

@@ -152,6 +152,12 @@ async fn cors_is_off_unless_origins_are_configured() {
         answer.headers["access-control-allow-origin"],
         "https://clinic.example"
     );
+    // A browser client may read the header that marks an idempotent replay.
+    let exposed = answer.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("idempotent-replayed"), "{exposed}");
 }
 
 /// RFC 9110: a 405 names the methods the resource does accept, for the API (read from its

@@ -15,7 +15,7 @@ async fn healthz_and_readyz_answer_ok() {
 }
 
 async fn metrics_count_requests_by_route_and_booking_outcomes() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_config(|c| c.metrics_token = Some("metrics-token".to_owned())).await;
     let (_, _, slots) = app.clinic(1).await;
     let patient = app.patient().await;
     let other = app.patient().await;
@@ -27,7 +27,15 @@ async fn metrics_count_requests_by_route_and_booking_outcomes() {
     )
     .await
     .expect(404);
-    let answer = read(app.client.get("/metrics").send().await.0).await;
+    let answer = read(
+        app.client
+            .get("/metrics")
+            .header("authorization", "Bearer metrics-token")
+            .send()
+            .await
+            .0,
+    )
+    .await;
     assert_eq!(answer.status, 200);
     let text = answer.body.as_str().expect("text").to_owned();
     assert!(

@@ -20,11 +20,7 @@ impl Server {
     /// Starts the binary with `args` (plus `--listen`) and `env`, and waits until `/healthz`
     /// answers.
     pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(BIN)
             .args(args)
@@ -93,6 +89,15 @@ impl Drop for Server {
     }
 }
 
+/// A loopback port that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// An HTTP answer: status and raw body.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -116,12 +121,30 @@ pub(crate) fn request(
     bearer: Option<&str>,
     json: &str,
 ) -> Option<Reply> {
+    let auth = bearer.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|auth| ("Authorization", auth))
+        .into_iter()
+        .collect();
+    request_with_headers(port, method, path, &headers, json)
+}
+
+/// As [`request`], sending `headers` (name, value) as well.
+pub(crate) fn request_with_headers(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: &str,
+) -> Option<Reply> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let auth = bearer
-        .map(|token| format!("Authorization: Bearer {token}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         json.len()
     );

@@ -48,6 +48,33 @@ on_each_store!(
 
 const PATIENT_PASSWORD: &str = "patient-password-1";
 
+/// The docs page runs under its own Content-Security-Policy (its inline scripts allowed by
+/// hash, nothing else): Swagger UI must still render every operation, styled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_docs_render_under_their_content_security_policy() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = support::take_turn().await;
+    let app = TestApp::start(StoreKind::Memory).await;
+    let browser = Browser::open().await;
+    browser.goto(&app.url("/docs")).await;
+    browser.wait_for(".swagger-ui .opblock").await;
+    let operations = browser
+        .eval("return document.querySelectorAll('.swagger-ui .opblock').length;")
+        .await;
+    assert!(
+        operations.as_u64().is_some_and(|n| n >= 20),
+        "every operation is listed: {operations}"
+    );
+    // Swagger UI's stylesheet applied (an inline <style>): an operation has its rounded border.
+    let radius = browser
+        .eval("return getComputedStyle(document.querySelector('.swagger-ui .opblock')).borderTopLeftRadius;")
+        .await;
+    assert_eq!(radius, "4px", "the docs are styled");
+    browser.screenshot(StoreKind::Memory, "api_docs").await;
+}
+
 async fn a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation(store: StoreKind) {
     if !browser_available() {
         return;

@@ -125,6 +125,16 @@ impl Web {
         .await
     }
 
+    /// Posts `form` to `path` with extra `headers` (a browser's `Origin`, `Host`,
+    /// `Sec-Fetch-Site`).
+    async fn post_with(&self, path: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Page {
+        let mut request = self.cli.post(path).form(&form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Page::read(request.send().await).await
+    }
+
     /// Signs in through the form; returns the session cookie to send back.
     async fn sign_in(&self, email: &str) -> String {
         let resp = self
@@ -215,11 +225,148 @@ async fn signing_up_with_bad_fields_shows_each_error_next_to_its_field() {
         .await;
     page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
     let error = page.error_for("password").expect("password error");
-    assert!(error.contains("at least 8 characters"), "{error}");
+    assert!(error.contains("at least 10 characters"), "{error}");
     assert!(
         page.body.contains("value=\"pat@example.com\""),
         "the form keeps what was typed"
     );
+}
+
+#[tokio::test]
+async fn signing_up_with_a_common_password_says_so_next_to_the_password() {
+    let web = Web::start().await;
+    for (password, rule) in [
+        ("qwertyuiop", "most common passwords"),
+        ("           ", "whitespace"),
+    ] {
+        let page = web
+            .post(
+                "/signup",
+                "",
+                &[
+                    ("name", "Pat"),
+                    ("email", "pat@example.com"),
+                    ("password", password),
+                ],
+            )
+            .await;
+        page.assert_html(StatusCode::UNPROCESSABLE_ENTITY);
+        let error = page.error_for("password").expect("password error");
+        assert!(error.contains(rule), "{password:?}: {error}");
+    }
+}
+
+/// The sign-in and sign-up forms (and every other form) refuse a post from another site with
+/// a 403 page, before anything runs; a post from this site, or from a client that sends
+/// neither `Origin` nor `Sec-Fetch-Site` (curl), works.
+#[tokio::test]
+async fn sign_in_and_sign_up_posted_from_another_site_get_a_403_page_and_change_nothing() {
+    let web = Web::start().await;
+    let host = ("host", "clinic.example:8080");
+    let sign_in = [("email", ADMIN_EMAIL), ("password", PASSWORD)];
+    let sign_up = [
+        ("name", "Mallory"),
+        ("email", "mallory@example.com"),
+        ("password", "a fine long password"),
+    ];
+    let cross_site: [&[(&str, &str)]; 4] = [
+        &[host, ("origin", "https://evil.example")],
+        &[host, ("origin", "null")],
+        &[host, ("sec-fetch-site", "cross-site")],
+        &[
+            host,
+            ("origin", "http://clinic.example:8080"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+    ];
+    for headers in cross_site {
+        for (path, form) in [("/signin", &sign_in[..]), ("/signup", &sign_up[..])] {
+            let page = web.post_with(path, headers, form).await;
+            page.assert_html(StatusCode::FORBIDDEN);
+            assert!(
+                page.body.contains("This form came from another site"),
+                "{path} {headers:?}: {}",
+                page.body
+            );
+            assert!(page.location.is_none(), "no session started: {headers:?}");
+        }
+    }
+    let made = web
+        .state
+        .accounts()
+        .account_by_email(&medislot_core::Email::parse("mallory@example.com").unwrap())
+        .await
+        .unwrap();
+    assert!(made.is_none(), "no account was made");
+
+    // Same-origin browsers and header-less clients sign in as before.
+    for headers in [
+        &[
+            host,
+            ("origin", "http://clinic.example:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ][..],
+        &[host],
+        &[],
+    ] {
+        let page = web.post_with("/signin", headers, &sign_in).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{headers:?}: {}",
+            page.body
+        );
+    }
+    let page = web
+        .post_with(
+            "/signup",
+            &[host, ("origin", "http://clinic.example:8080")],
+            &sign_up,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_configured_public_origin_is_the_one_forms_must_come_from() {
+    let config = AppConfig {
+        auth_attempts_per_minute: 0,
+        public_origin: Some("https://clinic.example".to_owned()),
+        ..AppConfig::default()
+    };
+    let state = AppState::new(Stores::memory(), config).expect("state");
+    accounts::ensure_admin(
+        state.accounts(),
+        state.passwords(),
+        ADMIN_EMAIL,
+        PASSWORD,
+        state.engine().now(),
+    )
+    .await
+    .expect("admin");
+    let web = Web {
+        cli: TestClient::new(app(state.clone())),
+        state,
+    };
+    let sign_in = [("email", ADMIN_EMAIL), ("password", PASSWORD)];
+    // The proxy passes its own upstream name as Host.
+    let upstream = ("host", "127.0.0.1:8080");
+    let page = web
+        .post_with(
+            "/signin",
+            &[upstream, ("origin", "https://clinic.example")],
+            &sign_in,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = web
+        .post_with(
+            "/signin",
+            &[upstream, ("origin", "http://127.0.0.1:8080")],
+            &sign_in,
+        )
+        .await;
+    page.assert_html(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
