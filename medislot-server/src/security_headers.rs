@@ -8,6 +8,8 @@
 //! - `Strict-Transport-Security` when the server is told it is reached over HTTPS
 //!   (`--cookie-secure`), never otherwise: HSTS over plain HTTP would lock browsers out.
 
+use std::sync::OnceLock;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use poem::http::{header, HeaderValue};
@@ -38,14 +40,27 @@ pub(crate) async fn apply<E: Endpoint>(
     hsts: bool,
 ) -> poem::Result<Response> {
     let docs = req.uri().path().starts_with(DOCS_PATH);
+    let docs_index = matches!(req.uri().path().strip_prefix(DOCS_PATH), Some("" | "/"));
     let mut response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(err) => err.into_response(),
     };
     let policy = if docs && is_html(&response) {
-        let (with_policy, policy) = docs_policy(response).await;
-        response = with_policy;
-        policy
+        // poem-openapi renders the docs page once, from the API's document, which is the same
+        // for every app this binary builds: hash its scripts once, not on every request.
+        static DOCS_POLICY: OnceLock<HeaderValue> = OnceLock::new();
+        match DOCS_POLICY.get().filter(|_| docs_index) {
+            Some(policy) => policy.clone(),
+            None => {
+                let (with_policy, policy) = docs_policy(response).await;
+                response = with_policy;
+                if docs_index {
+                    DOCS_POLICY.get_or_init(|| policy).clone()
+                } else {
+                    policy
+                }
+            }
+        }
     } else if is_html(&response) {
         HeaderValue::from_static(PAGE_POLICY)
     } else {
