@@ -54,6 +54,7 @@ pub mod instant;
 mod memory;
 mod page;
 pub mod schedule;
+mod session;
 mod slot;
 pub mod state;
 mod store;
@@ -64,7 +65,9 @@ mod unit_of_work;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use account::{Account, AccountStore, Email, Role};
+pub use account::{
+    parse_time_zone, Account, AccountProfile, AccountStore, Email, PhoneNumber, Role,
+};
 pub use booking::{
     Booking, BookingCursor, BookingOrder, BookingQuery, BookingState, BookingStatus, BookingView,
     CancelledBy, Event, EventKind, IdempotencyKey, StateParts,
@@ -82,6 +85,9 @@ pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, PatientId, SlotId};
 pub use memory::MemoryStore;
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use session::{
+    LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,
+};
 pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;
 pub use unit_of_work::{

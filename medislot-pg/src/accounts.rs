@@ -2,7 +2,12 @@
 //! trip; the unique index on `lower(email)` decides races between two sign-ups.
 
 use async_trait::async_trait;
-use medislot_core::{Account, AccountId, AccountStore, Email, Error, Result, Role};
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginThrottle, Result,
+    RevokedSession, Role, SessionAccount, SessionGeneration, SessionId,
+};
+use sqlx::Row as _;
 
 use crate::rows::{self, ACCOUNT};
 use crate::store::{no_rule, PgStore};
@@ -13,8 +18,9 @@ impl AccountStore for PgStore {
         // `accounts_email_unique` maps to Error::EmailTaken (see error.rs).
         self.retrying("insert_account", &no_rule, move || async move {
             sqlx::query(
-                "INSERT INTO accounts (id, email, name, role, password_hash, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, \
+                 phone, time_zone, session_generation, failed_logins, locked_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(account.id.as_uuid())
             .bind(account.email.as_str())
@@ -22,6 +28,11 @@ impl AccountStore for PgStore {
             .bind(account.role.as_str())
             .bind(&account.password_hash)
             .bind(account.created_at)
+            .bind(account.profile.phone.as_ref().map(|p| p.as_str()))
+            .bind(account.profile.time_zone.map(|tz| tz.name()))
+            .bind(account.sessions.get())
+            .bind(i32::try_from(account.login_throttle.failures).unwrap_or(i32::MAX))
+            .bind(account.login_throttle.locked_until)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -89,13 +100,155 @@ impl AccountStore for PgStore {
         .await
     }
 
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         self.retrying("set_password_hash", &no_rule, move || async move {
-            let done = sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+            let row = sqlx::query(
+                "UPDATE accounts SET password_hash = $2, \
+                 session_generation = session_generation + 1 WHERE id = $1 \
+                 RETURNING session_generation",
+            )
+            .bind(id.as_uuid())
+            .bind(password_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::AccountNotFound(id))?;
+            Ok(SessionGeneration::from_stored(row.try_get(0)?))
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        self.retrying("update_profile", &no_rule, move || async move {
+            let done = sqlx::query(
+                "UPDATE accounts SET name = $2, phone = $3, time_zone = $4 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(name)
+            .bind(profile.phone.as_ref().map(|p| p.as_str()))
+            .bind(profile.time_zone.map(|tz| tz.name()))
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::AccountNotFound(id).into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        self.retrying("end_sessions", &no_rule, move || async move {
+            let row = sqlx::query(
+                "UPDATE accounts SET session_generation = session_generation + 1 \
+                 WHERE id = $1 RETURNING session_generation",
+            )
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::AccountNotFound(id))?;
+            Ok(SessionGeneration::from_stored(row.try_get(0)?))
+        })
+        .await
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        self.retrying("session_account", &no_rule, move || async move {
+            // One statement: the revocation check rides on the account read (primary keys both).
+            let sql = format!(
+                "SELECT {ACCOUNT}, EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.id = $2) \
+                 AS revoked FROM accounts WHERE id = $1"
+            );
+            let row = sqlx::query(&sql)
                 .bind(id.as_uuid())
-                .bind(password_hash)
+                .bind(session.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            Ok(Some(SessionAccount {
+                account: rows::account(&row)?,
+                revoked: row.try_get("revoked")?,
+            }))
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        self.retrying("revoke_session", &no_rule, move || async move {
+            sqlx::query(
+                "INSERT INTO revoked_sessions (id, account_id, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(session.id.as_uuid())
+            .bind(session.account.as_uuid())
+            .bind(session.expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.retrying("prune_revoked_sessions", &no_rule, move || async move {
+            let done = sqlx::query("DELETE FROM revoked_sessions WHERE expires_at <= $1")
+                .bind(now)
                 .execute(&self.pool)
                 .await?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        self.retrying("record_login_failure", &no_rule, move || async move {
+            // The row lock serialises failures counted by several instances at once.
+            let mut tx = self.pool.begin().await?;
+            let sql = format!("SELECT {ACCOUNT} FROM accounts WHERE id = $1 FOR UPDATE");
+            let row = sqlx::query(&sql)
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::AccountNotFound(id))?;
+            let throttle = next(rows::account(&row)?.login_throttle);
+            sqlx::query("UPDATE accounts SET failed_logins = $2, locked_until = $3 WHERE id = $1")
+                .bind(id.as_uuid())
+                .bind(i32::try_from(throttle.failures).unwrap_or(i32::MAX))
+                .bind(throttle.locked_until)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(throttle)
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        self.retrying("clear_login_failures", &no_rule, move || async move {
+            let done = sqlx::query(
+                "UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await?;
             if done.rows_affected() == 0 {
                 return Err(Error::AccountNotFound(id).into());
             }
