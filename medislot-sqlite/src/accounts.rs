@@ -12,6 +12,18 @@ use crate::error::{db, extended_code, SQLITE_CONSTRAINT_UNIQUE};
 use crate::rows::{self, account_columns, micros};
 use crate::store::{commit, SqliteStore};
 
+/// The account a session names, and whether the session was logged out: one statement, the
+/// revocation check riding on the account read (a primary key lookup each).
+const SESSION_ACCOUNT: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.id = ?2) AS revoked \
+     FROM accounts a WHERE a.id = ?1"
+);
+
+/// Forgets logouts whose sessions have expired, along `revoked_sessions_by_expiry`.
+const PRUNE_REVOKED: &str = "DELETE FROM revoked_sessions WHERE expires_at <= ?1";
+
 #[tracing::instrument(level = "debug", skip_all, fields(account = %account.id))]
 async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Result<()> {
     sqlx::query(
@@ -186,18 +198,12 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         session: SessionId,
     ) -> Result<Option<SessionAccount>> {
-        // One statement: the revocation check rides on the account read (primary keys both).
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            ", EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.id = ?2) AS revoked \
-             FROM accounts a WHERE a.id = ?1"
-        ))
-        .bind(id.as_uuid())
-        .bind(session.as_uuid())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?;
+        let row = sqlx::query(SESSION_ACCOUNT)
+            .bind(id.as_uuid())
+            .bind(session.as_uuid())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -225,7 +231,7 @@ impl AccountStore for SqliteStore {
 
     async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        let result = sqlx::query("DELETE FROM revoked_sessions WHERE expires_at <= ?1")
+        let result = sqlx::query(PRUNE_REVOKED)
             .bind(micros(now))
             .execute(&mut *tx)
             .await
@@ -279,5 +285,27 @@ impl AccountStore for SqliteStore {
                     _ => Ok(()),
                 });
         commit(tx, result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The read every authenticated request makes, and the sweeper's prune, never scan a table.
+    #[tokio::test]
+    async fn the_session_read_and_the_prune_go_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("a.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        for sql in [SESSION_ACCOUNT, PRUNE_REVOKED] {
+            let steps = store.query_plan(sql).await;
+            assert!(!steps.is_empty(), "{sql}");
+            for step in &steps {
+                assert!(!step.starts_with("SCAN"), "{sql}\n{steps:#?}");
+            }
+        }
     }
 }

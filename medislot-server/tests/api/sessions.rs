@@ -288,3 +288,54 @@ crate::on_every_store!(
     the_lock_doubles_with_each_further_failure,
     instances_sharing_the_store_count_the_same_failures,
 );
+
+/// Two server processes on one SQLite file, as two instances behind a proxy: a logout on one
+/// is refused by the other at once, and by a third started afterwards with the same secret.
+#[test]
+fn two_server_processes_on_one_sqlite_file_agree_on_a_logout_at_once_and_after_a_restart() {
+    use crate::process::Server;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("clinic.db").display());
+    let env = [
+        (
+            "MEDISLOT_SESSION_SECRET",
+            "two-instances-share-this-secret-0123456789",
+        ),
+        ("MEDISLOT_AUTH_ATTEMPTS_PER_MINUTE", "0"),
+    ];
+    let first = Server::start(&["--database-url", &url], &env);
+    let second = Server::start(&["--database-url", &url], &env);
+    let register =
+        json!({"email": "pat@example.com", "password": "patient-password", "name": "Pat"});
+    let reply = first
+        .request("POST", "/api/v1/auth/register", None, &register.to_string())
+        .unwrap();
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let login = json!({"email": "pat@example.com", "password": "patient-password"}).to_string();
+    let token = |server: &Server| {
+        let reply = server
+            .request("POST", "/api/v1/auth/login", None, &login)
+            .unwrap();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()["token"].as_str().unwrap().to_owned()
+    };
+    let status = |server: &Server, method: &str, path: &str, token: &str| {
+        server
+            .request(method, path, Some(token), "{}")
+            .unwrap()
+            .status
+    };
+    let ended = token(&first);
+    let kept = token(&second);
+    assert_eq!(status(&second, "GET", "/api/v1/me", &ended), 200);
+    assert_eq!(status(&first, "POST", "/api/v1/auth/logout", &ended), 204);
+    assert_eq!(status(&second, "GET", "/api/v1/me", &ended), 401);
+    assert_eq!(status(&second, "GET", "/api/v1/me", &kept), 200);
+
+    first.stop();
+    second.stop();
+    let restarted = Server::start(&["--database-url", &url], &env);
+    assert_eq!(status(&restarted, "GET", "/api/v1/me", &ended), 401);
+    assert_eq!(status(&restarted, "GET", "/api/v1/me", &kept), 200);
+}
