@@ -416,15 +416,22 @@ impl<'a> World<'a> {
                 "insert an account",
                 state.accounts().insert_account(&account).await,
             );
-            let session = setup("issue a session", state.sessions().issue(id, medislot_core::SessionGeneration::FIRST, now));
+            let session = setup(
+                "issue a session",
+                state
+                    .sessions()
+                    .issue(id, medislot_core::SessionGeneration::FIRST, now),
+            );
             accounts.push(id.as_uuid());
             sessions.push((session.token, session.claims.csrf.clone()));
         }
         let expired = setup(
             "issue an old session",
-            state
-                .sessions()
-                .issue(AccountId::from_uuid(accounts[0]), now - Duration::days(30)),
+            state.sessions().issue(
+                AccountId::from_uuid(accounts[0]),
+                medislot_core::SessionGeneration::FIRST,
+                now - Duration::days(30),
+            ),
         )
         .token;
         Self {

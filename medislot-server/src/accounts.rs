@@ -134,13 +134,14 @@ fn invalid_credentials() -> Problem {
 }
 
 fn locked(wait: chrono::Duration) -> Problem {
-    let seconds = u64::try_from(wait.num_seconds()).unwrap_or(0);
-    // Round up: a client that waits `Retry-After` seconds finds the account open.
-    let seconds = if wait > chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(0)) {
-        seconds + 1
+    // Whole seconds, rounded up: a client that waits `Retry-After` finds the account open.
+    let whole = wait.num_seconds();
+    let seconds = if wait > chrono::Duration::seconds(whole) {
+        whole + 1
     } else {
-        seconds
+        whole
     };
+    let seconds = u64::try_from(seconds).unwrap_or(0).max(1);
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         "account_locked",
@@ -149,7 +150,7 @@ fn locked(wait: chrono::Duration) -> Problem {
              seconds"
         ),
     )
-    .with_retry_after(seconds.max(1))
+    .with_retry_after(seconds)
 }
 
 /// The fields a person may change about themselves, as sent: each checked once here.
