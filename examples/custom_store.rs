@@ -13,11 +13,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, BookingCursor, BookingEngine, BookingId, BookingQuery,
-    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
-    JournalCursor, JournalEntry, JournalQuery, MemoryStore, MessageQuery, NewDoctor, OutboxMessage,
-    Page, PatientId, Result, Role, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
-    TimeRange,
+    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingEngine, BookingId,
+    BookingQuery, BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email,
+    EntryId, Error, JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore,
+    MessageQuery, NewDoctor, OutboxMessage, Page, PatientId, Result, RevokedSession, Role,
+    SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
+    SlotView, TimeRange,
 };
 
 /// Wraps any store and logs each mutation and its outcome with `tracing`.
@@ -142,11 +143,62 @@ impl<S: AccountStore> AccountStore for LoggingStore<S> {
         logged("set_role", self.inner.set_role(id, role).await)
     }
 
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         logged(
             "set_password_hash",
             self.inner.set_password_hash(id, password_hash).await,
         )
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        logged(
+            "update_profile",
+            self.inner.update_profile(id, name, profile).await,
+        )
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        logged("end_sessions", self.inner.end_sessions(id).await)
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        self.inner.session_account(id, session).await
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        logged("revoke_session", self.inner.revoke_session(session).await)
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.inner.prune_revoked_sessions(now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        logged(
+            "record_login_failure",
+            self.inner.record_login_failure(id, next).await,
+        )
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        self.inner.clear_login_failures(id).await
     }
 }
 

@@ -408,20 +408,30 @@ impl<'a> World<'a> {
                 // Never verified: sessions are issued directly below.
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
                 created_at: now,
+                profile: medislot_core::AccountProfile::default(),
+                sessions: medislot_core::SessionGeneration::FIRST,
+                login_throttle: medislot_core::LoginThrottle::default(),
             };
             setup(
                 "insert an account",
                 state.accounts().insert_account(&account).await,
             );
-            let session = setup("issue a session", state.sessions().issue(id, now));
+            let session = setup(
+                "issue a session",
+                state
+                    .sessions()
+                    .issue(id, medislot_core::SessionGeneration::FIRST, now),
+            );
             accounts.push(id.as_uuid());
             sessions.push((session.token, session.claims.csrf.clone()));
         }
         let expired = setup(
             "issue an old session",
-            state
-                .sessions()
-                .issue(AccountId::from_uuid(accounts[0]), now - Duration::days(30)),
+            state.sessions().issue(
+                AccountId::from_uuid(accounts[0]),
+                medislot_core::SessionGeneration::FIRST,
+                now - Duration::days(30),
+            ),
         )
         .token;
         Self {

@@ -6,10 +6,12 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, PatientId};
+use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 
 /// A syntactically valid, lower-cased email address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,6 +92,76 @@ impl Role {
     }
 }
 
+/// A telephone number in international form: `+` and 8 to 15 digits, the first not 0
+/// (E.164's shape). Spaces, dashes, dots and brackets between the digits are accepted and
+/// dropped, so `+44 (20) 7946-0958` is stored as `+442079460958`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses and normalises a number.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `phone` unless the text is `+` then 8 to 15 digits (the first
+    /// not 0), with only spaces, dashes, dots and brackets between them.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let refused = || {
+            Error::validation(
+                "phone",
+                "must be an international number such as +44 20 7946 0958: a + and the \
+                 country code, then 8 to 15 digits in all",
+            )
+        };
+        let rest = text.strip_prefix('+').ok_or_else(refused)?;
+        if !rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        {
+            return Err(refused());
+        }
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+            return Err(refused());
+        }
+        Ok(Self(format!("+{digits}")))
+    }
+
+    /// The number: `+` and digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses an IANA time zone name for an account's profile.
+///
+/// # Errors
+/// [`Error::Validation`] on `time_zone` when the name is not an IANA zone.
+pub fn parse_time_zone(name: &str) -> Result<Tz> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        Error::validation(
+            "time_zone",
+            format!("{name:?} is not an IANA time zone name (for example Europe/Paris)"),
+        )
+    })
+}
+
+/// What a person may say about themselves beyond their name: both parts optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountProfile {
+    /// A number the clinic may call.
+    pub phone: Option<PhoneNumber>,
+    /// The zone the person sees times in; unset, pages use the browser's.
+    pub time_zone: Option<Tz>,
+}
+
 /// An account as stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Account {
@@ -105,6 +177,12 @@ pub struct Account {
     pub password_hash: String,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// Phone number and time zone.
+    pub profile: AccountProfile,
+    /// Only sessions issued under this generation are valid; see [`SessionGeneration`].
+    pub sessions: SessionGeneration,
+    /// Recent failed sign-ins.
+    pub login_throttle: LoginThrottle,
 }
 
 impl Account {
@@ -123,6 +201,9 @@ impl fmt::Debug for Account {
             .field("role", &self.role)
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("profile", &self.profile)
+            .field("sessions", &self.sessions)
+            .field("login_throttle", &self.login_throttle)
             .finish()
     }
 }
@@ -163,11 +244,80 @@ pub trait AccountStore: Send + Sync {
     /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()>;
 
-    /// Replaces an account's password hash.
+    /// Replaces an account's password hash and, in the same write, raises its session
+    /// generation, so every session issued before ends (on every instance at once). Returns
+    /// the new generation, under which the caller may issue the session it keeps.
     ///
     /// # Errors
     /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()>;
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration>;
+
+    /// Replaces an account's name and profile (phone number, time zone). The name has been
+    /// checked by the caller (`text::required_line`).
+    ///
+    /// # Errors
+    /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()>;
+
+    /// Raises an account's session generation ("sign out everywhere"): every session issued
+    /// before ends. Returns the new generation. Two concurrent calls raise it twice.
+    ///
+    /// # Errors
+    /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration>;
+
+    /// The account with this id as every authenticated request reads it, with whether
+    /// `session` was revoked: implementers answer both in one read (one round trip), since
+    /// every request makes it.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>>;
+
+    /// Remembers that a session ended (logout) until its expiry. Revoking a session twice is
+    /// harmless. The account need not exist any more.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()>;
+
+    /// Forgets revoked sessions that expired at or before `now` (they are refused for their
+    /// expiry anyway). Returns how many were forgotten.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    /// Records a failed sign-in: under a lock on the account's throttle (so that failures on
+    /// several instances at once are all counted), reads it, stores `next(read)` and returns
+    /// it.
+    ///
+    /// # Errors
+    /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle>;
+
+    /// Clears an account's failed sign-ins (after a successful one).
+    ///
+    /// # Errors
+    /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()>;
 }
 
 #[cfg(test)]
@@ -194,6 +344,35 @@ mod tests {
     }
 
     #[test]
+    fn phone_numbers_are_normalised_and_malformed_ones_refused() {
+        assert_eq!(
+            PhoneNumber::parse(" +44 (20) 7946-0958 ").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1.415.555.0100").unwrap().as_str(),
+            "+14155550100"
+        );
+        for bad in [
+            "",
+            "020 7946 0958",
+            "+",
+            "+1234567",
+            "+1234567890123456",
+            "+0 20 7946 0958",
+            "+44 20 7946 0958 ext 2",
+            "+44/20/7946",
+            "++442079460958",
+        ] {
+            let err = PhoneNumber::parse(bad).unwrap_err();
+            assert!(
+                matches!(err, Error::Validation { field: "phone", .. }),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_output_never_shows_the_password_hash() {
         let account = Account {
             id: AccountId::new(),
@@ -202,6 +381,9 @@ mod tests {
             role: Role::Patient,
             password_hash: "$argon2id$secret".into(),
             created_at: Utc::now(),
+            profile: AccountProfile::default(),
+            sessions: SessionGeneration::FIRST,
+            login_throttle: LoginThrottle::default(),
         };
         assert!(!format!("{account:?}").contains("secret"));
     }

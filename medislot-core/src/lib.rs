@@ -56,6 +56,7 @@ mod memory;
 pub mod outbox;
 mod page;
 pub mod schedule;
+mod session;
 mod slot;
 pub mod state;
 mod store;
@@ -66,7 +67,9 @@ mod unit_of_work;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use account::{Account, AccountStore, Email, Role};
+pub use account::{
+    parse_time_zone, Account, AccountProfile, AccountStore, Email, PhoneNumber, Role,
+};
 pub use booking::{
     Booking, BookingCursor, BookingOrder, BookingQuery, BookingState, BookingStatus, BookingView,
     CancelledBy, Event, EventKind, IdempotencyKey, StateParts,
@@ -86,6 +89,9 @@ pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, Journa
 pub use memory::MemoryStore;
 pub use outbox::{Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement};
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use session::{
+    LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,
+};
 pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;
 pub use unit_of_work::{

@@ -11,7 +11,7 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{Account, AccountStore, Email, Role};
+use crate::account::{Account, AccountProfile, AccountStore, Email, Role};
 use crate::booking::{
     Booking, BookingCursor, BookingOrder, BookingQuery, BookingView, IdempotencyKey,
 };
@@ -21,6 +21,7 @@ use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Delivery, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
+use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
 use crate::store::SlotStore;
 use crate::sync::RwLock;
@@ -72,6 +73,14 @@ struct SlotRecord {
 struct Accounts {
     by_id: HashMap<AccountId, Account>,
     by_email: HashMap<Email, AccountId>,
+    /// Logged-out sessions, until they expire.
+    revoked: HashMap<SessionId, RevokedSession>,
+}
+
+impl Accounts {
+    fn get_mut(&mut self, id: AccountId) -> Result<&mut Account> {
+        self.by_id.get_mut(&id).ok_or(Error::AccountNotFound(id))
+    }
 }
 
 impl MemoryStore {
@@ -600,22 +609,79 @@ impl AccountStore for MemoryStore {
     }
 
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
-        let mut accounts = self.accounts.write();
-        let account = accounts
-            .by_id
-            .get_mut(&id)
-            .ok_or(Error::AccountNotFound(id))?;
-        account.role = role;
+        self.accounts.write().get_mut(id)?.role = role;
         Ok(())
     }
 
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         let mut accounts = self.accounts.write();
-        let account = accounts
-            .by_id
-            .get_mut(&id)
-            .ok_or(Error::AccountNotFound(id))?;
+        let account = accounts.get_mut(id)?;
         password_hash.clone_into(&mut account.password_hash);
+        account.sessions = account.sessions.next();
+        Ok(account.sessions)
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        let mut accounts = self.accounts.write();
+        let account = accounts.get_mut(id)?;
+        name.clone_into(&mut account.name);
+        account.profile = profile.clone();
+        Ok(())
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        let mut accounts = self.accounts.write();
+        let account = accounts.get_mut(id)?;
+        account.sessions = account.sessions.next();
+        Ok(account.sessions)
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        let accounts = self.accounts.read();
+        Ok(accounts.by_id.get(&id).map(|account| SessionAccount {
+            account: account.clone(),
+            revoked: accounts.revoked.contains_key(&session),
+        }))
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        self.accounts.write().revoked.insert(session.id, *session);
+        Ok(())
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut accounts = self.accounts.write();
+        let before = accounts.revoked.len();
+        accounts.revoked.retain(|_, s| s.expires_at > now);
+        Ok((before - accounts.revoked.len()) as u64)
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        let mut accounts = self.accounts.write();
+        let account = accounts.get_mut(id)?;
+        account.login_throttle = next(account.login_throttle);
+        Ok(account.login_throttle)
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        self.accounts.write().get_mut(id)?.login_throttle = LoginThrottle::default();
         Ok(())
     }
 }

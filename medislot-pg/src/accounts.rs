@@ -1,8 +1,14 @@
 //! Accounts, in the same database as the bookings. Every operation is one statement, one round
-//! trip; the unique index on `lower(email)` decides races between two sign-ups.
+//! trip (a sign-in failure: a read and a compare-and-set write); the unique index on
+//! `lower(email)` decides races between two sign-ups.
 
 use async_trait::async_trait;
-use medislot_core::{Account, AccountId, AccountStore, Email, Error, Result, Role};
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginThrottle, Result,
+    RevokedSession, Role, SessionAccount, SessionGeneration, SessionId,
+};
+use sqlx::Row as _;
 
 use crate::query::Sql;
 use crate::rows::{self, ACCOUNT};
@@ -15,7 +21,8 @@ impl AccountStore for PgStore {
         // `accounts_email_unique` maps to Error::EmailTaken (see error.rs).
         self.retrying("insert_account", &no_rule, move || async move {
             let mut sql = Sql::new(
-                "INSERT INTO accounts (id, email, name, role, password_hash, created_at) VALUES (",
+                "INSERT INTO accounts (id, email, name, role, password_hash, created_at, \
+                 phone, time_zone, session_generation, failed_logins, locked_until) VALUES (",
             );
             sql.bind(Lit::Uuid(account.id.as_uuid()))
                 .push(", ")
@@ -28,6 +35,18 @@ impl AccountStore for PgStore {
                 .bind(Lit::Text(&account.password_hash))
                 .push(", ")
                 .bind(Lit::Ts(account.created_at))
+                .push(", ")
+                .bind(Lit::OptText(
+                    account.profile.phone.as_ref().map(|p| p.as_str()),
+                ))
+                .push(", ")
+                .bind(Lit::OptText(account.profile.time_zone.map(|tz| tz.name())))
+                .push(", ")
+                .bind(Lit::Int(account.sessions.get()))
+                .push(", ")
+                .bind(Lit::Int(i64::from(account.login_throttle.failures)))
+                .push(", ")
+                .bind(Lit::OptTs(account.login_throttle.locked_until))
                 .push(")");
             sql.execute(self).await?;
             Ok(())
@@ -94,12 +113,161 @@ impl AccountStore for PgStore {
         .await
     }
 
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         self.retrying("set_password_hash", &no_rule, move || async move {
             let mut sql = Sql::new("UPDATE accounts SET password_hash = ");
             sql.bind(Lit::Text(password_hash))
+                .push(
+                    ", session_generation = session_generation + 1 \
+                     WHERE id = ",
+                )
+                .bind(Lit::Uuid(id.as_uuid()))
+                .push(" RETURNING session_generation");
+            let row = sql
+                .fetch_optional(self)
+                .await?
+                .ok_or(Error::AccountNotFound(id))?;
+            Ok(SessionGeneration::from_stored(row.try_get(0)?))
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        self.retrying("update_profile", &no_rule, move || async move {
+            let mut sql = Sql::new("UPDATE accounts SET name = ");
+            sql.bind(Lit::Text(name))
+                .push(", phone = ")
+                .bind(Lit::OptText(profile.phone.as_ref().map(|p| p.as_str())))
+                .push(", time_zone = ")
+                .bind(Lit::OptText(profile.time_zone.map(|tz| tz.name())))
                 .push(" WHERE id = ")
                 .bind(Lit::Uuid(id.as_uuid()));
+            if sql.execute(self).await? == 0 {
+                return Err(Error::AccountNotFound(id).into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        self.retrying("end_sessions", &no_rule, move || async move {
+            let mut sql = Sql::new(
+                "UPDATE accounts SET session_generation = session_generation + 1 WHERE id = ",
+            );
+            sql.bind(Lit::Uuid(id.as_uuid()))
+                .push(" RETURNING session_generation");
+            let row = sql
+                .fetch_optional(self)
+                .await?
+                .ok_or(Error::AccountNotFound(id))?;
+            Ok(SessionGeneration::from_stored(row.try_get(0)?))
+        })
+        .await
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        self.retrying("session_account", &no_rule, move || async move {
+            // One statement: the revocation check rides on the account read (primary keys both).
+            let mut sql = Sql::new("SELECT ");
+            sql.push(ACCOUNT)
+                .push(", EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.id = ")
+                .bind(Lit::Uuid(session.as_uuid()))
+                .push(") AS revoked FROM accounts WHERE id = ")
+                .bind(Lit::Uuid(id.as_uuid()));
+            let Some(row) = sql.fetch_optional(self).await? else {
+                return Ok(None);
+            };
+            Ok(Some(SessionAccount {
+                account: rows::account(&row)?,
+                revoked: row.try_get("revoked")?,
+            }))
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        self.retrying("revoke_session", &no_rule, move || async move {
+            let mut sql =
+                Sql::new("INSERT INTO revoked_sessions (id, account_id, expires_at) VALUES (");
+            sql.bind(Lit::Uuid(session.id.as_uuid()))
+                .push(", ")
+                .bind(Lit::Uuid(session.account.as_uuid()))
+                .push(", ")
+                .bind(Lit::Ts(session.expires_at))
+                .push(") ON CONFLICT (id) DO NOTHING");
+            sql.execute(self).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.retrying("prune_revoked_sessions", &no_rule, move || async move {
+            let mut sql = Sql::new("DELETE FROM revoked_sessions WHERE expires_at <= ");
+            sql.bind(Lit::Ts(now));
+            Ok(sql.execute(self).await?)
+        })
+        .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        self.retrying("record_login_failure", &no_rule, move || async move {
+            // Read, decide, then write only if no other instance counted a failure in between
+            // (compare and set: one statement each, no transaction, so it also works behind a
+            // transaction pooler); a lost race reads again.
+            loop {
+                let mut read = Sql::new("SELECT ");
+                read.push(ACCOUNT)
+                    .push(" FROM accounts WHERE id = ")
+                    .bind(Lit::Uuid(id.as_uuid()));
+                let row = read
+                    .fetch_optional(self)
+                    .await?
+                    .ok_or(Error::AccountNotFound(id))?;
+                let was = rows::account(&row)?.login_throttle;
+                let throttle = next(was);
+                let mut write = Sql::new("UPDATE accounts SET failed_logins = ");
+                write
+                    .bind(Lit::Int(i64::from(throttle.failures)))
+                    .push(", locked_until = ")
+                    .bind(Lit::OptTs(throttle.locked_until))
+                    .push(" WHERE id = ")
+                    .bind(Lit::Uuid(id.as_uuid()))
+                    .push(" AND failed_logins = ")
+                    .bind(Lit::Int(i64::from(was.failures)))
+                    .push(" AND locked_until IS NOT DISTINCT FROM ")
+                    .bind(Lit::OptTs(was.locked_until));
+                if write.execute(self).await? == 1 {
+                    return Ok(throttle);
+                }
+            }
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        self.retrying("clear_login_failures", &no_rule, move || async move {
+            let mut sql =
+                Sql::new("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ");
+            sql.bind(Lit::Uuid(id.as_uuid()));
             if sql.execute(self).await? == 0 {
                 return Err(Error::AccountNotFound(id).into());
             }

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, Booking, BookingId, BookingState, BookingStatus, CancelledBy, Doctor,
-    DoctorProfile, Email, IdempotencyKey, Role, Slot, StateParts, StoreError, TimeRange,
+    parse_time_zone, Account, AccountId, AccountProfile, Booking, BookingId, BookingState,
+    BookingStatus, CancelledBy, Doctor, DoctorProfile, Email, IdempotencyKey, LoginThrottle,
+    PhoneNumber, Role, SessionGeneration, Slot, StateParts, StoreError, TimeRange,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -30,7 +31,8 @@ pub(crate) const BOOKING: &str = "b.id AS b_id, b.slot_id AS b_slot_id, \
     b.rescheduled_to AS b_rescheduled_to, b.rescheduled_from AS b_rescheduled_from";
 
 /// The columns of `accounts`.
-pub(crate) const ACCOUNT: &str = "id, email, name, role, password_hash, created_at";
+pub(crate) const ACCOUNT: &str = "id, email, name, role, password_hash, created_at, phone, \
+    time_zone, session_generation, failed_logins, locked_until";
 
 /// The statuses that may occupy a slot, as an SQL list.
 pub(crate) const OCCUPYING: &str = "('PENDING', 'CONFIRMED', 'BUFFER')";
@@ -118,5 +120,22 @@ pub(crate) fn account(row: &PgRow) -> Result<Account, sqlx::Error> {
             .ok_or_else(|| corrupt(StoreError::Corrupt(format!("unknown role {role:?}"))))?,
         password_hash: row.try_get("password_hash")?,
         created_at,
+        profile: AccountProfile {
+            phone: row
+                .try_get::<Option<String>, _>("phone")?
+                .map(|phone| PhoneNumber::parse(&phone))
+                .transpose()
+                .map_err(corrupt)?,
+            time_zone: row
+                .try_get::<Option<String>, _>("time_zone")?
+                .map(|zone| parse_time_zone(&zone))
+                .transpose()
+                .map_err(corrupt)?,
+        },
+        sessions: SessionGeneration::from_stored(row.try_get("session_generation")?),
+        login_throttle: LoginThrottle {
+            failures: u32::try_from(row.try_get::<i32, _>("failed_logins")?).map_err(corrupt)?,
+            locked_until: row.try_get("locked_until")?,
+        },
     })
 }

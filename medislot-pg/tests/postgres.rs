@@ -546,6 +546,9 @@ async fn values_postgres_cannot_hold_are_a_typed_error_when_a_caller_skips_the_e
         role: Role::Patient,
         password_hash: "$argon2id$x".into(),
         created_at: now,
+        profile: medislot_core::AccountProfile::default(),
+        sessions: medislot_core::SessionGeneration::FIRST,
+        login_throttle: medislot_core::LoginThrottle::default(),
     };
     assert_unrepresentable(
         store.insert_account(&account).await,

@@ -2,18 +2,21 @@
 //!
 //! - [`Passwords`]: argon2id with OWASP's parameters, on the blocking pool; a login for an
 //!   unknown email still verifies against a dummy hash, so both failures cost the same.
-//! - [`Sessions`]: a session is an HS256-signed token (JWT) naming the account, with an expiry
-//!   and a CSRF secret. Browsers keep it in an HttpOnly, SameSite=Strict cookie; API clients
+//! - [`Sessions`]: a session is an HS256-signed token (JWT) naming the account, with an expiry,
+//!   a CSRF secret and the account's session generation it was issued under. Browsers keep it in an HttpOnly, SameSite=Strict cookie; API clients
 //!   send it as `Authorization: Bearer`. Only HS256 with the server's key is accepted (`alg:
 //!   none` and other keys are 401); expiry is read from the engine's clock.
 //! - [`authenticate`]: turns a request into a [`Caller`], re-reading the account (and so its
-//!   role) from the store on every request, and enforcing the CSRF rule for cookie sessions:
+//!   role) from the store on every request, in the same read asking whether this session was
+//!   logged out, and refusing a session of an earlier generation (the password changed, or the
+//!   account signed out everywhere). So a logout or a new password ends sessions on every
+//!   instance that shares the store, at once and across restarts. It also enforces the CSRF
+//!   rule for cookie sessions:
 //!   a state-changing request must echo the session's CSRF token in `X-CSRF-Token`, which a
 //!   cross-site form cannot do.
 //! - [`Caller::authorize`] is the one place that decides what a role may do.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -22,7 +25,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
-use medislot_core::{Account, AccountId, Booking, BookingEngine, Context, PatientId, Role};
+use medislot_core::{
+    Account, AccountId, Booking, BookingEngine, Context, PatientId, RevokedSession, Role,
+    SessionGeneration, SessionId,
+};
 use poem::http::{header, Method};
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -150,12 +156,27 @@ pub struct Claims {
     pub jti: Uuid,
     /// The session's CSRF token, echoed by cookie-authenticated state-changing requests.
     pub csrf: String,
+    /// The account's session generation when this session was issued; the session ends when
+    /// the account's generation rises. Tokens issued before generations existed carry none,
+    /// which reads as the first.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 impl Claims {
     /// The account this session belongs to.
     pub fn account_id(&self) -> AccountId {
         AccountId::from_uuid(self.sub)
+    }
+
+    /// This session's id.
+    pub fn session_id(&self) -> SessionId {
+        SessionId::from_uuid(self.jti)
+    }
+
+    /// The generation this session was issued under.
+    pub fn generation(&self) -> SessionGeneration {
+        SessionGeneration::from_stored(self.generation)
     }
 
     /// When the session expires.
@@ -178,15 +199,14 @@ pub struct IssuedSession {
     pub claims: Claims,
 }
 
-/// Issues and checks session tokens, and remembers logged-out ones until they expire.
+/// Issues session tokens and checks their signature and expiry. Whether a session was ended
+/// early (logout, new password) is the store's to say: see [`authenticate`].
 pub struct Sessions {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
     cookie_secure: bool,
-    /// Tokens logged out before their expiry: jti to expiry. Kept in this process only.
-    revoked: Mutex<HashMap<Uuid, DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -221,7 +241,6 @@ impl Sessions {
             validation,
             ttl,
             cookie_secure,
-            revoked: Mutex::new(HashMap::new()),
         })
     }
 
@@ -237,11 +256,17 @@ impl Sessions {
         self.ttl
     }
 
-    /// Issues a session for `account`, starting at `now`.
+    /// Issues a session for `account` under its session `generation` (as stored), starting
+    /// at `now`.
     ///
     /// # Errors
     /// A 500 [`Problem`] if signing fails.
-    pub fn issue(&self, account: AccountId, now: DateTime<Utc>) -> Result<IssuedSession, Problem> {
+    pub fn issue(
+        &self,
+        account: AccountId,
+        generation: SessionGeneration,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, Problem> {
         let mut csrf = [0u8; 32];
         OsRng.fill_bytes(&mut csrf);
         let claims = Claims {
@@ -250,6 +275,7 @@ impl Sessions {
             exp: (now + self.ttl).timestamp(),
             jti: Uuid::now_v7(),
             csrf: URL_SAFE_NO_PAD.encode(csrf),
+            generation: generation.get(),
         };
         let token =
             jsonwebtoken::encode(&Header::default(), &claims, &self.encoding).map_err(|err| {
@@ -259,7 +285,8 @@ impl Sessions {
         Ok(IssuedSession { token, claims })
     }
 
-    /// Checks a token's signature, algorithm and expiry at `now`, and that it was not logged out.
+    /// Checks a token's signature, algorithm and expiry at `now` (not whether it was ended
+    /// early: that is [`authenticate`]'s check against the store).
     ///
     /// # Errors
     /// A 401 [`Problem`] otherwise.
@@ -275,33 +302,7 @@ impl Sessions {
                 "the session has expired; sign in again",
             ));
         }
-        let revoked = self
-            .revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(&claims.jti);
-        if revoked {
-            return Err(Problem::unauthorized(
-                "the session has ended; sign in again",
-            ));
-        }
         Ok(claims)
-    }
-
-    /// Ends a session before its expiry (remembered by this process until it expires).
-    pub fn revoke(&self, claims: &Claims) {
-        self.revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(claims.jti, claims.expires_at());
-    }
-
-    /// Forgets logged-out sessions that have expired anyway.
-    pub fn prune_revoked(&self, now: DateTime<Utc>) {
-        self.revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, expires| *expires > now);
     }
 
     /// The `Set-Cookie` value that stores `session` in a browser.
@@ -429,17 +430,46 @@ pub async fn authenticate_with_csrf(
         )
         .with_field(CSRF_HEADER));
     }
-    let account = state
+    let read = state
         .accounts()
-        .account(claims.account_id())
+        .session_account(claims.account_id(), claims.session_id())
         .await?
         .ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
+    if read.revoked {
+        return Err(Problem::unauthorized(
+            "the session has ended; sign in again",
+        ));
+    }
+    let account = read.account;
+    if claims.generation() != account.sessions {
+        return Err(Problem::unauthorized(
+            "the session has ended (the password changed, or every session was signed out); \
+             sign in again",
+        ));
+    }
     Ok(Caller {
         account,
         claims,
         via,
         request_id: crate::request_id::of(req),
     })
+}
+
+/// Ends the caller's session on every instance sharing the store: remembered there until it
+/// would have expired.
+///
+/// # Errors
+/// 503 when the store is down.
+pub async fn end_session(state: &AppState, claims: &Claims) -> Result<(), Problem> {
+    state
+        .accounts()
+        .revoke_session(&RevokedSession {
+            id: claims.session_id(),
+            account: claims.account_id(),
+            expires_at: claims.expires_at(),
+        })
+        .await?;
+    Ok(())
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -570,7 +600,9 @@ mod tests {
     fn a_token_verifies_until_it_expires() {
         let s = sessions();
         let now = Utc::now();
-        let issued = s.issue(AccountId::new(), now).unwrap();
+        let issued = s
+            .issue(AccountId::new(), SessionGeneration::FIRST, now)
+            .unwrap();
         assert_eq!(s.verify(&issued.token, now).unwrap(), issued.claims);
         let later = now + Duration::hours(1) + Duration::seconds(1);
         assert_eq!(
@@ -580,12 +612,24 @@ mod tests {
     }
 
     #[test]
-    fn a_revoked_token_is_refused() {
+    fn a_token_carries_its_generation_and_old_tokens_read_as_the_first() {
         let s = sessions();
         let now = Utc::now();
-        let issued = s.issue(AccountId::new(), now).unwrap();
-        s.revoke(&issued.claims);
-        assert!(s.verify(&issued.token, now).is_err());
+        let generation = SessionGeneration::FIRST.next();
+        let issued = s.issue(AccountId::new(), generation, now).unwrap();
+        assert_eq!(
+            s.verify(&issued.token, now).unwrap().generation(),
+            generation
+        );
+        let old = serde_json::json!({
+            "sub": Uuid::now_v7(), "iat": now.timestamp(), "exp": now.timestamp() + 60,
+            "jti": Uuid::now_v7(), "csrf": "x"
+        });
+        let token = jsonwebtoken::encode(&Header::default(), &old, &s.encoding).unwrap();
+        assert_eq!(
+            s.verify(&token, now).unwrap().generation(),
+            SessionGeneration::FIRST
+        );
     }
 
     #[test]
@@ -596,7 +640,9 @@ mod tests {
     #[test]
     fn cookies_are_http_only_strict_and_secure_when_asked() {
         let s = Sessions::new(&[7u8; 32], Duration::hours(1), true).unwrap();
-        let issued = s.issue(AccountId::new(), Utc::now()).unwrap();
+        let issued = s
+            .issue(AccountId::new(), SessionGeneration::FIRST, Utc::now())
+            .unwrap();
         let cookie = s.cookie(&issued);
         assert!(cookie.contains("HttpOnly"));
         assert!(cookie.contains("SameSite=Strict"));

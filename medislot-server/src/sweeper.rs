@@ -1,6 +1,6 @@
 //! Background housekeeping: tidies the stored statuses of lapsed holds and ended buffers
-//! (readers already see them correctly without it), forgets expired logouts and idle rate-limit
-//! entries.
+//! (readers already see them correctly without it), forgets logouts past their expiry (in the
+//! store) and idle rate-limit entries.
 
 use std::time::Duration;
 
@@ -27,6 +27,14 @@ pub async fn sweep(state: &AppState) {
         Ok(changed) => tracing::debug!(changed, "released expired holds and buffers"),
         Err(err) => tracing::warn!(error = %err, "sweeping expired bookings failed"),
     }
-    state.sessions().prune_revoked(state.engine().now());
+    match state
+        .accounts()
+        .prune_revoked_sessions(state.engine().now())
+        .await
+    {
+        Ok(0) => {}
+        Ok(forgotten) => tracing::debug!(forgotten, "forgot logouts past their expiry"),
+        Err(err) => tracing::warn!(error = %err, "pruning expired logouts failed"),
+    }
     state.auth_limiter().retain_recent();
 }

@@ -1,18 +1,35 @@
 //! [`AccountStore`] for [`SqliteStore`]: accounts live in the same file as the bookings.
 
 use async_trait::async_trait;
-use medislot_core::{Account, AccountId, AccountStore, Email, Error, Result, Role};
-use sqlx::SqliteConnection;
+use chrono::{DateTime, Utc};
+use medislot_core::{
+    Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginThrottle, Result,
+    RevokedSession, Role, SessionAccount, SessionGeneration, SessionId,
+};
+use sqlx::{Row, SqliteConnection};
 
 use crate::error::{db, extended_code, SQLITE_CONSTRAINT_UNIQUE};
 use crate::rows::{self, account_columns, micros};
 use crate::store::{commit, SqliteStore};
 
+/// The account a session names, and whether the session was logged out: one statement, the
+/// revocation check riding on the account read (a primary key lookup each).
+const SESSION_ACCOUNT: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.id = ?2) AS revoked \
+     FROM accounts a WHERE a.id = ?1"
+);
+
+/// Forgets logouts whose sessions have expired, along `revoked_sessions_by_expiry`.
+const PRUNE_REVOKED: &str = "DELETE FROM revoked_sessions WHERE expires_at <= ?1";
+
 #[tracing::instrument(level = "debug", skip_all, fields(account = %account.id))]
 async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Result<()> {
     sqlx::query(
-        "INSERT INTO accounts (id, email, name, role, password_hash, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO accounts (id, email, name, role, password_hash, created_at, phone, \
+         time_zone, session_generation, failed_logins, locked_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .bind(account.id.as_uuid())
     .bind(account.email.as_str())
@@ -20,6 +37,11 @@ async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Resul
     .bind(account.role.as_str())
     .bind(&account.password_hash)
     .bind(micros(account.created_at))
+    .bind(account.profile.phone.as_ref().map(|p| p.as_str()))
+    .bind(account.profile.time_zone.map(|tz| tz.name()))
+    .bind(account.sessions.get())
+    .bind(account.login_throttle.failures)
+    .bind(account.login_throttle.locked_until.map(micros))
     .execute(conn)
     .await
     .map_err(|e| {
@@ -32,6 +54,20 @@ async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Resul
         }
     })?;
     Ok(())
+}
+
+/// Raises an account's session generation and returns the new one.
+async fn raise_generation(conn: &mut SqliteConnection, id: AccountId) -> Result<SessionGeneration> {
+    let row = sqlx::query(
+        "UPDATE accounts SET session_generation = session_generation + 1 WHERE id = ?1 \
+         RETURNING session_generation",
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .ok_or(Error::AccountNotFound(id))?;
+    Ok(SessionGeneration::from_stored(row.try_get(0).map_err(db)?))
 }
 
 /// Runs one `UPDATE accounts ... WHERE id = ?1` and reports a missing account.
@@ -114,10 +150,162 @@ impl AccountStore for SqliteStore {
         commit(tx, result).await
     }
 
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         let mut tx = self.begin_write().await?;
         let sql = "UPDATE accounts SET password_hash = ?2 WHERE id = ?1";
-        let result = update_account(&mut tx, sql, id, password_hash).await;
+        let result = match update_account(&mut tx, sql, id, password_hash).await {
+            Ok(()) => raise_generation(&mut tx, id).await,
+            Err(error) => Err(error),
+        };
         commit(tx, result).await
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result =
+            sqlx::query("UPDATE accounts SET name = ?2, phone = ?3, time_zone = ?4 WHERE id = ?1")
+                .bind(id.as_uuid())
+                .bind(name)
+                .bind(profile.phone.as_ref().map(|p| p.as_str()))
+                .bind(profile.time_zone.map(|tz| tz.name()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)
+                .and_then(|done| match done.rows_affected() {
+                    0 => Err(Error::AccountNotFound(id)),
+                    _ => Ok(()),
+                });
+        commit(tx, result).await
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        let mut tx = self.begin_write().await?;
+        let result = raise_generation(&mut tx, id).await;
+        commit(tx, result).await
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        let row = sqlx::query(SESSION_ACCOUNT)
+            .bind(id.as_uuid())
+            .bind(session.as_uuid())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(SessionAccount {
+            account: rows::account(&row)?,
+            revoked: row.try_get("revoked").map_err(db)?,
+        }))
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            "INSERT INTO revoked_sessions (id, account_id, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(session.id.as_uuid())
+        .bind(session.account.as_uuid())
+        .bind(micros(session.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+        .map_err(db);
+        commit(tx, result).await
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(PRUNE_REVOKED)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(db);
+        commit(tx, result).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        // `BEGIN IMMEDIATE` is the lock: no other writer reads between our read and write.
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                account_columns!(),
+                " FROM accounts a WHERE a.id = ?1"
+            ))
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or(Error::AccountNotFound(id))?;
+            let throttle = next(rows::account(&row)?.login_throttle);
+            sqlx::query("UPDATE accounts SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")
+                .bind(id.as_uuid())
+                .bind(throttle.failures)
+                .bind(throttle.locked_until.map(micros))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            Ok::<_, Error>(throttle)
+        }
+        .await;
+        commit(tx, result).await
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result =
+            sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1")
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)
+                .and_then(|done| match done.rows_affected() {
+                    0 => Err(Error::AccountNotFound(id)),
+                    _ => Ok(()),
+                });
+        commit(tx, result).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The read every authenticated request makes, and the sweeper's prune, never scan a table.
+    #[tokio::test]
+    async fn the_session_read_and_the_prune_go_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("a.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        for sql in [SESSION_ACCOUNT, PRUNE_REVOKED] {
+            let steps = store.query_plan(sql).await;
+            assert!(!steps.is_empty(), "{sql}");
+            for step in &steps {
+                assert!(!step.starts_with("SCAN"), "{sql}\n{steps:#?}");
+            }
+        }
     }
 }

@@ -6,8 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, Booking, BookingId, BookingState, BookingStatus, CancelledBy, Doctor,
-    DoctorId, DoctorProfile, Email, IdempotencyKey, PatientId, Role, Slot, SlotId, StateParts,
+    parse_time_zone, Account, AccountId, AccountProfile, Booking, BookingId, BookingState,
+    BookingStatus, CancelledBy, Doctor, DoctorId, DoctorProfile, Email, IdempotencyKey,
+    LoginThrottle, PatientId, PhoneNumber, Role, SessionGeneration, Slot, SlotId, StateParts,
     StoreError, TimeRange,
 };
 use sqlx::sqlite::SqliteRow;
@@ -49,7 +50,10 @@ macro_rules! doctor_columns {
 macro_rules! account_columns {
     () => {
         "a.id AS a_id, a.email AS a_email, a.name AS a_name, a.role AS a_role, \
-         a.password_hash AS a_password_hash, a.created_at AS a_created_at"
+         a.password_hash AS a_password_hash, a.created_at AS a_created_at, \
+         a.phone AS a_phone, a.time_zone AS a_time_zone, \
+         a.session_generation AS a_session_generation, a.failed_logins AS a_failed_logins, \
+         a.locked_until AS a_locked_until"
     };
 }
 
@@ -184,6 +188,21 @@ pub(crate) fn account(row: &SqliteRow) -> Result<Account, StoreError> {
             .ok_or_else(|| corrupt(format_args!("unknown role {role:?}")))?,
         password_hash: get(row, "a_password_hash")?,
         created_at: get_instant(row, "a_created_at")?,
+        profile: AccountProfile {
+            phone: get::<Option<String>>(row, "a_phone")?
+                .map(|phone| PhoneNumber::parse(&phone))
+                .transpose()
+                .map_err(corrupt)?,
+            time_zone: get::<Option<String>>(row, "a_time_zone")?
+                .map(|zone| parse_time_zone(&zone))
+                .transpose()
+                .map_err(corrupt)?,
+        },
+        sessions: SessionGeneration::from_stored(get(row, "a_session_generation")?),
+        login_throttle: LoginThrottle {
+            failures: get(row, "a_failed_logins")?,
+            locked_until: get_optional_instant(row, "a_locked_until")?,
+        },
     })
 }
 

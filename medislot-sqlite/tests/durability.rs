@@ -82,6 +82,9 @@ async fn write_history(engine: &BookingEngine, store: &SqliteStore) -> (Snapshot
         role: Role::Admin,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         created_at: engine.now(),
+        profile: medislot_core::AccountProfile::default(),
+        sessions: medislot_core::SessionGeneration::FIRST,
+        login_throttle: medislot_core::LoginThrottle::default(),
     };
     store.insert_account(&account).await.unwrap();
     let written = snapshot(engine, store, account.id).await;

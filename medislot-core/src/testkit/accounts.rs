@@ -2,10 +2,18 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 
 use super::support::race;
-use crate::{Account, AccountId, AccountStore, Email, Error, Role};
+use crate::{
+    parse_time_zone, Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginBackoff,
+    LoginThrottle, PhoneNumber, RevokedSession, Role, SessionGeneration, SessionId,
+};
+
+/// Now, at the microsecond precision databases keep.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
+}
 
 fn account(email: &str) -> Account {
     Account {
@@ -14,9 +22,10 @@ fn account(email: &str) -> Account {
         name: "Ada Lovelace".into(),
         role: Role::Patient,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        // Microsecond precision, as databases keep it.
-        created_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
-            .expect("now is in range"),
+        created_at: now(),
+        profile: AccountProfile::default(),
+        sessions: SessionGeneration::FIRST,
+        login_throttle: LoginThrottle::default(),
     }
 }
 
@@ -108,10 +117,11 @@ pub async fn roles_and_password_hashes_can_change<S: AccountStore + 'static>(sto
     let a = account("ada@example.com");
     store.insert_account(&a).await.unwrap();
     store.set_role(a.id, Role::Admin).await.unwrap();
-    store
+    let generation = store
         .set_password_hash(a.id, "$argon2id$new")
         .await
         .unwrap();
+    assert_eq!(generation, SessionGeneration::FIRST.next());
     let stored = store.account(a.id).await.unwrap().unwrap();
     assert_eq!(stored.role, Role::Admin);
     assert_eq!(stored.password_hash, "$argon2id$new");
@@ -122,6 +132,178 @@ pub async fn roles_and_password_hashes_can_change<S: AccountStore + 'static>(sto
     ));
     assert!(matches!(
         store.set_password_hash(unknown, "x").await,
+        Err(Error::AccountNotFound(_))
+    ));
+}
+
+/// A phone number and a time zone are stored with the account, read back whole, and replaced
+/// with the name; an unknown account is reported.
+pub async fn profiles_are_stored_and_replaced<S: AccountStore + 'static>(store: Arc<S>) {
+    let mut a = account("ada@example.com");
+    a.profile = AccountProfile {
+        phone: Some(PhoneNumber::parse("+44 20 7946 0958").unwrap()),
+        time_zone: Some(parse_time_zone("Asia/Kolkata").unwrap()),
+    };
+    store.insert_account(&a).await.unwrap();
+    assert_eq!(store.account(a.id).await.unwrap(), Some(a.clone()));
+
+    let changed = AccountProfile {
+        phone: None,
+        time_zone: Some(parse_time_zone("America/New_York").unwrap()),
+    };
+    store
+        .update_profile(a.id, "Ada King", &changed)
+        .await
+        .unwrap();
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.name, "Ada King");
+    assert_eq!(stored.profile, changed);
+    assert_eq!(stored.password_hash, a.password_hash);
+
+    store
+        .update_profile(a.id, "Ada King", &AccountProfile::default())
+        .await
+        .unwrap();
+    let stored = store.account_by_email(&a.email).await.unwrap().unwrap();
+    assert_eq!(stored.profile, AccountProfile::default());
+
+    let unknown = AccountId::new();
+    assert!(matches!(
+        store.update_profile(unknown, "X", &changed).await,
+        Err(Error::AccountNotFound(id)) if id == unknown
+    ));
+}
+
+/// Ending an account's sessions raises its generation, racing calls each count, and a new
+/// password raises it too; the account read shows the generation.
+pub async fn ending_sessions_raises_the_generation<S: AccountStore + 'static>(store: Arc<S>) {
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let first = store.end_sessions(a.id).await.unwrap();
+    assert_eq!(first, SessionGeneration::FIRST.next());
+    let results = race(8, |_| {
+        let store = Arc::clone(&store);
+        async move { store.end_sessions(a.id).await }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.sessions, SessionGeneration::from_stored(9));
+    let after_password = store.set_password_hash(a.id, "$argon2id$x").await.unwrap();
+    assert_eq!(after_password, SessionGeneration::from_stored(10));
+    let unknown = AccountId::new();
+    assert!(matches!(
+        store.end_sessions(unknown).await,
+        Err(Error::AccountNotFound(id)) if id == unknown
+    ));
+}
+
+/// A logged-out session is reported on the account read that every request makes, only for
+/// that session, until it expires and is pruned.
+pub async fn revoked_sessions_are_seen_on_the_account_read_until_pruned<
+    S: AccountStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let now = now();
+    let ended = RevokedSession {
+        id: SessionId::from_uuid(uuid::Uuid::now_v7()),
+        account: a.id,
+        expires_at: now + Duration::hours(1),
+    };
+    let other = SessionId::from_uuid(uuid::Uuid::now_v7());
+    let read = store
+        .session_account(a.id, ended.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.account, a);
+    assert!(!read.revoked);
+
+    store.revoke_session(&ended).await.unwrap();
+    store.revoke_session(&ended).await.unwrap();
+    let read = store
+        .session_account(a.id, ended.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.account, a);
+    assert!(read.revoked);
+    let read = store.session_account(a.id, other).await.unwrap().unwrap();
+    assert!(!read.revoked);
+    assert_eq!(
+        store
+            .session_account(AccountId::new(), ended.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(store.prune_revoked_sessions(now).await.unwrap(), 0);
+    assert!(
+        store
+            .session_account(a.id, ended.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        store
+            .prune_revoked_sessions(ended.expires_at)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        !store
+            .session_account(a.id, ended.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+}
+
+/// Failed sign-ins racing on one account are all counted (as on several instances), the lock
+/// they set reads back, and a successful sign-in clears them.
+pub async fn login_failures_are_all_counted_and_cleared<S: AccountStore + 'static>(store: Arc<S>) {
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let at = now();
+    let policy = LoginBackoff::default();
+    let results = race(12, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .record_login_failure(a.id, &move |t| t.after_failure(at, &policy))
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.login_throttle.failures, 12);
+    assert_eq!(
+        stored.login_throttle.locked_until,
+        Some(at + policy.lock_after(12).unwrap())
+    );
+    let by_email = store.account_by_email(&a.email).await.unwrap().unwrap();
+    assert_eq!(by_email.login_throttle, stored.login_throttle);
+
+    store.clear_login_failures(a.id).await.unwrap();
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.login_throttle, LoginThrottle::default());
+
+    let unknown = AccountId::new();
+    assert!(matches!(
+        store.record_login_failure(unknown, &|t| t).await,
+        Err(Error::AccountNotFound(id)) if id == unknown
+    ));
+    assert!(matches!(
+        store.clear_login_failures(unknown).await,
         Err(Error::AccountNotFound(_))
     ));
 }

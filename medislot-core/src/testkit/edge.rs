@@ -296,6 +296,9 @@ pub async fn account_names_in_unusual_text_round_trip_exactly<S: AccountStore + 
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         created_at: DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
             .expect("now is in range"),
+        profile: crate::AccountProfile::default(),
+        sessions: crate::SessionGeneration::FIRST,
+        login_throttle: crate::LoginThrottle::default(),
     };
     store.insert_account(&account).await.expect("insert");
     assert_eq!(

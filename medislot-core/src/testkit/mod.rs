@@ -114,6 +114,10 @@ macro_rules! slot_store_conformance {
             accounts_are_found_by_part_of_a_name_or_email,
             duplicate_email_is_refused,
             roles_and_password_hashes_can_change,
+            profiles_are_stored_and_replaced,
+            ending_sessions_raises_the_generation,
+            revoked_sessions_are_seen_on_the_account_read_until_pruned,
+            login_failures_are_all_counted_and_cleared,
             // the edge of what stores hold
             text_with_control_characters_is_refused_before_the_store,
             instants_outside_the_representable_range_are_refused,

@@ -1,4 +1,5 @@
-//! `/auth/register`, `/auth/login`, `/auth/logout` and `/me`.
+//! `/auth/register`, `/auth/login`, `/auth/logout`, `/auth/logout-everywhere`, and the
+//! signed-in person's own account: `/me` (read and change the profile) and `/me/password`.
 
 use chrono::{DateTime, Utc};
 use poem::Request;
@@ -10,8 +11,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::body::JsonBody;
 use super::model::AccountOut;
 use super::ApiTags;
-use crate::accounts;
-use crate::auth::Caller;
+use crate::accounts::{self, ProfileChange};
+use crate::auth::{Caller, IssuedSession};
 use crate::problem::errors::{
     BODY, CONFLICT, RATE_LIMITED, SIGNED_IN, SIGNED_IN_WRITE, UNAUTHORIZED, UNAVAILABLE,
 };
@@ -129,6 +130,93 @@ enum MeResponse {
     Ok(Json<AccountOut>),
 }
 
+/// What a person may change about themselves. The whole profile is replaced: a phone number or
+/// zone left out (or sent empty) is removed.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ProfileRequest {
+    /// Display name: not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    name: String,
+    /// A phone number in international form: `+`, the country code and the number, 8 to 15
+    /// digits in all; spaces, dashes, dots and brackets between digits are dropped. Empty or
+    /// absent: none.
+    #[oai(validator(max_length = 40))]
+    phone: Option<String>,
+    /// The IANA zone to show times in (for example `Europe/Paris`). Empty or absent: the
+    /// browser's.
+    #[oai(validator(max_length = 64))]
+    time_zone: Option<String>,
+}
+
+impl Example for ProfileRequest {
+    fn example() -> Self {
+        Self {
+            name: "Grace Hopper".to_owned(),
+            phone: Some("+44 20 7946 0958".to_owned()),
+            time_zone: Some("Europe/London".to_owned()),
+        }
+    }
+}
+
+/// A new password.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct PasswordRequest {
+    /// The password the account has now.
+    #[oai(validator(max_length = 256))]
+    current_password: String,
+    /// The new password: 8 to 256 characters.
+    #[oai(validator(max_length = 256))]
+    new_password: String,
+}
+
+impl Example for PasswordRequest {
+    fn example() -> Self {
+        Self {
+            current_password: RegisterRequest::example().password,
+            new_password: "a longer passphrase than before".to_owned(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum PasswordResponse {
+    /// The password changed. Every other session of the account has ended; this new session
+    /// replaces the one that made the request (its cookie is set).
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(
+        Json<LoginResult>,
+        /// The new HttpOnly, SameSite=Strict session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+impl AuthApi {
+    /// The answer that hands a client a new session: token in the body, cookie in the header.
+    fn session_result(
+        &self,
+        session: IssuedSession,
+        account: &medislot_core::Account,
+    ) -> (Json<LoginResult>, String) {
+        let cookie = self.state.sessions().cookie(&session);
+        (
+            Json(LoginResult {
+                expires_at: session.claims.expires_at(),
+                csrf_token: session.claims.csrf.clone(),
+                token: session.token,
+                token_type: "Bearer".to_owned(),
+                user: AccountOut::from(account),
+            }),
+            cookie,
+        )
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create a patient account.
@@ -149,7 +237,9 @@ impl AuthApi {
     /// Sign in
     ///
     /// Answers with a session token and sets the session cookie. An unknown email and a wrong
-    /// password get the same answer.
+    /// password get the same answer. After four wrong passwords in a row, the account refuses
+    /// sign-ins for 30 seconds, doubling with each further wrong one (at most 15 minutes): 429
+    /// `account_locked` with `Retry-After`. A successful sign-in clears the count.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -159,27 +249,19 @@ impl AuthApi {
         self.state.auth_limiter().check(req)?;
         let JsonBody(body) = body;
         let account = accounts::authenticate(&self.state, &body.email, &body.password).await?;
-        let session = self
-            .state
-            .sessions()
-            .issue(account.id, self.state.engine().now())?;
-        let cookie = self.state.sessions().cookie(&session);
+        let session =
+            self.state
+                .sessions()
+                .issue(account.id, account.sessions, self.state.engine().now())?;
         tracing::info!(account = %account.id, "signed in");
-        Ok(LoginResponse::Ok(
-            Json(LoginResult {
-                expires_at: session.claims.expires_at(),
-                csrf_token: session.claims.csrf.clone(),
-                token: session.token,
-                token_type: "Bearer".to_owned(),
-                user: AccountOut::from(&account),
-            }),
-            cookie,
-        ))
+        let (body, cookie) = self.session_result(session, &account);
+        Ok(LoginResponse::Ok(body, cookie))
     }
 
     /// Sign out
     ///
-    /// The session token stops working and the cookie is removed.
+    /// The session token stops working, on every server instance sharing the database, and
+    /// the cookie is removed.
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
@@ -188,7 +270,27 @@ impl AuthApi {
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
     ) -> Result<LogoutResponse, ApiError<SIGNED_IN_WRITE>> {
-        self.state.sessions().revoke(&caller.claims);
+        crate::auth::end_session(&self.state, &caller.claims).await?;
+        Ok(LogoutResponse::Done(self.state.sessions().removal_cookie()))
+    }
+
+    /// Sign out everywhere
+    ///
+    /// Every session of the account stops working, this one included, on every device and
+    /// every server instance; the cookie is removed.
+    #[oai(
+        path = "/auth/logout-everywhere",
+        method = "post",
+        operation_id = "logoutEverywhere"
+    )]
+    async fn logout_everywhere(
+        &self,
+        caller: Caller,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+    ) -> Result<LogoutResponse, ApiError<SIGNED_IN_WRITE>> {
+        accounts::sign_out_everywhere(&self.state, &caller).await?;
         Ok(LogoutResponse::Done(self.state.sessions().removal_cookie()))
     }
 
@@ -196,5 +298,58 @@ impl AuthApi {
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, caller: Caller) -> Result<MeResponse, ApiError<SIGNED_IN>> {
         Ok(MeResponse::Ok(Json(AccountOut::from(&caller.account))))
+    }
+
+    /// Change my profile
+    ///
+    /// Replaces the signed-in person's name, phone number and time zone. A phone number or
+    /// zone left out or sent empty is removed.
+    #[oai(path = "/me", method = "put", operation_id = "updateMe")]
+    async fn update_me(
+        &self,
+        caller: Caller,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+        body: JsonBody<ProfileRequest>,
+    ) -> Result<MeResponse, ApiError<{ BODY | SIGNED_IN_WRITE }>> {
+        let JsonBody(body) = body;
+        let change = ProfileChange {
+            name: body.name,
+            phone: body.phone.unwrap_or_default(),
+            time_zone: body.time_zone.unwrap_or_default(),
+        };
+        let account = accounts::update_profile(&self.state, &caller, &change).await?;
+        Ok(MeResponse::Ok(Json(AccountOut::from(&account))))
+    }
+
+    /// Change my password
+    ///
+    /// Needs the current password (a wrong one counts against the sign-in limit, as at
+    /// sign-in). Every other session of the account ends at once; the answer carries a new
+    /// session that replaces the caller's (and sets its cookie).
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        caller: Caller,
+        /// With the session cookie (not a Bearer token): the login's `csrf_token`.
+        #[oai(name = "X-CSRF-Token")]
+        _csrf: Header<Option<String>>,
+        body: JsonBody<PasswordRequest>,
+    ) -> Result<PasswordResponse, ApiError<{ BODY | SIGNED_IN_WRITE | RATE_LIMITED }>> {
+        let JsonBody(body) = body;
+        let session = accounts::change_password(
+            &self.state,
+            &caller,
+            &body.current_password,
+            &body.new_password,
+        )
+        .await?;
+        let (body, cookie) = self.session_result(session, &caller.account);
+        Ok(PasswordResponse::Ok(body, cookie))
     }
 }

@@ -29,6 +29,10 @@ pub struct AccountOut {
     pub role: RoleOut,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// A phone number in international form (`+` and digits); null when none was given.
+    pub phone: Option<String>,
+    /// The IANA zone the person sees times in; null when the browser's zone is used.
+    pub time_zone: Option<String>,
 }
 
 /// An account's role: what the account may do.
@@ -52,6 +56,12 @@ impl From<&Account> for AccountOut {
                 Role::Admin => RoleOut::Admin,
             },
             created_at: account.created_at,
+            phone: account
+                .profile
+                .phone
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            time_zone: account.profile.time_zone.map(|tz| tz.name().to_owned()),
         }
     }
 }
@@ -399,6 +409,8 @@ impl Example for AccountOut {
             name: "Grace".to_owned(),
             role: RoleOut::Patient,
             created_at: example_instant(EXAMPLE_START - 86_400),
+            phone: Some("+442079460958".to_owned()),
+            time_zone: Some("Europe/London".to_owned()),
         }
     }
 }

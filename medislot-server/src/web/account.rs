@@ -203,6 +203,7 @@ pub(crate) fn signin_page(req: &Request) -> Response {
         let query: SignInQuery = parse_query(req)?;
         let flash = match query.done.as_str() {
             "signed_out" => Some(Flash::ok("You have signed out.")),
+            "signed_out_everywhere" => Some(Flash::ok("You have signed out on every device.")),
             "lapsed" => Some(Flash::error(
                 "Your session has ended. Sign in again to carry on where you were.",
             )),
@@ -260,6 +261,10 @@ pub(crate) async fn signin(req: &Request, Data(state): Data<&AppState>, body: Ve
                     StatusCode::UNAUTHORIZED,
                     "The email or password is wrong. Check both and try again.",
                 ),
+                Err(problem) if problem.status() == StatusCode::TOO_MANY_REQUESTS => refused(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many wrong passwords for this account. Wait a little and try again.",
+                ),
                 Err(problem) => Err(problem.into()),
             }
         }
@@ -272,17 +277,36 @@ fn start_session(
     account: &medislot_core::Account,
     next: &str,
 ) -> Result<Response, PageError> {
-    let session = state.sessions().issue(account.id, state.engine().now())?;
-    let cookie = state.sessions().cookie(&session);
+    let session = state
+        .sessions()
+        .issue(account.id, account.sessions, state.engine().now())?;
     tracing::info!(account = %account.id, "signed in on the web");
     let mut response = redirect(next);
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookie
-            .parse()
-            .map_err(|_| PageError::BadRequest("session"))?,
-    );
+    set_session_cookies(state, &mut response, &session, account)?;
     Ok(response)
+}
+
+/// Sets the session cookie, and the zone the pages show times in when the account's profile
+/// names one (so that the profile's zone follows the person to every browser they sign in on).
+pub(crate) fn set_session_cookies(
+    state: &AppState,
+    response: &mut Response,
+    session: &crate::auth::IssuedSession,
+    account: &medislot_core::Account,
+) -> Result<(), PageError> {
+    let mut cookies = vec![state.sessions().cookie(session)];
+    if let Some(zone) = account.profile.time_zone {
+        cookies.push(page::chosen_zone_cookie(zone));
+    }
+    for cookie in cookies {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            cookie
+                .parse()
+                .map_err(|_| PageError::BadRequest("session"))?,
+        );
+    }
+    Ok(())
 }
 
 /// `GET /signout`: the form's address, opened again: the start page.
@@ -299,7 +323,7 @@ pub(crate) async fn signout(req: &Request, Data(state): Data<&AppState>) -> Resp
             let Some(caller) = page::viewer(state, req).await? else {
                 return Ok(redirect("/signin"));
             };
-            state.sessions().revoke(&caller.claims);
+            crate::auth::end_session(state, &caller.claims).await?;
             let mut response = redirect("/signin?done=signed_out");
             response.headers_mut().append(
                 header::SET_COOKIE,

@@ -25,6 +25,7 @@ mod assets;
 mod bookings;
 mod find;
 pub(crate) mod page;
+mod profile;
 mod reschedule;
 mod same_origin;
 pub(crate) mod time;
@@ -55,6 +56,19 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
             get(account::signout_address).post(account::signout.around(lift_csrf_field)),
         )
         .at("/zone", get(zone::zone_page).post(zone::choose_zone))
+        .at(
+            "/profile",
+            get(profile::profile_page).post(profile::save_profile.around(lift_csrf_field)),
+        )
+        .at(
+            "/profile/password",
+            get(profile::profile_address).post(profile::change_password.around(lift_csrf_field)),
+        )
+        .at(
+            "/profile/sessions",
+            get(profile::profile_address)
+                .post(profile::sign_out_everywhere.around(lift_csrf_field)),
+        )
         .at("/slots", get(find::slots_page))
         .at(
             "/slots/:id/book",

@@ -395,6 +395,15 @@ pub(crate) const TZ_COOKIE: &str = "medislot_tz";
 /// browser's).
 pub(crate) const CHOSEN_TZ_COOKIE: &str = "medislot_zone";
 
+/// The `Set-Cookie` value that makes the pages show times in `zone` (picked on the zone page,
+/// or kept in the signed-in person's profile).
+pub(crate) fn chosen_zone_cookie(zone: Tz) -> String {
+    format!(
+        "{CHOSEN_TZ_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        zone.name()
+    )
+}
+
 fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers()
         .get_all(header::COOKIE)

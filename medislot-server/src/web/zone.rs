@@ -107,10 +107,7 @@ pub(crate) async fn choose_zone(
                 format!("{CHOSEN_TZ_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax")
             } else {
                 match time::parse_zone(&form.zone) {
-                    Some(tz) => format!(
-                        "{CHOSEN_TZ_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-                        tz.name()
-                    ),
+                    Some(tz) => page::chosen_zone_cookie(tz),
                     None => {
                         let caller = page::viewer(state, req).await?;
                         let mut errors = Errors::default();

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error, JournalCursor,
-    JournalEntry, JournalQuery, MemoryStore, MessageQuery, OutboxMessage, Page, Result, Role,
-    Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
+    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
+    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore, MessageQuery,
+    OutboxMessage, Page, Result, RevokedSession, Role, SessionAccount, SessionGeneration,
+    SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
 };
 use medislot_pg::PgStore;
 use medislot_server::Stores;
@@ -99,20 +100,70 @@ impl AccountStore for ReadBackFails {
     async fn insert_account(&self, account: &Account) -> Result<()> {
         self.inner.insert_account(account).await
     }
+
     async fn account(&self, id: AccountId) -> Result<Option<Account>> {
         self.inner.account(id).await
     }
+
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
         self.inner.account_by_email(email).await
     }
+
     async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
         self.inner.search_accounts(part, limit).await
     }
+
     async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
         self.inner.set_role(id, role).await
     }
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         self.inner.set_password_hash(id, password_hash).await
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        self.inner.update_profile(id, name, profile).await
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        self.inner.end_sessions(id).await
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        self.inner.session_account(id, session).await
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        self.inner.revoke_session(session).await
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.inner.prune_revoked_sessions(now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        self.inner.record_login_failure(id, next).await
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        self.inner.clear_login_failures(id).await
     }
 }
 

@@ -47,9 +47,11 @@ mod openapi;
 mod outage;
 mod passwords;
 mod process;
+mod profile;
 mod reschedule;
 mod restart;
 mod security_headers;
+mod sessions;
 mod slots;
 mod webhooks;
 
@@ -82,21 +84,58 @@ pub async fn on_store(kind: StoreKind, test: impl std::future::Future<Output = (
     STORE.scope(kind, test).await
 }
 
-/// A fresh store of the kind the running test asked for (memory outside [`on_store`]).
-async fn fresh_stores() -> (Stores, Option<tempfile::TempDir>) {
+/// A fresh store of the kind the running test asked for (memory outside [`on_store`]), and how
+/// another server instance would open the same data.
+async fn fresh_stores() -> (Stores, Option<tempfile::TempDir>, Reopen) {
     match STORE.try_with(|kind| *kind).unwrap_or(StoreKind::Memory) {
-        StoreKind::Memory => (Stores::memory(), None),
+        StoreKind::Memory => {
+            let stores = Stores::memory();
+            (stores.clone(), None, Reopen::Share(stores))
+        }
         StoreKind::Sqlite => {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let url = format!("sqlite://{}", dir.path().join("test.db").display());
             let stores = medislot_server::stores::open(&url)
                 .await
                 .expect("a SQLite store");
-            (stores, Some(dir))
+            (stores, Some(dir), Reopen::Url(url))
         }
         StoreKind::Postgres => {
             let store = medislot_pg::testing::fresh_store().await;
-            (Stores::from_store(Arc::new(store), "test PostgreSQL"), None)
+            let first = store.clone();
+            (
+                Stores::from_store(Arc::new(store), "test PostgreSQL"),
+                None,
+                Reopen::Postgres(first),
+            )
+        }
+    }
+}
+
+/// How a second server instance opens the data a test app's store holds: its own pool on
+/// the same SQLite file or PostgreSQL database (the memory store can only be shared).
+#[derive(Clone)]
+enum Reopen {
+    Share(Stores),
+    Url(String),
+    Postgres(medislot_pg::PgStore),
+}
+
+impl Reopen {
+    async fn open(&self) -> Stores {
+        match self {
+            Reopen::Share(stores) => stores.clone(),
+            Reopen::Url(url) => medislot_server::stores::open(url)
+                .await
+                .expect("the SQLite file again"),
+            Reopen::Postgres(first) => {
+                let options = first.pool().connect_options().as_ref().clone();
+                let store = medislot_pg::PgStoreOptions::default()
+                    .connect_with(options)
+                    .await
+                    .expect("the test database again");
+                Stores::from_store(Arc::new(store), "test PostgreSQL, second pool")
+            }
         }
     }
 }
@@ -110,7 +149,9 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: ManualClock,
     /// Keeps a SQLite test file until the app is dropped.
-    _dir: Option<tempfile::TempDir>,
+    _dir: Option<Arc<tempfile::TempDir>>,
+    /// How another instance opens this app's data.
+    reopen: Option<Reopen>,
 }
 
 /// A signed-in account.
@@ -204,9 +245,24 @@ impl TestApp {
 
     /// An app whose configuration `adjust` changes first.
     pub async fn with_config(adjust: impl FnOnce(&mut AppConfig)) -> Self {
-        let (stores, dir) = fresh_stores().await;
+        let (stores, dir, reopen) = fresh_stores().await;
         let mut app = Self::on_stores(stores, adjust).await;
-        app._dir = dir;
+        app._dir = dir.map(Arc::new);
+        app.reopen = Some(reopen);
+        app
+    }
+
+    /// Another server instance on the same data, as a second process behind a proxy (or
+    /// this one restarted) would be: its own state, clock and pool; the same session secret.
+    pub async fn another_instance(&self) -> TestApp {
+        let reopen = self
+            .reopen
+            .clone()
+            .expect("an app made by TestApp::new or with_config");
+        let mut app = Self::on_stores(reopen.open().await, |_| {}).await;
+        app.clock.set(self.now());
+        app._dir = self._dir.clone();
+        app.reopen = Some(reopen);
         app
     }
 
@@ -226,6 +282,7 @@ impl TestApp {
             state,
             clock,
             _dir: None,
+            reopen: None,
         }
     }
 
@@ -269,6 +326,10 @@ impl TestApp {
         self.send(Method::POST, path, who, Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, who: As<'_>, body: Value) -> Answer {
+        self.send(Method::PUT, path, who, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str, who: As<'_>) -> Answer {
         self.send(Method::DELETE, path, who, None).await
     }
@@ -293,7 +354,7 @@ impl TestApp {
         .await
     }
 
-    async fn signed_in(&self, email: &str, password: &str) -> User {
+    pub async fn signed_in(&self, email: &str, password: &str) -> User {
         let answer = self.login(email, password).await;
         let body = answer.expect(200);
         User {

@@ -3,10 +3,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error, JournalCursor,
-    JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page, Result, Role, Settle,
-    SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
+    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
+    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
+    Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
+    SlotId, SlotQuery, SlotStore, SlotView, StoreError,
 };
 use medislot_server::Stores;
 use serde_json::json;
@@ -91,7 +92,32 @@ impl AccountStore for BrokenStore {
     async fn set_role(&self, _: AccountId, _: Role) -> Result<()> {
         self.err()
     }
-    async fn set_password_hash(&self, _: AccountId, _: &str) -> Result<()> {
+    async fn set_password_hash(&self, _: AccountId, _: &str) -> Result<SessionGeneration> {
+        self.err()
+    }
+    async fn update_profile(&self, _: AccountId, _: &str, _: &AccountProfile) -> Result<()> {
+        self.err()
+    }
+    async fn end_sessions(&self, _: AccountId) -> Result<SessionGeneration> {
+        self.err()
+    }
+    async fn session_account(&self, _: AccountId, _: SessionId) -> Result<Option<SessionAccount>> {
+        self.err()
+    }
+    async fn revoke_session(&self, _: &RevokedSession) -> Result<()> {
+        self.err()
+    }
+    async fn prune_revoked_sessions(&self, _: DateTime<Utc>) -> Result<u64> {
+        self.err()
+    }
+    async fn record_login_failure(
+        &self,
+        _: AccountId,
+        _: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        self.err()
+    }
+    async fn clear_login_failures(&self, _: AccountId) -> Result<()> {
         self.err()
     }
 }
@@ -103,7 +129,7 @@ async fn broken_app(fail: fn() -> StoreError) -> (TestApp, User) {
     let session = app
         .state
         .sessions()
-        .issue(AccountId::new(), app.now())
+        .issue(AccountId::new(), SessionGeneration::FIRST, app.now())
         .unwrap();
     let user = User {
         id: session.claims.sub,

@@ -35,6 +35,7 @@ macro_rules! on_each_store {
     };
 }
 
+mod profile;
 mod review;
 
 on_each_store!(

@@ -10,6 +10,8 @@ use poem::http::{header, StatusCode};
 use poem::test::{TestClient, TestResponse};
 use poem::Response;
 
+mod profile;
+
 const ADMIN_EMAIL: &str = "admin@clinic.example";
 const PASSWORD: &str = "a-long-password";
 
@@ -23,6 +25,8 @@ struct Page {
     status: StatusCode,
     location: Option<String>,
     content_type: String,
+    /// Every `Set-Cookie`, as sent.
+    set_cookies: Vec<String>,
     body: String,
 }
 
@@ -39,11 +43,19 @@ impl Page {
         };
         let location = header(header::LOCATION);
         let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
+        let set_cookies = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
         let body = response.into_body().into_string().await.expect("body");
         Self {
             status,
             location,
             content_type,
+            set_cookies,
             body,
         }
     }
@@ -919,9 +931,10 @@ async fn each_page_with_its_css_and_js_stays_within_its_size_budget() {
     for (path, cookie, budget) in [
         ("/slots", &patient, 40_000),
         ("/bookings", &patient, 30_000),
-        // These two list every time zone (about 420 names).
+        // These three list every time zone (about 420 names).
         ("/admin/doctors", &admin, 50_000),
         ("/zone", &patient, 50_000),
+        ("/profile", &patient, 50_000),
     ] {
         let page = web.get(path, cookie).await;
         page.assert_html(StatusCode::OK);

@@ -7,10 +7,11 @@ use std::ops::Deref;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountStore, BookingCursor, BookingId, BookingQuery, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, JournalCursor, JournalEntry,
-    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Role, Settle, SlotCursor, SlotId,
-    SlotQuery, SlotStore, SlotView,
+    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
+    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId,
+    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
+    Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
+    SlotId, SlotQuery, SlotStore, SlotView,
 };
 use medislot_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -145,7 +146,52 @@ impl AccountStore for TempStore {
         self.store.set_role(id, role).await
     }
 
-    async fn set_password_hash(&self, id: AccountId, password_hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        id: AccountId,
+        password_hash: &str,
+    ) -> Result<SessionGeneration> {
         self.store.set_password_hash(id, password_hash).await
+    }
+
+    async fn update_profile(
+        &self,
+        id: AccountId,
+        name: &str,
+        profile: &AccountProfile,
+    ) -> Result<()> {
+        self.store.update_profile(id, name, profile).await
+    }
+
+    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
+        self.store.end_sessions(id).await
+    }
+
+    async fn session_account(
+        &self,
+        id: AccountId,
+        session: SessionId,
+    ) -> Result<Option<SessionAccount>> {
+        self.store.session_account(id, session).await
+    }
+
+    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
+        self.store.revoke_session(session).await
+    }
+
+    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.store.prune_revoked_sessions(now).await
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
+    ) -> Result<LoginThrottle> {
+        self.store.record_login_failure(id, next).await
+    }
+
+    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
+        self.store.clear_login_failures(id).await
     }
 }
