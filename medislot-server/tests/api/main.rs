@@ -131,6 +131,7 @@ impl Reopen {
             Reopen::Postgres(first) => {
                 let options = first.pool().connect_options().as_ref().clone();
                 let store = medislot_pg::PgStoreOptions::default()
+                    .pooler(first.pooler())
                     .connect_with(options)
                     .await
                     .expect("the test database again");
