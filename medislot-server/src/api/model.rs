@@ -29,9 +29,11 @@ pub struct AccountOut {
     pub role: RoleOut,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
-    /// A phone number in international form (`+` and digits); null when none was given.
+    /// A phone number in international form (`+` and digits); absent when none was given.
+    #[oai(skip_serializing_if_is_none)]
     pub phone: Option<String>,
-    /// The IANA zone the person sees times in; null when the browser's zone is used.
+    /// The IANA zone the person sees times in; absent when the browser's zone is used.
+    #[oai(skip_serializing_if_is_none)]
     pub time_zone: Option<String>,
 }
 
