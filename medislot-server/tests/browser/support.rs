@@ -363,6 +363,23 @@ impl Browser {
         }
     }
 
+    /// Waits until the address bar shows `expected` (path and query): the sign that a form's
+    /// post/redirect/get has landed, where an element may still be the previous page's.
+    pub(crate) async fn wait_for_address(&self, expected: &str) {
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        loop {
+            let now = self.address().await;
+            if now == expected {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the address stayed {now}, never {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A form control's current value.
     pub(crate) async fn value(&self, css: &str) -> String {
         self.find(css)
