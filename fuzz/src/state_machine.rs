@@ -148,6 +148,7 @@ pub fn check(input: &Input) {
         created_at: now,
         updated_at: now,
         rescheduled_from: None,
+        visit_reason: None,
     };
     let patient = |by_owner: bool| if by_owner { owner } else { stranger };
     for step in &input.steps {

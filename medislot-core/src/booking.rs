@@ -340,6 +340,10 @@ pub struct Booking {
     /// The booking this one replaced when it was made by a reschedule (that booking is now
     /// [`BookingState::Rescheduled`] and links here).
     pub rescheduled_from: Option<BookingId>,
+    /// What the patient said the visit is for, if anything: free text of at most
+    /// [`MAX_REASON_CHARS`](crate::engine::MAX_REASON_CHARS) characters, kept when the booking is
+    /// rescheduled.
+    pub visit_reason: Option<String>,
 }
 
 impl Booking {

@@ -285,6 +285,7 @@ pub(crate) fn reschedule(locked: &Locked, request: &Move, now: DateTime<Utc>) ->
         created_at: now,
         updated_at: now,
         rescheduled_from: Some(old.id),
+        visit_reason: old.visit_reason.clone(),
     };
     let mut states: Vec<StateChange> = tidy
         .map(|t| StateChange {

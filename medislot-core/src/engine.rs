@@ -26,7 +26,7 @@ use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
 /// The most slots one publish request may create.
 pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
 
-/// The longest accepted cancellation reason, in characters.
+/// The longest accepted reason (for a cancellation, or for the visit), in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
 /// The longest accepted [`Policy::change_cutoff`].
@@ -406,29 +406,33 @@ impl BookingEngine {
         patient_id: PatientId,
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<Booking> {
-        self.book_or_replay(slot_id, patient_id, idempotency_key)
+        self.book_or_replay(slot_id, patient_id, idempotency_key, None)
             .await
             .map(|created| created.booking)
     }
 
-    /// As [`book`](Self::book), saying whether the answer is a retry's replay.
+    /// As [`book`](Self::book), with the patient's reason for the visit, saying whether the
+    /// answer is a retry's replay (which keeps the first request's reason).
     ///
     /// # Errors
-    /// As [`book`](Self::book).
+    /// As [`book`](Self::book); [`Error::Validation`] on `visit_reason` when it is longer than
+    /// [`MAX_REASON_CHARS`] or holds a control character other than tab and line breaks.
     pub async fn book_or_replay(
         &self,
         slot_id: SlotId,
         patient_id: PatientId,
         idempotency_key: Option<IdempotencyKey>,
+        visit_reason: Option<String>,
     ) -> Result<Created> {
         let now = self.now();
-        let draft = draft(
+        let mut draft = draft(
             slot_id,
             patient_id,
             BookingState::Confirmed,
             idempotency_key,
             now,
         );
+        draft.visit_reason = free_text("visit_reason", visit_reason)?;
         self.create_booking(draft).await
     }
 
@@ -438,11 +442,26 @@ impl BookingEngine {
     /// # Errors
     /// As [`book`](Self::book).
     pub async fn hold(&self, slot_id: SlotId, patient_id: PatientId) -> Result<Booking> {
+        self.hold_with_reason(slot_id, patient_id, None).await
+    }
+
+    /// As [`hold`](Self::hold), with the patient's reason for the visit.
+    ///
+    /// # Errors
+    /// As [`book_or_replay`](Self::book_or_replay).
+    pub async fn hold_with_reason(
+        &self,
+        slot_id: SlotId,
+        patient_id: PatientId,
+        visit_reason: Option<String>,
+    ) -> Result<Booking> {
+        let visit_reason = free_text("visit_reason", visit_reason)?;
         let now = self.now();
         let state = BookingState::Pending {
             hold_until: now + self.policy.hold,
         };
-        let draft = draft(slot_id, patient_id, state, None, now);
+        let mut draft = draft(slot_id, patient_id, state, None, now);
+        draft.visit_reason = visit_reason;
         // Without a key there is nothing to replay.
         self.create_booking(draft)
             .await
@@ -774,6 +793,7 @@ fn draft(
         created_at: now,
         updated_at: now,
         rescheduled_from: None,
+        visit_reason: None,
     }
 }
 
@@ -803,15 +823,18 @@ fn check_window(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Resul
 }
 
 fn check_reason(reason: Option<String>) -> Result<Option<String>> {
-    let reason = reason
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
-    match reason {
-        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Error::validation(
-            "reason",
+    free_text("reason", reason)
+}
+
+/// Optional free text over several lines (a reason), trimmed; blank is none.
+fn free_text(field: &'static str, text: Option<String>) -> Result<Option<String>> {
+    let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    match text {
+        Some(t) if t.chars().count() > MAX_REASON_CHARS => Err(Error::validation(
+            field,
             format!("must be at most {MAX_REASON_CHARS} characters"),
         )),
-        Some(r) => crate::text::check("reason", &r, crate::text::Lines::Multi).map(|()| Some(r)),
+        Some(t) => crate::text::check(field, &t, crate::text::Lines::Multi).map(|()| Some(t)),
         None => Ok(None),
     }
 }

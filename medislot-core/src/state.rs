@@ -250,6 +250,7 @@ mod tests {
             created_at: at(0),
             updated_at: at(0),
             rescheduled_from: None,
+            visit_reason: None,
         }
     }
 
@@ -515,6 +516,7 @@ mod tests {
         let old = BookingId::new();
         let first = Booking {
             rescheduled_from: Some(old),
+            visit_reason: None,
             ..booking(BookingState::Confirmed, PatientId::new())
         };
         assert_eq!(

@@ -57,11 +57,11 @@ impl Hot {
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Hot::LockSlot => "medislot_lock_slot",
-            Hot::Occupant => "medislot_occupant",
-            Hot::Replay => "medislot_replay",
+            Hot::Occupant => "medislot_occupant_v2",
+            Hot::Replay => "medislot_replay_v2",
             Hot::LockBookingSlot => "medislot_lock_booking_slot_v2",
-            Hot::LockBooking => "medislot_lock_booking",
-            Hot::InsertBooking => "medislot_insert_booking_v3",
+            Hot::LockBooking => "medislot_lock_booking_v2",
+            Hot::InsertBooking => "medislot_insert_booking_v4",
             Hot::WriteState => "medislot_write_state_v3",
         }
     }
@@ -72,7 +72,7 @@ impl Hot {
             Hot::Replay => "uuid, text",
             Hot::InsertBooking => {
                 "uuid, uuid, uuid, text, timestamptz, timestamptz, text, text, text, \
-                 timestamptz, timestamptz, uuid"
+                 timestamptz, timestamptz, uuid, text"
             }
             Hot::WriteState => {
                 "uuid, text, timestamptz, timestamptz, text, text, timestamptz, uuid"
@@ -108,8 +108,9 @@ impl Hot {
                     }
                     Hot::InsertBooking => "INSERT INTO bookings (id, slot_id, patient_id, \
                          status, hold_until, buffer_until, cancelled_by, cancel_reason, \
-                         idempotency_key, created_at, updated_at, rescheduled_from) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                         idempotency_key, created_at, updated_at, rescheduled_from, \
+                         visit_reason) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                         .to_owned(),
                     Hot::WriteState => "UPDATE bookings SET status = $2, hold_until = $3, \
                          buffer_until = $4, cancelled_by = $5, cancel_reason = $6, \

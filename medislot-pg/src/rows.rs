@@ -28,7 +28,8 @@ pub(crate) const BOOKING: &str = "b.id AS b_id, b.slot_id AS b_slot_id, \
     b.buffer_until AS b_buffer_until, b.cancelled_by AS b_cancelled_by, \
     b.cancel_reason AS b_cancel_reason, b.idempotency_key AS b_idempotency_key, \
     b.created_at AS b_created_at, b.updated_at AS b_updated_at, \
-    b.rescheduled_to AS b_rescheduled_to, b.rescheduled_from AS b_rescheduled_from";
+    b.rescheduled_to AS b_rescheduled_to, b.rescheduled_from AS b_rescheduled_from, \
+    b.visit_reason AS b_visit_reason";
 
 /// The columns of `accounts`.
 pub(crate) const ACCOUNT: &str = "id, email, name, role, password_hash, created_at, phone, \
@@ -104,6 +105,7 @@ pub(crate) fn booking(row: &PgRow) -> Result<Booking, sqlx::Error> {
         rescheduled_from: row
             .try_get::<Option<Uuid>, _>("b_rescheduled_from")?
             .map(BookingId::from_uuid),
+        visit_reason: row.try_get("b_visit_reason")?,
     })
 }
 

@@ -336,6 +336,7 @@ fn insert_booking(script: &mut Script, booking: &Booking, prepared: bool) {
             Lit::Ts(booking.created_at),
             Lit::Ts(booking.updated_at),
             Lit::OptUuid(booking.rescheduled_from.map(Into::into)),
+            Lit::OptText(booking.visit_reason.as_deref()),
         ],
     );
 }

@@ -727,6 +727,7 @@ async fn a_write_the_database_refuses_leaves_no_journal_entry_and_no_message() {
         created_at: now,
         updated_at: now,
         rescheduled_from: None,
+        visit_reason: None,
     };
     let mut changes = Changes {
         new_bookings: vec![second],

@@ -25,7 +25,7 @@ macro_rules! booking_columns {
          b.cancelled_by AS b_cancelled_by, b.cancel_reason AS b_cancel_reason, \
          b.idempotency_key AS b_idempotency_key, b.created_at AS b_created_at, \
          b.updated_at AS b_updated_at, b.rescheduled_to AS b_rescheduled_to, \
-         b.rescheduled_from AS b_rescheduled_from"
+         b.rescheduled_from AS b_rescheduled_from, b.visit_reason AS b_visit_reason"
     };
 }
 
@@ -131,6 +131,7 @@ pub(crate) fn booking(row: &SqliteRow) -> Result<Booking, StoreError> {
         created_at: get_instant(row, "b_created_at")?,
         updated_at: get_instant(row, "b_updated_at")?,
         rescheduled_from: get::<Option<Uuid>>(row, "b_rescheduled_from")?.map(BookingId::from_uuid),
+        visit_reason: get(row, "b_visit_reason")?,
     })
 }
 

@@ -513,6 +513,7 @@ mod tests {
                 created_at: base,
                 updated_at: base,
                 rescheduled_from: None,
+                visit_reason: None,
             });
             if let Some(b) = &booking {
                 let c = StateColumns::of(&b.state);

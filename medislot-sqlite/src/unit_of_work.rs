@@ -364,8 +364,8 @@ async fn insert_booking(conn: &mut SqliteConnection, booking: &Booking) -> Resul
     let inserted = sqlx::query(
         "INSERT INTO bookings (id, slot_id, doctor_id, patient_id, status, hold_until, \
          buffer_until, cancelled_by, cancel_reason, idempotency_key, created_at, updated_at, \
-         rescheduled_from) \
-         SELECT ?1, s.id, s.doctor_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
+         rescheduled_from, visit_reason) \
+         SELECT ?1, s.id, s.doctor_id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
          FROM slots s WHERE s.id = ?2",
     )
     .bind(booking.id.as_uuid())
@@ -380,6 +380,7 @@ async fn insert_booking(conn: &mut SqliteConnection, booking: &Booking) -> Resul
     .bind(micros(booking.created_at))
     .bind(micros(booking.updated_at))
     .bind(booking.rescheduled_from.map(|id| id.as_uuid()))
+    .bind(booking.visit_reason.as_deref())
     .execute(conn)
     .await;
     match inserted {
@@ -570,6 +571,7 @@ mod tests {
             created_at: at(1),
             updated_at: at(1),
             rescheduled_from: None,
+            visit_reason: None,
         };
         let first = booking(BookingState::Confirmed);
         let second = booking(BookingState::Pending { hold_until: at(10) });
@@ -666,6 +668,7 @@ mod tests {
             created_at: at(1),
             updated_at: at(1),
             rescheduled_from: None,
+            visit_reason: None,
         };
         let journalled = |b: Booking| {
             let mut changes = Changes {

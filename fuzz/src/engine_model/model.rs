@@ -217,6 +217,7 @@ impl Model {
             created_at: self.now,
             updated_at: self.now,
             rescheduled_from: None,
+            visit_reason: None,
         }))
     }
 

@@ -354,18 +354,26 @@ pub async fn idempotency_key_replays_the_first_booking<S: SlotStore + 'static>(s
     let key = IdempotencyKey::new("req-42").unwrap();
     let first = f
         .engine
-        .book_or_replay(slots[0], patient, Some(key.clone()))
+        .book_or_replay(
+            slots[0],
+            patient,
+            Some(key.clone()),
+            Some("Check-up".into()),
+        )
         .await
         .unwrap();
     assert!(!first.replayed, "the first request is not a replay");
     f.clock.advance(Duration::seconds(3));
     let again = f
         .engine
-        .book_or_replay(slots[0], patient, Some(key.clone()))
+        .book_or_replay(slots[0], patient, Some(key.clone()), Some("Other".into()))
         .await
         .unwrap();
     assert!(again.replayed, "the retry says it is a replay");
-    assert_eq!(again.booking, first.booking);
+    assert_eq!(
+        again.booking, first.booking,
+        "the first request's reason is kept"
+    );
     assert!(matches!(
         f.engine
             .book(slots[0], PatientId::new(), Some(key.clone()))
@@ -641,4 +649,136 @@ pub async fn booking_view_keeps_history_after_doctor_is_deleted<S: SlotStore + '
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].booking.id, booking.id);
     assert_eq!(page.items[0].slot.id, slot);
+}
+
+/// The patient's reason for the visit is stored with a booking or a hold, read back by every
+/// read (one booking, a patient's list, an admin's list), kept when the booking is rescheduled,
+/// and trimmed; an overlong one or one with control characters is refused and writes nothing.
+pub async fn the_reason_for_the_visit_is_kept_with_the_booking<S: SlotStore + 'static>(
+    store: Arc<S>,
+) {
+    let f = Fixture::new(store);
+    let doctor = f.doctor("Dr Reason", "Cardiology").await;
+    let slots = f.slots(&doctor, 4, Duration::zero()).await;
+    let patient = PatientId::new();
+    let reason = "Chest pain when climbing stairs.\nSince March — «urgent»? 🫀";
+
+    let booked = f
+        .engine
+        .book_or_replay(slots[0], patient, None, Some(format!("  {reason}\n ")))
+        .await
+        .unwrap()
+        .booking;
+    assert_eq!(booked.visit_reason.as_deref(), Some(reason), "trimmed");
+    let held = f
+        .engine
+        .hold_with_reason(slots[1], patient, Some("Repeat prescription".into()))
+        .await
+        .unwrap();
+    let blank = f
+        .engine
+        .book_or_replay(slots[2], PatientId::new(), None, Some(" \n ".into()))
+        .await
+        .unwrap()
+        .booking;
+    assert_eq!(blank.visit_reason, None, "a blank reason is none");
+
+    assert_eq!(f.engine.booking(booked.id).await.unwrap().booking, booked);
+    assert_eq!(
+        f.engine
+            .booking(held.id)
+            .await
+            .unwrap()
+            .booking
+            .visit_reason
+            .as_deref(),
+        Some("Repeat prescription")
+    );
+    let all = BookingQuery {
+        limit: 10,
+        ..BookingQuery::default()
+    };
+    let mine = f
+        .engine
+        .patient_bookings(patient, &all)
+        .await
+        .unwrap()
+        .items;
+    let everyone = f.engine.bookings(&all).await.unwrap().items;
+    for listing in [&mine, &everyone] {
+        let found = listing.iter().find(|v| v.booking.id == booked.id).unwrap();
+        assert_eq!(found.booking.visit_reason.as_deref(), Some(reason));
+    }
+
+    // A reschedule keeps it on the new booking.
+    let moved = f
+        .engine
+        .reschedule_as_patient(booked.id, patient, slots[3], None)
+        .await
+        .unwrap();
+    assert_eq!(moved.visit_reason.as_deref(), Some(reason));
+    assert_eq!(
+        f.engine
+            .booking(moved.id)
+            .await
+            .unwrap()
+            .booking
+            .visit_reason
+            .as_deref(),
+        Some(reason)
+    );
+
+    // Refused before the store: nothing is written.
+    let free = f.slots(&doctor, 1, Duration::days(1)).await[0];
+    for bad in [
+        "x".repeat(crate::MAX_REASON_CHARS + 1),
+        "bell \u{7}".to_owned(),
+    ] {
+        let refused = f
+            .engine
+            .book_or_replay(free, PatientId::new(), None, Some(bad.clone()))
+            .await;
+        assert!(
+            matches!(
+                &refused,
+                Err(Error::Validation {
+                    field: "visit_reason",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        let refused = f
+            .engine
+            .hold_with_reason(free, PatientId::new(), Some(bad))
+            .await;
+        assert!(
+            matches!(
+                &refused,
+                Err(Error::Validation {
+                    field: "visit_reason",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    assert!(f.bookings_of(free).await.is_empty());
+    let longest = "é".repeat(crate::MAX_REASON_CHARS);
+    let kept = f
+        .engine
+        .book_or_replay(free, PatientId::new(), None, Some(longest.clone()))
+        .await
+        .unwrap()
+        .booking;
+    assert_eq!(
+        f.engine
+            .booking(kept.id)
+            .await
+            .unwrap()
+            .booking
+            .visit_reason,
+        Some(longest),
+        "500 characters of two bytes each are kept"
+    );
 }

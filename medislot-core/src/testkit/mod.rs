@@ -65,6 +65,7 @@ macro_rules! slot_store_conformance {
             booking_a_free_slot_confirms_it,
             booking_a_taken_slot_is_refused_as_unavailable,
             booking_a_started_or_unknown_slot_is_refused,
+            the_reason_for_the_visit_is_kept_with_the_booking,
             patient_cancel_frees_the_slot_at_once,
             cancelling_twice_is_refused_and_changes_nothing,
             stale_cancel_after_rebooking_never_frees_the_new_booking,

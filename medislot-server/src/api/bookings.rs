@@ -32,12 +32,42 @@ pub(crate) struct BookingsApi {
 struct BookRequest {
     /// The slot to book.
     slot_id: Uuid,
+    /// What the visit is for, in the patient's words: optional, up to 500 characters; tabs
+    /// and line breaks are kept, other control characters are refused. Shown to the clinic.
+    #[oai(validator(
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    visit_reason: Option<String>,
 }
 
 impl Example for BookRequest {
     fn example() -> Self {
         Self {
             slot_id: super::model::SlotOut::example().id,
+            visit_reason: Some(VISIT_REASON_EXAMPLE.to_owned()),
+        }
+    }
+}
+
+const VISIT_REASON_EXAMPLE: &str = "Follow-up on my blood pressure readings";
+
+/// What a hold may say (the body may be left out).
+#[derive(Debug, Object)]
+#[oai(example)]
+pub(super) struct HoldRequest {
+    /// What the visit is for, as for booking.
+    #[oai(validator(
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    pub(super) visit_reason: Option<String>,
+}
+
+impl Example for HoldRequest {
+    fn example() -> Self {
+        Self {
+            visit_reason: Some(VISIT_REASON_EXAMPLE.to_owned()),
         }
     }
 }
@@ -211,6 +241,7 @@ impl BookingsApi {
                 SlotId::from_uuid(body.0.slot_id),
                 caller.patient_id(),
                 idempotency_key.into_key(),
+                body.0.visit_reason,
             )
             .await
             .map_err(Problem::from);

@@ -291,6 +291,9 @@ pub struct BookingOut {
     /// For a booking made by a reschedule: the booking it replaced.
     #[oai(skip_serializing_if_is_none)]
     pub rescheduled_from: Option<Uuid>,
+    /// What the visit is for, as the patient gave it when booking or holding.
+    #[oai(skip_serializing_if_is_none)]
+    pub visit_reason: Option<String>,
     // Described on `BookedSlot` and `Doctor` (see `AccountOut::role`).
     #[allow(missing_docs)]
     pub slot: BookedSlot,
@@ -330,6 +333,7 @@ impl BookingOut {
             cancel_reason: parts.cancel_reason,
             rescheduled_to: parts.rescheduled_to.map(|id| id.as_uuid()),
             rescheduled_from: booking.rescheduled_from.map(|id| id.as_uuid()),
+            visit_reason: booking.visit_reason.clone(),
             slot: BookedSlot {
                 id: view.slot.id.as_uuid(),
                 starts_at: view.slot.range.starts_at(),
@@ -473,6 +477,7 @@ impl Example for BookingOut {
             cancel_reason: None,
             rescheduled_to: None,
             rescheduled_from: None,
+            visit_reason: Some("Follow-up on my blood pressure readings".to_owned()),
             slot: BookedSlot {
                 id: slot.id,
                 starts_at: slot.starts_at,

@@ -10,11 +10,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
-use super::bookings::{booking_answer, record_outcome};
+use super::body::JsonBody;
+use super::bookings::{booking_answer, record_outcome, HoldRequest};
 use super::model::{decode_cursor, next_cursor, BookingOut, SlotOut, SlotPage};
 use super::ApiTags;
 use crate::auth::{Admin, Caller};
-use crate::problem::errors::{ADMIN, CONFLICT, INVALID, NOT_FOUND, SIGNED_IN_WRITE, UNAVAILABLE};
+use crate::problem::errors::{
+    ADMIN, BODY, CONFLICT, INVALID, NOT_FOUND, SIGNED_IN_WRITE, UNAVAILABLE,
+};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -115,10 +118,12 @@ impl SlotsApi {
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
-    ) -> Result<Held, ApiError<{ SIGNED_IN_WRITE | NOT_FOUND | CONFLICT | INVALID }>> {
+        body: JsonBody<Option<HoldRequest>>,
+    ) -> Result<Held, ApiError<{ SIGNED_IN_WRITE | BODY | NOT_FOUND | CONFLICT | INVALID }>> {
+        let visit_reason = body.0.and_then(|b| b.visit_reason);
         let result = caller
             .engine(&self.state)
-            .hold(SlotId::from_uuid(id.0), caller.patient_id())
+            .hold_with_reason(SlotId::from_uuid(id.0), caller.patient_id(), visit_reason)
             .await
             .map_err(Problem::from);
         let booking = record_outcome(&self.state, "hold", result)?;

@@ -130,6 +130,8 @@ pub(crate) struct BookingRow {
     /// The patient's name and email, for admin lists.
     pub(crate) patient: String,
     pub(crate) patient_email: String,
+    /// What the patient said the visit is for.
+    pub(crate) visit_reason: Option<String>,
 }
 
 impl BookingRow {
@@ -144,6 +146,7 @@ impl BookingRow {
             cancellable: cancellable(&view.booking, now),
             patient: String::new(),
             patient_email: String::new(),
+            visit_reason: view.booking.visit_reason.clone(),
         }
     }
 }

@@ -137,6 +137,10 @@ fn outcome_flash(done: &str) -> Option<Flash> {
             "That booking form was already used for another slot, so nothing was booked. \
              Press Book again.",
         ),
+        "reason" => error(
+            "The reason for the visit could not be kept: it may be at most 500 characters, \
+             without control characters. Nothing was booked.",
+        ),
         "incomplete" => {
             error("That booking form was incomplete, so nothing was booked. Press Book again.")
         }
@@ -284,6 +288,8 @@ fn page_zone(req: &Request, filters: &Filters, doctor: Option<&Doctor>) -> Tz {
 #[serde(default)]
 struct BookForm {
     idempotency_key: String,
+    /// What the visit is for (optional); one form serves Book and Hold.
+    visit_reason: String,
     #[serde(flatten)]
     filters: Filters,
 }
@@ -344,15 +350,24 @@ async fn take(
         to.push_str(done);
         redirect(&to)
     };
+    let visit_reason = Some(form.visit_reason.clone());
     let (operation, result) = match how {
         Take::Book => {
             let Ok(key) = IdempotencyKey::new(form.idempotency_key.trim()) else {
                 return Ok(back("incomplete"));
             };
-            let result = engine.book(slot_id, caller.patient_id(), Some(key)).await;
+            let result = engine
+                .book_or_replay(slot_id, caller.patient_id(), Some(key), visit_reason)
+                .await
+                .map(|created| created.booking);
             ("book", result)
         }
-        Take::Hold => ("hold", engine.hold(slot_id, caller.patient_id()).await),
+        Take::Hold => {
+            let result = engine
+                .hold_with_reason(slot_id, caller.patient_id(), visit_reason)
+                .await;
+            ("hold", result)
+        }
     };
     match result.map_err(Problem::from) {
         Ok(booking) => {
@@ -365,6 +380,7 @@ async fn take(
                 "slot_unavailable" => "taken",
                 "slot_in_past" => "started",
                 "slot_not_found" => "gone",
+                "validation_failed" if problem.field() == Some("visit_reason") => "reason",
                 "validation_failed" => "used_form",
                 _ => return Err(PageError::Problem(problem)),
             };

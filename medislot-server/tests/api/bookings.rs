@@ -364,8 +364,74 @@ async fn a_cancelled_booking_of_an_unknown_id_returns_404() {
     .expect_problem(404, "booking_not_found");
 }
 
+async fn the_reason_for_the_visit_is_kept_and_shown_to_the_admin_and_a_bad_one_is_named() {
+    let app = TestApp::new().await;
+    let (_, _, slots) = app.clinic(4).await;
+    let patient = app.patient().await;
+    let admin = app.admin().await;
+    let reason = "Knee pain after running\nworse on stairs";
+    let booked = app
+        .post(
+            "/api/v1/bookings",
+            As::Bearer(&patient),
+            json!({"slot_id": slots[0], "visit_reason": reason}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(booked["visit_reason"], reason);
+    let id = uuid_of(&booked["id"]);
+    let seen = app
+        .get(&format!("/api/v1/bookings/{id}"), As::Bearer(&admin))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(seen["visit_reason"], reason);
+
+    // A hold takes one too, and still needs no body.
+    let held = app
+        .post(
+            &format!("/api/v1/slots/{}/hold", slots[1]),
+            As::Bearer(&patient),
+            json!({"visit_reason": "Repeat prescription"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(held["visit_reason"], "Repeat prescription");
+    let bare = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/slots/{}/hold", slots[2]),
+            As::Bearer(&patient),
+            None,
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert!(
+        bare.get("visit_reason").is_none(),
+        "absent when not given: {bare}"
+    );
+
+    // Too long, or a control character: 422 naming the field, and nothing booked.
+    let other = app.patient().await;
+    for bad in ["x".repeat(501), "bell \u{7}".to_owned()] {
+        let answer = app
+            .post(
+                "/api/v1/bookings",
+                As::Bearer(&other),
+                json!({"slot_id": slots[3], "visit_reason": bad}),
+            )
+            .await;
+        assert_eq!(answer.expect(422)["field"], "visit_reason");
+    }
+    app.book(&other, slots[3]).await.expect(201);
+}
+
 crate::on_every_store!(
     booking_a_free_slot_returns_201_confirmed_with_slot_and_doctor,
+    the_reason_for_the_visit_is_kept_and_shown_to_the_admin_and_a_bad_one_is_named,
     booking_a_taken_slot_returns_409_slot_unavailable,
     racing_patients_get_exactly_one_booking,
     booking_an_unknown_slot_returns_404,

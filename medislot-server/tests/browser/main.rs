@@ -37,6 +37,7 @@ macro_rules! on_each_store {
 
 mod profile;
 mod review;
+mod visit;
 
 on_each_store!(
     a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation,

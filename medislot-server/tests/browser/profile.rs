@@ -5,42 +5,11 @@
 use fantoccini::key::Key;
 use medislot_core::SessionGeneration;
 
-use crate::support::{browser_available, Browser, StoreKind, TestApp};
+use crate::support::{browser_available, press, tab_to, Browser, StoreKind, TestApp};
 
 const PATIENT_PASSWORD: &str = "patient-password-1";
 
 on_each_store!(a_patient_edits_the_profile_and_changes_the_password_by_keyboard_only);
-
-/// Presses Tab until the focused element matches `css` (at most 60 times); panics otherwise.
-async fn tab_to(browser: &Browser, css: &str) {
-    for _ in 0..60 {
-        let at = browser
-            .client
-            .execute(
-                "return document.activeElement && document.activeElement.matches(arguments[0]);",
-                vec![serde_json::json!(css)],
-            )
-            .await
-            .expect("script");
-        if at.as_bool() == Some(true) {
-            return;
-        }
-        press(browser, &Key::Tab.to_string()).await;
-    }
-    panic!("Tab never reached {css}");
-}
-
-/// Sends keys to the focused element.
-async fn press(browser: &Browser, keys: &str) {
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("focus")
-        .send_keys(keys)
-        .await
-        .expect("keys");
-}
 
 /// Empties the focused text field by keyboard and types `text`.
 async fn retype(browser: &Browser, text: &str) {

@@ -517,3 +517,34 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// Presses Tab until the focused element matches `css` (at most 60 times); panics otherwise.
+pub(crate) async fn tab_to(browser: &Browser, css: &str) {
+    for _ in 0..60 {
+        let at = browser
+            .client
+            .execute(
+                "return document.activeElement && document.activeElement.matches(arguments[0]);",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .expect("script");
+        if at.as_bool() == Some(true) {
+            return;
+        }
+        press(browser, &fantoccini::key::Key::Tab.to_string()).await;
+    }
+    panic!("Tab never reached {css}");
+}
+
+/// Sends keys to the focused element.
+pub(crate) async fn press(browser: &Browser, keys: &str) {
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focus")
+        .send_keys(keys)
+        .await
+        .expect("keys");
+}

@@ -597,6 +597,94 @@ async fn a_retried_book_form_returns_the_first_booking_and_a_late_one_hears_just
 }
 
 #[tokio::test]
+async fn the_reason_for_the_visit_goes_with_book_or_hold_and_is_shown_to_patient_and_admin() {
+    let web = Web::start().await;
+    let (_, cookie) = web.patient("visit@example.com").await;
+    let (_, slots) = web.doctor_with_slots(3).await;
+    let list = web.get("/slots", &cookie).await;
+    list.assert_html(StatusCode::OK);
+    // One form per slot: its Hold button posts the same fields elsewhere.
+    let hold_button = format!("formaction=\"/slots/{}/hold\"", slots[1].id);
+    assert!(list.body.contains(&hold_button), "{}", list.body);
+    assert!(list.body.contains("name=\"visit_reason\""));
+    let csrf = list.csrf();
+
+    let reason = "Rash on <b>both</b> arms\nsince Monday";
+    let booked = web
+        .post(
+            &format!("/slots/{}/book", slots[0].id),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("idempotency_key", "visit-1"),
+                ("visit_reason", reason),
+            ],
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::SEE_OTHER);
+    let page = web
+        .get(&booked.location.expect("a redirect"), &cookie)
+        .await;
+    page.assert_html(StatusCode::OK);
+    assert!(
+        page.body
+            .contains("Rash on &#60;b&#62;both&#60;/b&#62; arms\nsince Monday")
+            || page
+                .body
+                .contains("Rash on &lt;b&gt;both&lt;/b&gt; arms\nsince Monday"),
+        "shown, escaped: {}",
+        page.body
+    );
+
+    let held = web
+        .post(
+            &format!("/slots/{}/hold", slots[1].id),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("visit_reason", "Blood test results"),
+            ],
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::SEE_OTHER);
+    let page = web.get(&held.location.expect("a redirect"), &cookie).await;
+    assert!(page.body.contains("Blood test results"), "{}", page.body);
+
+    let admin = web.sign_in(ADMIN_EMAIL).await;
+    let bookings = web.get("/admin/bookings", &admin).await;
+    bookings.assert_html(StatusCode::OK);
+    assert!(
+        bookings.body.contains("Blood test results"),
+        "{}",
+        bookings.body
+    );
+
+    // Too long (a form can be sent without the browser's maxlength): nothing is booked and
+    // the list says why.
+    let long = "x".repeat(501);
+    let refused = web
+        .post(
+            &format!("/slots/{}/book", slots[2].id),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("idempotency_key", "visit-2"),
+                ("visit_reason", long.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    let back = refused.location.expect("a redirect");
+    assert!(back.contains("done=reason"), "{back}");
+    let shown = web.get(&back, &cookie).await;
+    assert!(shown
+        .body
+        .contains("reason for the visit could not be kept"));
+    let free = web.state.engine().slot(slots[2].id).await.unwrap();
+    assert_eq!(free.status, medislot_core::SlotStatus::Available);
+}
+
+#[tokio::test]
 async fn slot_filters_that_do_not_parse_are_named_next_to_their_fields() {
     let web = Web::start().await;
     web.doctor_with_slots(1).await;
