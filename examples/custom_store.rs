@@ -1,212 +1,50 @@
-//! Plug in your own storage: a `SlotStore` that wraps another store and logs every change, and
-//! proof that it keeps the rules by running the conformance kit against it.
+//! Plug in your own storage: a store that wraps another store and logs every change, and proof
+//! that it keeps the rules by running the conformance kit against it.
 //!
 //! Run the demo: `cargo run --example custom_store`
 //! Run the kit on it: `cargo test -p medislot-examples --example custom_store`
 //!
-//! Every change reaches a store through one method, `SlotStore::mutate`, so the wrapper logs
-//! them all in one place. A real backend implements the same two traits over its own storage;
-//! the kit is the contract.
+//! A store that only watches or disturbs another one's calls (logging, metrics, fault
+//! injection) is a [`Layer`]: [`Layered`] passes every method of `SlotStore` and `AccountStore`
+//! to the inner store between the layer's two hooks. Every change reaches a store through one
+//! method, `SlotStore::mutate`, so this layer logs them all in one place. A real backend
+//! implements the same two traits over its own storage; the kit is the contract.
 
+use std::fmt::Debug;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use medislot_core::{
-    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingEngine, BookingId,
-    BookingQuery, BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email,
-    EntryId, Error, JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore,
-    MessageQuery, NewDoctor, OutboxMessage, Page, PatientId, Result, RevokedSession, Role,
-    SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
-    SlotView, TimeRange,
+    BookingEngine, Call, Error, Layer, Layered, MemoryStore, NewDoctor, PatientId, Result,
+    TimeRange,
 };
 
-/// Wraps any store and logs each mutation and its outcome with `tracing`.
+/// Logs each write to the store it wraps, and its outcome, with `tracing`.
 #[derive(Debug, Default)]
-pub struct LoggingStore<S> {
-    inner: S,
-}
+pub struct Logging;
 
-impl<S> LoggingStore<S> {
-    /// Logs the changes made to `inner`.
-    pub fn new(inner: S) -> Self {
-        Self { inner }
-    }
-}
-
-/// Logs what a mutation did and passes its result through.
-fn logged<T: std::fmt::Debug>(what: &str, result: Result<T>) -> Result<T> {
-    match &result {
-        Ok(value) => tracing::info!(what, ?value, "applied"),
-        Err(error) => tracing::info!(what, %error, "refused"),
-    }
-    result
-}
-
-#[async_trait]
-impl<S: SlotStore> SlotStore for LoggingStore<S> {
-    /// Every mutation passes here: log what it claimed and what was committed, or why not.
-    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
-        let result = self.inner.mutate(claim, decide).await;
-        match &result {
-            Ok(decision) => tracing::info!(
-                ?claim,
-                changes = ?decision.changes,
-                reply = ?decision.reply.as_ref().map(|b| (b.id, b.status())),
-                "committed"
-            ),
-            Err(error) => tracing::info!(?claim, %error, "refused"),
+impl Layer for Logging {
+    fn after(&self, call: Call, outcome: std::result::Result<&dyn Debug, &Error>) {
+        if !call.writes() {
+            return;
         }
-        result
-    }
-
-    async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
-        self.inner.doctor(id).await
-    }
-
-    async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
-        self.inner.list_doctors(filter).await
-    }
-
-    async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
-        self.inner.slot(id, now).await
-    }
-
-    async fn list_slots(
-        &self,
-        query: &SlotQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Page<SlotView, SlotCursor>> {
-        self.inner.list_slots(query, now).await
-    }
-
-    async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
-        self.inner.booking(id).await
-    }
-
-    async fn list_bookings(
-        &self,
-        query: &BookingQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Page<BookingView, BookingCursor>> {
-        self.inner.list_bookings(query, now).await
-    }
-
-    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
-        self.inner.journal(query).await
-    }
-
-    async fn claim_messages(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>> {
-        self.inner.claim_messages(now, lease_until, limit).await
-    }
-
-    async fn settle_message(
-        &self,
-        id: EntryId,
-        settle: &Settle<'_>,
-    ) -> Result<Option<OutboxMessage>> {
-        self.inner.settle_message(id, settle).await
-    }
-
-    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
-        self.inner.messages(query).await
+        // A mutation's answer is what it committed: the changes and the booking it answers
+        // with. (An account's debug form leaves its password hash out.)
+        match outcome {
+            Ok(answer) => tracing::info!(?call, ?answer, "committed"),
+            Err(error) => tracing::info!(?call, %error, "refused"),
+        }
     }
 }
 
-#[async_trait]
-impl<S: AccountStore> AccountStore for LoggingStore<S> {
-    async fn insert_account(&self, account: &Account) -> Result<()> {
-        // Log the id only: an account carries a password hash.
-        let result = self.inner.insert_account(account).await;
-        logged("insert_account", result.map(|()| account.id))?;
-        Ok(())
-    }
-
-    async fn account(&self, id: AccountId) -> Result<Option<Account>> {
-        self.inner.account(id).await
-    }
-
-    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
-        self.inner.account_by_email(email).await
-    }
-
-    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
-        self.inner.search_accounts(part, limit).await
-    }
-
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
-        logged("set_role", self.inner.set_role(id, role).await)
-    }
-
-    async fn set_password_hash(
-        &self,
-        id: AccountId,
-        password_hash: &str,
-    ) -> Result<SessionGeneration> {
-        logged(
-            "set_password_hash",
-            self.inner.set_password_hash(id, password_hash).await,
-        )
-    }
-
-    async fn update_profile(
-        &self,
-        id: AccountId,
-        name: &str,
-        profile: &AccountProfile,
-    ) -> Result<()> {
-        logged(
-            "update_profile",
-            self.inner.update_profile(id, name, profile).await,
-        )
-    }
-
-    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
-        logged("end_sessions", self.inner.end_sessions(id).await)
-    }
-
-    async fn session_account(
-        &self,
-        id: AccountId,
-        session: SessionId,
-    ) -> Result<Option<SessionAccount>> {
-        self.inner.session_account(id, session).await
-    }
-
-    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
-        logged("revoke_session", self.inner.revoke_session(session).await)
-    }
-
-    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-        self.inner.prune_revoked_sessions(now).await
-    }
-
-    async fn record_login_failure(
-        &self,
-        id: AccountId,
-        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
-    ) -> Result<LoginThrottle> {
-        logged(
-            "record_login_failure",
-            self.inner.record_login_failure(id, next).await,
-        )
-    }
-
-    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
-        self.inner.clear_login_failures(id).await
-    }
-}
+/// Any store, with every write logged.
+pub type LoggingStore<S> = Layered<S, Logging>;
 
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
 
-    let engine = BookingEngine::new(Arc::new(LoggingStore::new(MemoryStore::new())));
+    let engine = BookingEngine::new(Arc::new(Layered::new(MemoryStore::new(), Logging)));
     let doctor = engine
         .create_doctor(NewDoctor::new("Dr Custom", "Dermatology", "Asia/Tokyo")?)
         .await?;
@@ -232,7 +70,7 @@ mod tests {
     use super::*;
 
     async fn fresh_store() -> LoggingStore<MemoryStore> {
-        LoggingStore::new(MemoryStore::new())
+        Layered::new(MemoryStore::new(), Logging)
     }
 
     // Every check of the conformance kit, run against the logging store.

@@ -16,8 +16,8 @@ const READERS: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_stores_racing_on_one_file_book_each_slot_exactly_once() {
-    let first = common::TempStore::new().await;
-    let second = first.second().await;
+    let first = common::temp_store().await;
+    let second = common::second(&first).await;
     let engines = [
         BookingEngine::new(Arc::new((*first).clone())),
         BookingEngine::new(Arc::new(second)),

@@ -3,18 +3,13 @@
 //! error, and the server is ready again as soon as the database is.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
-    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
-    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore, MessageQuery,
-    OutboxMessage, Page, Result, RevokedSession, Role, SessionAccount, SessionGeneration,
-    SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    BookingQuery, Call, Error, Layer, Layered, MemoryStore, Result, SlotStore, StoreError,
 };
 use medislot_pg::PgStore;
 use medislot_server::Stores;
@@ -23,156 +18,33 @@ use uuid::Uuid;
 
 use crate::{uuid_of, TestApp};
 
-/// A memory store whose first read of a booking after each write fails as unavailable: the
-/// database went away right after the commit.
+/// Makes a store's first read of a booking after each write fail as unavailable: the database
+/// went away right after the commit.
+#[derive(Default)]
 struct ReadBackFails {
-    inner: MemoryStore,
     just_wrote: AtomicBool,
 }
 
-#[async_trait]
-impl SlotStore for ReadBackFails {
-    async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
-        let decision = self.inner.mutate(claim, decide).await?;
-        self.just_wrote.store(true, Ordering::SeqCst);
-        Ok(decision)
-    }
-    async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
-        self.inner.doctor(id).await
-    }
-    async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
-        self.inner.list_doctors(filter).await
-    }
-    async fn slot(&self, id: SlotId, now: DateTime<Utc>) -> Result<Option<SlotView>> {
-        self.inner.slot(id, now).await
-    }
-    async fn list_slots(
-        &self,
-        query: &SlotQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Page<SlotView, SlotCursor>> {
-        self.inner.list_slots(query, now).await
-    }
-    async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
-        if self.just_wrote.swap(false, Ordering::SeqCst) {
+impl Layer for ReadBackFails {
+    fn before(&self, call: Call) -> Result<()> {
+        if call == Call::Booking && self.just_wrote.swap(false, Ordering::SeqCst) {
             return Err(Error::Store(StoreError::Unavailable(
                 "the connection was lost".into(),
             )));
         }
-        self.inner.booking(id).await
-    }
-    async fn list_bookings(
-        &self,
-        query: &BookingQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Page<BookingView, BookingCursor>> {
-        self.inner.list_bookings(query, now).await
+        Ok(())
     }
 
-    async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
-        self.inner.journal(query).await
-    }
-
-    async fn claim_messages(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>> {
-        self.inner.claim_messages(now, lease_until, limit).await
-    }
-
-    async fn settle_message(
-        &self,
-        id: EntryId,
-        settle: &Settle<'_>,
-    ) -> Result<Option<OutboxMessage>> {
-        self.inner.settle_message(id, settle).await
-    }
-
-    async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
-        self.inner.messages(query).await
-    }
-}
-
-#[async_trait]
-impl AccountStore for ReadBackFails {
-    async fn insert_account(&self, account: &Account) -> Result<()> {
-        self.inner.insert_account(account).await
-    }
-
-    async fn account(&self, id: AccountId) -> Result<Option<Account>> {
-        self.inner.account(id).await
-    }
-
-    async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
-        self.inner.account_by_email(email).await
-    }
-
-    async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>> {
-        self.inner.search_accounts(part, limit).await
-    }
-
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
-        self.inner.set_role(id, role).await
-    }
-
-    async fn set_password_hash(
-        &self,
-        id: AccountId,
-        password_hash: &str,
-    ) -> Result<SessionGeneration> {
-        self.inner.set_password_hash(id, password_hash).await
-    }
-
-    async fn update_profile(
-        &self,
-        id: AccountId,
-        name: &str,
-        profile: &AccountProfile,
-    ) -> Result<()> {
-        self.inner.update_profile(id, name, profile).await
-    }
-
-    async fn end_sessions(&self, id: AccountId) -> Result<SessionGeneration> {
-        self.inner.end_sessions(id).await
-    }
-
-    async fn session_account(
-        &self,
-        id: AccountId,
-        session: SessionId,
-    ) -> Result<Option<SessionAccount>> {
-        self.inner.session_account(id, session).await
-    }
-
-    async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {
-        self.inner.revoke_session(session).await
-    }
-
-    async fn prune_revoked_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
-        self.inner.prune_revoked_sessions(now).await
-    }
-
-    async fn record_login_failure(
-        &self,
-        id: AccountId,
-        next: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
-    ) -> Result<LoginThrottle> {
-        self.inner.record_login_failure(id, next).await
-    }
-
-    async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
-        self.inner.clear_login_failures(id).await
+    fn after(&self, call: Call, outcome: std::result::Result<&dyn Debug, &Error>) {
+        if call == Call::Mutate && outcome.is_ok() {
+            self.just_wrote.store(true, Ordering::SeqCst);
+        }
     }
 }
 
 #[tokio::test]
 async fn a_committed_booking_is_answered_201_when_the_read_after_the_write_fails_once() {
-    let store = Arc::new(ReadBackFails {
-        inner: MemoryStore::new(),
-        just_wrote: AtomicBool::new(false),
-    });
+    let store = Arc::new(Layered::new(MemoryStore::new(), ReadBackFails::default()));
     let app = TestApp::on_stores(Stores::from_store(store, "fails after writes"), |_| {}).await;
     let (admin, _, slots) = app.clinic(2).await;
     let patient = app.patient().await;

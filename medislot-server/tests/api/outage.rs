@@ -1,129 +1,29 @@
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
-    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
-    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
-    Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
-    SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    AccountId, Call, Error, Layer, Layered, MemoryStore, Result, SessionGeneration, StoreError,
 };
 use medislot_server::Stores;
 use serde_json::json;
 
 use crate::{As, TestApp, User};
 
-/// A store whose every call fails the way `fail` says.
-struct BrokenStore {
+/// Fails every call the way `fail` says, before it reaches the store.
+struct Broken {
     fail: fn() -> StoreError,
 }
 
-impl BrokenStore {
-    fn err<T>(&self) -> Result<T> {
+impl Layer for Broken {
+    fn before(&self, _: Call) -> Result<()> {
         Err(Error::Store((self.fail)()))
     }
 }
 
-#[async_trait]
-impl SlotStore for BrokenStore {
-    async fn mutate(&self, _: &Claim, _: &Decide<'_>) -> Result<Decision> {
-        self.err()
-    }
-    async fn doctor(&self, _: DoctorId) -> Result<Option<Doctor>> {
-        self.err()
-    }
-    async fn list_doctors(&self, _: &DoctorFilter) -> Result<Vec<Doctor>> {
-        self.err()
-    }
-    async fn slot(&self, _: SlotId, _: DateTime<Utc>) -> Result<Option<SlotView>> {
-        self.err()
-    }
-    async fn list_slots(
-        &self,
-        _: &SlotQuery,
-        _: DateTime<Utc>,
-    ) -> Result<Page<SlotView, SlotCursor>> {
-        self.err()
-    }
-    async fn booking(&self, _: BookingId) -> Result<Option<BookingView>> {
-        self.err()
-    }
-    async fn list_bookings(
-        &self,
-        _: &BookingQuery,
-        _: DateTime<Utc>,
-    ) -> Result<Page<BookingView, BookingCursor>> {
-        self.err()
-    }
-    async fn journal(&self, _: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>> {
-        self.err()
-    }
-    async fn claim_messages(
-        &self,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-        _: u32,
-    ) -> Result<Vec<OutboxMessage>> {
-        self.err()
-    }
-    async fn settle_message(&self, _: EntryId, _: &Settle<'_>) -> Result<Option<OutboxMessage>> {
-        self.err()
-    }
-    async fn messages(&self, _: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
-        self.err()
-    }
-}
-
-#[async_trait]
-impl AccountStore for BrokenStore {
-    async fn insert_account(&self, _: &Account) -> Result<()> {
-        self.err()
-    }
-    async fn account(&self, _: AccountId) -> Result<Option<Account>> {
-        self.err()
-    }
-    async fn account_by_email(&self, _: &Email) -> Result<Option<Account>> {
-        self.err()
-    }
-    async fn search_accounts(&self, _: &str, _: u32) -> Result<Vec<Account>> {
-        self.err()
-    }
-    async fn set_role(&self, _: AccountId, _: Role) -> Result<()> {
-        self.err()
-    }
-    async fn set_password_hash(&self, _: AccountId, _: &str) -> Result<SessionGeneration> {
-        self.err()
-    }
-    async fn update_profile(&self, _: AccountId, _: &str, _: &AccountProfile) -> Result<()> {
-        self.err()
-    }
-    async fn end_sessions(&self, _: AccountId) -> Result<SessionGeneration> {
-        self.err()
-    }
-    async fn session_account(&self, _: AccountId, _: SessionId) -> Result<Option<SessionAccount>> {
-        self.err()
-    }
-    async fn revoke_session(&self, _: &RevokedSession) -> Result<()> {
-        self.err()
-    }
-    async fn prune_revoked_sessions(&self, _: DateTime<Utc>) -> Result<u64> {
-        self.err()
-    }
-    async fn record_login_failure(
-        &self,
-        _: AccountId,
-        _: &(dyn Fn(LoginThrottle) -> LoginThrottle + Send + Sync),
-    ) -> Result<LoginThrottle> {
-        self.err()
-    }
-    async fn clear_login_failures(&self, _: AccountId) -> Result<()> {
-        self.err()
-    }
-}
-
 async fn broken_app(fail: fn() -> StoreError) -> (TestApp, User) {
-    let stores = Stores::from_store(Arc::new(BrokenStore { fail }), "broken");
+    let stores = Stores::from_store(
+        Arc::new(Layered::new(MemoryStore::new(), Broken { fail })),
+        "broken",
+    );
     let app = TestApp::on_stores(stores, |_| {}).await;
     // A correctly signed session for an account the store cannot read.
     let session = app
