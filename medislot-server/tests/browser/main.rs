@@ -36,6 +36,7 @@ macro_rules! on_each_store {
 }
 
 mod profile;
+mod reschedule;
 mod review;
 mod visit;
 
