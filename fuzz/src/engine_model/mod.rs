@@ -78,7 +78,8 @@ pub struct Input {
     ops: Vec<Op>,
 }
 
-/// Operations; the last two were added after the first corpus, which decodes differently since.
+/// Operations. Variants were added after the first corpus (`CreateDoctor` and `PublishSlots`,
+/// then `Reschedule`), so older corpus inputs decode differently since; they still run.
 #[derive(Arbitrary, Debug)]
 enum Op {
     Book {
@@ -145,6 +146,13 @@ enum Op {
     PublishSlots {
         doctor: u8,
         ranges: Ranges,
+    },
+    /// A patient's move (`patient` is `Some`) or an admin's.
+    Reschedule {
+        booking: u8,
+        patient: Option<u8>,
+        target: u8,
+        key: Option<u8>,
     },
 }
 
@@ -340,6 +348,13 @@ impl World {
         PatientId::from_uuid(Uuid::from_u128(1 + u128::from(index) % PATIENTS))
     }
 
+    fn key(index: u8) -> IdempotencyKey {
+        setup(
+            "make a key",
+            IdempotencyKey::new(&format!("key-{}", index % KEYS)),
+        )
+    }
+
     fn booking(&self, index: u8) -> BookingId {
         let bookings = self.model.bookings();
         let index = usize::from(index) % (bookings.len() + 1);
@@ -356,17 +371,12 @@ impl World {
         match op {
             Op::Book { slot, patient, key } => {
                 let (slot, patient) = (self.slot(*slot), Self::patient(*patient));
-                let key = key.map(|k| {
-                    setup(
-                        "make a key",
-                        IdempotencyKey::new(&format!("key-{}", k % KEYS)),
-                    )
-                });
+                let key = key.map(Self::key);
                 let want = self
                     .model
                     .create(slot, patient, BookingState::Confirmed, key.clone());
                 let got = wait(self.engine.book(slot, patient, key));
-                self.compare_made(op, want, got);
+                self.compare_made(op, want, got, Model::commit);
             }
             Op::Hold { slot, patient } => {
                 let (slot, patient) = (self.slot(*slot), Self::patient(*patient));
@@ -375,7 +385,7 @@ impl World {
                 };
                 let want = self.model.create(slot, patient, state, None);
                 let got = wait(self.engine.hold(slot, patient));
-                self.compare_made(op, want, got);
+                self.compare_made(op, want, got, Model::commit);
             }
             Op::Confirm { booking, patient } => {
                 let (id, patient) = (self.booking(*booking), Self::patient(*patient));
@@ -405,6 +415,21 @@ impl World {
                 });
                 let got = wait(self.engine.cancel_as_admin(id, reason.text()));
                 self.compare_event(op, want, got);
+            }
+            Op::Reschedule {
+                booking,
+                patient,
+                target,
+                key,
+            } => {
+                let id = self.booking(*booking);
+                let patient = patient.map(Self::patient);
+                let target = self.slot(*target);
+                let key = key.map(Self::key);
+                let want = self.model.reschedule(id, patient, target, key.clone());
+                let got = wait(self.engine.reschedule_or_replay(id, patient, target, key))
+                    .map(|created| created.booking);
+                self.compare_made(op, want, got, Model::commit_move);
             }
             Op::Clock { minutes } => self.move_clock(Duration::minutes(i64::from(*minutes))),
             Op::Nudge { seconds } => self.move_clock(Duration::seconds(i64::from(*seconds))),
@@ -509,7 +534,15 @@ impl World {
         }
     }
 
-    fn compare_made(&mut self, op: &Op, want: Result<Made, Refusal>, got: Result<Booking>) {
+    /// Compares a request that makes a booking; `record` keeps the engine's new booking in
+    /// the model.
+    fn compare_made(
+        &mut self,
+        op: &Op,
+        want: Result<Made, Refusal>,
+        got: Result<Booking>,
+        record: fn(&mut Model, Booking),
+    ) {
         let now = self.model.now();
         match (want, got) {
             (Ok(Made::New(draft)), Ok(got)) => {
@@ -526,7 +559,7 @@ impl World {
                     "{op:?} at {now}: a new booking reused id {}",
                     got.id
                 );
-                self.model.commit(got);
+                record(&mut self.model, got);
             }
             (Ok(Made::Replayed(first)), Ok(got)) => {
                 assert_eq!(got, self.model.bookings()[first], "{op:?} at {now}: replay");

@@ -230,6 +230,85 @@ impl Model {
         self.bookings.push(booking);
     }
 
+    /// `reschedule_as_patient` (`patient` is `Some`) or `reschedule_as_admin`: refused unless
+    /// the booking exists and is the patient's, (a key the owner already used replays its
+    /// first move, or is refused for another request), the target is another slot, the booking
+    /// is confirmed and, for a patient, its slot has not started, and the target is a live
+    /// slot that has not started and that nobody occupies now (a lapsed occupant is tidied).
+    /// The new booking is made by the engine; [`Model::commit_move`] records it.
+    pub(super) fn reschedule(
+        &mut self,
+        id: BookingId,
+        patient: Option<PatientId>,
+        target: SlotId,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Made, Refusal> {
+        let old = self
+            .bookings
+            .iter()
+            .find(|b| b.id == id)
+            .cloned()
+            .ok_or(Refusal::BookingNotFound(id))?;
+        if patient.is_some_and(|p| p != old.patient_id) {
+            return Err(Refusal::NotOwner(id));
+        }
+        if let Some(key) = &key {
+            if let Some(&first) = self.keys.get(&(old.patient_id, key.clone())) {
+                let made = &self.bookings[first];
+                return if made.rescheduled_from == Some(id) && made.slot_id == target {
+                    Ok(Made::Replayed(first))
+                } else {
+                    Err(Refusal::Validation {
+                        field: "Idempotency-Key",
+                    })
+                };
+            }
+        }
+        if old.slot_id == target {
+            return Err(Refusal::Validation { field: "slot_id" });
+        }
+        // The new booking's id is the engine's to pick: any id checks the transition.
+        let to = BookingId::from_uuid(uuid::Uuid::nil());
+        let event = match patient {
+            Some(patient) => Event::RescheduleByPatient { patient, to },
+            None => Event::RescheduleByAdmin { to },
+        };
+        rules::transition(&old, &event, self.now)?;
+        if let (Some(_), Some(slot)) = (patient, self.slot(old.slot_id)) {
+            // The default cut-off (none): until the slot starts.
+            let starts_at = slot.range.starts_at();
+            if self.now >= starts_at {
+                return Err(Refusal::TooLateToChange {
+                    booking: id,
+                    allowed_until: starts_at,
+                });
+            }
+        }
+        let made = self.create(target, old.patient_id, BookingState::Confirmed, None)?;
+        let Made::New(draft) = made else {
+            unreachable!("a request without a key is never a replay");
+        };
+        Ok(Made::New(Booking {
+            idempotency_key: key,
+            rescheduled_from: Some(id),
+            visit_reason: old.visit_reason,
+            ..draft
+        }))
+    }
+
+    /// Records a move the engine made after [`Model::reschedule`] answered [`Made::New`]: the
+    /// new booking, and the old one rescheduled to it.
+    pub(super) fn commit_move(&mut self, new: Booking) {
+        let old = new.rescheduled_from.expect("a move links back");
+        let index = self
+            .bookings
+            .iter()
+            .position(|b| b.id == old)
+            .expect("the moved booking is in the model");
+        self.write(index, BookingState::Rescheduled { to: new.id });
+        self.commit(new);
+    }
+
     /// A patient's or admin's cancellation reason as the engine keeps it: trimmed, `None` when
     /// blank, refused when longer than 500 characters or when it holds a control character
     /// other than a tab or a line break (C0, DEL and C1: what every store can hold).
