@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingEngine, BookingId,
-    BookingQuery, BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email,
-    EntryId, Error, JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore,
+    BookingQuery, BookingView, Channel, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId,
+    Email, EntryId, Error, JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore,
     MessageQuery, NewDoctor, OutboxMessage, Page, PatientId, Result, RevokedSession, Role,
     SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
     SlotView, TimeRange,
@@ -98,19 +98,23 @@ impl<S: SlotStore> SlotStore for LoggingStore<S> {
 
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
-        self.inner.claim_messages(now, lease_until, limit).await
+        self.inner
+            .claim_messages(channel, now, lease_until, limit)
+            .await
     }
 
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
-        self.inner.settle_message(id, settle).await
+        self.inner.settle_message(id, channel, settle).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

@@ -87,7 +87,9 @@ pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
 pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
 pub use memory::MemoryStore;
-pub use outbox::{Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement};
+pub use outbox::{
+    Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement,
+};
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use session::{
     LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,

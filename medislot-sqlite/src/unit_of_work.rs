@@ -688,7 +688,8 @@ mod tests {
                 count(&store, "journal").await,
                 count(&store, "outbox").await
             ),
-            (1, 1)
+            // One copy of the message per channel.
+            (1, medislot_core::Channel::ALL.len() as i64)
         );
         let refused = force(&store, &Claim::default(), journalled(booking())).await;
         assert!(
@@ -700,7 +701,8 @@ mod tests {
                 count(&store, "journal").await,
                 count(&store, "outbox").await
             ),
-            (1, 1)
+            // One copy of the message per channel.
+            (1, medislot_core::Channel::ALL.len() as i64)
         );
 
         // What was written stays as it was: the journal refuses updates and deletes.

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
-    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
-    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
-    Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
-    SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    BookingView, Channel, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId,
+    Error, JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage,
+    Page, Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle,
+    SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
 };
 use medislot_server::Stores;
 use serde_json::json;
@@ -61,13 +61,19 @@ impl SlotStore for BrokenStore {
     }
     async fn claim_messages(
         &self,
+        _: Channel,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
         _: u32,
     ) -> Result<Vec<OutboxMessage>> {
         self.err()
     }
-    async fn settle_message(&self, _: EntryId, _: &Settle<'_>) -> Result<Option<OutboxMessage>> {
+    async fn settle_message(
+        &self,
+        _: EntryId,
+        _: Channel,
+        _: &Settle<'_>,
+    ) -> Result<Option<OutboxMessage>> {
         self.err()
     }
     async fn messages(&self, _: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
-    BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId,
+    BookingView, Channel, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId,
     JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
     Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
     SlotId, SlotQuery, SlotStore, SlotView,
@@ -104,19 +104,23 @@ impl SlotStore for TempStore {
 
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
-        self.store.claim_messages(now, lease_until, limit).await
+        self.store
+            .claim_messages(channel, now, lease_until, limit)
+            .await
     }
 
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
-        self.store.settle_message(id, settle).await
+        self.store.settle_message(id, channel, settle).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
