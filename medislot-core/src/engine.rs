@@ -17,7 +17,7 @@ use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
 use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId};
 use crate::journal::{self, Actor, Context, JournalCursor, JournalEntry, JournalQuery};
-use crate::outbox::{MessageQuery, OutboxMessage, Settlement};
+use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settlement};
 use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
@@ -727,14 +727,19 @@ impl BookingEngine {
         self.store.journal(query).await
     }
 
-    /// Claims up to `limit` due outbox messages for `lease` (after which, unsettled, they may be
+    /// Claims up to `limit` of `channel`'s due outbox messages for `lease` (after which, unsettled, they may be
     /// claimed again), so that this caller alone delivers them meanwhile. Deliver each, then
     /// [`settle_message`](Self::settle_message) it.
     ///
     /// # Errors
     /// [`Error::Validation`] on `limit` outside 1..=500, on `lease` unless it is between one
     /// second and one hour.
-    pub async fn claim_messages(&self, limit: u32, lease: Duration) -> Result<Vec<OutboxMessage>> {
+    pub async fn claim_messages(
+        &self,
+        channel: Channel,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>> {
         check_limit(limit)?;
         if lease < Duration::seconds(1) || lease > Duration::hours(1) {
             return Err(Error::validation(
@@ -743,10 +748,12 @@ impl BookingEngine {
             ));
         }
         let now = self.now();
-        self.store.claim_messages(now, now + lease, limit).await
+        self.store
+            .claim_messages(channel, now, now + lease, limit)
+            .await
     }
 
-    /// Settles one outbox message: delivered, failed (tried again after a backoff, or dead after
+    /// Settles `channel`'s copy of one outbox message: delivered, failed (tried again after a backoff, or dead after
     /// the last attempt), or, for a dead one, retried ([`crate::Delivery::settle`]).
     ///
     /// # Errors
@@ -755,11 +762,14 @@ impl BookingEngine {
     pub async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settlement: &Settlement,
     ) -> Result<OutboxMessage> {
         let now = self.now();
         self.store
-            .settle_message(id, &|delivery| delivery.settle(id, settlement, now))
+            .settle_message(id, channel, &|delivery| {
+                delivery.settle(id, settlement, now)
+            })
             .await?
             .ok_or(Error::MessageNotFound(id))
     }

@@ -17,7 +17,7 @@ use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
-use crate::outbox::{MessageQuery, OutboxMessage, Settle};
+use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 use crate::slot::{SlotCursor, SlotQuery, SlotView};
@@ -196,21 +196,23 @@ impl<S: SlotStore, L: Layer> SlotStore for Layered<S, L> {
 
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
-        let answer = self.inner.claim_messages(now, lease_until, limit);
+        let answer = self.inner.claim_messages(channel, now, lease_until, limit);
         self.around(Call::ClaimMessages, answer).await
     }
 
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
-        self.around(Call::SettleMessage, self.inner.settle_message(id, settle))
-            .await
+        let answer = self.inner.settle_message(id, channel, settle);
+        self.around(Call::SettleMessage, answer).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

@@ -89,7 +89,9 @@ pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
 pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
 pub use layered::{Call, Keep, Layer, Layered};
 pub use memory::MemoryStore;
-pub use outbox::{Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement};
+pub use outbox::{
+    Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement,
+};
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use session::{
     LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,

@@ -19,7 +19,7 @@ use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
-use crate::outbox::{Delivery, MessageQuery, OutboxMessage, Settle};
+use crate::outbox::{Channel, Delivery, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
@@ -48,8 +48,8 @@ struct State {
     idempotency: HashMap<(PatientId, IdempotencyKey), BookingId>,
     /// The journal, in its listing order.
     journal: BTreeMap<JournalCursor, JournalEntry>,
-    /// The outbox: each message's delivery, by the journal entry it tells of.
-    outbox: HashMap<EntryId, (JournalCursor, Delivery)>,
+    /// The outbox: each message's delivery, by the journal entry it tells of and its channel.
+    outbox: HashMap<(EntryId, Channel), (JournalCursor, Delivery)>,
 }
 
 /// One doctor's live slots: (start, id) to end.
@@ -247,19 +247,20 @@ impl State {
             self.bookings.insert(booking.id, booking.clone());
         }
         for entry in &changes.journal {
-            let position = JournalCursor::after(entry);
-            if entry.kind.is_message() {
-                self.outbox
-                    .insert(entry.id, (position, Delivery::queued(changes.at)));
-            }
-            self.journal.insert(position, entry.clone());
+            self.journal
+                .insert(JournalCursor::after(entry), entry.clone());
+        }
+        for (entry, channel, delivery) in changes.queued() {
+            self.outbox
+                .insert((entry.id, channel), (JournalCursor::after(entry), delivery));
         }
     }
 
-    fn message(&self, id: EntryId) -> Option<OutboxMessage> {
-        let (position, delivery) = self.outbox.get(&id)?;
+    fn message(&self, id: EntryId, channel: Channel) -> Option<OutboxMessage> {
+        let (position, delivery) = self.outbox.get(&(id, channel))?;
         Some(OutboxMessage {
             entry: self.journal.get(position)?.clone(),
+            channel,
             delivery: delivery.clone(),
         })
     }
@@ -509,6 +510,7 @@ impl SlotStore for MemoryStore {
 
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -517,18 +519,18 @@ impl SlotStore for MemoryStore {
         let mut due: Vec<(DateTime<Utc>, EntryId)> = state
             .outbox
             .iter()
-            .filter(|(_, (_, delivery))| delivery.is_claimable_at(now))
-            .map(|(id, (_, delivery))| (delivery.due_at, *id))
+            .filter(|((_, on), (_, delivery))| *on == channel && delivery.is_claimable_at(now))
+            .map(|((id, _), (_, delivery))| (delivery.due_at, *id))
             .collect();
         due.sort_unstable();
         due.truncate(limit as usize);
         let mut claimed = Vec::with_capacity(due.len());
         for (_, id) in due {
-            if let Some((_, delivery)) = state.outbox.get_mut(&id) {
+            if let Some((_, delivery)) = state.outbox.get_mut(&(id, channel)) {
                 delivery.claimed_until = Some(lease_until);
                 delivery.attempts += 1;
             }
-            claimed.extend(state.message(id));
+            claimed.extend(state.message(id, channel));
         }
         Ok(claimed)
     }
@@ -536,14 +538,15 @@ impl SlotStore for MemoryStore {
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
         let mut state = self.state.write();
-        let Some((_, delivery)) = state.outbox.get_mut(&id) else {
+        let Some((_, delivery)) = state.outbox.get_mut(&(id, channel)) else {
             return Ok(None);
         };
         *delivery = settle(delivery)?;
-        Ok(state.message(id))
+        Ok(state.message(id, channel))
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
@@ -552,7 +555,7 @@ impl SlotStore for MemoryStore {
         let items: Vec<OutboxMessage> = state
             .journal
             .range((lower, Bound::Unbounded))
-            .filter_map(|(_, entry)| state.message(entry.id))
+            .filter_map(|(_, entry)| state.message(entry.id, query.channel))
             .filter(|message| {
                 query
                     .state

@@ -10,13 +10,71 @@
 //! A claim excludes other deliverers until its lease ends; a deliverer that crashes loses its
 //! claim when the lease ends and the message is claimed again. Delivery is therefore at least
 //! once; the message id ([`EntryId`]) is stable, so receivers drop duplicates.
+//!
+//! A message may leave by several [channels](Channel) (a webhook, an email): it is queued once
+//! per channel that carries its kind, and each channel's copy is claimed, retried and settled
+//! on its own, so a webhook that took a message never marks its email sent, and an email that
+//! failed never sends the webhook again.
+
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::ids::EntryId;
-use crate::journal::{JournalCursor, JournalEntry};
+use crate::journal::{EntryKind, JournalCursor, JournalEntry};
+
+/// A way messages leave MediSlot. Each channel keeps its own delivery state of each message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A signed `POST` to the clinic's other systems.
+    Webhook,
+    /// An email to the booking's patient.
+    Email,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 2] = [Channel::Webhook, Channel::Email];
+
+    /// The channel as stored and shown: `webhook` or `email`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+        }
+    }
+
+    /// Whether an entry of `kind` is queued on this channel. Webhooks carry every
+    /// [message](EntryKind::is_message); email leaves out the end of a clinic cancel's buffer,
+    /// which changes nothing for the patient, who was told of the cancel.
+    pub const fn carries(self, kind: EntryKind) -> bool {
+        match self {
+            Channel::Webhook => kind.is_message(),
+            Channel::Email => kind.is_message() && !matches!(kind, EntryKind::BookingBufferEnded),
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Channel::ALL
+            .into_iter()
+            .find(|channel| channel.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown channel {s:?}")))
+    }
+}
 
 /// How many times a message is tried before it is dead.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -35,6 +93,8 @@ pub const MAX_ERROR_CHARS: usize = 1000;
 pub struct OutboxMessage {
     /// The journal entry the message tells of; its id is the message id.
     pub entry: JournalEntry,
+    /// The channel this copy of the message leaves by.
+    pub channel: Channel,
     /// Where delivery stands.
     pub delivery: Delivery,
 }
@@ -187,6 +247,8 @@ pub fn backoff(id: EntryId, attempts: u32) -> Duration {
 /// Which outbox messages to list, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageQuery {
+    /// The channel whose copies to list.
+    pub channel: Channel,
     /// Only messages in this state.
     pub state: Option<MessageState>,
     /// Continue after this message.
@@ -210,6 +272,22 @@ mod tests {
             }
             assert!(backoff(id, 40) <= MAX_BACKOFF);
         }
+    }
+
+    #[test]
+    fn email_carries_every_message_but_the_end_of_a_buffer_and_channels_round_trip() {
+        for kind in EntryKind::ALL {
+            assert_eq!(Channel::Webhook.carries(kind), kind.is_message(), "{kind}");
+            assert_eq!(
+                Channel::Email.carries(kind),
+                kind.is_message() && kind != EntryKind::BookingBufferEnded,
+                "{kind}"
+            );
+        }
+        for channel in Channel::ALL {
+            assert_eq!(channel.as_str().parse::<Channel>().unwrap(), channel);
+        }
+        assert!("pigeon".parse::<Channel>().is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, EntryId, SlotId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
-use crate::outbox::{MessageQuery, OutboxMessage, Settle};
+use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::slot::{SlotCursor, SlotQuery, SlotView};
 use crate::unit_of_work::{Claim, Decide, Decision};
@@ -133,7 +133,7 @@ pub trait SlotStore: Send + Sync {
     /// Only storage failures.
     async fn journal(&self, query: &JournalQuery) -> Result<Page<JournalEntry, JournalCursor>>;
 
-    /// Claims up to `limit` outbox messages claimable at `now`
+    /// Claims up to `limit` of `channel`'s outbox messages claimable at `now`
     /// ([`Delivery::is_claimable_at`](crate::Delivery::is_claimable_at)), oldest first (by due instant, then id): each gets
     /// `claimed_until = lease_until` and one more attempt, atomically, so two deliverers never
     /// claim one message at the same time. A message claimed by another deliverer is skipped,
@@ -143,26 +143,28 @@ pub trait SlotStore: Send + Sync {
     /// Only storage failures.
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>>;
 
-    /// Settles one outbox message: locks it, calls `settle` with its delivery state, writes the
-    /// state `settle` returns and commits; or, when `settle` fails, changes nothing and returns
-    /// its error. `Ok(None)` when there is no such message.
+    /// Settles `channel`'s copy of one outbox message (and no other channel's): locks it, calls
+    /// `settle` with its delivery state, writes the state `settle` returns and commits; or, when
+    /// `settle` fails, changes nothing and returns its error. `Ok(None)` when there is no such message.
     ///
     /// # Errors
     /// Whatever `settle` refuses with; storage failures.
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>>;
 
-    /// Outbox messages that pass `query` (in its state when it names one), oldest first (by
-    /// instant, then id, as the journal), continuing after `query.after`, at most
-    /// `query.limit`.
+    /// The outbox messages of `query`'s channel that pass it (in its state when it names one),
+    /// oldest first (by instant, then id, as the journal), continuing after `query.after`, at
+    /// most `query.limit`.
     ///
     /// # Errors
     /// Only storage failures.

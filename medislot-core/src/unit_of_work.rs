@@ -14,6 +14,7 @@ use crate::doctor_profile::DoctorProfile;
 use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
 use crate::journal::JournalEntry;
+use crate::outbox::{Channel, Delivery};
 use crate::slot::{Slot, TimeRange};
 
 /// What one mutation locks, and what the store reads once the locks are held.
@@ -109,13 +110,24 @@ pub struct Changes {
     /// Bookings to insert.
     pub new_bookings: Vec<Booking>,
     /// The journal entries that record these changes, filled in by the engine
-    /// ([`crate::journal::record`]). Stores append each one, and queue each one whose kind
-    /// [is a message](crate::EntryKind::is_message) in the outbox, due at once
-    /// ([`Delivery::queued`](crate::Delivery::queued) at [`at`](Self::at)).
+    /// ([`crate::journal::record`]). Stores append each one, and queue in the outbox what
+    /// [`queued`](Self::queued) lists.
     pub journal: Vec<JournalEntry>,
 }
 
 impl Changes {
+    /// The outbox messages these changes queue: one copy of each entry for each
+    /// [channel](Channel::carries) that carries its kind, due at once
+    /// ([`Delivery::queued`] at [`at`](Self::at)). Stores write exactly these.
+    pub fn queued(&self) -> impl Iterator<Item = (&JournalEntry, Channel, Delivery)> + '_ {
+        self.journal.iter().flat_map(move |entry| {
+            Channel::ALL
+                .into_iter()
+                .filter(move |channel| channel.carries(entry.kind))
+                .map(move |channel| (entry, channel, Delivery::queued(self.at)))
+        })
+    }
+
     /// No changes yet, as of `at`.
     pub fn at(at: DateTime<Utc>) -> Self {
         Self {

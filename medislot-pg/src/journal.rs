@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Actor, BookingStatus, Changes, Delivery, EntryId, JournalCursor, JournalEntry, JournalQuery,
-    MessageQuery, MessageState, OutboxMessage, Page, Result, Settle,
+    Actor, BookingStatus, Changes, Channel, Delivery, EntryId, JournalCursor, JournalEntry,
+    JournalQuery, MessageQuery, MessageState, OutboxMessage, Page, Result, Settle,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -25,7 +25,7 @@ const ENTRY: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, 
 
 /// The delivery columns of `outbox o`.
 const DELIVERY: &str =
-    "o.attempts, o.due_at, o.claimed_until, o.delivered_at, o.dead_at, o.last_error";
+    "o.channel, o.attempts, o.due_at, o.claimed_until, o.delivered_at, o.dead_at, o.last_error";
 
 /// Appends to the write script one `INSERT` of every journal entry of `changes` and one of
 /// every message among them.
@@ -76,18 +76,20 @@ pub(crate) fn append(script: &mut Script, changes: &Changes) {
             .sql(")");
     }
     script.end();
-    let mut messages = changes.journal.iter().filter(|e| e.kind.is_message());
-    if let Some(first) = messages.next() {
-        let queued = Delivery::queued(changes.at);
-        script.sql("INSERT INTO outbox (entry_id, at, due_at) VALUES ");
-        for (i, entry) in std::iter::once(first).chain(messages).enumerate() {
+    let mut messages = changes.queued().peekable();
+    if messages.peek().is_some() {
+        script.sql("INSERT INTO outbox (entry_id, channel, at, due_at) VALUES ");
+        for (i, (entry, channel, queued)) in messages.enumerate() {
             if i > 0 {
                 script.sql(", ");
             }
+            // Channel names are this workspace's own constants.
             script
                 .sql("(")
                 .uuid(entry.id)
-                .sql(", ")
+                .sql(", '")
+                .sql(channel.as_str())
+                .sql("', ")
                 .ts(entry.at)
                 .sql(", ")
                 .ts(queued.due_at)
@@ -159,6 +161,7 @@ impl PgStore {
     /// One round trip: claim and read the claimed messages in one statement.
     pub(crate) async fn claim_messages_impl(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
@@ -166,10 +169,14 @@ impl PgStore {
         self.retrying("claim_messages", &no_rule, move || async move {
             let mut q = Sql::new("WITH claimed AS (UPDATE outbox SET claimed_until = ");
             q.bind(Lit::Ts(lease_until))
+                .push(", attempts = attempts + 1 WHERE channel = ")
+                .bind(Lit::Text(channel.as_str()))
                 .push(
-                    ", attempts = attempts + 1 WHERE entry_id IN (SELECT entry_id FROM outbox \
-                     WHERE delivered_at IS NULL AND dead_at IS NULL AND due_at <= ",
+                    " AND entry_id IN (SELECT entry_id FROM outbox \
+                     WHERE delivered_at IS NULL AND dead_at IS NULL AND channel = ",
                 )
+                .bind(Lit::Text(channel.as_str()))
+                .push(" AND due_at <= ")
                 .bind(Lit::Ts(now))
                 .push(" AND (claimed_until IS NULL OR claimed_until <= ")
                 .bind(Lit::Ts(now))
@@ -195,6 +202,7 @@ impl PgStore {
     pub(crate) async fn settle_message_impl(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
         self.retrying("settle_message", &no_rule, move || async move {
@@ -204,7 +212,9 @@ impl PgStore {
                     .push(", ")
                     .push(DELIVERY)
                     .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE o.entry_id = ")
-                    .bind(Lit::Uuid(id.as_uuid()));
+                    .bind(Lit::Uuid(id.as_uuid()))
+                    .push(" AND o.channel = ")
+                    .bind(Lit::Text(channel.as_str()));
                 let Some(row) = read.fetch_optional(self).await? else {
                     return Ok(None);
                 };
@@ -226,6 +236,8 @@ impl PgStore {
                     .bind(Lit::OptText(next.last_error.as_deref()))
                     .push(" WHERE entry_id = ")
                     .bind(Lit::Uuid(id.as_uuid()))
+                    .push(" AND channel = ")
+                    .bind(Lit::Text(channel.as_str()))
                     .push(" AND attempts = ")
                     .bind(Lit::Int(i64::from(was.attempts)))
                     .push(" AND due_at = ")
@@ -239,6 +251,7 @@ impl PgStore {
                 if write.execute(self).await? == 1 {
                     return Ok(Some(OutboxMessage {
                         entry: current.entry,
+                        channel,
                         delivery: next,
                     }));
                 }
@@ -257,7 +270,8 @@ impl PgStore {
             q.push(ENTRY)
                 .push(", ")
                 .push(DELIVERY)
-                .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE true");
+                .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE o.channel = ")
+                .bind(Lit::Text(query.channel.as_str()));
             q.push(match query.state {
                 None => "",
                 Some(MessageState::Pending) => " AND o.delivered_at IS NULL AND o.dead_at IS NULL",
@@ -311,8 +325,10 @@ fn entry(row: &PgRow) -> Result<JournalEntry, sqlx::Error> {
 
 fn message(row: &PgRow) -> Result<OutboxMessage, sqlx::Error> {
     let attempts: i32 = row.try_get("attempts")?;
+    let channel: String = row.try_get("channel")?;
     Ok(OutboxMessage {
         entry: entry(row)?,
+        channel: channel.parse().map_err(corrupt)?,
         delivery: Delivery {
             attempts: u32::try_from(attempts).unwrap_or(0),
             due_at: row.try_get("due_at")?,

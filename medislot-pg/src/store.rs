@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    BookingCursor, BookingId, BookingQuery, BookingView, Claim, Decide, Decision, Doctor,
+    BookingCursor, BookingId, BookingQuery, BookingView, Channel, Claim, Decide, Decision, Doctor,
     DoctorFilter, DoctorId, EntryId, Error, JournalCursor, JournalEntry, JournalQuery,
     MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
     SlotView, StoreError,
@@ -273,19 +273,22 @@ impl SlotStore for PgStore {
 
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
-        self.claim_messages_impl(now, lease_until, limit).await
+        self.claim_messages_impl(channel, now, lease_until, limit)
+            .await
     }
 
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
-        self.settle_message_impl(id, settle).await
+        self.settle_message_impl(id, channel, settle).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

@@ -215,6 +215,14 @@ pub struct Settings {
         global = true
     )]
     pub webhook_secret: Option<String>,
+    /// Email each booking event to its patient through this SMTP server:
+    /// `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required`, or plain
+    /// `smtp://host:25`. Needs --mail-from.
+    #[arg(long, env = "MEDISLOT_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of emails: an address, or `Name <address>`.
+    #[arg(long, env = "MEDISLOT_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
     /// Seconds between rounds of message delivery.
     #[arg(
         long,
@@ -259,6 +267,21 @@ impl Settings {
                 "--webhook-url needs --webhook-secret (MEDISLOT_WEBHOOK_SECRET) to sign with"
                     .to_owned(),
             ),
+        }
+    }
+
+    /// The mailer to email messages with, if an SMTP server is configured.
+    ///
+    /// # Errors
+    /// A message naming the unusable URL or sender, or saying the sender is missing.
+    pub fn mailer(&self) -> Result<Option<crate::delivery::Mailer>, String> {
+        let url = self.smtp_url.as_deref().filter(|u| !u.trim().is_empty());
+        match (url, self.mail_from.as_deref()) {
+            (None, _) => Ok(None),
+            (Some(url), Some(from)) => crate::delivery::Mailer::new(url, from).map(Some),
+            (Some(_), None) => {
+                Err("--smtp-url needs --mail-from (MEDISLOT_MAIL_FROM) to send as".to_owned())
+            }
         }
     }
 
@@ -386,6 +409,45 @@ mod tests {
         .unwrap();
         assert_eq!(cli.settings.webhook_urls.len(), 2);
         assert!(cli.settings.webhooks().unwrap().is_some());
+    }
+
+    // The mailer's connection pool lives on the Tokio runtime.
+    #[tokio::test]
+    async fn an_smtp_url_needs_a_sender_and_both_must_be_usable() {
+        let cli = Cli::try_parse_from(["medislot-server", "--smtp-url", "smtp://127.0.0.1:2525"])
+            .unwrap();
+        // MEDISLOT_MAIL_FROM may be set in the environment: the flag wins only when given.
+        if cli.settings.mail_from.is_none() {
+            let refused = cli.settings.mailer().unwrap_err();
+            assert!(refused.contains("--mail-from"), "{refused}");
+        }
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--smtp-url",
+            "smtp://127.0.0.1:2525",
+            "--mail-from",
+            "Clinic <clinic@example.com>",
+        ])
+        .unwrap();
+        assert!(cli.settings.mailer().unwrap().is_some());
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--smtp-url",
+            "gopher://host",
+            "--mail-from",
+            "clinic@example.com",
+        ])
+        .unwrap();
+        assert!(cli.settings.mailer().unwrap_err().contains("SMTP URL"));
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--smtp-url",
+            "smtp://127.0.0.1:2525",
+            "--mail-from",
+            "not an address",
+        ])
+        .unwrap();
+        assert!(cli.settings.mailer().unwrap_err().contains("sender"));
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //!
 //! Map of the crate: [`config`] (command line and environment), [`serve`] (start-up and
 //! shutdown), [`stores`] (which store a URL names), [`state`] (what handlers share), [`auth`]
-//! (passwords, sessions, CSRF, the authorization decision), [`password_rules`] (what a new
+//! (passwords, sessions, CSRF, the authorization decision), [`calendar`] (an appointment as
+//! an iCalendar file), [`password_rules`] (what a new
 //! password must be), [`accounts`] (sign up, sign in, make admin), [`problem`] (every error's
 //! HTTP answer), `allow` (the `Allow` header of a 405), `security_headers` (the
 //! Content-Security-Policy and HSTS of every response), [`client_addr`] (who the client is,
@@ -32,6 +33,7 @@ pub mod accounts;
 mod allow;
 mod api;
 pub mod auth;
+pub mod calendar;
 pub mod client_addr;
 pub mod config;
 pub mod delivery;

@@ -2,6 +2,7 @@
 //! on SIGINT or SIGTERM stop accepting, let in-flight requests finish, then exit.
 
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::{Listener, TcpListener};
@@ -23,6 +24,7 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 /// When the store cannot be opened, the settings are unusable, or the address cannot be bound.
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let webhooks = settings.webhooks()?;
+    let mailer = settings.mailer()?;
     let stores = stores::open(&settings.store_url()).await?;
     let description = stores.description.clone();
     if !settings.has_session_secret() {
@@ -79,22 +81,30 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         state.clone(),
         Duration::from_secs(settings.sweep_interval_secs.max(1)),
     );
-    let delivery = match webhooks {
-        Some(webhooks) => {
-            tracing::info!(?webhooks, "delivering messages to webhooks");
-            Some(delivery::spawn(
-                state.engine().clone(),
-                webhooks,
+    let mut outlets: Vec<Arc<dyn delivery::Outlet>> = Vec::new();
+    if let Some(webhooks) = webhooks {
+        tracing::info!(?webhooks, "delivering messages to webhooks");
+        outlets.push(Arc::new(webhooks));
+    }
+    if let Some(mailer) = mailer {
+        tracing::info!(?mailer, "emailing messages to patients");
+        outlets.push(Arc::new(mailer));
+    }
+    if outlets.is_empty() {
+        tracing::info!(
+            "no delivery channel configured: messages stay in the outbox (GET /api/v1/outbox)"
+        );
+    }
+    let delivery: Vec<_> = outlets
+        .into_iter()
+        .map(|outlet| {
+            delivery::spawn(
+                state.clone(),
+                outlet,
                 Duration::from_secs(settings.delivery_interval_secs.max(1)),
-            ))
-        }
-        None => {
-            tracing::info!(
-                "no delivery channel configured: messages stay in the outbox (GET /api/v1/outbox)"
-            );
-            None
-        }
-    };
+            )
+        })
+        .collect();
     let listener = TcpListener::bind(settings.listen);
     tracing::info!(
         "MediSlot listening on http://{} (web pages at /, API docs at /docs); the data is {}",
@@ -112,8 +122,8 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     if let Some(metrics) = metrics {
         metrics.abort();
     }
-    if let Some(delivery) = delivery {
-        delivery.abort();
+    for worker in delivery {
+        worker.abort();
     }
     tracing::info!("MediSlot stopped");
     Ok(result?)

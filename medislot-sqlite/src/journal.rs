@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Actor, BookingStatus, Changes, Delivery, EntryId, JournalCursor, JournalEntry, JournalQuery,
-    MessageQuery, OutboxMessage, Page, Result, Settle, StoreError,
+    Actor, BookingStatus, Changes, Channel, Delivery, EntryId, JournalCursor, JournalEntry,
+    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -20,7 +20,7 @@ use crate::store::{commit, SqliteStore};
 const ENTRY_COLUMNS: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, \
      j.slot_id, j.booking_id, j.patient_id, j.related_booking_id, j.from_status, j.to_status, \
      j.reason, j.request_id";
-const DELIVERY_COLUMNS: &str = "o.attempts, o.due_at, o.claimed_until, o.delivered_at, \
+const DELIVERY_COLUMNS: &str = "o.channel, o.attempts, o.due_at, o.claimed_until, o.delivered_at, \
      o.dead_at, o.last_error";
 
 /// Appends `changes.journal`, and queues each entry that is a message, in the mutation's
@@ -49,19 +49,20 @@ pub(crate) async fn append(conn: &mut SqliteConnection, changes: &Changes) -> Re
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-        if entry.kind.is_message() {
-            let queued = Delivery::queued(changes.at);
-            sqlx::query(
-                "INSERT INTO outbox (entry_id, at, attempts, due_at) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .bind(entry.id.as_uuid())
-            .bind(micros(entry.at))
-            .bind(i64::from(queued.attempts))
-            .bind(micros(queued.due_at))
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-        }
+    }
+    for (entry, channel, queued) in changes.queued() {
+        sqlx::query(
+            "INSERT INTO outbox (entry_id, channel, at, attempts, due_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(entry.id.as_uuid())
+        .bind(channel.as_str())
+        .bind(micros(entry.at))
+        .bind(i64::from(queued.attempts))
+        .bind(micros(queued.due_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }
@@ -121,6 +122,7 @@ pub(crate) async fn journal(
 /// claim at the same time.
 pub(crate) async fn claim(
     store: &SqliteStore,
+    channel: Channel,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u32,
@@ -128,8 +130,8 @@ pub(crate) async fn claim(
     let mut tx = store.begin_write().await?;
     let claimed = sqlx::query(
         "UPDATE outbox SET claimed_until = ?2, attempts = attempts + 1 \
-         WHERE entry_id IN (SELECT entry_id FROM outbox \
-           WHERE delivered_at IS NULL AND dead_at IS NULL AND due_at <= ?1 \
+         WHERE channel = ?4 AND entry_id IN (SELECT entry_id FROM outbox \
+           WHERE channel = ?4 AND delivered_at IS NULL AND dead_at IS NULL AND due_at <= ?1 \
              AND (claimed_until IS NULL OR claimed_until <= ?1) \
            ORDER BY due_at, entry_id LIMIT ?3) \
          RETURNING entry_id",
@@ -137,6 +139,7 @@ pub(crate) async fn claim(
     .bind(micros(now))
     .bind(micros(lease_until))
     .bind(i64::from(limit))
+    .bind(channel.as_str())
     .fetch_all(&mut *tx)
     .await
     .map_err(db);
@@ -146,7 +149,7 @@ pub(crate) async fn claim(
                 .iter()
                 .map(|row| get::<Uuid>(row, "entry_id").map(EntryId::from_uuid))
                 .collect::<Result<Vec<_>, _>>()?;
-            read_messages(&mut tx, &ids).await
+            read_messages(&mut tx, channel, &ids).await
         }
         Err(e) => Err(e),
     };
@@ -157,25 +160,27 @@ pub(crate) async fn claim(
 pub(crate) async fn settle(
     store: &SqliteStore,
     id: EntryId,
+    channel: Channel,
     settle: &Settle<'_>,
 ) -> Result<Option<OutboxMessage>> {
     let mut tx = store.begin_write().await?;
-    let result = settle_in(&mut tx, id, settle).await;
+    let result = settle_in(&mut tx, id, channel, settle).await;
     commit(tx, result).await
 }
 
 async fn settle_in(
     conn: &mut SqliteConnection,
     id: EntryId,
+    channel: Channel,
     settle: &Settle<'_>,
 ) -> Result<Option<OutboxMessage>> {
-    let Some(current) = read_messages(conn, &[id]).await?.pop() else {
+    let Some(current) = read_messages(conn, channel, &[id]).await?.pop() else {
         return Ok(None);
     };
     let next = settle(&current.delivery)?;
     sqlx::query(
         "UPDATE outbox SET attempts = ?2, due_at = ?3, claimed_until = ?4, delivered_at = ?5, \
-         dead_at = ?6, last_error = ?7 WHERE entry_id = ?1",
+         dead_at = ?6, last_error = ?7 WHERE entry_id = ?1 AND channel = ?8",
     )
     .bind(id.as_uuid())
     .bind(i64::from(next.attempts))
@@ -184,11 +189,13 @@ async fn settle_in(
     .bind(next.delivered_at.map(micros))
     .bind(next.dead_at.map(micros))
     .bind(next.last_error.as_deref())
+    .bind(channel.as_str())
     .execute(&mut *conn)
     .await
     .map_err(db)?;
     Ok(Some(OutboxMessage {
         entry: current.entry,
+        channel,
         delivery: next,
     }))
 }
@@ -202,7 +209,8 @@ pub(crate) async fn messages(
     sql.push(ENTRY_COLUMNS)
         .push(", ")
         .push(DELIVERY_COLUMNS)
-        .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE 1 = 1");
+        .push(" FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE o.channel = ")
+        .push_bind(query.channel.as_str());
     if let Some(state) = query.state {
         sql.push(match state {
             medislot_core::MessageState::Pending => {
@@ -239,14 +247,20 @@ fn push_after(
     }
 }
 
-async fn read_messages(conn: &mut SqliteConnection, ids: &[EntryId]) -> Result<Vec<OutboxMessage>> {
+async fn read_messages(
+    conn: &mut SqliteConnection,
+    channel: Channel,
+    ids: &[EntryId],
+) -> Result<Vec<OutboxMessage>> {
     let mut messages = Vec::with_capacity(ids.len());
     for id in ids {
         let row = sqlx::query(&format!(
             "SELECT {ENTRY_COLUMNS}, {DELIVERY_COLUMNS} \
-             FROM outbox o JOIN journal j ON j.id = o.entry_id WHERE o.entry_id = ?1"
+             FROM outbox o JOIN journal j ON j.id = o.entry_id \
+             WHERE o.entry_id = ?1 AND o.channel = ?2"
         ))
         .bind(id.as_uuid())
+        .bind(channel.as_str())
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
@@ -288,8 +302,10 @@ fn entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
 
 fn message(row: &SqliteRow) -> Result<OutboxMessage, StoreError> {
     let attempts: i64 = get(row, "attempts")?;
+    let channel: String = get(row, "channel")?;
     Ok(OutboxMessage {
         entry: entry(row)?,
+        channel: channel.parse()?,
         delivery: Delivery {
             attempts: u32::try_from(attempts)
                 .map_err(|_| corrupt(format_args!("{attempts} attempts")))?,

@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Claim,
-    Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, JournalCursor, JournalEntry,
+    BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Channel,
+    Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, JournalCursor, JournalEntry,
     JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery,
     SlotStatus, SlotStore, SlotView, StoreError,
 };
@@ -318,19 +318,21 @@ impl SlotStore for SqliteStore {
 
     async fn claim_messages(
         &self,
+        channel: Channel,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>> {
-        journal::claim(self, now, lease_until, limit).await
+        journal::claim(self, channel, now, lease_until, limit).await
     }
 
     async fn settle_message(
         &self,
         id: EntryId,
+        channel: Channel,
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
-        journal::settle(self, id, settle).await
+        journal::settle(self, id, channel, settle).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

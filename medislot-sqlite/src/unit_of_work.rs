@@ -691,7 +691,8 @@ mod tests {
                 count(&store, "journal").await,
                 count(&store, "outbox").await
             ),
-            (1, 1)
+            // One copy of the message per channel.
+            (1, medislot_core::Channel::ALL.len() as i64)
         );
         let refused = force(&store, &Claim::default(), journalled(booking())).await;
         assert!(
@@ -703,7 +704,8 @@ mod tests {
                 count(&store, "journal").await,
                 count(&store, "outbox").await
             ),
-            (1, 1)
+            // One copy of the message per channel.
+            (1, medislot_core::Channel::ALL.len() as i64)
         );
 
         // What was written stays as it was: the journal refuses updates and deletes.

@@ -9,9 +9,9 @@ use chrono::Duration;
 use super::support::{race, Fixture};
 use crate::outbox::{MAX_ATTEMPTS, MAX_BACKOFF};
 use crate::{
-    AccountId, Actor, BookingStatus, Context, Cursor, EntryId, EntryKind, Error, JournalCursor,
-    JournalEntry, JournalQuery, MessageQuery, MessageState, OutboxMessage, PatientId, Settlement,
-    SlotStore,
+    AccountId, Actor, BookingStatus, Channel, Context, Cursor, EntryId, EntryKind, Error,
+    JournalCursor, JournalEntry, JournalQuery, MessageQuery, MessageState, OutboxMessage,
+    PatientId, Settlement, SlotStore,
 };
 
 /// Every entry matching `query`, read page by page (3 to a page, so paging is exercised).
@@ -33,7 +33,16 @@ pub(crate) async fn whole_journal(f: &Fixture, query: JournalQuery) -> Vec<Journ
 }
 
 async fn all_messages(f: &Fixture, state: Option<MessageState>) -> Vec<OutboxMessage> {
+    channel_messages(f, Channel::Webhook, state).await
+}
+
+async fn channel_messages(
+    f: &Fixture,
+    channel: Channel,
+    state: Option<MessageState>,
+) -> Vec<OutboxMessage> {
     let mut query = MessageQuery {
+        channel,
         state,
         after: None,
         limit: 4,
@@ -259,27 +268,39 @@ pub async fn a_claimed_message_is_not_claimed_again_until_its_lease_ends<S: Slot
         f.clock.advance(Duration::milliseconds(1));
     }
     let lease = Duration::seconds(30);
-    let first = f.engine.claim_messages(2, lease).await.expect("claim");
+    let first = f
+        .engine
+        .claim_messages(Channel::Webhook, 2, lease)
+        .await
+        .expect("claim");
     assert_eq!(first.len(), 2);
     assert!(first
         .iter()
         .all(|m| m.delivery.attempts == 1 && m.delivery.claimed_until == Some(f.now() + lease)));
-    let second = f.engine.claim_messages(2, lease).await.expect("claim");
+    let second = f
+        .engine
+        .claim_messages(Channel::Webhook, 2, lease)
+        .await
+        .expect("claim");
     assert_eq!(second.len(), 1, "the third message only");
     assert!(first.iter().all(|m| m.entry.at <= second[0].entry.at));
     assert!(f
         .engine
-        .claim_messages(5, lease)
+        .claim_messages(Channel::Webhook, 5, lease)
         .await
         .expect("claim")
         .is_empty());
 
     f.engine
-        .settle_message(first[0].entry.id, &Settlement::Delivered)
+        .settle_message(first[0].entry.id, Channel::Webhook, &Settlement::Delivered)
         .await
         .expect("delivered");
     f.clock.advance(lease);
-    let again = f.engine.claim_messages(5, lease).await.expect("claim");
+    let again = f
+        .engine
+        .claim_messages(Channel::Webhook, 5, lease)
+        .await
+        .expect("claim");
     let again_ids: HashSet<_> = again.iter().map(|m| m.entry.id).collect();
     let expected: HashSet<_> = [first[1].entry.id, second[0].entry.id].into();
     assert_eq!(
@@ -289,6 +310,75 @@ pub async fn a_claimed_message_is_not_claimed_again_until_its_lease_ends<S: Slot
     assert!(again.iter().all(|m| m.delivery.attempts == 2));
     assert_eq!(
         all_messages(&f, Some(MessageState::Delivered)).await.len(),
+        1
+    );
+}
+
+/// Each channel keeps its own copy of a message: a webhook that took it leaves the email
+/// pending and claimable, and an email that failed leaves the webhook delivered.
+pub async fn each_channel_settles_its_own_copy_of_a_message<S: SlotStore + 'static>(store: Arc<S>) {
+    let f = Fixture::new(store);
+    let slot = f.slot().await;
+    f.engine
+        .book(slot, PatientId::new(), None)
+        .await
+        .expect("book");
+    let lease = Duration::minutes(1);
+    let hook = f
+        .engine
+        .claim_messages(Channel::Webhook, 10, lease)
+        .await
+        .expect("claim");
+    assert_eq!(hook.len(), 1);
+    assert_eq!(hook[0].channel, Channel::Webhook);
+    let id = hook[0].entry.id;
+    f.engine
+        .settle_message(id, Channel::Webhook, &Settlement::Delivered)
+        .await
+        .expect("delivered");
+    let mail = f
+        .engine
+        .claim_messages(Channel::Email, 10, lease)
+        .await
+        .expect("claim");
+    assert_eq!(mail.len(), 1, "the webhook's delivery is not the email's");
+    assert_eq!((mail[0].entry.id, mail[0].channel), (id, Channel::Email));
+    assert_eq!(mail[0].delivery.attempts, 1);
+    let failed = f
+        .engine
+        .settle_message(
+            id,
+            Channel::Email,
+            &Settlement::Failed {
+                error: "smtp refused".into(),
+            },
+        )
+        .await
+        .expect("failed");
+    assert_eq!(failed.delivery.state(), MessageState::Pending);
+    let delivered = channel_messages(&f, Channel::Webhook, None).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].delivery.state(), MessageState::Delivered);
+    let pending = channel_messages(&f, Channel::Email, None).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].channel, Channel::Email);
+    assert_eq!(
+        pending[0].delivery.last_error.as_deref(),
+        Some("smtp refused")
+    );
+    f.clock.advance(MAX_BACKOFF);
+    assert!(f
+        .engine
+        .claim_messages(Channel::Webhook, 10, lease)
+        .await
+        .expect("claim")
+        .is_empty());
+    assert_eq!(
+        f.engine
+            .claim_messages(Channel::Email, 10, lease)
+            .await
+            .expect("claim")
+            .len(),
         1
     );
 }
@@ -313,7 +403,7 @@ pub async fn racing_deliverers_never_claim_one_message_twice<S: SlotStore + 'sta
             let mut mine = Vec::new();
             loop {
                 let batch = engine
-                    .claim_messages(3, Duration::minutes(5))
+                    .claim_messages(Channel::Webhook, 3, Duration::minutes(5))
                     .await
                     .expect("claim");
                 if batch.is_empty() {
@@ -351,11 +441,19 @@ pub async fn a_failing_message_backs_off_then_dies_and_can_be_retried<S: SlotSto
         error: "connection refused".into(),
     };
     for attempt in 1..=MAX_ATTEMPTS {
-        let claimed = f.engine.claim_messages(10, lease).await.expect("claim");
+        let claimed = f
+            .engine
+            .claim_messages(Channel::Webhook, 10, lease)
+            .await
+            .expect("claim");
         assert_eq!(claimed.len(), 1, "attempt {attempt}");
         assert_eq!(claimed[0].delivery.attempts, attempt);
         let id = claimed[0].entry.id;
-        let settled = f.engine.settle_message(id, &failed).await.expect("settle");
+        let settled = f
+            .engine
+            .settle_message(id, Channel::Webhook, &failed)
+            .await
+            .expect("settle");
         assert_eq!(
             settled.delivery.last_error.as_deref(),
             Some("connection refused")
@@ -365,7 +463,7 @@ pub async fn a_failing_message_backs_off_then_dies_and_can_be_retried<S: SlotSto
             assert!(settled.delivery.due_at > f.now());
             assert!(
                 f.engine
-                    .claim_messages(10, lease)
+                    .claim_messages(Channel::Webhook, 10, lease)
                     .await
                     .expect("claim")
                     .is_empty(),
@@ -379,7 +477,7 @@ pub async fn a_failing_message_backs_off_then_dies_and_can_be_retried<S: SlotSto
     f.clock.advance(MAX_BACKOFF);
     assert!(f
         .engine
-        .claim_messages(10, lease)
+        .claim_messages(Channel::Webhook, 10, lease)
         .await
         .expect("claim")
         .is_empty());
@@ -390,21 +488,27 @@ pub async fn a_failing_message_backs_off_then_dies_and_can_be_retried<S: SlotSto
         .is_empty());
     let id = dead[0].entry.id;
     assert!(matches!(
-        f.engine.settle_message(id, &Settlement::Delivered).await,
+        f.engine
+            .settle_message(id, Channel::Webhook, &Settlement::Delivered)
+            .await,
         Err(Error::Validation { field: "state", .. })
     ));
     let revived = f
         .engine
-        .settle_message(id, &Settlement::Retry)
+        .settle_message(id, Channel::Webhook, &Settlement::Retry)
         .await
         .expect("retry");
     assert_eq!(revived.delivery.state(), MessageState::Pending);
-    let claimed = f.engine.claim_messages(10, lease).await.expect("claim");
+    let claimed = f
+        .engine
+        .claim_messages(Channel::Webhook, 10, lease)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].delivery.attempts, 1);
     assert!(matches!(
         f.engine
-            .settle_message(EntryId::new(), &Settlement::Delivered)
+            .settle_message(EntryId::new(), Channel::Webhook, &Settlement::Delivered)
             .await,
         Err(Error::MessageNotFound(_))
     ));

@@ -107,6 +107,7 @@ macro_rules! slot_store_conformance {
             a_refused_or_replayed_change_leaves_no_entry_and_no_message,
             racing_bookings_each_have_exactly_one_message,
             a_claimed_message_is_not_claimed_again_until_its_lease_ends,
+            each_channel_settles_its_own_copy_of_a_message,
             racing_deliverers_never_claim_one_message_twice,
             a_failing_message_backs_off_then_dies_and_can_be_retried,
             the_journal_filters_and_pages,

@@ -7,7 +7,7 @@ use medislot_core::{
     PatientId, SlotId,
 };
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use super::idempotency::IdempotencyKeyHeader;
 use super::model::{decode_cursor, next_cursor, BookingOut, BookingPage, BookingStatusOut};
 use super::ApiTags;
 use crate::auth::Caller;
+use crate::calendar::Appointment;
 use crate::problem::errors::{BODY, CONFLICT, INVALID, NOT_FOUND, SIGNED_IN, SIGNED_IN_WRITE};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -154,6 +155,18 @@ enum BookingFound {
     /// The booking.
     #[oai(status = 200, content_type = "application/json")]
     Ok(Json<BookingOut>),
+}
+
+#[derive(ApiResponse)]
+enum CalendarFile {
+    /// The appointment as an iCalendar (RFC 5545) file with one event.
+    #[oai(status = 200, content_type = "text/calendar")]
+    Ok(
+        PlainText<String>,
+        /// `attachment`, with a file name.
+        #[oai(header = "Content-Disposition")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -340,6 +353,39 @@ impl BookingsApi {
             &view,
             self.state.engine().now(),
         ))))
+    }
+
+    /// Add a booking to a calendar
+    ///
+    /// The appointment as an iCalendar (RFC 5545) file, for any calendar app. Its `UID` stays
+    /// the same across reschedules and its `SEQUENCE` rises with every change, so opening a
+    /// newer file updates the one event; a cancelled appointment is `METHOD:CANCEL`. The
+    /// booking of an earlier time, before a reschedule, gives the appointment as it is now.
+    /// Only for the booking's patient and admins; another patient's booking is 404.
+    #[oai(
+        path = "/bookings/:id/calendar.ics",
+        method = "get",
+        operation_id = "booking_calendar"
+    )]
+    async fn calendar(
+        &self,
+        caller: Caller,
+        /// The booking's id.
+        id: Path<Uuid>,
+    ) -> Result<CalendarFile, ApiError<{ SIGNED_IN | NOT_FOUND | INVALID }>> {
+        let id = BookingId::from_uuid(id.0);
+        let engine = self.state.engine();
+        let appointment = Appointment::of(engine, id).await?;
+        if !caller.may_see(&appointment.view.booking) {
+            return Err(medislot_core::Error::BookingNotFound(id).into());
+        }
+        Ok(CalendarFile::Ok(
+            PlainText(appointment.ics(engine.now(), None)),
+            format!(
+                "attachment; filename=\"appointment-{}.ics\"",
+                appointment.first
+            ),
+        ))
     }
 
     /// Confirm a hold

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use medislot_core::{
-    AccountId, Actor, BookingId, DoctorId, EntryId, JournalCursor, JournalEntry, JournalQuery,
-    MessageQuery, MessageState, OutboxMessage, PatientId, Settlement,
+    AccountId, Actor, BookingId, Channel, DoctorId, EntryId, JournalCursor, JournalEntry,
+    JournalQuery, MessageQuery, MessageState, OutboxMessage, PatientId, Settlement,
 };
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -154,12 +154,44 @@ impl From<MessageState> for MessageStateOut {
     }
 }
 
-/// A message in the outbox: the change it tells of, and its delivery.
+/// A way messages leave: each channel delivers its own copy of a message, and keeps its own
+/// delivery state of it.
+#[derive(Clone, Copy, Debug, Enum, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum ChannelOut {
+    /// Signed `POST`s to the configured webhooks.
+    Webhook,
+    /// Emails to the booking's patient.
+    Email,
+}
+
+impl From<ChannelOut> for Channel {
+    fn from(channel: ChannelOut) -> Self {
+        match channel {
+            ChannelOut::Webhook => Channel::Webhook,
+            ChannelOut::Email => Channel::Email,
+        }
+    }
+}
+
+impl From<Channel> for ChannelOut {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Webhook => ChannelOut::Webhook,
+            Channel::Email => ChannelOut::Email,
+        }
+    }
+}
+
+/// A message in the outbox: the change it tells of, and its delivery on one channel.
 #[derive(Debug, Object)]
 pub(crate) struct MessageOut {
     /// The message's id (the journal entry's): stable across retries, so receivers can drop
     /// a message delivered twice.
     pub id: Uuid,
+    // Described on `ChannelOut`.
+    #[allow(missing_docs)]
+    pub channel: ChannelOut,
     // The change it tells of.
     #[allow(missing_docs)]
     pub entry: AuditEntryOut,
@@ -186,6 +218,7 @@ impl From<&OutboxMessage> for MessageOut {
         let delivery = &message.delivery;
         Self {
             id: message.entry.id.as_uuid(),
+            channel: message.channel.into(),
             entry: AuditEntryOut::from(&message.entry),
             state: delivery.state().into(),
             attempts: delivery.attempts,
@@ -310,6 +343,8 @@ impl JournalApi {
     async fn outbox(
         &self,
         _admin: Admin,
+        /// The channel whose deliveries to list (`webhook` when left out).
+        channel: Query<Option<ChannelOut>>,
         /// Only messages in this state.
         state: Query<Option<MessageStateOut>>,
         /// Page size.
@@ -322,6 +357,7 @@ impl JournalApi {
         cursor: Query<Option<String>>,
     ) -> Result<MessageList, ApiError<{ ADMIN | INVALID }>> {
         let query = MessageQuery {
+            channel: channel.0.unwrap_or(ChannelOut::Webhook).into(),
             state: state.0.map(Into::into),
             after: decode_cursor::<JournalCursor>(cursor.0.as_deref())?,
             limit: limit.0,
@@ -333,7 +369,7 @@ impl JournalApi {
         })))
     }
 
-    /// Tries a dead message again, from its first attempt, at once.
+    /// Tries a dead message again on one channel, from its first attempt, at once.
     #[oai(
         path = "/outbox/:id/retry",
         method = "post",
@@ -344,6 +380,8 @@ impl JournalApi {
         _admin: Admin,
         /// The message's id.
         id: Path<Uuid>,
+        /// The channel to try it on again (`webhook` when left out).
+        channel: Query<Option<ChannelOut>>,
         /// With the session cookie (not a Bearer token): the login's `csrf_token`.
         #[oai(name = "X-CSRF-Token")]
         _csrf: Header<Option<String>>,
@@ -351,7 +389,11 @@ impl JournalApi {
         let message = self
             .state
             .engine()
-            .settle_message(EntryId::from_uuid(id.0), &Settlement::Retry)
+            .settle_message(
+                EntryId::from_uuid(id.0),
+                channel.0.unwrap_or(ChannelOut::Webhook).into(),
+                &Settlement::Retry,
+            )
             .await
             .map_err(|err| match err {
                 medislot_core::Error::Validation { .. } => Problem::new(

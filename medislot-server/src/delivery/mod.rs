@@ -1,17 +1,60 @@
-//! Delivering the outbox: a worker claims due messages (a lease, so several server instances on
-//! one database never send one message at the same time), sends each to the configured
-//! channels, and settles it: delivered, or failed and tried again after a backoff, until dead.
-//! With no channel configured the worker does not run and messages stay pending, visible to
-//! admins at `GET /api/v1/outbox`.
+//! Delivering the outbox: one worker per configured channel (webhooks, email) claims that
+//! channel's due messages (a lease, so several server instances on one database never send one
+//! message at the same time), sends each, and settles that channel's copy: delivered, or failed
+//! and tried again after a backoff, until dead. Each channel keeps its own delivery state
+//! ([`medislot_core::Channel`]), so a webhook's success never marks an email sent. With no
+//! channel configured no worker runs and messages stay pending, visible to admins at
+//! `GET /api/v1/outbox`.
 
+mod email;
 mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use medislot_core::{BookingEngine, Settlement};
+use async_trait::async_trait;
+use medislot_core::{Channel, OutboxMessage, Settlement};
 use tokio::task::JoinHandle;
 
+use crate::state::AppState;
+
+pub use email::Mailer;
 pub use webhook::{sign, Webhooks};
+
+/// A channel's way of sending one message.
+#[async_trait]
+pub trait Outlet: Send + Sync {
+    /// The channel whose copies of messages this outlet sends.
+    fn channel(&self) -> Channel;
+
+    /// Sends `message`.
+    ///
+    /// # Errors
+    /// Why it was not sent; the message is tried again after a backoff.
+    async fn send(&self, state: &AppState, message: &OutboxMessage) -> Result<(), String>;
+}
+
+#[async_trait]
+impl Outlet for Webhooks {
+    fn channel(&self) -> Channel {
+        Channel::Webhook
+    }
+
+    async fn send(&self, state: &AppState, message: &OutboxMessage) -> Result<(), String> {
+        Webhooks::send(self, message, state.engine().now().timestamp()).await
+    }
+}
+
+#[async_trait]
+impl Outlet for Mailer {
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+
+    async fn send(&self, state: &AppState, message: &OutboxMessage) -> Result<(), String> {
+        Mailer::send(self, state.engine(), state.accounts(), message).await
+    }
+}
 
 /// How many messages one round claims.
 const BATCH: u32 = 50;
@@ -28,31 +71,37 @@ pub struct Round {
     pub failed: usize,
 }
 
-/// Claims the due messages (up to one batch), sends each through `webhooks` and settles it.
+/// Claims `outlet`'s channel's due messages (up to one batch), sends each through `outlet` and
+/// settles it on that channel.
 ///
 /// # Errors
 /// A message when the store could not be reached; messages already claimed are claimed again
 /// when their lease ends.
-pub async fn deliver_due(engine: &BookingEngine, webhooks: &Webhooks) -> Result<Round, String> {
+pub async fn deliver_due<O: Outlet + ?Sized>(
+    state: &AppState,
+    outlet: &O,
+) -> Result<Round, String> {
+    let engine = state.engine();
+    let channel = outlet.channel();
     let claimed = engine
-        .claim_messages(BATCH, LEASE)
+        .claim_messages(channel, BATCH, LEASE)
         .await
         .map_err(|e| e.to_string())?;
     let mut round = Round::default();
     for message in &claimed {
         let id = message.entry.id;
-        let settlement = match webhooks.send(message, engine.now().timestamp()).await {
+        let settlement = match outlet.send(state, message).await {
             Ok(()) => {
                 round.delivered += 1;
                 Settlement::Delivered
             }
             Err(error) => {
-                tracing::warn!(message = %id, %error, attempts = message.delivery.attempts, "webhook delivery failed");
+                tracing::warn!(message = %id, %channel, %error, attempts = message.delivery.attempts, "delivery failed");
                 round.failed += 1;
                 Settlement::Failed { error }
             }
         };
-        if let Err(error) = engine.settle_message(id, &settlement).await {
+        if let Err(error) = engine.settle_message(id, channel, &settlement).await {
             // The claim lapses and the message is sent again: at least once.
             tracing::warn!(message = %id, %error, "could not record a delivery");
         }
@@ -60,20 +109,20 @@ pub async fn deliver_due(engine: &BookingEngine, webhooks: &Webhooks) -> Result<
     Ok(round)
 }
 
-/// Runs [`deliver_due`] every `every`, and again at once while rounds come back full, until the
-/// task is aborted.
-pub fn spawn(engine: BookingEngine, webhooks: Webhooks, every: Duration) -> JoinHandle<()> {
+/// Runs [`deliver_due`] for `outlet` every `every`, and again at once while rounds come back
+/// full, until the task is aborted.
+pub fn spawn(state: AppState, outlet: Arc<dyn Outlet>, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             loop {
-                match deliver_due(&engine, &webhooks).await {
+                match deliver_due(&state, &*outlet).await {
                     Ok(round) if round.delivered + round.failed == BATCH as usize => continue,
                     Ok(_) => break,
                     Err(error) => {
-                        tracing::warn!(%error, "claiming messages failed");
+                        tracing::warn!(%error, channel = %outlet.channel(), "claiming messages failed");
                         break;
                     }
                 }

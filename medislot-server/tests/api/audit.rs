@@ -1,7 +1,7 @@
 //! `GET /api/v1/audit`, `GET /api/v1/outbox` and `POST /api/v1/outbox/{id}/retry`.
 
 use chrono::Duration;
-use medislot_core::{EntryId, Settlement};
+use medislot_core::{Channel, EntryId, Settlement};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -143,6 +143,7 @@ async fn the_outbox_shows_what_would_be_sent_and_a_dead_message_can_be_retried()
     engine
         .settle_message(
             EntryId::from_uuid(uuid_of(&pending[1]["id"])),
+            Channel::Webhook,
             &Settlement::Delivered,
         )
         .await
@@ -153,11 +154,11 @@ async fn the_outbox_shows_what_would_be_sent_and_a_dead_message_can_be_retried()
     for _ in 0..medislot_core::outbox::MAX_ATTEMPTS {
         app.clock.advance(Duration::hours(2));
         let claimed = engine
-            .claim_messages(1, Duration::minutes(1))
+            .claim_messages(Channel::Webhook, 1, Duration::minutes(1))
             .await
             .unwrap();
         engine
-            .settle_message(claimed[0].entry.id, &failed)
+            .settle_message(claimed[0].entry.id, Channel::Webhook, &failed)
             .await
             .unwrap();
     }
@@ -180,7 +181,11 @@ async fn the_outbox_shows_what_would_be_sent_and_a_dead_message_can_be_retried()
     assert_eq!(retried["state"], "pending");
     assert_eq!(retried["attempts"], 0);
     assert!(engine
-        .settle_message(EntryId::from_uuid(dead_id), &Settlement::Delivered)
+        .settle_message(
+            EntryId::from_uuid(dead_id),
+            Channel::Webhook,
+            &Settlement::Delivered,
+        )
         .await
         .is_ok());
 }

@@ -53,9 +53,8 @@ async fn each_booking_event_reaches_the_webhook_signed_and_is_marked_delivered()
     let patient = app.patient().await;
     let booking = uuid_of(&app.book(&patient, slots[0]).await.expect(201)["id"]);
     let (receiver, webhooks) = receiver().await;
-    let engine = app.state.engine();
 
-    let round = deliver_due(engine, &webhooks).await.unwrap();
+    let round = deliver_due(&app.state, &webhooks).await.unwrap();
     assert_eq!(
         round,
         Round {
@@ -87,7 +86,7 @@ async fn each_booking_event_reaches_the_webhook_signed_and_is_marked_delivered()
         .clone();
     assert_eq!(delivered["items"][0]["id"], id);
     assert_eq!(
-        deliver_due(engine, &webhooks).await.unwrap(),
+        deliver_due(&app.state, &webhooks).await.unwrap(),
         Round::default(),
         "a delivered message is never sent again"
     );
@@ -99,11 +98,10 @@ async fn a_refused_delivery_is_retried_after_its_backoff_with_the_same_id() {
     let patient = app.patient().await;
     app.book(&patient, slots[0]).await.expect(201);
     let (receiver, webhooks) = receiver().await;
-    let engine = app.state.engine();
     *receiver.failing.lock().unwrap() = true;
 
     assert_eq!(
-        deliver_due(engine, &webhooks).await.unwrap(),
+        deliver_due(&app.state, &webhooks).await.unwrap(),
         Round {
             delivered: 0,
             failed: 1
@@ -121,7 +119,7 @@ async fn a_refused_delivery_is_retried_after_its_backoff_with_the_same_id() {
         "{message}"
     );
     assert_eq!(
-        deliver_due(engine, &webhooks).await.unwrap(),
+        deliver_due(&app.state, &webhooks).await.unwrap(),
         Round::default(),
         "not due again before its backoff"
     );
@@ -129,7 +127,7 @@ async fn a_refused_delivery_is_retried_after_its_backoff_with_the_same_id() {
     *receiver.failing.lock().unwrap() = false;
     app.clock.advance(Duration::minutes(1));
     assert_eq!(
-        deliver_due(engine, &webhooks).await.unwrap(),
+        deliver_due(&app.state, &webhooks).await.unwrap(),
         Round {
             delivered: 1,
             failed: 0

@@ -1,0 +1,222 @@
+//! Email: each outbox message about a booking as an email to its patient over SMTP (lettre),
+//! in plain text and HTML, with the appointment's calendar file attached
+//! ([`crate::calendar`]), so a calendar app keeps one event up to date.
+//!
+//! The email's `Message-ID` is derived from the outbox message id, so a retried delivery (at
+//! least once) is recognisably the same email. Its words say what happened (the message's
+//! kind); its calendar file is the appointment as it stands when the email is sent, so a late
+//! or retried email never takes a calendar back to an earlier state.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use medislot_core::{AccountId, AccountStore, BookingEngine, EntryKind, OutboxMessage};
+
+use crate::calendar::{Appointment, Invitation};
+
+/// The configured SMTP server and sender.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The transport holds the SMTP credentials: never printed.
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plain-text body.
+#[derive(Template)]
+#[template(path = "email/booking.txt")]
+struct TextBody<'a> {
+    mail: &'a Mail,
+}
+
+/// The HTML body.
+#[derive(Template)]
+#[template(path = "email/booking.html")]
+struct HtmlBody<'a> {
+    mail: &'a Mail,
+}
+
+/// What an email says, for both bodies.
+struct Mail {
+    greeting: String,
+    headline: &'static str,
+    doctor: String,
+    location: String,
+    /// The appointment's time in the doctor's zone, then (when it differs) the patient's.
+    times: Vec<String>,
+    reason: Option<String>,
+    booking: String,
+}
+
+impl Mailer {
+    /// A mailer that sends through `smtp_url` (lettre's form: `smtps://user:pass@host:465`,
+    /// `smtp://host:587?tls=required`, or plain `smtp://host:25`) as `from` (an address, or
+    /// `Name <address>`). Its connection pool runs on the current Tokio runtime, so it is
+    /// made inside one.
+    ///
+    /// # Errors
+    /// A message naming the URL or the address when one is unusable.
+    pub fn new(smtp_url: &str, from: &str) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url.trim())
+            .map_err(|e| format!("SMTP URL: {e}"))?
+            .build();
+        let from = from
+            .trim()
+            .parse::<Mailbox>()
+            .map_err(|e| format!("mail sender {from:?}: {e}"))?;
+        Ok(Self { transport, from })
+    }
+
+    /// Sends `message` to its patient. A message whose patient has no account (an embedding
+    /// application's own patients) has no one to send to and counts as sent.
+    ///
+    /// # Errors
+    /// A message saying why the email was not sent; the caller tries again later.
+    pub async fn send(
+        &self,
+        engine: &BookingEngine,
+        accounts: &dyn AccountStore,
+        message: &OutboxMessage,
+    ) -> Result<(), String> {
+        let entry = &message.entry;
+        let (Some(booking), Some(patient)) = (entry.booking_id, entry.patient_id) else {
+            return Ok(());
+        };
+        let Some(account) = accounts
+            .account(AccountId::from_uuid(patient.as_uuid()))
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let appointment = Appointment::of(engine, booking)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = engine.now();
+        let view = &appointment.view;
+        let doctor_zone = view.doctor.timezone;
+        let mut times = vec![when(
+            view.slot.range.starts_at(),
+            doctor_zone,
+            "the doctor's",
+        )];
+        if let Some(zone) = account
+            .profile
+            .time_zone
+            .filter(|zone| *zone != doctor_zone)
+        {
+            times.push(when(view.slot.range.starts_at(), zone, "your"));
+        }
+        let mail = Mail {
+            greeting: format!("Hello {},", account.name),
+            headline: headline(entry.kind),
+            doctor: format!("{} ({})", view.doctor.name, view.doctor.specialization),
+            location: view.doctor.profile.location().to_owned(),
+            times,
+            reason: entry.reason.clone(),
+            booking: view.booking.id.to_string(),
+        };
+        let to = Mailbox::new(
+            Some(account.name.clone()),
+            account
+                .email
+                .as_str()
+                .parse()
+                .map_err(|e| format!("the patient's address: {e}"))?,
+        );
+        let organizer = self.from.email.to_string();
+        let attendee = account.email.as_str().to_owned();
+        let ics = appointment.ics(
+            now,
+            Some(&Invitation {
+                organizer: &organizer,
+                attendee: &attendee,
+                attendee_name: &account.name,
+            }),
+        );
+        let method = if appointment.is_ended(now) {
+            "CANCEL"
+        } else {
+            "REQUEST"
+        };
+        let calendar_type = ContentType::parse(&format!(
+            "{}; method={method}",
+            crate::calendar::CONTENT_TYPE
+        ))
+        .map_err(|e| e.to_string())?;
+        let text = TextBody { mail: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        let html = HtmlBody { mail: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        let email = Message::builder()
+            .message_id(Some(format!(
+                "<{}@{}>",
+                message.entry.id,
+                self.from.email.domain()
+            )))
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("{} – {}", mail.headline, view.doctor.name))
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(
+                        MultiPart::alternative()
+                            .singlepart(SinglePart::plain(text))
+                            .singlepart(SinglePart::html(html)),
+                    )
+                    .singlepart(
+                        Attachment::new(format!("appointment-{}.ics", appointment.first))
+                            .body(ics, calendar_type),
+                    ),
+            )
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(email)
+            .await
+            .map(drop)
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+/// What the email's headline says happened.
+fn headline(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::BookingBooked => "Your appointment is booked",
+        EntryKind::BookingHeld => "A slot is held for you",
+        EntryKind::BookingConfirmed => "Your appointment is confirmed",
+        EntryKind::BookingCancelledByPatient => "Your appointment is cancelled",
+        EntryKind::BookingCancelledByClinic => "The clinic cancelled your appointment",
+        EntryKind::BookingBufferEnded => "Your appointment is cancelled",
+        EntryKind::BookingHoldLapsed => "Your hold ran out",
+        EntryKind::BookingRescheduled | EntryKind::BookingCreatedByReschedule => {
+            "Your appointment is moved"
+        }
+        EntryKind::DoctorCreated
+        | EntryKind::DoctorProfileUpdated
+        | EntryKind::DoctorDeleted
+        | EntryKind::SlotPublished
+        | EntryKind::SlotWithdrawn => "MediSlot",
+    }
+}
+
+/// `at` in `zone`, saying whose zone it is.
+fn when(at: DateTime<Utc>, zone: Tz, whose: &str) -> String {
+    format!(
+        "{} ({whose} time, {})",
+        at.with_timezone(&zone).format("%A %-d %B %Y, %H:%M"),
+        zone.name()
+    )
+}
