@@ -90,6 +90,20 @@ impl SlotStore for ReadBackFails {
         self.inner.settle_message(id, settle).await
     }
 
+    async fn waitlist_entry(
+        &self,
+        id: medislot_core::WaitlistEntryId,
+    ) -> Result<Option<medislot_core::WaitlistEntry>> {
+        self.inner.waitlist_entry(id).await
+    }
+
+    async fn waitlist(
+        &self,
+        query: &medislot_core::WaitlistQuery,
+    ) -> Result<Vec<medislot_core::WaitlistEntry>> {
+        self.inner.waitlist(query).await
+    }
+
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
         self.inner.messages(query).await
     }

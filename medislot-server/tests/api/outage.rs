@@ -70,6 +70,20 @@ impl SlotStore for BrokenStore {
     async fn settle_message(&self, _: EntryId, _: &Settle<'_>) -> Result<Option<OutboxMessage>> {
         self.err()
     }
+    async fn waitlist_entry(
+        &self,
+        _: medislot_core::WaitlistEntryId,
+    ) -> Result<Option<medislot_core::WaitlistEntry>> {
+        self.err()
+    }
+
+    async fn waitlist(
+        &self,
+        _: &medislot_core::WaitlistQuery,
+    ) -> Result<Vec<medislot_core::WaitlistEntry>> {
+        self.err()
+    }
+
     async fn messages(&self, _: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
         self.err()
     }

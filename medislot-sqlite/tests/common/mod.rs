@@ -119,6 +119,20 @@ impl SlotStore for TempStore {
         self.store.settle_message(id, settle).await
     }
 
+    async fn waitlist_entry(
+        &self,
+        id: medislot_core::WaitlistEntryId,
+    ) -> Result<Option<medislot_core::WaitlistEntry>> {
+        self.store.waitlist_entry(id).await
+    }
+
+    async fn waitlist(
+        &self,
+        query: &medislot_core::WaitlistQuery,
+    ) -> Result<Vec<medislot_core::WaitlistEntry>> {
+        self.store.waitlist(query).await
+    }
+
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
         self.store.messages(query).await
     }
