@@ -392,8 +392,7 @@ pub(crate) fn join_waitlist(
 }
 
 /// Leaving the waitlist: only the patient's own entry, only while it waits (a live offer is
-/// declined by cancelling its hold); an entry whose offer lapsed may be left too (it will not
-/// be offered again).
+/// declined by cancelling its hold; an entry that had an offer has ended).
 pub(crate) fn leave_waitlist(
     locked: &Locked,
     id: WaitlistEntryId,

@@ -200,6 +200,18 @@ impl BookingEngine {
             .mutate(claim, &|locked| {
                 let mut decision = decide(locked)?;
                 waitlist::follow(locked, &mut decision.changes, window);
+                // The waitlist may have changed the answer's state (an admin's buffer ended at
+                // once for a waiting patient): answer with what is written.
+                if let Some(reply) = &mut decision.reply {
+                    let written = decision
+                        .changes
+                        .states
+                        .iter()
+                        .find(|c| c.booking == reply.id);
+                    if let Some(change) = written {
+                        reply.state = change.state.clone();
+                    }
+                }
                 decision.changes.journal =
                     journal::record(locked, &decision.changes, actor, context);
                 Ok(decision)
@@ -734,7 +746,10 @@ impl BookingEngine {
                 })
             })
             .await?;
-            let lapsed = seen.into_inner().unwrap_or_default();
+            let mut lapsed = seen.into_inner().unwrap_or_default();
+            // Oldest first (ids are time-ordered), so a sweep hands slots to the waitlist in a
+            // fixed order.
+            lapsed.sort_unstable();
             let mut changed = 0;
             for id in &lapsed {
                 changed += self.expire(*id).await?;
