@@ -318,3 +318,34 @@ impl StateColumns {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    #[tokio::test]
+    async fn the_first_waiting_entry_is_read_along_its_index_in_join_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("w.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        for (sql, index) in [
+            (FIRST_FOR_DOCTOR, "waitlist_active_by_doctor"),
+            (
+                FIRST_FOR_SPECIALIZATION,
+                "waitlist_active_by_specialization",
+            ),
+        ] {
+            let steps = store.query_plan(sql).await;
+            // One step: the partial index walked in join order, so the first waiting entry
+            // that fits is found without sorting the line.
+            assert!(steps.iter().all(|s| s.contains(index)), "{sql}\n{steps:#?}");
+            assert!(
+                !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                "{sql}\n{steps:#?}"
+            );
+        }
+    }
+}
