@@ -12,10 +12,11 @@ use crate::booking::{Booking, BookingState, Event, IdempotencyKey};
 use crate::doctor::Doctor;
 use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
-use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
+use crate::ids::{BookingId, DoctorId, PatientId, SlotId, WaitlistEntryId};
 use crate::slot::Slot;
 use crate::state;
 use crate::unit_of_work::{Changes, Decision, Locked, ProfileChange, StateChange};
+use crate::waitlist::{self, EntryChange, EntryState, EntryStatus, WaitlistEntry};
 
 /// Creating a doctor: nothing to check.
 pub(crate) fn create_doctor(doctor: &Doctor) -> Decision {
@@ -156,15 +157,27 @@ pub(crate) fn create_booking(locked: &Locked, draft: &Booking) -> Result<Decisio
         });
     }
     let tidy = state::check_bookable(slot, locked.occupant.as_ref(), now)?;
+    let states: Vec<StateChange> = tidy
+        .map(|t| StateChange {
+            booking: t.occupant,
+            state: t.state,
+        })
+        .into_iter()
+        .collect();
+    if waitlist::waitlist_first(locked, now) {
+        // The occupant lapsed and someone waits: the slot is theirs first
+        // ([`waitlist::follow`] offers it); this booker is refused once that is committed.
+        return Ok(Decision {
+            changes: Changes {
+                states,
+                ..Changes::at(now)
+            },
+            reply: None,
+        });
+    }
     Ok(Decision {
         changes: Changes {
-            states: tidy
-                .map(|t| StateChange {
-                    booking: t.occupant,
-                    state: t.state,
-                })
-                .into_iter()
-                .collect(),
+            states,
             new_bookings: vec![draft.clone()],
             ..Changes::at(now)
         },
@@ -276,6 +289,22 @@ pub(crate) fn reschedule(locked: &Locked, request: &Move, now: DateTime<Utc>) ->
         .as_ref()
         .ok_or(Error::SlotNotFound(request.target))?;
     let tidy = state::check_bookable(target, locked.occupant.as_ref(), now)?;
+    if waitlist::waitlist_first(locked, now) {
+        // As for a booking: the target goes to the waitlist first and the move is refused.
+        return Ok(Decision {
+            changes: Changes {
+                states: tidy
+                    .map(|t| StateChange {
+                        booking: t.occupant,
+                        state: t.state,
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Changes::at(now)
+            },
+            reply: None,
+        });
+    }
     let new = Booking {
         id: request.new_id,
         slot_id: target.id,
@@ -308,27 +337,94 @@ pub(crate) fn reschedule(locked: &Locked, request: &Move, now: DateTime<Utc>) ->
     })
 }
 
-/// Tidying lapsed bookings: each becomes what [`Event::Expire`] makes of it.
-pub(crate) fn release_expired(locked: &Locked, now: DateTime<Utc>) -> Decision {
-    let states = locked
-        .lapsed
-        .iter()
-        .filter_map(|b| {
-            // A booking read as lapsed always expires; one that does not is skipped, not failed.
+/// Expiring the claimed booking when its hold lapsed or its buffer ended by `now` (what
+/// [`Event::Expire`] makes of it); nothing otherwise. Replies with the expired booking.
+pub(crate) fn expire(locked: &Locked, now: DateTime<Utc>) -> Decision {
+    let expired = locked
+        .booking
+        .as_ref()
+        .filter(|b| b.status().may_occupy_slot() && !b.state.occupies_slot_at(now))
+        .and_then(|b| {
             let state = state::transition(b, &Event::Expire, now).ok()?;
-            Some(StateChange {
-                booking: b.id,
+            Some(Booking {
                 state,
+                updated_at: now,
+                ..b.clone()
             })
-        })
-        .collect();
+        });
     Decision {
         changes: Changes {
-            states,
+            states: expired
+                .iter()
+                .map(|b| StateChange {
+                    booking: b.id,
+                    state: b.state.clone(),
+                })
+                .collect(),
+            ..Changes::at(now)
+        },
+        reply: expired,
+    }
+}
+
+/// Joining the waitlist: refused when the patient already has as many active entries as
+/// `limit`.
+pub(crate) fn join_waitlist(
+    locked: &Locked,
+    entry: &WaitlistEntry,
+    limit: u32,
+) -> Result<Decision> {
+    let now = entry.joined_at;
+    let active = locked
+        .patient_entries
+        .iter()
+        .filter(|e| e.patient_id == entry.patient_id && e.state.is_active_at(now))
+        .count();
+    if active >= usize::try_from(limit).unwrap_or(usize::MAX) {
+        return Err(Error::WaitlistFull { limit });
+    }
+    Ok(Decision {
+        changes: Changes {
+            new_entries: vec![entry.clone()],
             ..Changes::at(now)
         },
         reply: None,
+    })
+}
+
+/// Leaving the waitlist: only the patient's own entry, only while it waits (a live offer is
+/// declined by cancelling its hold; an entry that had an offer has ended).
+pub(crate) fn leave_waitlist(
+    locked: &Locked,
+    id: WaitlistEntryId,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Decision> {
+    let entry = locked
+        .entry
+        .as_ref()
+        .filter(|e| e.patient_id == patient)
+        .ok_or(Error::WaitlistEntryNotFound(id))?;
+    match entry.state.status_at(now) {
+        EntryStatus::Waiting => {}
+        status @ (EntryStatus::Offered
+        | EntryStatus::Booked
+        | EntryStatus::Declined
+        | EntryStatus::Lapsed
+        | EntryStatus::Left) => {
+            return Err(Error::WaitlistEntryNotWaiting { id, status });
+        }
     }
+    Ok(Decision {
+        changes: Changes {
+            entry_states: vec![EntryChange {
+                entry: id,
+                state: EntryState::Left,
+            }],
+            ..Changes::at(now)
+        },
+        reply: None,
+    })
 }
 
 #[cfg(test)]

@@ -15,13 +15,14 @@ use crate::decisions;
 use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
 use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
-use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId};
+use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::{self, Actor, Context, JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settlement};
 use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
 use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
+use crate::waitlist::{self, NewEntry, WaitlistEntry, WaitlistQuery};
 
 /// The most slots one publish request may create.
 pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
@@ -42,6 +43,12 @@ pub struct Policy {
     /// How long before a slot starts a patient may last cancel or reschedule a confirmed
     /// booking of it (default 0: until it starts, never after). An admin always may.
     pub change_cutoff: Duration,
+    /// How long a waitlist offer (a hold made for the first waiting patient) lasts before it
+    /// passes to the next (default 15 minutes).
+    pub offer_window: Duration,
+    /// How many active waitlist entries (waiting, or holding an offer) a patient may have
+    /// (default 5).
+    pub waitlist_limit: u32,
 }
 
 impl Default for Policy {
@@ -50,6 +57,8 @@ impl Default for Policy {
             hold: Duration::minutes(5),
             buffer: Duration::minutes(10),
             change_cutoff: Duration::zero(),
+            offer_window: Duration::minutes(15),
+            waitlist_limit: crate::waitlist::DEFAULT_WAITLIST_LIMIT,
         }
     }
 }
@@ -59,13 +68,15 @@ impl Policy {
     ///
     /// # Errors
     /// [`Error::Validation`] on `hold` unless it is positive, on `buffer` if it is negative, on
-    /// `change_cutoff` unless it is between 0 and [`MAX_CHANGE_CUTOFF`], on any of them when it is
-    /// not a whole number of microseconds (the precision every store keeps).
+    /// `change_cutoff` unless it is between 0 and [`MAX_CHANGE_CUTOFF`], on `offer_window` unless
+    /// it is positive, on `waitlist_limit` when it is 0, on any duration when it is not a whole
+    /// number of microseconds (the precision every store keeps).
     pub fn validate(self) -> Result<Self> {
         for (field, span) in [
             ("hold", self.hold),
             ("buffer", self.buffer),
             ("change_cutoff", self.change_cutoff),
+            ("offer_window", self.offer_window),
         ] {
             if span.subsec_nanos() % 1_000 != 0 {
                 return Err(Error::validation(field, "must be whole microseconds"));
@@ -76,6 +87,12 @@ impl Policy {
         }
         if self.buffer < Duration::zero() {
             return Err(Error::validation("buffer", "must not be negative"));
+        }
+        if self.offer_window <= Duration::zero() {
+            return Err(Error::validation("offer_window", "must be positive"));
+        }
+        if self.waitlist_limit == 0 {
+            return Err(Error::validation("waitlist_limit", "must be at least 1"));
         }
         if self.change_cutoff < Duration::zero() || self.change_cutoff > MAX_CHANGE_CUTOFF {
             return Err(Error::validation(
@@ -178,9 +195,23 @@ impl BookingEngine {
         decide: &Decide<'_>,
     ) -> Result<Decision> {
         let context = &*self.context;
+        let window = self.policy.offer_window;
         self.store
             .mutate(claim, &|locked| {
                 let mut decision = decide(locked)?;
+                waitlist::follow(locked, &mut decision.changes, window);
+                // The waitlist may have changed the answer's state (an admin's buffer ended at
+                // once for a waiting patient): answer with what is written.
+                if let Some(reply) = &mut decision.reply {
+                    let written = decision
+                        .changes
+                        .states
+                        .iter()
+                        .find(|c| c.booking == reply.id);
+                    if let Some(change) = written {
+                        reply.state = change.state.clone();
+                    }
+                }
                 decision.changes.journal =
                     journal::record(locked, &decision.changes, actor, context);
                 Ok(decision)
@@ -217,6 +248,7 @@ impl BookingEngine {
                 id,
                 slots_within: None,
                 occupants_after: Some(now),
+                waiting_within: None,
             }),
             ..Claim::default()
         };
@@ -244,6 +276,7 @@ impl BookingEngine {
                 id,
                 slots_within: None,
                 occupants_after: None,
+                waiting_within: None,
             }),
             ..Claim::default()
         };
@@ -343,6 +376,7 @@ impl BookingEngine {
                 id: doctor_id,
                 slots_within: span(&slots),
                 occupants_after: None,
+                waiting_within: span(&slots),
             }),
             ..Claim::default()
         };
@@ -477,6 +511,7 @@ impl BookingEngine {
                 .idempotency_key
                 .clone()
                 .map(|key| (draft.patient_id, key)),
+            waitlist: true,
             ..Claim::default()
         };
         let decision = self
@@ -484,7 +519,11 @@ impl BookingEngine {
                 decisions::create_booking(locked, &draft)
             })
             .await?;
-        let booking = decision.reply.unwrap_or_else(|| draft.clone());
+        // No reply: the slot's lapsed occupant was tidied and the slot offered to the waitlist
+        // first (committed), so this booker is refused.
+        let booking = decision
+            .reply
+            .ok_or(Error::SlotUnavailable(draft.slot_id))?;
         // The draft's id is new: any other booking is the first request's.
         let replayed = booking.id != draft.id;
         Ok(Created { booking, replayed })
@@ -544,6 +583,7 @@ impl BookingEngine {
         let cutoff = self.policy.change_cutoff;
         let claim = Claim {
             booking: Some(id),
+            waitlist: true,
             ..Claim::default()
         };
         let decision = self
@@ -637,6 +677,7 @@ impl BookingEngine {
             slot: Some(target),
             booking: Some(id),
             replay,
+            waitlist: true,
             ..Claim::default()
         };
         let actor = patient.map_or_else(|| self.admin(), Actor::Patient);
@@ -645,7 +686,9 @@ impl BookingEngine {
                 decisions::reschedule(locked, &request, now)
             })
             .await?;
-        let booking = decision.reply.ok_or(Error::BookingNotFound(id))?;
+        // No reply: the target's lapsed occupant was tidied and the target offered to the
+        // waitlist first (committed); the booking did not move.
+        let booking = decision.reply.ok_or(Error::SlotUnavailable(target))?;
         // The new booking's id is fresh: any other booking is the first request's.
         let replayed = booking.id != request.new_id;
         Ok(Created { booking, replayed })
@@ -691,8 +734,12 @@ impl BookingEngine {
         self.store.list_bookings(query, self.now()).await
     }
 
-    /// Tidies the stored statuses of lapsed holds and ended buffers; returns how many changed.
-    /// Safe to call at any time; correctness never depends on it.
+    /// Tidies the stored statuses of lapsed holds and ended buffers, and moves the waitlist on:
+    /// each lapsed booking is expired under its slot's lock ([`expire`](Self::expire)), so a
+    /// lapsed offer passes to the next waiting patient and a slot whose hold lapsed or whose
+    /// buffer ended is offered to the waitlist. Returns how many bookings changed. Safe to call
+    /// at any time; correctness never depends on it: a booking or hold of a slot whose occupant
+    /// lapsed does the same first (and is refused when the slot goes to the waitlist).
     ///
     /// # Errors
     /// Only storage failures.
@@ -704,17 +751,164 @@ impl BookingEngine {
         };
         let mut released = 0;
         loop {
-            let decision = self
-                .mutate(Actor::System, &claim, &|locked| {
-                    Ok(decisions::release_expired(locked, now))
+            // Read the lapsed bookings (no lock, nothing written), then expire each under its
+            // slot's lock.
+            let seen = std::sync::Mutex::new(Vec::new());
+            self.mutate(Actor::System, &claim, &|locked| {
+                // A retried attempt overwrites what an earlier one saw.
+                if let Ok(mut seen) = seen.lock() {
+                    *seen = locked.lapsed.iter().map(|b| b.id).collect();
+                }
+                Ok(Decision {
+                    changes: crate::Changes::at(now),
+                    reply: None,
                 })
-                .await?;
-            let batch = decision.changes.states.len();
-            released += batch as u64;
-            if batch < LAPSED_BATCH {
+            })
+            .await?;
+            let mut lapsed = seen.into_inner().unwrap_or_default();
+            // Oldest first (ids are time-ordered), so a sweep hands slots to the waitlist in a
+            // fixed order.
+            lapsed.sort_unstable();
+            let mut changed = 0;
+            for id in &lapsed {
+                changed += self.expire(*id).await?;
+            }
+            released += changed;
+            if lapsed.len() < LAPSED_BATCH || changed == 0 {
                 return Ok(released);
             }
         }
+    }
+
+    /// Expires one booking if its hold lapsed or its buffer ended, under its slot's lock:
+    /// when it was a waitlist offer, the entry is `LAPSED`; when someone waits for the slot,
+    /// the first of them is offered it. Returns how many bookings changed (0 or 1).
+    ///
+    /// # Errors
+    /// Only storage failures.
+    pub async fn expire(&self, id: BookingId) -> Result<u64> {
+        let now = self.now();
+        let claim = Claim {
+            booking: Some(id),
+            waitlist: true,
+            ..Claim::default()
+        };
+        let decision = self
+            .mutate(Actor::System, &claim, &|locked| {
+                Ok(decisions::expire(locked, now))
+            })
+            .await?;
+        Ok(u64::from(decision.reply.is_some()))
+    }
+
+    /// The patient joins the waitlist: they will be offered the first matching slot that
+    /// becomes free (a cancel, a lapsed hold or offer, a reschedule away, the end of, or during,
+    /// an admin's buffer, a new slot), after everyone who joined before them. Joining does not
+    /// look for a slot free now: book that instead.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `to` when the window has already ended;
+    /// [`Error::DoctorNotFound`] when the entry waits for a doctor that does not exist;
+    /// [`Error::WaitlistFull`] when the patient already has [`Policy::waitlist_limit`] active
+    /// entries.
+    pub async fn join_waitlist(
+        &self,
+        patient: PatientId,
+        request: NewEntry,
+    ) -> Result<WaitlistEntry> {
+        let now = self.now();
+        if request.window.ends_at() <= now {
+            return Err(Error::validation("to", "must be in the future"));
+        }
+        if let crate::WaitlistTarget::Doctor(id) = &request.target {
+            self.doctor(*id).await?;
+        }
+        let entry = WaitlistEntry {
+            id: WaitlistEntryId::new(),
+            patient_id: patient,
+            target: request.target,
+            window: request.window,
+            time_of_day: request.time_of_day,
+            state: crate::EntryState::Waiting,
+            joined_at: now,
+            updated_at: now,
+        };
+        let claim = Claim {
+            waitlist_patient: Some(patient),
+            ..Claim::default()
+        };
+        let limit = self.policy.waitlist_limit;
+        self.mutate(Actor::Patient(patient), &claim, &|locked| {
+            decisions::join_waitlist(locked, &entry, limit)
+        })
+        .await?;
+        Ok(entry)
+    }
+
+    /// The patient leaves their waiting entry.
+    ///
+    /// # Errors
+    /// [`Error::WaitlistEntryNotFound`] when there is no such entry of this patient;
+    /// [`Error::WaitlistEntryNotWaiting`] when it holds a live offer (decline it by cancelling
+    /// its hold) or has ended.
+    pub async fn leave_waitlist(&self, id: WaitlistEntryId, patient: PatientId) -> Result<()> {
+        let now = self.now();
+        let claim = Claim {
+            entry: Some(id),
+            ..Claim::default()
+        };
+        self.mutate(Actor::Patient(patient), &claim, &|locked| {
+            decisions::leave_waitlist(locked, id, patient, now)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// One entry of the patient's.
+    ///
+    /// # Errors
+    /// [`Error::WaitlistEntryNotFound`] when there is no such entry of this patient.
+    pub async fn waitlist_entry(
+        &self,
+        id: WaitlistEntryId,
+        patient: PatientId,
+    ) -> Result<WaitlistEntry> {
+        self.store
+            .waitlist_entry(id)
+            .await?
+            .filter(|e| e.patient_id == patient)
+            .ok_or(Error::WaitlistEntryNotFound(id))
+    }
+
+    /// The patient's active entries (waiting, or holding an offer), in join order.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    pub async fn patient_waitlist(&self, patient: PatientId) -> Result<Vec<WaitlistEntry>> {
+        self.store
+            .waitlist(&WaitlistQuery {
+                patient_id: Some(patient),
+                doctor: None,
+                limit: MAX_PAGE_SIZE,
+            })
+            .await
+    }
+
+    /// A doctor's waitlist, for the clinic: the active entries that want this doctor (by name
+    /// or by specialization), in join order (the order offers are made in), at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::DoctorNotFound`]; [`Error::Validation`] on `limit` outside 1..=500.
+    pub async fn doctor_waitlist(&self, id: DoctorId, limit: u32) -> Result<Vec<WaitlistEntry>> {
+        check_limit(limit)?;
+        let doctor = self.doctor(id).await?;
+        self.store
+            .waitlist(&WaitlistQuery {
+                patient_id: None,
+                doctor: Some((id, doctor.specialization)),
+                limit,
+            })
+            .await
     }
 
     /// A page of the journal (the audit trail), oldest first.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::booking::{BookingStatus, EventKind};
-use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId};
+use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
 
 /// A boxed error from a storage backend, kept as the `source` of a [`StoreError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -78,6 +78,24 @@ pub enum Error {
     /// The slot has an active booking, so it cannot be withdrawn.
     #[error("slot {0} has an active booking")]
     SlotHasActiveBooking(SlotId),
+    /// No waitlist entry with this id (or it is another patient's).
+    #[error("waitlist entry {0} not found")]
+    WaitlistEntryNotFound(WaitlistEntryId),
+    /// The patient already has as many active waitlist entries as the policy allows.
+    #[error("at most {limit} active waitlist entries per patient")]
+    WaitlistFull {
+        /// The policy's limit ([`Policy::waitlist_limit`](crate::Policy::waitlist_limit)).
+        limit: u32,
+    },
+    /// The waitlist entry is not waiting (it holds a live offer, or it has ended), so it cannot
+    /// be left; a live offer is declined by cancelling its hold.
+    #[error("waitlist entry {id} is {status}, not waiting")]
+    WaitlistEntryNotWaiting {
+        /// The entry.
+        id: WaitlistEntryId,
+        /// Its status now.
+        status: crate::waitlist::EntryStatus,
+    },
     /// An account with this email already exists.
     #[error("an account with this email already exists")]
     EmailTaken,

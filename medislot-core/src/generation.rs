@@ -78,6 +78,7 @@ impl BookingEngine {
                 id: doctor_id,
                 slots_within: Some(window),
                 occupants_after: None,
+                waiting_within: Some(window),
             }),
             ..Claim::default()
         };

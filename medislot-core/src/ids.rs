@@ -97,3 +97,7 @@ id_type!(
     /// stable id receivers use to drop a message delivered twice.
     EntryId
 );
+id_type!(
+    /// Identifies a patient's entry on the waitlist.
+    WaitlistEntryId
+);

@@ -20,6 +20,7 @@ use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
 use crate::page::Cursor;
 use crate::slot::Slot;
 use crate::unit_of_work::{Changes, Locked};
+use crate::waitlist::{EntryState, WaitlistEntry};
 
 /// The longest accepted request id, in characters.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
@@ -117,11 +118,24 @@ pub enum EntryKind {
     /// patient is told once, by the old booking's [`EntryKind::BookingRescheduled`].
     #[serde(rename = "booking.created_by_reschedule")]
     BookingCreatedByReschedule,
+    /// A patient joined the waitlist.
+    #[serde(rename = "waitlist.joined")]
+    WaitlistJoined,
+    /// A patient left the waitlist.
+    #[serde(rename = "waitlist.left")]
+    WaitlistLeft,
+    /// A freed slot was offered to the first waiting patient: a hold in their name (the
+    /// entry's booking) for the offer window.
+    #[serde(rename = "waitlist.offer_made")]
+    WaitlistOfferMade,
+    /// A waitlist offer lapsed unconfirmed; the slot passes to the next waiting patient.
+    #[serde(rename = "waitlist.offer_lapsed")]
+    WaitlistOfferLapsed,
 }
 
 impl EntryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntryKind; 14] = [
+    pub const ALL: [EntryKind; 18] = [
         EntryKind::DoctorCreated,
         EntryKind::DoctorProfileUpdated,
         EntryKind::DoctorDeleted,
@@ -136,6 +150,10 @@ impl EntryKind {
         EntryKind::BookingHoldLapsed,
         EntryKind::BookingRescheduled,
         EntryKind::BookingCreatedByReschedule,
+        EntryKind::WaitlistJoined,
+        EntryKind::WaitlistLeft,
+        EntryKind::WaitlistOfferMade,
+        EntryKind::WaitlistOfferLapsed,
     ];
 
     /// The kind as stored and sent: `booking.booked`, `slot.published`, ...
@@ -155,14 +173,21 @@ impl EntryKind {
             EntryKind::BookingHoldLapsed => "booking.hold_lapsed",
             EntryKind::BookingRescheduled => "booking.rescheduled",
             EntryKind::BookingCreatedByReschedule => "booking.created_by_reschedule",
+            EntryKind::WaitlistJoined => "waitlist.joined",
+            EntryKind::WaitlistLeft => "waitlist.left",
+            EntryKind::WaitlistOfferMade => "waitlist.offer_made",
+            EntryKind::WaitlistOfferLapsed => "waitlist.offer_lapsed",
         }
     }
 
     /// Whether an entry of this kind is also a message to deliver (something a patient or a
-    /// clinic's other systems are told): every booking transition, once.
+    /// clinic's other systems are told): every booking transition, once, and a waitlist offer
+    /// made or lapsed.
     pub const fn is_message(self) -> bool {
         match self {
-            EntryKind::BookingBooked
+            EntryKind::WaitlistOfferMade
+            | EntryKind::WaitlistOfferLapsed
+            | EntryKind::BookingBooked
             | EntryKind::BookingHeld
             | EntryKind::BookingConfirmed
             | EntryKind::BookingCancelledByPatient
@@ -175,7 +200,9 @@ impl EntryKind {
             | EntryKind::DoctorDeleted
             | EntryKind::SlotPublished
             | EntryKind::SlotWithdrawn
-            | EntryKind::BookingCreatedByReschedule => false,
+            | EntryKind::BookingCreatedByReschedule
+            | EntryKind::WaitlistJoined
+            | EntryKind::WaitlistLeft => false,
         }
     }
 }
@@ -336,10 +363,29 @@ pub fn record(
             ..entry(EntryKind::DoctorDeleted, actor)
         });
     }
+    // The offers these changes make and the offers that lapse, by booking: each is told once,
+    // as the waitlist's, instead of as a hold made or lapsed.
+    let offer_made = |booking: BookingId| {
+        changes
+            .entry_states
+            .iter()
+            .any(|c| matches!(c.state, EntryState::Offered { booking: b, .. } if b == booking))
+    };
+    let offer_lapsed = |booking: BookingId| {
+        changes
+            .entry_states
+            .iter()
+            .any(|c| matches!(c.state, EntryState::Lapsed { booking: b } if b == booking))
+    };
     for change in &changes.states {
         let previous = before.get(&change.booking);
         let from = previous.map(|b| b.status());
-        let (kind, by) = transition_kind(from, &change.state, actor);
+        let (kind, by) = match transition_kind(from, &change.state, actor) {
+            (EntryKind::BookingHoldLapsed, by) if offer_lapsed(change.booking) => {
+                (EntryKind::WaitlistOfferLapsed, by)
+            }
+            other => other,
+        };
         let related = match &change.state {
             BookingState::Rescheduled { to } => Some(*to),
             _ => None,
@@ -358,6 +404,7 @@ pub fn record(
     }
     for booking in &changes.new_bookings {
         let kind = match (&booking.state, booking.rescheduled_from) {
+            _ if offer_made(booking.id) => EntryKind::WaitlistOfferMade,
             (_, Some(_)) => EntryKind::BookingCreatedByReschedule,
             (BookingState::Pending { .. }, None) => EntryKind::BookingHeld,
             (_, None) => EntryKind::BookingBooked,
@@ -369,8 +416,32 @@ pub fn record(
             patient_id: Some(booking.patient_id),
             related_booking_id: booking.rescheduled_from,
             to: Some(booking.status()),
-            ..entry(kind, actor)
+            ..entry(
+                kind,
+                if offer_made(booking.id) {
+                    Actor::System
+                } else {
+                    actor
+                },
+            )
         });
+    }
+    for joined in &changes.new_entries {
+        entries.push(JournalEntry {
+            doctor_id: joined.doctor_id(),
+            patient_id: Some(joined.patient_id),
+            ..entry(EntryKind::WaitlistJoined, actor)
+        });
+    }
+    for change in &changes.entry_states {
+        if change.state == EntryState::Left {
+            let left = locked.entry.as_ref().filter(|e| e.id == change.entry);
+            entries.push(JournalEntry {
+                doctor_id: left.and_then(WaitlistEntry::doctor_id),
+                patient_id: left.map(|e| e.patient_id),
+                ..entry(EntryKind::WaitlistLeft, actor)
+            });
+        }
     }
     entries
 }

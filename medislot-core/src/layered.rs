@@ -15,7 +15,7 @@ use crate::account::{Account, AccountProfile, AccountStore, Email, Role};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
-use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId};
+use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
@@ -23,6 +23,7 @@ use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGener
 use crate::slot::{SlotCursor, SlotQuery, SlotView};
 use crate::store::SlotStore;
 use crate::unit_of_work::{Claim, Decide, Decision};
+use crate::waitlist::{WaitlistEntry, WaitlistQuery};
 
 /// A method of [`SlotStore`] or [`AccountStore`], as a [`Layer`] sees it: each variant is
 /// named after its method.
@@ -41,6 +42,8 @@ pub enum Call {
     ClaimMessages,
     SettleMessage,
     Messages,
+    WaitlistEntry,
+    Waitlist,
     InsertAccount,
     Account,
     AccountByEmail,
@@ -217,6 +220,16 @@ impl<S: SlotStore, L: Layer> SlotStore for Layered<S, L> {
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {
         self.around(Call::Messages, self.inner.messages(query))
+            .await
+    }
+
+    async fn waitlist_entry(&self, id: WaitlistEntryId) -> Result<Option<WaitlistEntry>> {
+        self.around(Call::WaitlistEntry, self.inner.waitlist_entry(id))
+            .await
+    }
+
+    async fn waitlist(&self, query: &WaitlistQuery) -> Result<Vec<WaitlistEntry>> {
+        self.around(Call::Waitlist, self.inner.waitlist(query))
             .await
     }
 }

@@ -64,6 +64,7 @@ mod store;
 mod sync;
 pub mod text;
 mod unit_of_work;
+pub mod waitlist;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -85,7 +86,7 @@ pub use engine::{
 };
 pub use error::{BoxError, Error, Result, StoreError};
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
-pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
+pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
 pub use layered::{Call, Keep, Layer, Layered};
 pub use memory::MemoryStore;
@@ -100,4 +101,8 @@ pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;
 pub use unit_of_work::{
     Changes, Claim, Decide, Decision, DoctorClaim, Locked, ProfileChange, StateChange, LAPSED_BATCH,
+};
+pub use waitlist::{
+    EntryChange, EntryState, EntryStatus, NewEntry, TimeOfDay, WaitlistEntry, WaitlistQuery,
+    WaitlistTarget, DEFAULT_WAITLIST_LIMIT,
 };

@@ -17,7 +17,7 @@ use crate::booking::{
 };
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
-use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
+use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, Delivery, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
@@ -26,6 +26,7 @@ use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
 use crate::store::SlotStore;
 use crate::sync::RwLock;
 use crate::unit_of_work::{Changes, Claim, Decide, Decision, Locked, LAPSED_BATCH};
+use crate::waitlist::{EntryStatus, WaitlistEntry, WaitlistQuery};
 
 /// An in-memory store for doctors, slots, bookings and accounts. Data is lost when the process
 /// ends; use it for tests, demos and embedding where persistence is not needed.
@@ -50,6 +51,10 @@ struct State {
     journal: BTreeMap<JournalCursor, JournalEntry>,
     /// The outbox: each message's delivery, by the journal entry it tells of and its channel.
     outbox: HashMap<(EntryId, Channel), (JournalCursor, Delivery)>,
+    /// Waitlist entries, by id.
+    entries: HashMap<WaitlistEntryId, WaitlistEntry>,
+    /// Every waitlist entry in join order.
+    line: BTreeSet<(DateTime<Utc>, WaitlistEntryId)>,
 }
 
 /// One doctor's live slots: (start, id) to end.
@@ -116,6 +121,21 @@ impl State {
         })
     }
 
+    /// Waitlist entries in join order.
+    fn in_line(&self) -> impl Iterator<Item = &WaitlistEntry> {
+        self.line.iter().filter_map(|(_, id)| self.entries.get(id))
+    }
+
+    /// The first waiting entry that wants this live slot.
+    fn first_waiting(&self, slot: &Slot) -> Option<WaitlistEntry> {
+        let doctor = &self.doctors.get(&slot.doctor_id)?.doctor;
+        self.in_line()
+            .find(|e| {
+                e.state.status() == EntryStatus::Waiting && e.wants(slot, &doctor.specialization)
+            })
+            .cloned()
+    }
+
     /// What `claim` asks for, read under the write lock.
     fn read(&self, claim: &Claim) -> Locked {
         let mut locked = Locked::default();
@@ -136,6 +156,23 @@ impl State {
                     .take_while(|(_, end)| **end > range.starts_at())
                     .filter_map(|((_, id), _)| self.slots.get(id))
                     .map(|r| r.slot.clone())
+                    .collect();
+            }
+            if let (Some(range), Some(record)) = (doctor.waiting_within, locked.doctor.as_ref()) {
+                locked.doctor_waiting = self
+                    .in_line()
+                    .filter(|e| {
+                        e.state.status() == EntryStatus::Waiting
+                            && e.window.starts_at() < range.ends_at()
+                            && e.window.ends_at() > range.starts_at()
+                            && match &e.target {
+                                crate::WaitlistTarget::Doctor(id) => *id == record.id,
+                                crate::WaitlistTarget::Specialization(s) => {
+                                    s.eq_ignore_ascii_case(&record.specialization)
+                                }
+                            }
+                    })
+                    .cloned()
                     .collect();
             }
             if let (Some(after), Some(calendar)) = (doctor.occupants_after, calendar) {
@@ -168,6 +205,41 @@ impl State {
                 .get(&(*patient, key.clone()))
                 .and_then(|id| self.bookings.get(id))
                 .cloned();
+        }
+        if claim.waitlist {
+            let offered = [locked.occupant.as_ref(), locked.booking.as_ref()];
+            locked.offers = offered
+                .into_iter()
+                .flatten()
+                .filter_map(|b| {
+                    self.in_line().find(|e| {
+                        e.state.status() == EntryStatus::Offered && e.state.offer() == Some(b.id)
+                    })
+                })
+                .cloned()
+                .collect();
+            locked.slot_waiting = locked.slot.as_ref().and_then(|s| self.first_waiting(s));
+            locked.booking_slot_waiting = locked
+                .booking_slot
+                .as_ref()
+                .filter(|s| self.live_slot(s.id).is_some())
+                .and_then(|s| self.first_waiting(s));
+        }
+        if let Some(id) = claim.entry {
+            locked.entry = self.entries.get(&id).cloned();
+        }
+        if let Some(patient) = claim.waitlist_patient {
+            locked.patient_entries = self
+                .in_line()
+                .filter(|e| {
+                    e.patient_id == patient
+                        && matches!(
+                            e.state.status(),
+                            EntryStatus::Waiting | EntryStatus::Offered
+                        )
+                })
+                .cloned()
+                .collect();
         }
         if let Some(at) = claim.lapsed_at {
             locked.lapsed = self
@@ -245,6 +317,16 @@ impl State {
             self.patient_bookings
                 .insert((booking.patient_id, booking.id));
             self.bookings.insert(booking.id, booking.clone());
+        }
+        for entry in &changes.new_entries {
+            self.line.insert((entry.joined_at, entry.id));
+            self.entries.insert(entry.id, entry.clone());
+        }
+        for change in &changes.entry_states {
+            if let Some(entry) = self.entries.get_mut(&change.entry) {
+                entry.state = change.state.clone();
+                entry.updated_at = at;
+            }
         }
         for entry in &changes.journal {
             self.journal
@@ -547,6 +629,20 @@ impl SlotStore for MemoryStore {
         };
         *delivery = settle(delivery)?;
         Ok(state.message(id, channel))
+    }
+
+    async fn waitlist_entry(&self, id: WaitlistEntryId) -> Result<Option<WaitlistEntry>> {
+        Ok(self.state.read().entries.get(&id).cloned())
+    }
+
+    async fn waitlist(&self, query: &WaitlistQuery) -> Result<Vec<WaitlistEntry>> {
+        let state = self.state.read();
+        Ok(state
+            .in_line()
+            .filter(|e| query.matches(e))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

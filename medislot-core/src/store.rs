@@ -19,12 +19,18 @@ use chrono::{DateTime, Utc};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::Result;
+use crate::ids::WaitlistEntryId;
 use crate::ids::{BookingId, DoctorId, EntryId, SlotId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::slot::{SlotCursor, SlotQuery, SlotView};
+#[allow(unused_imports)] // named by the docs
+use crate::unit_of_work::DoctorClaim;
 use crate::unit_of_work::{Claim, Decide, Decision};
+#[allow(unused_imports)] // named by the docs
+use crate::waitlist::EntryChange;
+use crate::waitlist::{WaitlistEntry, WaitlistQuery};
 
 /// Durable (or not) storage for doctors, slots and bookings, with atomic mutations.
 ///
@@ -42,7 +48,9 @@ pub trait SlotStore: Send + Sync {
     /// 1. **Lock** what `claim` names, in this order, so that two mutations never wait on each
     ///    other in a cycle: the doctor ([`Claim::doctor`]); the slots, that is the slot
     ///    ([`Claim::slot`]) and the booking's slot ([`Claim::booking`]), in ascending
-    ///    [`SlotId`] order when they differ; then the booking. A missing row locks nothing
+    ///    [`SlotId`] order when they differ; then the booking; then the waitlist entry
+    ///    ([`Claim::entry`]) or the patient's place on the waitlist
+    ///    ([`Claim::waitlist_patient`]). A missing row locks nothing
     ///    and is simply read as absent. A lock must exclude every other mutation that claims the
     ///    same row until this one commits or rolls back (a row lock, a database write lock, a
     ///    process-wide write lock: whatever the store has).
@@ -54,6 +62,12 @@ pub trait SlotStore: Send + Sync {
     /// 3. **Decide**: call `decide` with the reads. When it fails, roll back and return its error
     ///    unchanged. `decide` is pure and may be called again if the store retries the whole
     ///    transaction (after a deadlock, for example).
+    ///    Waitlist entries read for [`Claim::waitlist`] and [`DoctorClaim::waiting_within`](crate::DoctorClaim::waiting_within)
+    ///    need no lock, but implementers must never let two mutations each move one entry on
+    ///    from the state they read: refuse the write of an entry that no longer has the state
+    ///    its mutation read (an entry only moves forward, [`EntryChange`](crate::EntryChange): waiting → offered or
+    ///    left; offered → booked, declined, lapsed or left) and retry the whole mutation with
+    ///    fresh reads, or lock the entries read.
     /// 4. **Write** the decision's [`Changes`](crate::Changes) in the order their fields are listed, then
     ///    **commit**; all of them or none. Return the decision that was committed.
     ///
@@ -169,4 +183,20 @@ pub trait SlotStore: Send + Sync {
     /// # Errors
     /// Only storage failures.
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>>;
+
+    /// One waitlist entry, whatever its state.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn waitlist_entry(&self, id: WaitlistEntryId) -> Result<Option<WaitlistEntry>>;
+
+    /// The waitlist entries that pass `query` ([`WaitlistQuery::matches`]), in join order (by
+    /// `joined_at`, then id), at most `query.limit`.
+    ///
+    /// The entries a [`Claim::waitlist`] reads are this order's first that
+    /// [want](WaitlistEntry::wants) a slot: implementers should read both with an index.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn waitlist(&self, query: &WaitlistQuery) -> Result<Vec<WaitlistEntry>>;
 }

@@ -12,10 +12,11 @@ use crate::booking::{Booking, BookingState, IdempotencyKey};
 use crate::doctor::Doctor;
 use crate::doctor_profile::DoctorProfile;
 use crate::error::Result;
-use crate::ids::{BookingId, DoctorId, PatientId, SlotId};
+use crate::ids::{BookingId, DoctorId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::JournalEntry;
 use crate::outbox::{Channel, Delivery};
 use crate::slot::{Slot, TimeRange};
+use crate::waitlist::{EntryChange, WaitlistEntry};
 
 /// What one mutation locks, and what the store reads once the locks are held.
 ///
@@ -43,6 +44,19 @@ pub struct Claim {
     /// Read (no lock needed) the bookings whose hold lapsed or whose buffer ended by this
     /// instant ([`Locked::lapsed`]), at most [`LAPSED_BATCH`] of them.
     pub lapsed_at: Option<DateTime<Utc>>,
+    /// Also read, after the other locks, the waitlist around the claimed slot and booking,
+    /// locking each entry read (an entry another mutation has locked is skipped, not waited
+    /// for): the entries whose offer is the slot's occupant or the claimed booking
+    /// ([`Locked::offers`]), and the first entry waiting for the slot
+    /// ([`Locked::slot_waiting`]) and for the booking's slot
+    /// ([`Locked::booking_slot_waiting`]).
+    pub waitlist: bool,
+    /// Lock this waitlist entry, last; read it ([`Locked::entry`]).
+    pub entry: Option<WaitlistEntryId>,
+    /// Lock this patient's place on the waitlist (so two joins of one patient run one after
+    /// the other); read their entries whose stored status is `WAITING` or `OFFERED`
+    /// ([`Locked::patient_entries`]).
+    pub waitlist_patient: Option<PatientId>,
 }
 
 /// The most lapsed bookings one [`Claim::lapsed_at`] reads; the engine asks again while a batch
@@ -59,6 +73,10 @@ pub struct DoctorClaim {
     /// Also read the occupying bookings (status `PENDING`, `CONFIRMED` or `BUFFER`) of the
     /// doctor's live slots that end after this instant ([`Locked::doctor_occupants`]).
     pub occupants_after: Option<DateTime<Utc>>,
+    /// Also read the entries waiting (stored status `WAITING`) for this doctor or its
+    /// specialization whose window overlaps this range, in join order
+    /// ([`Locked::doctor_waiting`]), locking them as [`Claim::waitlist`] does.
+    pub waiting_within: Option<TimeRange>,
 }
 
 /// What a store read for a [`Claim`], with the claim's locks held.
@@ -83,12 +101,27 @@ pub struct Locked {
     pub replay: Option<Booking>,
     /// Bookings lapsed by [`Claim::lapsed_at`], in any order.
     pub lapsed: Vec<Booking>,
+    /// With [`Claim::waitlist`]: the entries (stored status `OFFERED`) whose offer is the
+    /// claimed slot's occupant or the claimed booking.
+    pub offers: Vec<WaitlistEntry>,
+    /// With [`Claim::waitlist`]: the first entry, in join order (then id), with stored status
+    /// `WAITING` that [wants](WaitlistEntry::wants) the claimed live slot.
+    pub slot_waiting: Option<WaitlistEntry>,
+    /// With [`Claim::waitlist`]: the same for the claimed booking's slot.
+    pub booking_slot_waiting: Option<WaitlistEntry>,
+    /// With [`DoctorClaim::waiting_within`]: the doctor's waiting entries, in join order.
+    pub doctor_waiting: Vec<WaitlistEntry>,
+    /// The claimed waitlist entry ([`Claim::entry`]), if it exists.
+    pub entry: Option<WaitlistEntry>,
+    /// With [`Claim::waitlist_patient`]: the patient's entries stored `WAITING` or `OFFERED`.
+    pub patient_entries: Vec<WaitlistEntry>,
 }
 
 /// The changes one mutation decided, to be written and committed as one atomic step.
 ///
 /// Stores write them in the order of the fields: new doctor, new profile, new slots, withdrawn slots, deleted
-/// doctor, new states of existing bookings, new bookings, then the journal. (A lapsed occupant's new state is
+/// doctor, new states of existing bookings, new bookings, new waitlist entries, new states of
+/// waitlist entries, then the journal. (A lapsed occupant's new state is
 /// written before the booking that replaces it, so a "one occupying booking per slot" index
 /// holds at every statement.)
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +142,10 @@ pub struct Changes {
     pub states: Vec<StateChange>,
     /// Bookings to insert.
     pub new_bookings: Vec<Booking>,
+    /// Waitlist entries to insert.
+    pub new_entries: Vec<WaitlistEntry>,
+    /// New states of existing waitlist entries, each written with `updated_at = at`.
+    pub entry_states: Vec<EntryChange>,
     /// The journal entries that record these changes, filled in by the engine
     /// ([`crate::journal::record`]). Stores append each one, and queue in the outbox what
     /// [`queued`](Self::queued) lists.
@@ -139,6 +176,8 @@ impl Changes {
             deleted_doctor: None,
             states: Vec::new(),
             new_bookings: Vec::new(),
+            new_entries: Vec::new(),
+            entry_states: Vec::new(),
             journal: Vec::new(),
         }
     }
@@ -152,6 +191,8 @@ impl Changes {
             && self.deleted_doctor.is_none()
             && self.states.is_empty()
             && self.new_bookings.is_empty()
+            && self.new_entries.is_empty()
+            && self.entry_states.is_empty()
     }
 }
 

@@ -1,14 +1,15 @@
 //! Model test: random operation sequences on the engine (with `MemoryStore`) and on a plain
 //! reference model written independently here give the same answers, and no slot ever has two
-//! bookings that occupy it.
+//! bookings that occupy it. Patients also join and leave the doctor's waitlist: a freed slot
+//! is offered (a hold) to the first waiting patient, and the model says when, independently.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
 use medislot_core::{
-    BookingEngine, BookingId, Error, ManualClock, MemoryStore, NewDoctor, PatientId, SlotId,
-    SlotStatus, TimeRange,
+    BookingEngine, BookingId, DoctorId, Error, ManualClock, MemoryStore, NewDoctor, NewEntry,
+    PatientId, SlotId, SlotStatus, TimeRange, WaitlistEntryId, WaitlistTarget,
 };
 use proptest::prelude::*;
 
@@ -16,6 +17,8 @@ const SLOTS: usize = 3;
 const PATIENTS: usize = 3;
 const HOLD: i64 = 5;
 const BUFFER: i64 = 10;
+const OFFER: i64 = 15;
+const WAITLIST_LIMIT: usize = 5;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -51,6 +54,14 @@ enum Op {
         minutes: i64,
     },
     Release,
+    /// The patient joins the doctor's waitlist, for any slot in the next day.
+    Join {
+        patient: usize,
+    },
+    Leave {
+        entry: usize,
+        patient: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -68,6 +79,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => slot.prop_map(|slot| Op::Withdraw { slot }),
         3 => (0i64..12).prop_map(|minutes| Op::Advance { minutes }),
         1 => Just(Op::Release),
+        2 => (0..PATIENTS).prop_map(|patient| Op::Join { patient }),
+        1 => (0..6usize, 0..PATIENTS).prop_map(|(entry, patient)| Op::Leave { entry, patient }),
     ]
 }
 
@@ -90,12 +103,28 @@ struct ModelBooking {
     st: St,
 }
 
+/// A waitlist entry: waiting, holding the offer that is booking `n`, or ended (booked,
+/// declined, lapsed or left).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Wait {
+    Waiting,
+    Offered(usize),
+    Ended,
+}
+
+#[derive(Debug)]
+struct ModelEntry {
+    patient: usize,
+    wait: Wait,
+}
+
 #[derive(Debug)]
 struct Model {
     now: DateTime<Utc>,
     starts: Vec<DateTime<Utc>>,
     withdrawn: Vec<bool>,
     bookings: Vec<ModelBooking>,
+    entries: Vec<ModelEntry>,
 }
 
 /// What an operation answered, reduced to what both sides can be compared on.
@@ -125,6 +154,52 @@ impl Model {
         }
     }
 
+    /// A booking stored as holding its slot whose hold or buffer has run out.
+    fn stale(&self, slot: usize) -> Option<usize> {
+        self.bookings
+            .iter()
+            .position(|b| b.slot == slot && self.lapsed(b.st).is_some())
+    }
+
+    /// Booking `i` is done with: its waitlist entry, if it was an offer, has ended.
+    fn end_offer(&mut self, i: usize) {
+        for e in &mut self.entries {
+            if e.wait == Wait::Offered(i) {
+                e.wait = Wait::Ended;
+            }
+        }
+    }
+
+    /// Tidies booking `i`, which ran out.
+    fn tidy(&mut self, i: usize) {
+        if let Some(done) = self.lapsed(self.bookings[i].st) {
+            self.bookings[i].st = done;
+            self.end_offer(i);
+        }
+    }
+
+    /// `slot` was just freed: the first waiting patient is offered it (a hold for the offer
+    /// window, never past the slot's start), unless it has started or nobody waits.
+    fn offer(&mut self, slot: usize) {
+        if self.withdrawn[slot] || self.starts[slot] <= self.now {
+            return;
+        }
+        let Some(e) = self.entries.iter().position(|e| e.wait == Wait::Waiting) else {
+            return;
+        };
+        let until = (self.now + Duration::minutes(OFFER)).min(self.starts[slot]);
+        self.bookings.push(ModelBooking {
+            slot,
+            patient: self.entries[e].patient,
+            st: St::Pending(until),
+        });
+        self.entries[e].wait = Wait::Offered(self.bookings.len() - 1);
+    }
+
+    fn waiting(&self) -> bool {
+        self.entries.iter().any(|e| e.wait == Wait::Waiting)
+    }
+
     fn occupant(&self, slot: usize) -> Option<usize> {
         self.bookings
             .iter()
@@ -141,11 +216,12 @@ impl Model {
         if self.occupant(slot).is_some() {
             return Answer::Refused("slot_unavailable");
         }
-        for i in 0..self.bookings.len() {
-            if self.bookings[i].slot == slot {
-                if let Some(done) = self.lapsed(self.bookings[i].st) {
-                    self.bookings[i].st = done;
-                }
+        if let Some(stale) = self.stale(slot) {
+            self.tidy(stale);
+            // The slot is freed only now: the waitlist has it first.
+            if self.waiting() {
+                self.offer(slot);
+                return Answer::Refused("slot_unavailable");
             }
         }
         self.bookings.push(ModelBooking { slot, patient, st });
@@ -176,6 +252,7 @@ impl Model {
                     return Answer::Refused("slot_in_past");
                 }
                 self.bookings[booking].st = next;
+                self.end_offer(booking);
                 Answer::Booking(name(next))
             }
             Op::CancelByPatient { booking, patient } => {
@@ -193,19 +270,30 @@ impl Model {
                 if b.st == St::Confirmed && self.starts[b.slot] <= self.now {
                     return Answer::Refused("too_late_to_change");
                 }
+                let slot = b.slot;
                 self.bookings[booking].st = St::Cancelled;
+                self.end_offer(booking);
+                self.offer(slot);
                 Answer::Booking("CANCELLED")
             }
             Op::CancelByAdmin { booking } => {
                 let Some(b) = self.bookings.get(booking) else {
                     return Answer::Skipped;
                 };
+                let slot = b.slot;
+                // The buffer is for the waitlist: when someone waits it ends at once.
+                let offered = self.waiting() && self.starts[slot] > self.now;
                 let next = match b.st {
+                    St::Confirmed if offered => St::Cancelled,
                     St::Confirmed => St::Buffer(self.now + Duration::minutes(BUFFER)),
                     St::Pending(until) if until > self.now => St::Cancelled,
                     _ => return Answer::Refused("invalid_transition"),
                 };
                 self.bookings[booking].st = next;
+                if next == St::Cancelled {
+                    self.end_offer(booking);
+                    self.offer(slot);
+                }
                 Answer::Booking(name(next))
             }
             Op::Reschedule {
@@ -233,6 +321,7 @@ impl Model {
                 match self.create(slot, owner, St::Confirmed) {
                     Answer::Booking(made) => {
                         self.bookings[booking].st = St::Rescheduled;
+                        self.offer(from);
                         Answer::Booking(made)
                     }
                     refused => refused,
@@ -253,14 +342,48 @@ impl Model {
                 Answer::Done
             }
             Op::Release => {
-                let mut count = 0;
-                for i in 0..self.bookings.len() {
-                    if let Some(done) = self.lapsed(self.bookings[i].st) {
-                        self.bookings[i].st = done;
-                        count += 1;
-                    }
+                // Oldest booking first, each freeing its slot for the waitlist.
+                let stale: Vec<usize> = (0..self.bookings.len())
+                    .filter(|i| self.lapsed(self.bookings[*i].st).is_some())
+                    .collect();
+                for &i in &stale {
+                    self.tidy(i);
+                    self.offer(self.bookings[i].slot);
                 }
-                Answer::Count(count)
+                Answer::Count(stale.len() as u64)
+            }
+            Op::Join { patient } => {
+                let active = self
+                    .entries
+                    .iter()
+                    .filter(|e| e.patient == patient)
+                    .filter(|e| match e.wait {
+                        Wait::Waiting => true,
+                        Wait::Offered(b) => self.occupies(self.bookings[b].st),
+                        Wait::Ended => false,
+                    })
+                    .count();
+                if active >= WAITLIST_LIMIT {
+                    return Answer::Refused("waitlist_full");
+                }
+                self.entries.push(ModelEntry {
+                    patient,
+                    wait: Wait::Waiting,
+                });
+                Answer::Done
+            }
+            Op::Leave { entry, patient } => {
+                let Some(e) = self.entries.get(entry) else {
+                    return Answer::Skipped;
+                };
+                if e.patient != patient {
+                    return Answer::Refused("waitlist_entry_not_found");
+                }
+                if e.wait != Wait::Waiting {
+                    return Answer::Refused("waitlist_entry_not_waiting");
+                }
+                self.entries[entry].wait = Wait::Ended;
+                Answer::Done
             }
         }
     }
@@ -303,6 +426,9 @@ fn refusal(err: &Error) -> &'static str {
         Error::TooLateToChange { .. } => "too_late_to_change",
         Error::InvalidTransition { .. } => "invalid_transition",
         Error::SlotHasActiveBooking(_) => "slot_has_active_booking",
+        Error::WaitlistFull { .. } => "waitlist_full",
+        Error::WaitlistEntryNotFound(_) => "waitlist_entry_not_found",
+        Error::WaitlistEntryNotWaiting { .. } => "waitlist_entry_not_waiting",
         other => panic!("unexpected error from the engine: {other:?}"),
     }
 }
@@ -310,13 +436,34 @@ fn refusal(err: &Error) -> &'static str {
 struct Real {
     engine: BookingEngine,
     clock: ManualClock,
+    doctor: DoctorId,
     slots: Vec<SlotId>,
     patients: Vec<PatientId>,
     bookings: Vec<BookingId>,
+    entries: Vec<(WaitlistEntryId, PatientId)>,
 }
 
 impl Real {
+    /// Offers made since the last step, in the order of their entries (which is the order
+    /// they were made in), appended to the bookings as the model appends them.
+    fn collect_offers(&mut self) {
+        for (id, patient) in &self.entries {
+            let entry = block_on(self.engine.waitlist_entry(*id, *patient)).expect("entry");
+            if let Some(offer) = entry.state.offer() {
+                if !self.bookings.contains(&offer) {
+                    self.bookings.push(offer);
+                }
+            }
+        }
+    }
+
     fn apply(&mut self, op: &Op) -> Answer {
+        let answer = self.apply_op(op);
+        self.collect_offers();
+        answer
+    }
+
+    fn apply_op(&mut self, op: &Op) -> Answer {
         let booking_answer = |r: Result<medislot_core::Booking, Error>| match r {
             Ok(b) => Answer::Booking(b.status().as_str()),
             Err(e) => Answer::Refused(refusal(&e)),
@@ -392,6 +539,36 @@ impl Real {
                     Answer::Done
                 }
                 Op::Release => Answer::Count(self.engine.release_expired().await.expect("release")),
+                Op::Join { patient } => {
+                    let now = self.engine.now();
+                    let request = NewEntry::new(
+                        WaitlistTarget::Doctor(self.doctor),
+                        TimeRange::new(now, now + Duration::days(1)).unwrap(),
+                        None,
+                    )
+                    .unwrap();
+                    let patient = self.patients[patient];
+                    match self.engine.join_waitlist(patient, request).await {
+                        Ok(entry) => {
+                            self.entries.push((entry.id, patient));
+                            Answer::Done
+                        }
+                        Err(e) => Answer::Refused(refusal(&e)),
+                    }
+                }
+                Op::Leave { entry, patient } => match self.entries.get(entry) {
+                    Some((id, _)) => {
+                        match self
+                            .engine
+                            .leave_waitlist(*id, self.patients[patient])
+                            .await
+                        {
+                            Ok(()) => Answer::Done,
+                            Err(e) => Answer::Refused(refusal(&e)),
+                        }
+                    }
+                    None => Answer::Skipped,
+                },
             }
         })
     }
@@ -426,10 +603,13 @@ fn setup() -> (Real, Model) {
         starts: ranges.iter().map(|r| r.starts_at()).collect(),
         withdrawn: vec![false; SLOTS],
         bookings: Vec::new(),
+        entries: Vec::new(),
     };
     let real = Real {
         engine,
         clock,
+        doctor: doctor.id,
+        entries: Vec::new(),
         slots: slots.iter().map(|s| s.id).collect(),
         patients: (0..PATIENTS).map(|_| PatientId::new()).collect(),
         bookings: Vec::new(),

@@ -146,9 +146,15 @@ fn constraint_error(name: &str) -> Option<Error> {
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(dbe) => match dbe.code().as_deref() {
-            Some(DEADLOCK | SERIALIZATION | LOCK_NOT_AVAILABLE | QUERY_CANCELED) => {
-                StoreError::Busy(Box::new(error))
-            }
+            // Retried until the retries ran out (`is_retryable`): transient, as the store's
+            // contract says, never a 500.
+            Some(
+                DEADLOCK
+                | SERIALIZATION
+                | LOCK_NOT_AVAILABLE
+                | QUERY_CANCELED
+                | crate::prepared::NOT_PREPARED,
+            ) => StoreError::Busy(Box::new(error)),
             Some(code) if UNREPRESENTABLE.contains(&code) => {
                 StoreError::Unrepresentable(Box::new(error))
             }

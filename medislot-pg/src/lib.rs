@@ -119,6 +119,7 @@ mod store;
 #[cfg(feature = "test-db")]
 pub mod testing;
 mod unit_of_work;
+mod waitlist;
 
 pub use options::{split_pooler, PgStoreOptions, Pooler, UnknownPooler, POOLER_PARAMETER};
 pub use store::PgStore;

@@ -10,7 +10,7 @@ use medislot_core::{
     BookingCursor, BookingId, BookingQuery, BookingView, Channel, Claim, Decide, Decision, Doctor,
     DoctorFilter, DoctorId, EntryId, Error, JournalCursor, JournalEntry, JournalQuery,
     MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
-    SlotView, StoreError,
+    SlotView, StoreError, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
 };
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Connection as _, PgPool};
@@ -289,6 +289,14 @@ impl SlotStore for PgStore {
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
         self.settle_message_impl(id, channel, settle).await
+    }
+
+    async fn waitlist_entry(&self, id: WaitlistEntryId) -> Result<Option<WaitlistEntry>> {
+        self.waitlist_entry_impl(id).await
+    }
+
+    async fn waitlist(&self, query: &WaitlistQuery) -> Result<Vec<WaitlistEntry>> {
+        self.waitlist_impl(query).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

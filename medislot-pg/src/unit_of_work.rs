@@ -24,6 +24,7 @@ use crate::prepared::Hot;
 use crate::rows::{self, BOOKING, DOCTOR, OCCUPYING, SLOT};
 use crate::script::{Lit, Results, Script, Stmt, Tx};
 use crate::store::{no_rule, PgStore};
+use crate::waitlist;
 
 /// Where each part of a claim's reads is found in the first script's results.
 #[derive(Default)]
@@ -37,6 +38,13 @@ struct ReadPlan {
     booking_slot: Option<Stmt>,
     replay: Option<Stmt>,
     lapsed: Option<Stmt>,
+    slot_offer: Option<Stmt>,
+    booking_offer: Option<Stmt>,
+    slot_waiting: Option<Stmt>,
+    booking_slot_waiting: Option<Stmt>,
+    doctor_waiting: Option<Stmt>,
+    entry: Option<Stmt>,
+    patient_entries: Option<Stmt>,
 }
 
 impl PgStore {
@@ -133,8 +141,29 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
             Some(script.hot(Hot::LockBookingSlot, prepared, &[Lit::Uuid(booking.into())]));
         plan.booking = Some(script.hot(Hot::LockBooking, prepared, &[Lit::Uuid(booking.into())]));
     }
+    if let Some(entry) = claim.entry {
+        plan.entry = Some(waitlist::lock_entry(&mut script, entry));
+    }
+    if let Some(patient) = claim.waitlist_patient {
+        waitlist::lock_patient(&mut script, patient.into());
+        plan.patient_entries = Some(waitlist::patient_entries(&mut script, patient.into()));
+    }
     // Reads, after every lock.
+    if claim.waitlist {
+        if let Some(slot) = claim.slot {
+            plan.slot_offer = Some(waitlist::slot_offer(&mut script, slot.into()));
+            plan.slot_waiting = Some(waitlist::slot_waiting(&mut script, slot.into()));
+        }
+        if let Some(booking) = claim.booking {
+            plan.booking_offer = Some(waitlist::booking_offer(&mut script, booking.into()));
+            plan.booking_slot_waiting =
+                Some(waitlist::booking_slot_waiting(&mut script, booking.into()));
+        }
+    }
     if let Some(doctor) = &claim.doctor {
+        if let Some(range) = doctor.waiting_within {
+            plan.doctor_waiting = Some(waitlist::doctor_waiting(&mut script, doctor.id, range));
+        }
         if let Some(range) = doctor.slots_within {
             plan.doctor_slots = Some(
                 script
@@ -200,6 +229,11 @@ fn read(plan: &ReadPlan, found: &Results) -> Result<Locked, sqlx::Error> {
             .map(rows::booking)
             .collect::<Result<Vec<_>, _>>()
     };
+    let entries = |rows: &[PgRow]| {
+        rows.iter()
+            .map(waitlist::entry)
+            .collect::<Result<Vec<_>, _>>()
+    };
     let slot = match first(plan.slot) {
         Some(row) if !row.try_get::<bool, _>("s_withdrawn")? => Some(rows::slot(row)?),
         _ => None,
@@ -220,6 +254,17 @@ fn read(plan: &ReadPlan, found: &Results) -> Result<Locked, sqlx::Error> {
         booking_slot: first(plan.booking_slot).map(rows::slot).transpose()?,
         replay: first(plan.replay).map(rows::booking).transpose()?,
         lapsed: bookings(all(plan.lapsed))?,
+        offers: entries(all(plan.slot_offer))?
+            .into_iter()
+            .chain(entries(all(plan.booking_offer))?)
+            .collect(),
+        slot_waiting: first(plan.slot_waiting).map(waitlist::entry).transpose()?,
+        booking_slot_waiting: first(plan.booking_slot_waiting)
+            .map(waitlist::entry)
+            .transpose()?,
+        doctor_waiting: entries(all(plan.doctor_waiting))?,
+        entry: first(plan.entry).map(waitlist::entry).transpose()?,
+        patient_entries: entries(all(plan.patient_entries))?,
     })
 }
 
@@ -313,6 +358,12 @@ fn write_script(changes: &Changes, prepared: bool) -> Script {
     }
     for booking in &changes.new_bookings {
         insert_booking(&mut script, booking, prepared);
+    }
+    for entry in &changes.new_entries {
+        waitlist::insert(&mut script, entry);
+    }
+    for change in &changes.entry_states {
+        waitlist::write_state(&mut script, change, at);
     }
     crate::journal::append(&mut script, changes);
     script

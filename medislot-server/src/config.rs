@@ -170,6 +170,22 @@ pub struct Settings {
         global = true
     )]
     pub change_cutoff_minutes: u32,
+    /// How long a waitlist offer (a hold made for the first waiting patient) lasts, in minutes.
+    #[arg(
+        long,
+        env = "MEDISLOT_OFFER_WINDOW_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
+    pub offer_window_minutes: u32,
+    /// How many active waitlist entries a patient may have.
+    #[arg(
+        long,
+        env = "MEDISLOT_WAITLIST_LIMIT",
+        default_value_t = 5,
+        global = true
+    )]
+    pub waitlist_limit: u32,
     /// Seconds between sweeps that tidy expired holds and buffers.
     #[arg(
         long,
@@ -312,6 +328,8 @@ impl Settings {
                 hold: Duration::minutes(i64::from(self.hold_minutes)),
                 buffer: Duration::minutes(i64::from(self.buffer_minutes)),
                 change_cutoff: Duration::minutes(i64::from(self.change_cutoff_minutes)),
+                offer_window: Duration::minutes(i64::from(self.offer_window_minutes)),
+                waitlist_limit: self.waitlist_limit,
             },
             public_origin: self
                 .public_origin

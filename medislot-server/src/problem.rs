@@ -247,6 +247,18 @@ impl Problem {
             )
             .with_field("email"),
             Error::Validation { field, message } => Self::validation(field, message),
+            // Another patient's entry is reported exactly like a missing one.
+            Error::WaitlistEntryNotFound(id) => Self::not_found(
+                "waitlist_entry_not_found",
+                format!("no waitlist entry with id {id}"),
+            )
+            .with_field("id"),
+            err @ Error::WaitlistFull { .. } => {
+                Self::new(S::CONFLICT, "waitlist_full", err.to_string())
+            }
+            err @ Error::WaitlistEntryNotWaiting { .. } => {
+                Self::new(S::CONFLICT, "waitlist_entry_not_waiting", err.to_string())
+            }
             Error::Store(err) => Self::from_store(&err),
             other => {
                 tracing::error!(error = %other, "unmapped engine error");

@@ -101,5 +101,6 @@ mod rows;
 mod slot_store;
 mod store;
 mod unit_of_work;
+mod waitlist;
 
 pub use store::{SqliteStore, BUSY_TIMEOUT, WRITE_QUEUE_TIMEOUT};

@@ -10,7 +10,7 @@ use medislot_core::{
     BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Channel,
     Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, JournalCursor, JournalEntry,
     JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery,
-    SlotStatus, SlotStore, SlotView, StoreError,
+    SlotStatus, SlotStore, SlotView, StoreError, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
@@ -333,6 +333,16 @@ impl SlotStore for SqliteStore {
         settle: &Settle<'_>,
     ) -> Result<Option<OutboxMessage>> {
         journal::settle(self, id, channel, settle).await
+    }
+
+    async fn waitlist_entry(&self, id: WaitlistEntryId) -> Result<Option<WaitlistEntry>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        crate::waitlist::by_id(&mut conn, id).await
+    }
+
+    async fn waitlist(&self, query: &WaitlistQuery) -> Result<Vec<WaitlistEntry>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        crate::waitlist::list(&mut conn, query).await
     }
 
     async fn messages(&self, query: &MessageQuery) -> Result<Page<OutboxMessage, JournalCursor>> {

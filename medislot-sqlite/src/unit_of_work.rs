@@ -22,6 +22,7 @@ use crate::rows::{
     StateColumns,
 };
 use crate::store::{commit, SqliteStore};
+use crate::waitlist;
 
 /// The doctor `?1`'s live slots that overlap `[?2, ?3)`: those starting inside it, and the last
 /// one starting before it if that one reaches into it. Live slots of one doctor never overlap
@@ -136,7 +137,45 @@ async fn read(conn: &mut SqliteConnection, claim: &Claim) -> Result<Locked> {
     if let Some(at) = claim.lapsed_at {
         locked.lapsed = lapsed(conn, at).await?;
     }
+    if claim.waitlist {
+        read_waitlist(conn, &mut locked).await?;
+    }
+    if let Some(id) = claim.entry {
+        locked.entry = waitlist::by_id(conn, id).await?;
+    }
+    if let Some(patient) = claim.waitlist_patient {
+        locked.patient_entries = waitlist::patient_entries(conn, patient).await?;
+    }
     Ok(locked)
+}
+
+/// The waitlist around the claimed slot and booking ([`Claim::waitlist`]).
+async fn read_waitlist(conn: &mut SqliteConnection, locked: &mut Locked) -> Result<()> {
+    let offered: Vec<BookingId> = [&locked.occupant, &locked.booking]
+        .into_iter()
+        .flatten()
+        .map(|b| b.id)
+        .collect();
+    locked.offers = waitlist::offers(conn, &offered).await?;
+    if let Some(slot) = &locked.slot {
+        if let Some(specialization) = waitlist::specialization_of(conn, slot.doctor_id).await? {
+            locked.slot_waiting = waitlist::first_waiting(conn, slot, &specialization).await?;
+        }
+    }
+    if let Some(slot) = &locked.booking_slot {
+        let live: Option<bool> =
+            sqlx::query_scalar("SELECT withdrawn_at IS NULL FROM slots WHERE id = ?1")
+                .bind(slot.id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        let specialization = waitlist::specialization_of(conn, slot.doctor_id).await?;
+        if let (Some(true), Some(specialization)) = (live, specialization) {
+            locked.booking_slot_waiting =
+                waitlist::first_waiting(conn, slot, &specialization).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn read_doctor(
@@ -166,6 +205,10 @@ async fn read_doctor(
             .iter()
             .map(rows::slot)
             .collect::<Result<Vec<Slot>, _>>()?;
+    }
+    if let (Some(range), Some(doctor)) = (claim.waiting_within, &locked.doctor) {
+        locked.doctor_waiting =
+            waitlist::doctor_waiting(conn, doctor.id, &doctor.specialization, range).await?;
     }
     if let Some(after) = claim.occupants_after {
         let rows = sqlx::query(DOCTOR_OCCUPANTS)
@@ -255,6 +298,12 @@ async fn write(conn: &mut SqliteConnection, changes: &Changes) -> Result<()> {
     }
     for booking in &changes.new_bookings {
         insert_booking(conn, booking).await?;
+    }
+    for entry in &changes.new_entries {
+        waitlist::insert(conn, entry).await?;
+    }
+    for change in &changes.entry_states {
+        waitlist::write_state(conn, change, at).await?;
     }
     crate::journal::append(conn, changes).await
 }
@@ -505,6 +554,7 @@ mod tests {
                 id: doctor.id,
                 slots_within: Some(TimeRange::new(at(from), at(to)).unwrap()),
                 occupants_after: None,
+                waiting_within: None,
             }),
             ..Claim::default()
         };
@@ -601,6 +651,7 @@ mod tests {
                 id: doctor.id,
                 slots_within: None,
                 occupants_after: None,
+                waiting_within: None,
             }),
             ..Claim::default()
         };

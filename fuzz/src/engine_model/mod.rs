@@ -265,6 +265,7 @@ impl World {
             hold: Duration::minutes(1 + i64::from(input.hold_minutes % 30)),
             buffer: Duration::minutes(i64::from(input.buffer_minutes % 31)),
             change_cutoff: Duration::zero(),
+            ..Policy::default()
         };
         let engine = setup(
             "set the policy",

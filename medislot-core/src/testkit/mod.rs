@@ -28,6 +28,7 @@ mod races;
 mod reschedule;
 mod schedule;
 mod support;
+mod waitlist;
 
 pub use accounts::*;
 pub use bookings::*;
@@ -40,6 +41,7 @@ pub use races::*;
 pub use reschedule::*;
 pub use schedule::*;
 pub use support::Fixture;
+pub use waitlist::*;
 
 /// Turns every check of the kit into a `#[tokio::test]` (multi-threaded runtime) that runs on a
 /// store made by `$factory`, an `async fn() -> S` where `S: SlotStore + AccountStore + 'static`.
@@ -111,6 +113,16 @@ macro_rules! slot_store_conformance {
             racing_deliverers_never_claim_one_message_twice,
             a_failing_message_backs_off_then_dies_and_can_be_retried,
             the_journal_filters_and_pages,
+            // the waitlist
+            a_freed_slot_is_offered_to_the_first_waiting_patient,
+            a_declined_or_lapsed_offer_passes_to_the_next_then_to_the_public,
+            with_the_sweeper_stopped_a_lapsed_offer_passes_on_at_the_next_touch,
+            an_admins_cancel_offers_the_slot_to_the_waitlist_first,
+            reschedules_and_new_slots_are_offered_to_matching_entries_only,
+            joining_is_limited_per_patient_and_only_a_waiting_entry_can_be_left,
+            thirty_patients_racing_a_live_offer_all_fail,
+            confirming_as_the_offer_lapses_is_refused_and_never_double_holds,
+            two_slots_freed_at_once_make_one_offer_per_entry,
             // accounts
             accounts_are_stored_and_found_by_email,
             accounts_are_found_by_part_of_a_name_or_email,

@@ -11,6 +11,7 @@ mod idempotency;
 mod journal;
 pub mod model;
 mod slots;
+mod waitlist;
 
 pub use body::JsonBody;
 
@@ -29,6 +30,8 @@ enum ApiTags {
     Slots,
     /// Booking, confirming and cancelling.
     Bookings,
+    /// Waiting for a slot when none fits.
+    Waitlist,
     /// The audit trail and the outbox of messages.
     Audit,
     /// Health.
@@ -42,6 +45,7 @@ pub(crate) type Api = (
     hours::HoursApi,
     slots::SlotsApi,
     bookings::BookingsApi,
+    waitlist::WaitlistApi,
     journal::JournalApi,
     health::HealthApi,
 );
@@ -62,6 +66,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         bookings::BookingsApi {
+            state: state.clone(),
+        },
+        waitlist::WaitlistApi {
             state: state.clone(),
         },
         journal::JournalApi {

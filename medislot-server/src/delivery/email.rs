@@ -201,6 +201,8 @@ fn headline(kind: EntryKind) -> &'static str {
         EntryKind::BookingCancelledByClinic => "The clinic cancelled your appointment",
         EntryKind::BookingBufferEnded => "Your appointment is cancelled",
         EntryKind::BookingHoldLapsed => "Your hold ran out",
+        EntryKind::WaitlistOfferMade => "A slot you waited for is held for you",
+        EntryKind::WaitlistOfferLapsed => "The slot offered from your waitlist was not confirmed",
         EntryKind::BookingRescheduled | EntryKind::BookingCreatedByReschedule => {
             "Your appointment is moved"
         }
@@ -208,7 +210,9 @@ fn headline(kind: EntryKind) -> &'static str {
         | EntryKind::DoctorProfileUpdated
         | EntryKind::DoctorDeleted
         | EntryKind::SlotPublished
-        | EntryKind::SlotWithdrawn => "MediSlot",
+        | EntryKind::SlotWithdrawn
+        | EntryKind::WaitlistJoined
+        | EntryKind::WaitlistLeft => "MediSlot",
     }
 }
 

@@ -55,6 +55,7 @@ mod restart;
 mod security_headers;
 mod sessions;
 mod slots;
+mod waitlist;
 mod webhooks;
 
 use std::sync::Arc;
