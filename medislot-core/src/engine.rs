@@ -22,6 +22,7 @@ use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
 use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
+use crate::window::BookingWindow;
 
 /// The most slots one publish request may create.
 pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
@@ -31,6 +32,15 @@ pub const MAX_REASON_CHARS: usize = 500;
 
 /// The longest accepted [`Policy::change_cutoff`].
 pub const MAX_CHANGE_CUTOFF: Duration = Duration::days(365);
+
+/// The longest accepted [`Policy::min_notice`].
+pub const MAX_MIN_NOTICE: Duration = Duration::days(365);
+
+/// The longest accepted [`Policy::horizon`].
+pub const MAX_HORIZON: Duration = Duration::days(3_660);
+
+/// The default [`Policy::horizon`]: eight weeks.
+pub const DEFAULT_HORIZON: Duration = Duration::weeks(8);
 
 /// Tunable durations of the booking rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +52,14 @@ pub struct Policy {
     /// How long before a slot starts a patient may last cancel or reschedule a confirmed
     /// booking of it (default 0: until it starts, never after). An admin always may.
     pub change_cutoff: Duration,
+    /// How soon a patient may book: no booking, hold or reschedule to a slot that starts within
+    /// this span from now (default 0: any slot that has not started). An admin's reschedule is
+    /// not bound by it.
+    pub min_notice: Duration,
+    /// How far ahead a patient may book: no booking, hold or reschedule to a slot that starts
+    /// later than this span from now (default [`DEFAULT_HORIZON`], eight weeks). An admin's
+    /// reschedule is not bound by it.
+    pub horizon: Duration,
 }
 
 impl Default for Policy {
@@ -50,6 +68,8 @@ impl Default for Policy {
             hold: Duration::minutes(5),
             buffer: Duration::minutes(10),
             change_cutoff: Duration::zero(),
+            min_notice: Duration::zero(),
+            horizon: DEFAULT_HORIZON,
         }
     }
 }
@@ -60,12 +80,16 @@ impl Policy {
     /// # Errors
     /// [`Error::Validation`] on `hold` unless it is positive, on `buffer` if it is negative, on
     /// `change_cutoff` unless it is between 0 and [`MAX_CHANGE_CUTOFF`], on any of them when it is
-    /// not a whole number of microseconds (the precision every store keeps).
+    /// not a whole number of microseconds (the precision every store keeps); on `min_notice`
+    /// unless it is between 0 and [`MAX_MIN_NOTICE`], on `horizon` unless it is after
+    /// `min_notice` and at most [`MAX_HORIZON`].
     pub fn validate(self) -> Result<Self> {
         for (field, span) in [
             ("hold", self.hold),
             ("buffer", self.buffer),
             ("change_cutoff", self.change_cutoff),
+            ("min_notice", self.min_notice),
+            ("horizon", self.horizon),
         ] {
             if span.subsec_nanos() % 1_000 != 0 {
                 return Err(Error::validation(field, "must be whole microseconds"));
@@ -83,7 +107,24 @@ impl Policy {
                 "must be between 0 and 365 days",
             ));
         }
+        if self.min_notice < Duration::zero() || self.min_notice > MAX_MIN_NOTICE {
+            return Err(Error::validation(
+                "min_notice",
+                "must be between 0 and 365 days",
+            ));
+        }
+        if self.horizon <= self.min_notice || self.horizon > MAX_HORIZON {
+            return Err(Error::validation(
+                "horizon",
+                "must be longer than min_notice and at most 3660 days",
+            ));
+        }
         Ok(self)
+    }
+
+    /// The slot starts a patient may book at `now`.
+    pub fn window(&self, now: DateTime<Utc>) -> BookingWindow {
+        BookingWindow::at(now, self.min_notice, self.horizon)
     }
 }
 
@@ -395,11 +436,13 @@ impl BookingEngine {
     }
 
     /// Books a free slot for a patient: a `CONFIRMED` booking. With an idempotency key, a retry
-    /// returns the first booking instead of booking again.
+    /// returns the first booking instead of booking again (even once the slot has left the
+    /// booking window). The slot must start inside the booking window ([`Policy::window`]).
     ///
     /// # Errors
     /// [`Error::SlotNotFound`], [`Error::SlotInPast`], [`Error::SlotUnavailable`] when someone
-    /// else has it; [`Error::Validation`] on `Idempotency-Key` when the key booked another slot.
+    /// else has it; [`Error::TooSoon`] or [`Error::TooFarAhead`] outside the booking window;
+    /// [`Error::Validation`] on `Idempotency-Key` when the key booked another slot.
     pub async fn book(
         &self,
         slot_id: SlotId,
@@ -460,9 +503,10 @@ impl BookingEngine {
                 .map(|key| (draft.patient_id, key)),
             ..Claim::default()
         };
+        let window = self.policy.window(draft.created_at);
         let decision = self
             .mutate(Actor::Patient(draft.patient_id), &claim, &|locked| {
-                decisions::create_booking(locked, &draft)
+                decisions::create_booking(locked, &draft, &window)
             })
             .await?;
         let booking = decision.reply.unwrap_or_else(|| draft.clone());
@@ -549,7 +593,8 @@ impl BookingEngine {
     /// [`Error::Validation`] on `slot_id` when `target` is the booking's own slot, on
     /// `Idempotency-Key` when the key was used for another request; as [`book`](Self::book)
     /// for `target` ([`Error::SlotNotFound`] when it does not exist or was withdrawn,
-    /// [`Error::SlotInPast`], [`Error::SlotUnavailable`]).
+    /// [`Error::SlotInPast`], [`Error::SlotUnavailable`], [`Error::TooSoon`],
+    /// [`Error::TooFarAhead`]).
     pub async fn reschedule_as_patient(
         &self,
         id: BookingId,
@@ -569,7 +614,8 @@ impl BookingEngine {
     ///
     /// # Errors
     /// As [`reschedule_as_patient`](Self::reschedule_as_patient), except
-    /// [`Error::NotOwner`] and [`Error::TooLateToChange`].
+    /// [`Error::NotOwner`], [`Error::TooLateToChange`], [`Error::TooSoon`] and
+    /// [`Error::TooFarAhead`]: an admin is bound by neither the cut-off nor the booking window.
     pub async fn reschedule_as_admin(
         &self,
         id: BookingId,
@@ -613,6 +659,7 @@ impl BookingEngine {
             key,
             new_id: BookingId::new(),
             cutoff: self.policy.change_cutoff,
+            window: self.policy.window(now),
         };
         let claim = Claim {
             slot: Some(target),
@@ -842,5 +889,32 @@ mod tests {
             })
         ));
         assert!(Policy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn policy_refuses_a_horizon_not_after_the_notice() {
+        let policy = |min_notice, horizon| Policy {
+            min_notice,
+            horizon,
+            ..Policy::default()
+        };
+        let field = |p: Policy| match p.validate() {
+            Err(Error::Validation { field, .. }) => Some(field),
+            _ => None,
+        };
+        assert_eq!(
+            field(policy(Duration::hours(2), Duration::hours(2))),
+            Some("horizon")
+        );
+        assert_eq!(
+            field(policy(Duration::minutes(-1), Duration::days(1))),
+            Some("min_notice")
+        );
+        assert_eq!(
+            field(policy(Duration::zero(), MAX_HORIZON + Duration::days(1))),
+            Some("horizon")
+        );
+        assert_eq!(field(policy(Duration::hours(2), Duration::hours(3))), None);
+        assert_eq!(Policy::default().horizon, Duration::weeks(8));
     }
 }

@@ -63,6 +63,7 @@ mod store;
 mod sync;
 pub mod text;
 mod unit_of_work;
+mod window;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -80,7 +81,8 @@ pub use doctor_profile::{
     DoctorProfile, MAX_BIO_CHARS, MAX_LANGUAGES, MAX_LANGUAGE_CHARS, MAX_LOCATION_CHARS,
 };
 pub use engine::{
-    BookingEngine, Created, Policy, MAX_CHANGE_CUTOFF, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
+    BookingEngine, Created, Policy, DEFAULT_HORIZON, MAX_CHANGE_CUTOFF, MAX_HORIZON,
+    MAX_MIN_NOTICE, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
 };
 pub use error::{BoxError, Error, Result, StoreError};
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
@@ -97,3 +99,4 @@ pub use store::SlotStore;
 pub use unit_of_work::{
     Changes, Claim, Decide, Decision, DoctorClaim, Locked, ProfileChange, StateChange, LAPSED_BATCH,
 };
+pub use window::BookingWindow;
