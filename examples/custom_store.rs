@@ -15,10 +15,10 @@ use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingEngine, BookingId,
     BookingQuery, BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email,
-    EntryId, Error, JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore,
-    MessageQuery, NewDoctor, OutboxMessage, Page, PatientId, Result, RevokedSession, Role,
-    SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
-    SlotView, TimeRange,
+    EntryId, Error, FreeCount, FreeSlotFilter, JournalCursor, JournalEntry, JournalQuery,
+    LoginThrottle, MemoryStore, MessageQuery, NewDoctor, OutboxMessage, Page, PatientId, Result,
+    RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor, SlotId,
+    SlotQuery, SlotStore, SlotView, TimeRange,
 };
 
 /// Wraps any store and logs each mutation and its outcome with `tracing`.
@@ -78,6 +78,15 @@ impl<S: SlotStore> SlotStore for LoggingStore<S> {
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.inner.list_slots(query, now).await
+    }
+
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        self.inner.count_free_slots(filter, days, now).await
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {

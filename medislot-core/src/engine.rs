@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use crate::booking::{
     Booking, BookingCursor, BookingQuery, BookingState, BookingView, Event, IdempotencyKey,
@@ -15,6 +16,7 @@ use crate::decisions;
 use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
 use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
+use crate::finding::{Availability, DayAvailability, FreeSlotFilter, NextAvailable};
 use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId};
 use crate::journal::{self, Actor, Context, JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{MessageQuery, OutboxMessage, Settlement};
@@ -433,6 +435,93 @@ impl BookingEngine {
         check_limit(query.limit)?;
         check_window(query.from, query.to)?;
         self.store.list_slots(query, self.now()).await
+    }
+
+    /// How many free slots each day from `first_day` to `last_day` (both included, in `zone`)
+    /// holds, and the first free time of each: free as the listing's `available` means, and
+    /// inside the booking window now (a day outside it has none). One read, whatever the span.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] as [`day_ranges`](crate::day_ranges) and
+    /// [`FreeSlotFilter::validate`]; storage failures.
+    pub async fn availability(
+        &self,
+        filter: &FreeSlotFilter,
+        first_day: NaiveDate,
+        last_day: NaiveDate,
+        zone: Tz,
+    ) -> Result<Availability> {
+        filter.validate()?;
+        let days = crate::finding::day_ranges(first_day, last_day, zone)?;
+        let now = self.now();
+        let window = self.policy.window(now);
+        let parts = crate::finding::within_window(&days, &window);
+        let ranges: Vec<TimeRange> = parts.iter().map(|(_, range)| *range).collect();
+        let counts = if ranges.is_empty() {
+            Vec::new()
+        } else {
+            self.store.count_free_slots(filter, &ranges, now).await?
+        };
+        let mut summary: Vec<DayAvailability> = first_day
+            .iter_days()
+            .take(days.len())
+            .map(|date| DayAvailability {
+                date,
+                free: 0,
+                first_free: None,
+            })
+            .collect();
+        for ((day, _), count) in parts.iter().zip(counts) {
+            if let Some(entry) = summary.get_mut(*day) {
+                entry.free = count.free;
+                entry.first_free = count.first;
+            }
+        }
+        Ok(Availability {
+            days: summary,
+            window,
+        })
+    }
+
+    /// The first free slot (as the listing's `available` means) passing `filter` that starts
+    /// on or after `after` and inside the booking window now, if the window holds one. One
+    /// read along the listing's index, stopping at the first free slot.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `after` outside the representable instants and as
+    /// [`FreeSlotFilter::validate`]; storage failures.
+    pub async fn next_available(
+        &self,
+        filter: &FreeSlotFilter,
+        after: DateTime<Utc>,
+    ) -> Result<NextAvailable> {
+        filter.validate()?;
+        crate::instant::check("after", after)?;
+        let now = self.now();
+        let window = self.policy.window(now);
+        let from = after.max(window.earliest());
+        // The window's last start is included: its exclusive end is one microsecond later.
+        let to = window
+            .latest()
+            .checked_add_signed(Duration::microseconds(1))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if from >= to {
+            return Ok(NextAvailable { slot: None, window });
+        }
+        let query = SlotQuery {
+            doctor_id: filter.doctor_id,
+            specialization: filter.specialization.clone(),
+            from: Some(from),
+            to: Some(to),
+            available: Some(true),
+            after: None,
+            limit: 1,
+        };
+        let page = self.store.list_slots(&query, now).await?;
+        Ok(NextAvailable {
+            slot: page.items.into_iter().next(),
+            window,
+        })
     }
 
     /// Books a free slot for a patient: a `CONFIRMED` booking. With an idempotency key, a retry

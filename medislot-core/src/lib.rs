@@ -48,6 +48,7 @@ mod doctor;
 mod doctor_profile;
 mod engine;
 mod error;
+mod finding;
 mod generation;
 mod ids;
 pub mod instant;
@@ -85,6 +86,10 @@ pub use engine::{
     MAX_MIN_NOTICE, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
 };
 pub use error::{BoxError, Error, Result, StoreError};
+pub use finding::{
+    day_ranges, Availability, DayAvailability, FreeCount, FreeSlotFilter, NextAvailable,
+    MAX_SUMMARY_DAYS,
+};
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
 pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};

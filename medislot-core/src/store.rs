@@ -19,11 +19,12 @@ use chrono::{DateTime, Utc};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::Result;
+use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{BookingId, DoctorId, EntryId, SlotId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
-use crate::slot::{SlotCursor, SlotQuery, SlotView};
+use crate::slot::{SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::unit_of_work::{Claim, Decide, Decision};
 
 /// Durable (or not) storage for doctors, slots and bookings, with atomic mutations.
@@ -105,6 +106,25 @@ pub trait SlotStore: Send + Sync {
         query: &SlotQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>>;
+
+    /// For each of `days` (ranges in ascending order that do not overlap), how many live slots
+    /// passing `filter` start in it and are free at `now`, and the earliest of those starts: one
+    /// answer per range, in order. Free means exactly what [`list_slots`](Self::list_slots)
+    /// lists with `available: Some(true)`: not started, and no booking occupies it at `now` (a
+    /// lapsed hold or an ended buffer is free, tidied or not). `filter.specialization` compares
+    /// as the listing does.
+    ///
+    /// Implementers should read this in one pass along an index on slot starts (the doctor's,
+    /// when `filter` names one), counting in the database, not by scanning every slot.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>>;
 
     /// A booking with its slot and doctor.
     ///

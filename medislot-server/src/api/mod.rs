@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod bookings;
 mod doctors;
+mod finding;
 mod health;
 mod hours;
 mod idempotency;
@@ -41,6 +42,7 @@ pub(crate) type Api = (
     doctors::DoctorsApi,
     hours::HoursApi,
     slots::SlotsApi,
+    finding::FindingApi,
     bookings::BookingsApi,
     journal::JournalApi,
     health::HealthApi,
@@ -59,6 +61,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         slots::SlotsApi {
+            state: state.clone(),
+        },
+        finding::FindingApi {
             state: state.clone(),
         },
         bookings::BookingsApi {

@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
     BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
-    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MemoryStore, MessageQuery,
-    OutboxMessage, Page, Result, RevokedSession, Role, SessionAccount, SessionGeneration,
-    SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    FreeCount, FreeSlotFilter, JournalCursor, JournalEntry, JournalQuery, LoginThrottle,
+    MemoryStore, MessageQuery, OutboxMessage, Page, Result, RevokedSession, Role, SessionAccount,
+    SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
+    StoreError, TimeRange,
 };
 use medislot_pg::PgStore;
 use medislot_server::Stores;
@@ -52,6 +53,14 @@ impl SlotStore for ReadBackFails {
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.inner.list_slots(query, now).await
+    }
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        self.inner.count_free_slots(filter, days, now).await
     }
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         if self.just_wrote.swap(false, Ordering::SeqCst) {

@@ -39,6 +39,7 @@ mod doctors;
 mod edge;
 mod errors;
 mod faults;
+mod finding;
 mod health;
 mod hours;
 mod idempotency;

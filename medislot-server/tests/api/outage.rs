@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
     BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId, Error,
-    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
-    Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
-    SlotId, SlotQuery, SlotStore, SlotView, StoreError,
+    FreeCount, FreeSlotFilter, JournalCursor, JournalEntry, JournalQuery, LoginThrottle,
+    MessageQuery, OutboxMessage, Page, Result, RevokedSession, Role, SessionAccount,
+    SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
+    StoreError, TimeRange,
 };
 use medislot_server::Stores;
 use serde_json::json;
@@ -44,6 +45,14 @@ impl SlotStore for BrokenStore {
         _: &SlotQuery,
         _: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
+        self.err()
+    }
+    async fn count_free_slots(
+        &self,
+        _: &FreeSlotFilter,
+        _: &[TimeRange],
+        _: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
         self.err()
     }
     async fn booking(&self, _: BookingId) -> Result<Option<BookingView>> {

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use medislot_core::{
     Account, AccountId, AccountProfile, AccountStore, BookingCursor, BookingId, BookingQuery,
     BookingView, Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, Email, EntryId,
-    JournalCursor, JournalEntry, JournalQuery, LoginThrottle, MessageQuery, OutboxMessage, Page,
-    Result, RevokedSession, Role, SessionAccount, SessionGeneration, SessionId, Settle, SlotCursor,
-    SlotId, SlotQuery, SlotStore, SlotView,
+    FreeCount, FreeSlotFilter, JournalCursor, JournalEntry, JournalQuery, LoginThrottle,
+    MessageQuery, OutboxMessage, Page, Result, RevokedSession, Role, SessionAccount,
+    SessionGeneration, SessionId, Settle, SlotCursor, SlotId, SlotQuery, SlotStore, SlotView,
+    TimeRange,
 };
 use medislot_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -84,6 +85,15 @@ impl SlotStore for TempStore {
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.store.list_slots(query, now).await
+    }
+
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        self.store.count_free_slots(filter, days, now).await
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
