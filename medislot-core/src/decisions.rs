@@ -17,6 +17,7 @@ use crate::slot::Slot;
 use crate::state;
 use crate::unit_of_work::{Changes, Decision, Locked, ProfileChange, StateChange};
 use crate::waitlist::{self, EntryChange, EntryState, EntryStatus, WaitlistEntry};
+use crate::window::BookingWindow;
 
 /// Creating a doctor: nothing to check.
 pub(crate) fn create_doctor(doctor: &Doctor) -> Decision {
@@ -142,9 +143,13 @@ pub(crate) fn withdraw_slot(locked: &Locked, id: SlotId, now: DateTime<Utc>) -> 
 }
 
 /// Creating a booking from `draft`: an idempotent retry answers with the first booking and
-/// writes nothing; otherwise [`state::check_bookable`] decides, and a lapsed occupant is tidied
-/// before the new booking is inserted.
-pub(crate) fn create_booking(locked: &Locked, draft: &Booking) -> Result<Decision> {
+/// writes nothing; otherwise [`state::check_bookable`] decides, the slot must start inside the
+/// booking `window`, and a lapsed occupant is tidied before the new booking is inserted.
+pub(crate) fn create_booking(
+    locked: &Locked,
+    draft: &Booking,
+    window: &BookingWindow,
+) -> Result<Decision> {
     let now = draft.created_at;
     let slot = locked
         .slot
@@ -157,6 +162,7 @@ pub(crate) fn create_booking(locked: &Locked, draft: &Booking) -> Result<Decisio
         });
     }
     let tidy = state::check_bookable(slot, locked.occupant.as_ref(), now)?;
+    window.check(slot)?;
     let states: Vec<StateChange> = tidy
         .map(|t| StateChange {
             booking: t.occupant,
@@ -246,11 +252,13 @@ pub(crate) struct Move {
     pub(crate) new_id: BookingId,
     /// How long before the slot starts a patient may still move it.
     pub(crate) cutoff: Duration,
+    /// The slot starts a patient may move it to (an admin is not bound by it).
+    pub(crate) window: BookingWindow,
 }
 
 /// Rescheduling: refused unless the caller may move the booking (owner or admin), the booking
 /// is confirmed, a patient is before the cut-off, and the target is another live slot that can
-/// be booked now. Then the old booking becomes `RESCHEDULED` (linking to the new one) and a new
+/// be booked now (by a patient: inside the booking window). Then the old booking becomes `RESCHEDULED` (linking to the new one) and a new
 /// `CONFIRMED` booking (linking back) takes the target, in one set of changes. A retry with the
 /// same idempotency key answers with the booking the first request made and writes nothing.
 pub(crate) fn reschedule(locked: &Locked, request: &Move, now: DateTime<Utc>) -> Result<Decision> {
@@ -289,6 +297,9 @@ pub(crate) fn reschedule(locked: &Locked, request: &Move, now: DateTime<Utc>) ->
         .as_ref()
         .ok_or(Error::SlotNotFound(request.target))?;
     let tidy = state::check_bookable(target, locked.occupant.as_ref(), now)?;
+    if request.patient.is_some() {
+        request.window.check(target)?;
+    }
     if waitlist::waitlist_first(locked, now) {
         // As for a booking: the target goes to the waitlist first and the move is refused.
         return Ok(Decision {

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use crate::booking::{
     Booking, BookingCursor, BookingQuery, BookingState, BookingView, Event, IdempotencyKey,
@@ -15,6 +16,7 @@ use crate::decisions;
 use crate::doctor::{Doctor, DoctorCursor, DoctorFilter, NewDoctor};
 use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
+use crate::finding::{Availability, DayAvailability, FreeSlotFilter, NextAvailable};
 use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::{self, Actor, Context, JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settlement};
@@ -23,6 +25,7 @@ use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
 use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
 use crate::waitlist::{self, NewEntry, WaitlistEntry, WaitlistQuery};
+use crate::window::BookingWindow;
 
 /// The most slots one publish request may create.
 pub const MAX_SLOTS_PER_PUBLISH: usize = 500;
@@ -32,6 +35,15 @@ pub const MAX_REASON_CHARS: usize = 500;
 
 /// The longest accepted [`Policy::change_cutoff`].
 pub const MAX_CHANGE_CUTOFF: Duration = Duration::days(365);
+
+/// The longest accepted [`Policy::min_notice`].
+pub const MAX_MIN_NOTICE: Duration = Duration::days(365);
+
+/// The longest accepted [`Policy::horizon`].
+pub const MAX_HORIZON: Duration = Duration::days(3_660);
+
+/// The default [`Policy::horizon`]: eight weeks.
+pub const DEFAULT_HORIZON: Duration = Duration::weeks(8);
 
 /// Tunable durations of the booking rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +61,14 @@ pub struct Policy {
     /// How many active waitlist entries (waiting, or holding an offer) a patient may have
     /// (default 5).
     pub waitlist_limit: u32,
+    /// How soon a patient may book: no booking, hold or reschedule to a slot that starts within
+    /// this span from now (default 0: any slot that has not started). An admin's reschedule is
+    /// not bound by it.
+    pub min_notice: Duration,
+    /// How far ahead a patient may book: no booking, hold or reschedule to a slot that starts
+    /// later than this span from now (default [`DEFAULT_HORIZON`], eight weeks). An admin's
+    /// reschedule is not bound by it.
+    pub horizon: Duration,
 }
 
 impl Default for Policy {
@@ -59,6 +79,8 @@ impl Default for Policy {
             change_cutoff: Duration::zero(),
             offer_window: Duration::minutes(15),
             waitlist_limit: crate::waitlist::DEFAULT_WAITLIST_LIMIT,
+            min_notice: Duration::zero(),
+            horizon: DEFAULT_HORIZON,
         }
     }
 }
@@ -69,14 +91,18 @@ impl Policy {
     /// # Errors
     /// [`Error::Validation`] on `hold` unless it is positive, on `buffer` if it is negative, on
     /// `change_cutoff` unless it is between 0 and [`MAX_CHANGE_CUTOFF`], on `offer_window` unless
-    /// it is positive, on `waitlist_limit` when it is 0, on any duration when it is not a whole
-    /// number of microseconds (the precision every store keeps).
+    /// it is positive, on `waitlist_limit` when it is 0, on `min_notice` unless it is between 0
+    /// and [`MAX_MIN_NOTICE`], on `horizon` unless it is after `min_notice` and at most
+    /// [`MAX_HORIZON`], on any duration when it is not a whole number of microseconds (the
+    /// precision every store keeps).
     pub fn validate(self) -> Result<Self> {
         for (field, span) in [
             ("hold", self.hold),
             ("buffer", self.buffer),
             ("change_cutoff", self.change_cutoff),
             ("offer_window", self.offer_window),
+            ("min_notice", self.min_notice),
+            ("horizon", self.horizon),
         ] {
             if span.subsec_nanos() % 1_000 != 0 {
                 return Err(Error::validation(field, "must be whole microseconds"));
@@ -100,7 +126,24 @@ impl Policy {
                 "must be between 0 and 365 days",
             ));
         }
+        if self.min_notice < Duration::zero() || self.min_notice > MAX_MIN_NOTICE {
+            return Err(Error::validation(
+                "min_notice",
+                "must be between 0 and 365 days",
+            ));
+        }
+        if self.horizon <= self.min_notice || self.horizon > MAX_HORIZON {
+            return Err(Error::validation(
+                "horizon",
+                "must be longer than min_notice and at most 3660 days",
+            ));
+        }
         Ok(self)
+    }
+
+    /// The slot starts a patient may book at `now`.
+    pub fn window(&self, now: DateTime<Utc>) -> BookingWindow {
+        BookingWindow::at(now, self.min_notice, self.horizon)
     }
 }
 
@@ -428,12 +471,101 @@ impl BookingEngine {
         self.store.list_slots(query, self.now()).await
     }
 
+    /// How many free slots each day from `first_day` to `last_day` (both included, in `zone`)
+    /// holds, and the first free time of each: free as the listing's `available` means, and
+    /// inside the booking window now (a day outside it has none). One read, whatever the span.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] as [`day_ranges`](crate::day_ranges) and
+    /// [`FreeSlotFilter::validate`]; storage failures.
+    pub async fn availability(
+        &self,
+        filter: &FreeSlotFilter,
+        first_day: NaiveDate,
+        last_day: NaiveDate,
+        zone: Tz,
+    ) -> Result<Availability> {
+        filter.validate()?;
+        let days = crate::finding::day_ranges(first_day, last_day, zone)?;
+        let now = self.now();
+        let window = self.policy.window(now);
+        let parts = crate::finding::within_window(&days, &window);
+        let ranges: Vec<TimeRange> = parts.iter().map(|(_, range)| *range).collect();
+        let counts = if ranges.is_empty() {
+            Vec::new()
+        } else {
+            self.store.count_free_slots(filter, &ranges, now).await?
+        };
+        let mut summary: Vec<DayAvailability> = first_day
+            .iter_days()
+            .take(days.len())
+            .map(|date| DayAvailability {
+                date,
+                free: 0,
+                first_free: None,
+            })
+            .collect();
+        for ((day, _), count) in parts.iter().zip(counts) {
+            if let Some(entry) = summary.get_mut(*day) {
+                entry.free = count.free;
+                entry.first_free = count.first;
+            }
+        }
+        Ok(Availability {
+            days: summary,
+            window,
+        })
+    }
+
+    /// The first free slot (as the listing's `available` means) passing `filter` that starts
+    /// on or after `after` and inside the booking window now, if the window holds one. One
+    /// read along the listing's index, stopping at the first free slot.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `after` outside the representable instants and as
+    /// [`FreeSlotFilter::validate`]; storage failures.
+    pub async fn next_available(
+        &self,
+        filter: &FreeSlotFilter,
+        after: DateTime<Utc>,
+    ) -> Result<NextAvailable> {
+        filter.validate()?;
+        crate::instant::check("after", after)?;
+        let now = self.now();
+        let window = self.policy.window(now);
+        let from = after.max(window.earliest());
+        // The window's last start is included: its exclusive end is one microsecond later.
+        let to = window
+            .latest()
+            .checked_add_signed(Duration::microseconds(1))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if from >= to {
+            return Ok(NextAvailable { slot: None, window });
+        }
+        let query = SlotQuery {
+            doctor_id: filter.doctor_id,
+            specialization: filter.specialization.clone(),
+            from: Some(from),
+            to: Some(to),
+            available: Some(true),
+            after: None,
+            limit: 1,
+        };
+        let page = self.store.list_slots(&query, now).await?;
+        Ok(NextAvailable {
+            slot: page.items.into_iter().next(),
+            window,
+        })
+    }
+
     /// Books a free slot for a patient: a `CONFIRMED` booking. With an idempotency key, a retry
-    /// returns the first booking instead of booking again.
+    /// returns the first booking instead of booking again (even once the slot has left the
+    /// booking window). The slot must start inside the booking window ([`Policy::window`]).
     ///
     /// # Errors
     /// [`Error::SlotNotFound`], [`Error::SlotInPast`], [`Error::SlotUnavailable`] when someone
-    /// else has it; [`Error::Validation`] on `Idempotency-Key` when the key booked another slot.
+    /// else has it; [`Error::TooSoon`] or [`Error::TooFarAhead`] outside the booking window;
+    /// [`Error::Validation`] on `Idempotency-Key` when the key booked another slot.
     pub async fn book(
         &self,
         slot_id: SlotId,
@@ -514,9 +646,10 @@ impl BookingEngine {
             waitlist: true,
             ..Claim::default()
         };
+        let window = self.policy.window(draft.created_at);
         let decision = self
             .mutate(Actor::Patient(draft.patient_id), &claim, &|locked| {
-                decisions::create_booking(locked, &draft)
+                decisions::create_booking(locked, &draft, &window)
             })
             .await?;
         // No reply: the slot's lapsed occupant was tidied and the slot offered to the waitlist
@@ -608,7 +741,8 @@ impl BookingEngine {
     /// [`Error::Validation`] on `slot_id` when `target` is the booking's own slot, on
     /// `Idempotency-Key` when the key was used for another request; as [`book`](Self::book)
     /// for `target` ([`Error::SlotNotFound`] when it does not exist or was withdrawn,
-    /// [`Error::SlotInPast`], [`Error::SlotUnavailable`]).
+    /// [`Error::SlotInPast`], [`Error::SlotUnavailable`], [`Error::TooSoon`],
+    /// [`Error::TooFarAhead`]).
     pub async fn reschedule_as_patient(
         &self,
         id: BookingId,
@@ -628,7 +762,8 @@ impl BookingEngine {
     ///
     /// # Errors
     /// As [`reschedule_as_patient`](Self::reschedule_as_patient), except
-    /// [`Error::NotOwner`] and [`Error::TooLateToChange`].
+    /// [`Error::NotOwner`], [`Error::TooLateToChange`], [`Error::TooSoon`] and
+    /// [`Error::TooFarAhead`]: an admin is bound by neither the cut-off nor the booking window.
     pub async fn reschedule_as_admin(
         &self,
         id: BookingId,
@@ -672,6 +807,7 @@ impl BookingEngine {
             key,
             new_id: BookingId::new(),
             cutoff: self.policy.change_cutoff,
+            window: self.policy.window(now),
         };
         let claim = Claim {
             slot: Some(target),
@@ -1069,5 +1205,32 @@ mod tests {
             })
         ));
         assert!(Policy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn policy_refuses_a_horizon_not_after_the_notice() {
+        let policy = |min_notice, horizon| Policy {
+            min_notice,
+            horizon,
+            ..Policy::default()
+        };
+        let field = |p: Policy| match p.validate() {
+            Err(Error::Validation { field, .. }) => Some(field),
+            _ => None,
+        };
+        assert_eq!(
+            field(policy(Duration::hours(2), Duration::hours(2))),
+            Some("horizon")
+        );
+        assert_eq!(
+            field(policy(Duration::minutes(-1), Duration::days(1))),
+            Some("min_notice")
+        );
+        assert_eq!(
+            field(policy(Duration::zero(), MAX_HORIZON + Duration::days(1))),
+            Some("horizon")
+        );
+        assert_eq!(field(policy(Duration::hours(2), Duration::hours(3))), None);
+        assert_eq!(Policy::default().horizon, Duration::weeks(8));
     }
 }

@@ -58,6 +58,28 @@ pub enum Error {
         /// The last instant the patient could have cancelled or rescheduled it (exclusive).
         allowed_until: DateTime<Utc>,
     },
+    /// A patient asked to book, hold or move a booking to a slot that starts sooner than the
+    /// clinic's minimum notice ([`Policy::min_notice`](crate::Policy::min_notice)) allows.
+    #[error(
+        "slot {slot} starts too soon; the earliest start that may be booked now is {earliest}"
+    )]
+    TooSoon {
+        /// The slot.
+        slot: SlotId,
+        /// The earliest start a patient may book now (included).
+        earliest: DateTime<Utc>,
+    },
+    /// A patient asked to book, hold or move a booking to a slot that starts further ahead than
+    /// the clinic's horizon ([`Policy::horizon`](crate::Policy::horizon)) allows.
+    #[error(
+        "slot {slot} starts too far ahead; the latest start that may be booked now is {latest}"
+    )]
+    TooFarAhead {
+        /// The slot.
+        slot: SlotId,
+        /// The latest start a patient may book now (included).
+        latest: DateTime<Utc>,
+    },
     /// The hold lapsed before it was confirmed.
     #[error("the hold on booking {0} expired")]
     HoldExpired(BookingId),

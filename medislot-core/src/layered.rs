@@ -15,12 +15,13 @@ use crate::account::{Account, AccountProfile, AccountStore, Email, Role};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
+use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
-use crate::slot::{SlotCursor, SlotQuery, SlotView};
+use crate::slot::{SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
 use crate::unit_of_work::{Claim, Decide, Decision};
 use crate::waitlist::{WaitlistEntry, WaitlistQuery};
@@ -36,6 +37,7 @@ pub enum Call {
     ListDoctors,
     Slot,
     ListSlots,
+    CountFreeSlots,
     Booking,
     ListBookings,
     Journal,
@@ -178,6 +180,16 @@ impl<S: SlotStore, L: Layer> SlotStore for Layered<S, L> {
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.around(Call::ListSlots, self.inner.list_slots(query, now))
             .await
+    }
+
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        let answer = self.inner.count_free_slots(filter, days, now);
+        self.around(Call::CountFreeSlots, answer).await
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {

@@ -48,6 +48,7 @@ mod doctor;
 mod doctor_profile;
 mod engine;
 mod error;
+mod finding;
 mod generation;
 mod ids;
 pub mod instant;
@@ -65,6 +66,7 @@ mod sync;
 pub mod text;
 mod unit_of_work;
 pub mod waitlist;
+mod window;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -82,9 +84,14 @@ pub use doctor_profile::{
     DoctorProfile, MAX_BIO_CHARS, MAX_LANGUAGES, MAX_LANGUAGE_CHARS, MAX_LOCATION_CHARS,
 };
 pub use engine::{
-    BookingEngine, Created, Policy, MAX_CHANGE_CUTOFF, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
+    BookingEngine, Created, Policy, DEFAULT_HORIZON, MAX_CHANGE_CUTOFF, MAX_HORIZON,
+    MAX_MIN_NOTICE, MAX_REASON_CHARS, MAX_SLOTS_PER_PUBLISH,
 };
 pub use error::{BoxError, Error, Result, StoreError};
+pub use finding::{
+    day_ranges, Availability, DayAvailability, FreeCount, FreeSlotFilter, NextAvailable,
+    MAX_SUMMARY_DAYS,
+};
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
@@ -106,3 +113,4 @@ pub use waitlist::{
     EntryChange, EntryState, EntryStatus, NewEntry, TimeOfDay, WaitlistEntry, WaitlistQuery,
     WaitlistTarget, DEFAULT_WAITLIST_LIMIT,
 };
+pub use window::BookingWindow;

@@ -17,12 +17,13 @@ use crate::booking::{
 };
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::{Error, Result};
+use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, Delivery, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
-use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView};
+use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 use crate::store::SlotStore;
 use crate::sync::RwLock;
 use crate::unit_of_work::{Changes, Claim, Decide, Decision, Locked, LAPSED_BATCH};
@@ -482,6 +483,48 @@ impl SlotStore for MemoryStore {
         Ok(Page::from_overfetch(items, query.limit, |v| {
             SlotCursor::after(&v.slot)
         }))
+    }
+
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        let state = self.state.read();
+        let specialization = filter.specialization.as_deref().map(str::trim);
+        let nil = SlotId::from_uuid(uuid::Uuid::nil());
+        let counts =
+            days.iter()
+                .map(|day| {
+                    let range = (
+                        Bound::Included((day.starts_at(), nil)),
+                        Bound::Excluded((day.ends_at(), nil)),
+                    );
+                    let keys: Box<dyn Iterator<Item = &(DateTime<Utc>, SlotId)>> =
+                        match filter.doctor_id {
+                            Some(doctor) => match state.doctor_slots.get(&doctor) {
+                                Some(calendar) => Box::new(calendar.range(range).map(|(k, _)| k)),
+                                None => Box::new(std::iter::empty()),
+                            },
+                            None => Box::new(state.slots_by_start.range(range)),
+                        };
+                    keys.filter_map(|(_, id)| state.slots.get(id))
+                        .filter(|record| {
+                            specialization.is_none_or(|s| {
+                                state.doctors.get(&record.slot.doctor_id).is_some_and(|d| {
+                                    d.doctor.specialization.eq_ignore_ascii_case(s)
+                                })
+                            })
+                        })
+                        .filter(|record| state.view(record, now).status.is_available())
+                        .fold(FreeCount::default(), |count, record| FreeCount {
+                            free: count.free + 1,
+                            first: count.first.or(Some(record.slot.range.starts_at())),
+                        })
+                })
+                .collect();
+        Ok(counts)
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {

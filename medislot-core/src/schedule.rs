@@ -314,7 +314,7 @@ fn cut(
 /// The instant a wall-clock time names in `zone`: its first occurrence when the clocks went
 /// back; when the clocks skipped it, the instant they jumped (the first wall-clock time after
 /// the gap).
-fn instant(zone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
+pub(crate) fn instant(zone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
     let mut probe = wall;
     loop {
         match zone.from_local_datetime(&probe) {

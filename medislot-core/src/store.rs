@@ -19,17 +19,13 @@ use chrono::{DateTime, Utc};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
 use crate::error::Result;
-use crate::ids::WaitlistEntryId;
-use crate::ids::{BookingId, DoctorId, EntryId, SlotId};
+use crate::finding::{FreeCount, FreeSlotFilter};
+use crate::ids::{BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
 use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
-use crate::slot::{SlotCursor, SlotQuery, SlotView};
-#[allow(unused_imports)] // named by the docs
-use crate::unit_of_work::DoctorClaim;
+use crate::slot::{SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::unit_of_work::{Claim, Decide, Decision};
-#[allow(unused_imports)] // named by the docs
-use crate::waitlist::EntryChange;
 use crate::waitlist::{WaitlistEntry, WaitlistQuery};
 
 /// Durable (or not) storage for doctors, slots and bookings, with atomic mutations.
@@ -62,10 +58,12 @@ pub trait SlotStore: Send + Sync {
     /// 3. **Decide**: call `decide` with the reads. When it fails, roll back and return its error
     ///    unchanged. `decide` is pure and may be called again if the store retries the whole
     ///    transaction (after a deadlock, for example).
-    ///    Waitlist entries read for [`Claim::waitlist`] and [`DoctorClaim::waiting_within`](crate::DoctorClaim::waiting_within)
-    ///    need no lock, but implementers must never let two mutations each move one entry on
-    ///    from the state they read: refuse the write of an entry that no longer has the state
-    ///    its mutation read (an entry only moves forward, [`EntryChange`](crate::EntryChange): waiting → offered or
+    ///
+    ///    Waitlist entries read for [`Claim::waitlist`] and
+    ///    [`DoctorClaim::waiting_within`](crate::DoctorClaim::waiting_within) need no lock, but
+    ///    implementers must never let two mutations each move one entry on from the state they
+    ///    read: refuse the write of an entry that no longer has the state its mutation read (an
+    ///    entry only moves forward, [`EntryChange`](crate::EntryChange): waiting → offered or
     ///    left; offered → booked, declined, lapsed or left) and retry the whole mutation with
     ///    fresh reads, or lock the entries read.
     /// 4. **Write** the decision's [`Changes`](crate::Changes) in the order their fields are listed, then
@@ -119,6 +117,25 @@ pub trait SlotStore: Send + Sync {
         query: &SlotQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>>;
+
+    /// For each of `days` (ranges in ascending order that do not overlap), how many live slots
+    /// passing `filter` start in it and are free at `now`, and the earliest of those starts: one
+    /// answer per range, in order. Free means exactly what [`list_slots`](Self::list_slots)
+    /// lists with `available: Some(true)`: not started, and no booking occupies it at `now` (a
+    /// lapsed hold or an ended buffer is free, tidied or not). `filter.specialization` compares
+    /// as the listing does.
+    ///
+    /// Implementers should read this in one pass along an index on slot starts (the doctor's,
+    /// when `filter` names one), counting in the database, not by scanning every slot.
+    ///
+    /// # Errors
+    /// Only storage failures.
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>>;
 
     /// A booking with its slot and doctor.
     ///

@@ -104,6 +104,9 @@
 //! PostgreSQL binaries installed on the machine, else a testcontainers PostgreSQL.
 //! Checked with `EXPLAIN` on 100,000 slots: the slot listing (overall and per doctor) and the
 //! patient's and admin's booking lists read their indexes and stop at the page's end.
+//! Finding a time (the availability summary per day, and "next available") is checked the same
+//! way by `catalog::tests`: each plan walks `slots_live_by_start` or `slots_live_by_doctor`
+//! over the span asked for, never the whole slots table.
 
 mod accounts;
 mod bookings;

@@ -156,7 +156,7 @@ impl<'a> Sql<'a> {
     /// [`sqlx::Error::Encode`] for text holding a NUL, which PostgreSQL cannot store: a bound
     /// value is refused when it arrives, but a literal only when a row makes the server
     /// evaluate it, so an empty table would answer as if the value were fine.
-    fn with_literals(&self) -> Result<Script, sqlx::Error> {
+    pub(crate) fn with_literals(&self) -> Result<Script, sqlx::Error> {
         let mut script = Script::new();
         for part in &self.parts {
             match part {

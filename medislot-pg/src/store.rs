@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingCursor, BookingId, BookingQuery, BookingView, Channel, Claim, Decide, Decision, Doctor,
-    DoctorFilter, DoctorId, EntryId, Error, JournalCursor, JournalEntry, JournalQuery,
-    MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery, SlotStore,
-    SlotView, StoreError, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
+    DoctorFilter, DoctorId, EntryId, Error, FreeCount, FreeSlotFilter, JournalCursor, JournalEntry,
+    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery,
+    SlotStore, SlotView, StoreError, TimeRange, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
 };
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Connection as _, PgPool};
@@ -253,6 +253,15 @@ impl SlotStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Page<SlotView, SlotCursor>> {
         self.list_slots_impl(query, now).await
+    }
+
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        self.count_free_slots_impl(filter, days, now).await
     }
 
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {

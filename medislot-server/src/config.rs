@@ -186,6 +186,24 @@ pub struct Settings {
         global = true
     )]
     pub waitlist_limit: u32,
+    /// How soon a patient may book: no booking, hold or reschedule to a slot starting within
+    /// this many minutes (0: any slot that has not started). An admin's reschedule may.
+    #[arg(
+        long,
+        env = "MEDISLOT_MIN_NOTICE_MINUTES",
+        default_value_t = 0,
+        global = true
+    )]
+    pub min_notice_minutes: u32,
+    /// How far ahead a patient may book, in days: no booking, hold or reschedule to a slot
+    /// starting later than this. An admin's reschedule may.
+    #[arg(
+        long,
+        env = "MEDISLOT_BOOKING_HORIZON_DAYS",
+        default_value_t = 56,
+        global = true
+    )]
+    pub booking_horizon_days: u32,
     /// Seconds between sweeps that tidy expired holds and buffers.
     #[arg(
         long,
@@ -330,6 +348,8 @@ impl Settings {
                 change_cutoff: Duration::minutes(i64::from(self.change_cutoff_minutes)),
                 offer_window: Duration::minutes(i64::from(self.offer_window_minutes)),
                 waitlist_limit: self.waitlist_limit,
+                min_notice: Duration::minutes(i64::from(self.min_notice_minutes)),
+                horizon: Duration::days(i64::from(self.booking_horizon_days)),
             },
             public_origin: self
                 .public_origin
@@ -466,6 +486,35 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.settings.mailer().unwrap_err().contains("sender"));
+    }
+
+    #[test]
+    fn the_booking_window_flags_set_the_policy_and_default_to_the_horizon() {
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--min-notice-minutes",
+            "90",
+            "--booking-horizon-days",
+            "14",
+        ])
+        .unwrap();
+        let policy = cli.settings.app_config().policy;
+        assert_eq!(policy.min_notice, Duration::minutes(90));
+        assert_eq!(policy.horizon, Duration::days(14));
+        let defaults = Policy::default();
+        assert_eq!(defaults.min_notice, Duration::zero());
+        assert_eq!(defaults.horizon, medislot_core::DEFAULT_HORIZON);
+        // The environment may set them (as any flag); without it the defaults are the core's.
+        let cli = Cli::try_parse_from(["medislot-server"]).unwrap();
+        if std::env::var_os("MEDISLOT_MIN_NOTICE_MINUTES").is_none()
+            && std::env::var_os("MEDISLOT_BOOKING_HORIZON_DAYS").is_none()
+        {
+            let policy = cli.settings.app_config().policy;
+            assert_eq!(
+                (policy.min_notice, policy.horizon),
+                (defaults.min_notice, defaults.horizon)
+            );
+        }
     }
 
     #[test]

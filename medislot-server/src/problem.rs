@@ -206,6 +206,26 @@ impl Problem {
                 format!("slot {id} has already started"),
             )
             .with_field("slot_id"),
+            Error::TooSoon { slot, earliest } => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "too_soon",
+                format!(
+                    "slot {slot} starts too soon to be booked; the earliest start that may be \
+                     booked now is {}",
+                    earliest.to_rfc3339()
+                ),
+            )
+            .with_field("slot_id"),
+            Error::TooFarAhead { slot, latest } => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "too_far_ahead",
+                format!(
+                    "slot {slot} starts too far ahead to be booked; the latest start that may \
+                     be booked now is {}",
+                    latest.to_rfc3339()
+                ),
+            )
+            .with_field("slot_id"),
             err @ Error::InvalidTransition { .. } => {
                 Self::new(S::CONFLICT, "invalid_transition", err.to_string())
             }

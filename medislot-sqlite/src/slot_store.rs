@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Channel,
-    Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, JournalCursor, JournalEntry,
-    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery,
-    SlotStatus, SlotStore, SlotView, StoreError, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
+    Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, FreeCount, FreeSlotFilter,
+    JournalCursor, JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle,
+    SlotCursor, SlotId, SlotQuery, SlotStatus, SlotStore, SlotView, StoreError, TimeRange,
+    WaitlistEntry, WaitlistEntryId, WaitlistQuery,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
@@ -153,6 +154,53 @@ fn list_slots_sql(query: &SlotQuery, now: DateTime<Utc>) -> QueryBuilder<'static
     sql
 }
 
+/// The query of [`SlotStore::count_free_slots`]: one range scan along `slots_live_by_start` (or
+/// `slots_live_by_doctor`) over the whole span, each free slot counted in the day it starts
+/// in (a `CASE` over the days' bounds), availability read from `now` as the listing reads it.
+fn count_free_sql(
+    filter: &FreeSlotFilter,
+    days: &[TimeRange],
+    now: DateTime<Utc>,
+) -> QueryBuilder<'static, Sqlite> {
+    let now_us = micros(now);
+    let mut sql = QueryBuilder::new("SELECT CASE");
+    for (i, day) in days.iter().enumerate() {
+        sql.push(" WHEN s.starts_at >= ")
+            .push_bind(micros(day.starts_at()))
+            .push(" AND s.starts_at < ")
+            .push_bind(micros(day.ends_at()))
+            .push(" THEN ")
+            .push_bind(i as i64);
+    }
+    sql.push(" END AS day, count(*) AS free, min(s.starts_at) AS first FROM slots s");
+    if let Some(specialization) = &filter.specialization {
+        sql.push(" JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
+            .push_bind(specialization.trim().to_owned())
+            .push(" COLLATE NOCASE");
+    }
+    sql.push(
+        " LEFT JOIN bookings b ON b.slot_id = s.id \
+         AND b.status IN ('PENDING', 'CONFIRMED', 'BUFFER') \
+         WHERE s.withdrawn_at IS NULL",
+    );
+    if let Some(doctor) = filter.doctor_id {
+        sql.push(" AND s.doctor_id = ").push_bind(doctor.as_uuid());
+    }
+    let first = days.first().map_or(now_us, |d| micros(d.starts_at()));
+    let end = days.last().map_or(now_us, |d| micros(d.ends_at()));
+    sql.push(" AND s.starts_at >= ")
+        .push_bind(first)
+        .push(" AND s.starts_at < ")
+        .push_bind(end)
+        // Free at `now`, exactly as the listing's `available`.
+        .push(" AND s.starts_at > ")
+        .push_bind(now_us)
+        .push(" AND NOT ");
+    push_occupies(&mut sql, now_us);
+    sql.push(" GROUP BY day");
+    sql
+}
+
 /// The page query of [`SlotStore::list_bookings`]: one statement joining each booking's slot
 /// and doctor, newest first through the primary key or `bookings_by_patient`,
 /// `bookings_by_doctor` or `bookings_by_slot`; or in an appointment order (sorted, after the
@@ -287,6 +335,34 @@ impl SlotStore for SqliteStore {
         }))
     }
 
+    async fn count_free_slots(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
+        let mut counts = vec![FreeCount::default(); days.len()];
+        if days.is_empty() {
+            return Ok(counts);
+        }
+        let mut sql = count_free_sql(filter, days, now);
+        let rows = sql.build().fetch_all(&self.reader).await.map_err(db)?;
+        for row in &rows {
+            let day: Option<i64> = rows::get(row, "day")?;
+            let Some(count) = day
+                .and_then(|day| usize::try_from(day).ok())
+                .and_then(|day| counts.get_mut(day))
+            else {
+                // A slot between two days that do not meet belongs to neither.
+                continue;
+            };
+            let free: i64 = rows::get(row, "free")?;
+            count.free = u64::try_from(free).unwrap_or_default();
+            count.first = Some(rows::get_instant(row, "first")?);
+        }
+        Ok(counts)
+    }
+
     async fn booking(&self, id: BookingId) -> Result<Option<BookingView>> {
         let row = sqlx::query(concat!(booking_view!(), " WHERE b.id = ?1"))
             .bind(id.as_uuid())
@@ -356,7 +432,7 @@ mod tests {
     use crate::rows::StateColumns;
     use chrono::Duration;
     use medislot_core::{
-        Booking, BookingCursor, BookingState, CancelledBy, Changes, PatientId, Slot, TimeRange,
+        Booking, BookingCursor, BookingState, CancelledBy, Changes, PatientId, Slot,
     };
 
     /// Commits `changes` through the store's unit of work, with no rule deciding.
@@ -447,6 +523,67 @@ mod tests {
                     "{sql}\n{steps:#?}"
                 );
                 assert!(!step.contains("TEMP B-TREE"), "{sql}\n{steps:#?}");
+            }
+        }
+    }
+
+    /// Finding a time walks the slot indexes over the span asked for: the summary counts along
+    /// `slots_live_by_start` or `slots_live_by_doctor` (grouping its few days in a small
+    /// B-tree), and "next available", a one-row listing, reads in listing order and stops.
+    #[tokio::test]
+    async fn finding_a_time_reads_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("f.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        let days: Vec<TimeRange> = (0..28)
+            .map(|i| {
+                let start = now + Duration::days(i);
+                TimeRange::new(start, start + Duration::days(1)).unwrap()
+            })
+            .collect();
+        let filters = [
+            FreeSlotFilter {
+                doctor_id: Some(DoctorId::new()),
+                ..FreeSlotFilter::default()
+            },
+            FreeSlotFilter {
+                specialization: Some("Cardiology".into()),
+                ..FreeSlotFilter::default()
+            },
+            FreeSlotFilter::default(),
+        ];
+        for filter in &filters {
+            let summary = count_free_sql(filter, &days, now).sql().to_owned();
+            let next = list_slots_sql(
+                &SlotQuery {
+                    doctor_id: filter.doctor_id,
+                    specialization: filter.specialization.clone(),
+                    from: Some(now),
+                    to: Some(now + Duration::weeks(8)),
+                    available: Some(true),
+                    limit: 1,
+                    ..SlotQuery::default()
+                },
+                now,
+            )
+            .sql()
+            .to_owned();
+            for (sql, grouped) in [(summary, true), (next, false)] {
+                let steps = store.query_plan(&sql).await;
+                assert!(
+                    steps.iter().any(|s| s.contains("slots_live_by_")),
+                    "{sql}\n{steps:#?}"
+                );
+                for step in &steps {
+                    let by_index = step.contains("USING INDEX")
+                        || step.contains("USING COVERING INDEX")
+                        || step.contains("USING INTEGER PRIMARY KEY");
+                    let grouping = grouped && step.contains("USE TEMP B-TREE FOR GROUP BY");
+                    assert!(by_index || grouping, "{sql}\n{steps:#?}");
+                }
             }
         }
     }

@@ -265,6 +265,9 @@ impl World {
             hold: Duration::minutes(1 + i64::from(input.hold_minutes % 30)),
             buffer: Duration::minutes(i64::from(input.buffer_minutes % 31)),
             change_cutoff: Duration::zero(),
+            // The model knows no booking window: every slot that has not started is in it.
+            min_notice: Duration::zero(),
+            horizon: medislot_core::MAX_HORIZON,
             ..Policy::default()
         };
         let engine = setup(

@@ -264,6 +264,8 @@ pub async fn the_last_representable_instant_round_trips_exactly<S: SlotStore + '
     };
     assert!(f.all_slots(after_it, 10).await.is_empty());
 
+    // A day before it starts, inside the default booking window.
+    f.clock.set(last.starts_at() - Duration::days(1));
     let booking = f
         .engine
         .book(slot.id, PatientId::new(), None)

@@ -22,6 +22,7 @@ mod bookings;
 mod catalog;
 mod cutoffs;
 mod edge;
+mod finding;
 mod journal;
 mod profiles;
 mod races;
@@ -29,12 +30,14 @@ mod reschedule;
 mod schedule;
 mod support;
 mod waitlist;
+mod window;
 
 pub use accounts::*;
 pub use bookings::*;
 pub use catalog::*;
 pub use cutoffs::*;
 pub use edge::*;
+pub use finding::*;
 pub use journal::*;
 pub use profiles::*;
 pub use races::*;
@@ -42,6 +45,7 @@ pub use reschedule::*;
 pub use schedule::*;
 pub use support::Fixture;
 pub use waitlist::*;
+pub use window::*;
 
 /// Turns every check of the kit into a `#[tokio::test]` (multi-threaded runtime) that runs on a
 /// store made by `$factory`, an `async fn() -> S` where `S: SlotStore + AccountStore + 'static`.
@@ -90,6 +94,14 @@ macro_rules! slot_store_conformance {
             patient_may_cancel_or_reschedule_only_until_the_cutoff,
             admin_may_cancel_or_reschedule_after_the_cutoff,
             a_started_slot_cannot_be_booked_held_confirmed_or_cancelled_by_its_patient,
+            // the booking window
+            booking_outside_the_window_is_refused_naming_its_bounds,
+            a_retried_booking_replays_after_its_slot_left_the_window,
+            a_patients_reschedule_stays_inside_the_window_an_admins_need_not,
+            // finding a time
+            the_availability_summary_counts_what_the_listing_calls_available,
+            next_available_is_the_first_free_slot_on_or_after_an_instant,
+            finding_a_time_keeps_to_the_booking_window,
             // races
             many_tasks_racing_for_one_slot_yield_one_booking,
             a_thousand_tasks_over_a_hundred_slots_never_double_book,

@@ -231,7 +231,8 @@ impl BookingsApi {
     ///
     /// Books the slot at once (`CONFIRMED`). Send an `Idempotency-Key` so that a retry returns
     /// the first booking instead of booking twice; another patient booking the same slot gets
-    /// 409 `slot_unavailable`.
+    /// 409 `slot_unavailable`. A slot outside the clinic's booking window gets 422 `too_soon`
+    /// or `too_far_ahead`, whose detail says the earliest or latest start allowed now.
     #[oai(path = "/bookings", method = "post", operation_id = "book")]
     async fn book(
         &self,
@@ -460,9 +461,10 @@ impl BookingsApi {
     /// Moves a `CONFIRMED` booking to another free slot in one step: a new `CONFIRMED` booking
     /// takes the slot and the old one becomes `RESCHEDULED`, freeing its slot; or nothing
     /// changes. A patient moves their own booking, until the clinic's cut-off before it starts
-    /// (409 `too_late_to_change` says until when); an admin moves any booking, to any doctor's
-    /// slot, at any time. The target taken is 409 `slot_unavailable`; the booking's own slot,
-    /// or a slot that has started, is 422. Send an `Idempotency-Key` so that a retry returns
+    /// (409 `too_late_to_change` says until when), to a slot inside the clinic's booking window
+    /// (422 `too_soon` or `too_far_ahead`); an admin moves any booking, to any doctor's slot,
+    /// at any time. The target taken is 409 `slot_unavailable`; the booking's own slot, or a
+    /// slot that has started, is 422. Send an `Idempotency-Key` so that a retry returns
     /// the new booking instead of failing.
     #[oai(
         path = "/bookings/:id/reschedule",

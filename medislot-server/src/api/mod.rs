@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod bookings;
 mod doctors;
+mod finding;
 mod health;
 mod hours;
 mod idempotency;
@@ -44,6 +45,7 @@ pub(crate) type Api = (
     doctors::DoctorsApi,
     hours::HoursApi,
     slots::SlotsApi,
+    finding::FindingApi,
     bookings::BookingsApi,
     waitlist::WaitlistApi,
     journal::JournalApi,
@@ -63,6 +65,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         slots::SlotsApi {
+            state: state.clone(),
+        },
+        finding::FindingApi {
             state: state.clone(),
         },
         bookings::BookingsApi {

@@ -108,7 +108,8 @@ impl SlotsApi {
     /// Hold a free slot
     ///
     /// Holds the slot for the caller for a few minutes (a `PENDING` booking); confirm the hold
-    /// to keep it.
+    /// to keep it. A slot outside the clinic's booking window gets 422 `too_soon` or
+    /// `too_far_ahead`.
     #[oai(path = "/slots/:id/hold", method = "post", operation_id = "hold_slot")]
     async fn hold(
         &self,

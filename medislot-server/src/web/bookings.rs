@@ -360,6 +360,10 @@ pub(crate) async fn show(
                     "It is too late to move this booking: the clinic allows changes only until \
                      shortly before the appointment. Nothing changed.",
                 )),
+                "move_outside_window" => Some(Flash::error(
+                    "The clinic does not take bookings for that time now: it is too soon or \
+                     too far ahead. Nothing changed: your booking is as it was.",
+                )),
                 "move_not_confirmed" => {
                     Some(Flash::error("Only a confirmed booking can be moved."))
                 }

@@ -133,6 +133,14 @@ fn outcome_flash(done: &str) -> Option<Flash> {
              slots that are still free.",
         ),
         "gone" => error("That slot is no longer offered. Here are the slots that are still free."),
+        "too_soon" => error(
+            "That slot starts too soon: the clinic takes bookings only some time ahead. \
+             Nothing was booked. Choose a later time.",
+        ),
+        "too_far_ahead" => error(
+            "That slot is too far ahead: the clinic does not take bookings that early yet. \
+             Nothing was booked. Choose an earlier time.",
+        ),
         "used_form" => error(
             "That booking form was already used for another slot, so nothing was booked. \
              Press Book again.",
@@ -379,6 +387,8 @@ async fn take(
             let done = match problem.code() {
                 "slot_unavailable" => "taken",
                 "slot_in_past" => "started",
+                "too_soon" => "too_soon",
+                "too_far_ahead" => "too_far_ahead",
                 "slot_not_found" => "gone",
                 "validation_failed" if problem.field() == Some("visit_reason") => "reason",
                 "validation_failed" => "used_form",

@@ -120,6 +120,7 @@ pub(crate) async fn reschedule(
                         "slot_unavailable" => "move_taken",
                         "slot_in_past" | "slot_not_found" => "move_gone",
                         "too_late_to_change" => "move_too_late",
+                        "too_soon" | "too_far_ahead" => "move_outside_window",
                         "invalid_transition" => "move_not_confirmed",
                         "validation_failed" => "move_same",
                         _ => return Err(problem.into()),

@@ -69,6 +69,44 @@ async fn booking_a_slot_that_has_started_returns_422() {
         .expect_problem(422, "slot_in_past");
 }
 
+async fn booking_outside_the_window_returns_422_naming_the_bound_allowed() {
+    let app = TestApp::with_config(|c| {
+        c.session_ttl = Duration::days(7);
+        c.policy.min_notice = Duration::hours(2);
+        c.policy.horizon = Duration::hours(12);
+    })
+    .await;
+    // The slot starts one day from now: past the twelve-hour horizon.
+    let (_, _, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+    let far = app
+        .book(&patient, slots[0])
+        .await
+        .expect_problem(422, "too_far_ahead")
+        .clone();
+    let latest = (app.now() + Duration::hours(12)).to_rfc3339();
+    assert!(far["detail"].as_str().unwrap().contains(&latest), "{far}");
+    assert_eq!(far["field"], "slot_id");
+    app.hold(&patient, slots[0])
+        .await
+        .expect_problem(422, "too_far_ahead");
+    // One hour before it starts: inside the two hours' notice.
+    app.clock.advance(Duration::hours(23));
+    let soon = app
+        .book(&patient, slots[0])
+        .await
+        .expect_problem(422, "too_soon")
+        .clone();
+    let earliest = (app.now() + Duration::hours(2)).to_rfc3339();
+    assert!(
+        soon["detail"].as_str().unwrap().contains(&earliest),
+        "{soon}"
+    );
+    app.hold(&patient, slots[0])
+        .await
+        .expect_problem(422, "too_soon");
+}
+
 async fn booking_without_a_session_returns_401() {
     let app = TestApp::new().await;
     let (_, _, slots) = app.clinic(1).await;
@@ -436,6 +474,7 @@ crate::on_every_store!(
     racing_patients_get_exactly_one_booking,
     booking_an_unknown_slot_returns_404,
     booking_a_slot_that_has_started_returns_422,
+    booking_outside_the_window_returns_422_naming_the_bound_allowed,
     booking_without_a_session_returns_401,
     booking_with_a_missing_or_malformed_slot_id_returns_422_naming_it,
     a_retry_with_the_same_idempotency_key_returns_the_first_booking,

@@ -41,6 +41,7 @@ mod edge;
 mod email;
 mod errors;
 mod faults;
+mod finding;
 mod health;
 mod hours;
 mod idempotency;
