@@ -119,7 +119,9 @@ impl FindingApi {
         &self,
         /// Only this doctor's slots.
         doctor_id: Query<Option<Uuid>>,
-        /// Only slots of doctors with this specialization (ignoring case).
+        /// Only slots of doctors with this specialization (ignoring case); no control
+        /// characters.
+        #[oai(validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
         specialization: Query<Option<String>>,
         /// The IANA time zone the days are counted in, such as `Europe/Paris`.
         zone: Query<String>,
@@ -167,7 +169,9 @@ impl FindingApi {
         &self,
         /// Only this doctor's slots.
         doctor_id: Query<Option<Uuid>>,
-        /// Only slots of doctors with this specialization (ignoring case).
+        /// Only slots of doctors with this specialization (ignoring case); no control
+        /// characters.
+        #[oai(validator(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
         specialization: Query<Option<String>>,
         /// Only slots starting at or after this instant (RFC 3339; write `+` as `%2B`).
         after: Query<Option<DateTime<FixedOffset>>>,

@@ -559,10 +559,17 @@ async fn submitted_filters_move_focus_to_the_results_and_a_past_date_says_so(sto
         browser
             .wait_for("#specialization option[selected][value='Dermatology']")
             .await;
+        // The first slot's controls in their visual order: its (optional) reason for the
+        // visit, then Book.
+        assert_eq!(
+            browser.tab().await,
+            "visit-reason-toggle",
+            "one Tab after filtering reaches the first slot at {width}px"
+        );
         assert_eq!(
             browser.tab().await,
             "book",
-            "one Tab after filtering reaches the first Book at {width}px"
+            "the next Tab reaches its Book at {width}px"
         );
     }
     let yesterday = (Utc::now() - Duration::days(1)).date_naive().to_string();
