@@ -36,6 +36,7 @@ impl Server {
         let config = AppConfig {
             // Every account signs in from 127.0.0.1; the rush is not a brute-force attack.
             auth_attempts_per_minute: 1_000_000,
+            policy: crate::target::policy(),
             ..AppConfig::default()
         };
         let state = AppState::new(stores, config).map_err(BenchError::Http)?;

@@ -120,7 +120,7 @@ async fn pg_phases(
     report: &mut Report,
 ) -> Result<(), BenchError> {
     let store = db.store(options.pool_size()).await?;
-    let engine = BookingEngine::new(Arc::new(store.clone()));
+    let engine = target::engine(Arc::new(store.clone()));
     let mut phases = vec![Phase::new(
         "engine (PgStore)",
         Bed::Pg {
@@ -283,7 +283,7 @@ impl Bed<'_> {
     async fn round(&self, options: &Options) -> Result<(Target, Calendar), BenchError> {
         match self {
             Bed::Memory => {
-                let engine = BookingEngine::new(Arc::new(MemoryStore::new()));
+                let engine = target::engine(Arc::new(MemoryStore::new()));
                 let calendar =
                     publish(&engine, slot_count(options.scenario, options.slots)).await?;
                 Ok((Target::Engine(engine), calendar))

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use medislot_core::{BookingEngine, PatientId};
+use medislot_core::PatientId;
 use medislot_pg::PgStoreOptions;
 use medislot_server::Stores;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -136,7 +136,7 @@ pub(crate) async fn measure(db: &Database) -> Result<Vec<(String, f64)>, BenchEr
                 .max_connections(1)
                 .connect_with(through)
                 .await?;
-            Target::Engine(BookingEngine::new(Arc::new(store)))
+            Target::Engine(crate::target::engine(Arc::new(store)))
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(1)

@@ -66,7 +66,7 @@ impl SqliteFile {
     }
 
     pub(crate) fn engine(&self) -> BookingEngine {
-        BookingEngine::new(Arc::new(self.store.clone()))
+        crate::target::engine(Arc::new(self.store.clone()))
     }
 
     /// Closes every connection and removes the file and its journals.

@@ -100,6 +100,25 @@ pub(crate) fn admin_buffer() -> Duration {
     medislot_core::Policy::default().buffer
 }
 
+/// The rules the engine runs under in every phase: the defaults, with the booking window as
+/// wide as it goes, since a calendar of 100,000 back-to-back slots reaches years ahead and the
+/// raw paths it is compared with know no window.
+pub(crate) fn policy() -> medislot_core::Policy {
+    medislot_core::Policy {
+        horizon: medislot_core::MAX_HORIZON,
+        ..medislot_core::Policy::default()
+    }
+}
+
+/// The engine every phase drives, on `store`, under [`policy`].
+pub(crate) fn engine(
+    store: std::sync::Arc<dyn medislot_core::SlotStore>,
+) -> medislot_core::BookingEngine {
+    medislot_core::BookingEngine::new(store)
+        .with_policy(policy())
+        .expect("the bench policy is valid")
+}
+
 /// A refusal by a rule, named for the table; a store failure is an error.
 pub(crate) fn refusal(error: Error) -> Outcome {
     let reason = match &error {
