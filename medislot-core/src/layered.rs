@@ -333,7 +333,8 @@ impl<S: AccountStore, L: Layer> AccountStore for Layered<S, L> {
     }
 }
 
-#[cfg(test)]
+// Not under loom: its build has no tokio.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::Mutex;
 
