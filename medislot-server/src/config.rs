@@ -37,6 +37,16 @@ pub enum Command {
     /// Create an admin account in the configured store, or promote an existing account and set
     /// its password.
     CreateAdmin(CreateAdmin),
+    /// Copy the SQLite store to a new file while the server runs (for PostgreSQL, use pg_dump).
+    Backup(Backup),
+}
+
+/// Arguments of `backup`.
+#[derive(Debug, Args)]
+pub struct Backup {
+    /// The file to write; it must not exist yet.
+    #[arg(long)]
+    pub to: std::path::PathBuf,
 }
 
 /// Arguments of `create-admin`.

@@ -33,6 +33,7 @@ pub mod accounts;
 mod allow;
 mod api;
 pub mod auth;
+pub mod backup;
 pub mod calendar;
 pub mod client_addr;
 pub mod config;

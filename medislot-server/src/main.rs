@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medislot_server::config::{Cli, Command};
-use medislot_server::serve;
+use medislot_server::{backup, serve};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         None | Some(Command::Serve) => serve::serve(cli.settings).await,
         Some(Command::CreateAdmin(args)) => serve::create_admin(cli.settings, args).await,
+        Some(Command::Backup(args)) => backup::back_up(&cli.settings, &args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use medislot_core::StoreError;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 
 use crate::error::{begin_write_error, store_error};
 
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     /// Read-only (`query_only`) connections; in WAL mode they never wait for the writer.
     pub(crate) reader: SqlitePool,
     path: PathBuf,
+    /// How the connections were opened, for a one-off connection such as a backup's.
+    options: SqliteConnectOptions,
 }
 
 impl SqliteStore {
@@ -86,7 +89,7 @@ impl SqliteStore {
             .map_err(unavailable)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
-            .connect_with(options.pragma("query_only", "ON"))
+            .connect_with(options.clone().pragma("query_only", "ON"))
             .await
             .map_err(unavailable)?;
         tracing::info!(path = %path.display(), "opened SQLite store");
@@ -94,6 +97,7 @@ impl SqliteStore {
             writer,
             reader,
             path,
+            options: options.create_if_missing(false),
         })
     }
 
@@ -116,6 +120,45 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes a consistent copy of the whole database to a new file at `destination`, while the
+    /// store stays in use (SQLite's `VACUUM INTO`, on a connection of its own that only reads
+    /// this file: in WAL mode mutations go on meanwhile, and the copy holds every transaction
+    /// committed before it began and none after). The copy is a complete database: open it as
+    /// the store to restore it.
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] when `destination` already exists (a backup never overwrites) or
+    /// cannot be written.
+    pub async fn back_up_to(&self, destination: &Path) -> Result<(), StoreError> {
+        if destination.exists() {
+            return Err(StoreError::Other(
+                format!(
+                    "{} already exists; a backup never overwrites",
+                    destination.display()
+                )
+                .into(),
+            ));
+        }
+        let target = destination.to_str().ok_or_else(|| {
+            StoreError::Other(format!("{} is not valid UTF-8", destination.display()).into())
+        })?;
+        // Not a reader: their `query_only` refuses VACUUM INTO, which writes the new file.
+        let mut connection = SqliteConnection::connect_with(&self.options)
+            .await
+            .map_err(unavailable)?;
+        let copied = sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(&mut connection)
+            .await
+            .map_err(store_error);
+        if let Err(error) = connection.close().await {
+            tracing::warn!(%error, "closing the backup's connection failed");
+        }
+        copied?;
+        tracing::info!(from = %self.path.display(), to = %destination.display(), "backed up");
+        Ok(())
     }
 
     /// Closes every connection, waiting for them to finish; the last one to close checkpoints

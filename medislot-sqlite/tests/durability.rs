@@ -119,3 +119,46 @@ async fn everything_written_is_read_back_after_the_store_is_dropped_and_reopened
 async fn everything_written_is_read_back_after_the_store_is_closed_and_reopened() {
     reopen_and_compare(true).await;
 }
+
+#[tokio::test]
+async fn a_backup_taken_while_the_store_is_open_holds_everything_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let store = common::open(&dir).await;
+    let engine = BookingEngine::new(Arc::new(store.clone())).with_clock(clock.clone());
+    let (written, account) = write_history(&engine, &store).await;
+
+    let copy = dir.path().join("backup.db");
+    store.back_up_to(&copy).await.unwrap();
+    // The store goes on after the backup; what it writes next is not in the copy.
+    let later = engine
+        .create_doctor(NewDoctor::new("Dr Cy", "Neurology", "Europe/Paris").unwrap())
+        .await
+        .unwrap();
+
+    let restored = SqliteStore::connect(copy.to_str().unwrap()).await.unwrap();
+    restored.migrate().await.unwrap();
+    let restored_engine = BookingEngine::new(Arc::new(restored.clone())).with_clock(clock);
+    assert_eq!(
+        snapshot(&restored_engine, &restored, account).await,
+        written
+    );
+    assert!(!restored_engine
+        .doctors(&DoctorFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.id == later.id));
+}
+
+#[tokio::test]
+async fn a_backup_never_overwrites_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(&dir).await;
+    let existing = dir.path().join("backup.db");
+    std::fs::write(&existing, b"keep me").unwrap();
+    let error = store.back_up_to(&existing).await.unwrap_err();
+    assert!(error.to_string().contains("store failure"), "{error}");
+    assert!(format!("{error:?}").contains("already exists"), "{error:?}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+}

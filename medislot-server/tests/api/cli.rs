@@ -106,3 +106,75 @@ fn the_server_bootstraps_its_admin_says_where_its_data_lives_and_stops_cleanly_o
     assert!(log.contains("data is not kept"), "{log}");
     assert!(log.contains("MediSlot stopped"), "{log}");
 }
+
+fn backup(url: &str, to: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args([
+            "backup",
+            "--to",
+            to.to_str().unwrap(),
+            "--database-url",
+            url,
+        ])
+        .env_remove("DATABASE_URL")
+        .env_remove("MEDISLOT_STORE")
+        .output()
+        .expect("the binary runs")
+}
+
+#[tokio::test]
+async fn backup_copies_the_sqlite_store_into_a_file_that_opens_as_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("clinic.db").display());
+    assert!(create_admin(&url, "boss@example.com", "admin-password")
+        .status
+        .success());
+    let copy = dir.path().join("copy.db");
+    let done = backup(&url, &copy);
+    assert!(done.status.success(), "{done:?}");
+    assert!(String::from_utf8_lossy(&done.stdout).contains("copy.db"));
+
+    let restored = medislot_server::stores::open(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let admin = restored
+        .accounts
+        .account_by_email(&Email::parse("boss@example.com").unwrap())
+        .await
+        .unwrap()
+        .expect("the copy holds the admin");
+    assert_eq!(admin.role, Role::Admin);
+
+    // A second backup to the same file is refused and leaves the first one as it was.
+    let before = std::fs::read(&copy).unwrap();
+    let again = backup(&url, &copy);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}
+
+#[test]
+fn backup_refuses_a_missing_file_and_the_other_stores_naming_what_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}", dir.path().join("typo.db").display());
+    let out = backup(&missing, &dir.path().join("copy.db"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to back up"));
+    assert!(
+        !dir.path().join("typo.db").exists(),
+        "no empty store is created"
+    );
+
+    let out = backup(
+        "postgres://u:secret@127.0.0.1:1/x",
+        &dir.path().join("c.db"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("pg_dump"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+
+    let out = backup("memory:", &dir.path().join("c.db"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keeps nothing"));
+}
