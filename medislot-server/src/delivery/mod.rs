@@ -31,6 +31,12 @@ pub trait Outlet: Send + Sync {
     /// The channel whose copies of messages this outlet sends.
     fn channel(&self) -> Channel;
 
+    /// Whether a send could succeed now. While it could not (the broker's connection is down),
+    /// a round claims nothing, so an outage spends none of the messages' attempts.
+    fn is_ready(&self) -> bool {
+        true
+    }
+
     /// Sends `message`.
     ///
     /// # Errors
@@ -66,6 +72,10 @@ impl Outlet for Broker {
         Channel::Broker
     }
 
+    fn is_ready(&self) -> bool {
+        self.is_connected()
+    }
+
     async fn send(&self, _state: &AppState, message: &OutboxMessage) -> Result<(), String> {
         Broker::send(self, message).await
     }
@@ -99,7 +109,7 @@ pub struct Round {
 }
 
 /// Claims `outlet`'s channel's due messages (up to one batch), sends each through `outlet` and
-/// settles it on that channel.
+/// settles it on that channel; claims nothing while the outlet [is not ready](Outlet::is_ready).
 ///
 /// # Errors
 /// A message when the store could not be reached; messages already claimed are claimed again
@@ -122,6 +132,10 @@ pub async fn deliver_due_within<O: Outlet + ?Sized>(
 ) -> Result<Round, String> {
     let engine = state.engine();
     let channel = outlet.channel();
+    if !outlet.is_ready() {
+        tracing::debug!(%channel, "not ready: nothing claimed this round");
+        return Ok(Round::default());
+    }
     let claimed = engine
         .claim_messages(channel, BATCH, lease)
         .await

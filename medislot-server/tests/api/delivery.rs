@@ -364,7 +364,8 @@ async fn sigkill_while_delivering_loses_no_committed_message_and_sends_none_for_
 
     let queued = webhook_messages(&engine).await;
     let queued_ids: HashSet<String> = queued.iter().map(|m| m.entry.id.to_string()).collect();
-    let seen = receiver.seen.lock().unwrap();
+    // What the receiver saw, taken whole: no lock is held across the reads below.
+    let seen = std::mem::take(&mut *receiver.seen.lock().unwrap());
     let received: HashSet<String> = seen.sends.keys().cloned().collect();
     assert_eq!(
         received, queued_ids,
@@ -437,7 +438,8 @@ async fn two_instances_on_one_database_never_send_one_message_both() {
     drop((first, second));
 
     let queued = webhook_messages(&engine).await;
-    let seen = receiver.seen.lock().unwrap();
+    // What the receiver saw, taken whole: no lock is held across the reads below.
+    let seen = std::mem::take(&mut *receiver.seen.lock().unwrap());
     assert!(
         seen.overlaps.is_empty(),
         "sent by both at once: {:?}",
