@@ -34,26 +34,30 @@ pub enum Channel {
     Webhook,
     /// An email to the booking's patient.
     Email,
+    /// A message published to a broker (NATS JetStream in the server), so a clinic's other
+    /// systems subscribe instead of polling.
+    Broker,
 }
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 2] = [Channel::Webhook, Channel::Email];
+    pub const ALL: [Channel; 3] = [Channel::Webhook, Channel::Email, Channel::Broker];
 
-    /// The channel as stored and shown: `webhook` or `email`.
+    /// The channel as stored and shown: `webhook`, `email` or `broker`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Channel::Webhook => "webhook",
             Channel::Email => "email",
+            Channel::Broker => "broker",
         }
     }
 
-    /// Whether an entry of `kind` is queued on this channel. Webhooks carry every
-    /// [message](EntryKind::is_message); email leaves out the end of a clinic cancel's buffer,
-    /// which changes nothing for the patient, who was told of the cancel.
+    /// Whether an entry of `kind` is queued on this channel. Webhooks and the broker carry
+    /// every [message](EntryKind::is_message); email leaves out the end of a clinic cancel's
+    /// buffer, which changes nothing for the patient, who was told of the cancel.
     pub const fn carries(self, kind: EntryKind) -> bool {
         match self {
-            Channel::Webhook => kind.is_message(),
+            Channel::Webhook | Channel::Broker => kind.is_message(),
             Channel::Email => kind.is_message() && !matches!(kind, EntryKind::BookingBufferEnded),
         }
     }
@@ -275,9 +279,11 @@ mod tests {
     }
 
     #[test]
-    fn email_carries_every_message_but_the_end_of_a_buffer_and_channels_round_trip() {
+    fn email_carries_every_message_but_the_end_of_a_buffer_the_others_all_and_channels_round_trip()
+    {
         for kind in EntryKind::ALL {
             assert_eq!(Channel::Webhook.carries(kind), kind.is_message(), "{kind}");
+            assert_eq!(Channel::Broker.carries(kind), kind.is_message(), "{kind}");
             assert_eq!(
                 Channel::Email.carries(kind),
                 kind.is_message() && kind != EntryKind::BookingBufferEnded,

@@ -267,6 +267,19 @@ pub struct Settings {
     /// The sender of emails: an address, or `Name <address>`.
     #[arg(long, env = "MEDISLOT_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
+    /// Publish every booking event to this NATS server's JetStream (`nats://host:4222`, or
+    /// `nats://user:password@host:4222`), on subjects under --nats-subject-prefix.
+    #[arg(long, env = "MEDISLOT_NATS_URL", hide_env_values = true, global = true)]
+    pub nats_url: Option<String>,
+    /// The subjects' prefix: events go to `{prefix}.{type}` (`medislot.booking.booked`), stored
+    /// in the JetStream stream named after it (`MEDISLOT`), made when missing.
+    #[arg(
+        long,
+        env = "MEDISLOT_NATS_SUBJECT_PREFIX",
+        default_value = "medislot",
+        global = true
+    )]
+    pub nats_subject_prefix: String,
     /// Seconds between rounds of message delivery.
     #[arg(
         long,
@@ -275,6 +288,16 @@ pub struct Settings {
         global = true
     )]
     pub delivery_interval_secs: u64,
+    /// Seconds a delivery round keeps its messages from other instances (the lease). A server
+    /// that dies mid-round delays those messages by at most this; a round must finish within
+    /// it (50 messages).
+    #[arg(
+        long,
+        env = "MEDISLOT_DELIVERY_LEASE_SECS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub delivery_lease_secs: u32,
     /// Log filter, in tracing's EnvFilter syntax (RUST_LOG also works).
     #[arg(long, env = "MEDISLOT_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -329,6 +352,25 @@ impl Settings {
         }
     }
 
+    /// The NATS JetStream broker to publish messages to, if one is configured. Connects in
+    /// the background: NATS may be down at start-up.
+    ///
+    /// # Errors
+    /// A message naming the unusable URL or subject prefix.
+    pub async fn broker(&self) -> Result<Option<crate::delivery::Broker>, String> {
+        match self.nats_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            None => Ok(None),
+            Some(url) => crate::delivery::Broker::connect(url, &self.nats_subject_prefix)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// How long a delivery round's claim lasts (at least 5 seconds).
+    pub fn delivery_lease(&self) -> Duration {
+        Duration::seconds(i64::from(self.delivery_lease_secs.max(5)))
+    }
+
     /// Whether the session secret was given (otherwise a random one is used).
     pub fn has_session_secret(&self) -> bool {
         self.session_secret.is_some()
@@ -368,6 +410,7 @@ impl Settings {
                 .filter(|o| !o.is_empty()),
             metrics_token: self.metrics_token.clone().filter(|t| !t.trim().is_empty()),
             trusted_proxies: self.trusted_proxies.clone(),
+            delivered_channels: Vec::new(),
         }
     }
 }

@@ -23,8 +23,24 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 /// # Errors
 /// When the store cannot be opened, the settings are unusable, or the address cannot be bound.
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
-    let webhooks = settings.webhooks()?;
-    let mailer = settings.mailer()?;
+    let mut outlets: Vec<Arc<dyn delivery::Outlet>> = Vec::new();
+    if let Some(webhooks) = settings.webhooks()? {
+        tracing::info!(?webhooks, "delivering messages to webhooks");
+        outlets.push(Arc::new(webhooks));
+    }
+    if let Some(mailer) = settings.mailer()? {
+        tracing::info!(?mailer, "emailing messages to patients");
+        outlets.push(Arc::new(mailer));
+    }
+    if let Some(broker) = settings.broker().await? {
+        tracing::info!(?broker, "publishing messages to NATS JetStream");
+        outlets.push(Arc::new(broker));
+    }
+    if outlets.is_empty() {
+        tracing::info!(
+            "no delivery channel configured: messages stay in the outbox (the admin's /admin/outbox page)"
+        );
+    }
     let stores = stores::open(&settings.store_url()).await?;
     let description = stores.description.clone();
     if !settings.has_session_secret() {
@@ -32,7 +48,9 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             "no MEDISLOT_SESSION_SECRET given: using a random key, so sessions end when the server restarts"
         );
     }
-    let state = AppState::new(stores, settings.app_config())?;
+    let mut config = settings.app_config();
+    config.delivered_channels = outlets.iter().map(|outlet| outlet.channel()).collect();
+    let state = AppState::new(stores, config)?;
 
     match (&settings.admin_email, &settings.admin_password) {
         (Some(email), Some(password)) => {
@@ -81,20 +99,6 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
         state.clone(),
         Duration::from_secs(settings.sweep_interval_secs.max(1)),
     );
-    let mut outlets: Vec<Arc<dyn delivery::Outlet>> = Vec::new();
-    if let Some(webhooks) = webhooks {
-        tracing::info!(?webhooks, "delivering messages to webhooks");
-        outlets.push(Arc::new(webhooks));
-    }
-    if let Some(mailer) = mailer {
-        tracing::info!(?mailer, "emailing messages to patients");
-        outlets.push(Arc::new(mailer));
-    }
-    if outlets.is_empty() {
-        tracing::info!(
-            "no delivery channel configured: messages stay in the outbox (GET /api/v1/outbox)"
-        );
-    }
     let delivery: Vec<_> = outlets
         .into_iter()
         .map(|outlet| {
@@ -102,6 +106,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
                 state.clone(),
                 outlet,
                 Duration::from_secs(settings.delivery_interval_secs.max(1)),
+                settings.delivery_lease(),
             )
         })
         .collect();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use ipnet::IpNet;
-use medislot_core::{AccountStore, BookingEngine, Clock, Policy, SystemClock};
+use medislot_core::{AccountStore, BookingEngine, Channel, Clock, Policy, SystemClock};
 
 use crate::auth::{Passwords, Sessions};
 use crate::metrics::Metrics;
@@ -36,6 +36,9 @@ pub struct AppConfig {
     pub metrics_token: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
     pub trusted_proxies: Vec<IpNet>,
+    /// The outbox channels this server delivers (configured with a webhook, an SMTP server,
+    /// NATS); the others' messages stay in the outbox, which the admin's outbox page says.
+    pub delivered_channels: Vec<Channel>,
 }
 
 impl std::fmt::Debug for AppConfig {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for AppConfig {
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("delivered_channels", &self.delivered_channels)
             .finish()
     }
 }
@@ -72,6 +76,7 @@ impl Default for AppConfig {
             public_origin: None,
             metrics_token: None,
             trusted_proxies: Vec::new(),
+            delivered_channels: Vec::new(),
         }
     }
 }

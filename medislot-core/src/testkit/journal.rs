@@ -315,7 +315,8 @@ pub async fn a_claimed_message_is_not_claimed_again_until_its_lease_ends<S: Slot
 }
 
 /// Each channel keeps its own copy of a message: a webhook that took it leaves the email
-/// pending and claimable, and an email that failed leaves the webhook delivered.
+/// pending and claimable, an email that failed leaves the webhook delivered, and neither
+/// touches the broker's copy.
 pub async fn each_channel_settles_its_own_copy_of_a_message<S: SlotStore + 'static>(store: Arc<S>) {
     let f = Fixture::new(store);
     let slot = f.slot().await;
@@ -380,6 +381,20 @@ pub async fn each_channel_settles_its_own_copy_of_a_message<S: SlotStore + 'stat
             .expect("claim")
             .len(),
         1
+    );
+    let broker = f
+        .engine
+        .claim_messages(Channel::Broker, 10, lease)
+        .await
+        .expect("claim");
+    assert_eq!(broker.len(), 1, "the broker's copy is its own");
+    assert_eq!(
+        (
+            broker[0].entry.id,
+            broker[0].channel,
+            broker[0].delivery.attempts
+        ),
+        (id, Channel::Broker, 1)
     );
 }
 

@@ -163,6 +163,8 @@ pub(crate) enum ChannelOut {
     Webhook,
     /// Emails to the booking's patient.
     Email,
+    /// Messages published to NATS JetStream, for systems that subscribe.
+    Broker,
 }
 
 impl From<ChannelOut> for Channel {
@@ -170,6 +172,7 @@ impl From<ChannelOut> for Channel {
         match channel {
             ChannelOut::Webhook => Channel::Webhook,
             ChannelOut::Email => Channel::Email,
+            ChannelOut::Broker => Channel::Broker,
         }
     }
 }
@@ -179,6 +182,7 @@ impl From<Channel> for ChannelOut {
         match channel {
             Channel::Webhook => ChannelOut::Webhook,
             Channel::Email => ChannelOut::Email,
+            Channel::Broker => ChannelOut::Broker,
         }
     }
 }

@@ -89,60 +89,25 @@ impl Mailer {
         accounts: &dyn AccountStore,
         message: &OutboxMessage,
     ) -> Result<(), String> {
-        let entry = &message.entry;
-        let (Some(booking), Some(patient)) = (entry.booking_id, entry.patient_id) else {
+        let Some(composed) = compose(engine, accounts, message).await? else {
             return Ok(());
         };
-        let Some(account) = accounts
-            .account(AccountId::from_uuid(patient.as_uuid()))
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(());
-        };
-        let appointment = Appointment::of(engine, booking)
-            .await
-            .map_err(|e| e.to_string())?;
-        let now = engine.now();
-        let view = &appointment.view;
-        let doctor_zone = view.doctor.timezone;
-        let mut times = vec![when(
-            view.slot.range.starts_at(),
-            doctor_zone,
-            "the doctor's",
-        )];
-        if let Some(zone) = account
-            .profile
-            .time_zone
-            .filter(|zone| *zone != doctor_zone)
-        {
-            times.push(when(view.slot.range.starts_at(), zone, "your"));
-        }
-        let mail = Mail {
-            greeting: format!("Hello {},", account.name),
-            headline: headline(entry.kind),
-            doctor: format!("{} ({})", view.doctor.name, view.doctor.specialization),
-            location: view.doctor.profile.location().to_owned(),
-            times,
-            reason: entry.reason.clone(),
-            booking: view.booking.id.to_string(),
-        };
-        let to = Mailbox::new(
-            Some(account.name.clone()),
-            account
-                .email
-                .as_str()
-                .parse()
-                .map_err(|e| format!("the patient's address: {e}"))?,
-        );
+        let Composed {
+            mail,
+            subject,
+            to,
+            appointment,
+            now,
+        } = composed;
         let organizer = self.from.email.to_string();
-        let attendee = account.email.as_str().to_owned();
+        let attendee = to.email.to_string();
+        let attendee_name = to.name.clone().unwrap_or_default();
         let ics = appointment.ics(
             now,
             Some(&Invitation {
                 organizer: &organizer,
                 attendee: &attendee,
-                attendee_name: &account.name,
+                attendee_name: &attendee_name,
             }),
         );
         let method = if appointment.is_ended(now) {
@@ -169,7 +134,7 @@ impl Mailer {
             )))
             .from(self.from.clone())
             .to(to)
-            .subject(format!("{} – {}", mail.headline, view.doctor.name))
+            .subject(subject)
             .multipart(
                 MultiPart::mixed()
                     .multipart(
@@ -189,6 +154,116 @@ impl Mailer {
             .map(drop)
             .map_err(|e| format!("SMTP: {e}"))
     }
+}
+
+/// What the email about a message says, as an admin previews it: to whom, the subject, and the
+/// plain-text body (the HTML body says the same; the calendar file is attached when sent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// The patient, as `Name <address>`.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+}
+
+impl Preview {
+    /// The email `message` would send now, or `None` when it has no one to send to (its
+    /// patient has no account). Written by the same code as the email itself.
+    ///
+    /// # Errors
+    /// A message saying why it could not be written (the booking could not be read).
+    pub async fn of(
+        engine: &BookingEngine,
+        accounts: &dyn AccountStore,
+        message: &OutboxMessage,
+    ) -> Result<Option<Preview>, String> {
+        let Some(composed) = compose(engine, accounts, message).await? else {
+            return Ok(None);
+        };
+        let text = TextBody {
+            mail: &composed.mail,
+        }
+        .render()
+        .map_err(|e| e.to_string())?;
+        Ok(Some(Preview {
+            to: composed.to.to_string(),
+            subject: composed.subject,
+            text,
+        }))
+    }
+}
+
+/// An email's words and recipient, before it is sent or previewed.
+struct Composed {
+    mail: Mail,
+    subject: String,
+    to: Mailbox,
+    appointment: Appointment,
+    now: DateTime<Utc>,
+}
+
+/// Writes the email about `message`, or `None` when its patient has no account.
+async fn compose(
+    engine: &BookingEngine,
+    accounts: &dyn AccountStore,
+    message: &OutboxMessage,
+) -> Result<Option<Composed>, String> {
+    let entry = &message.entry;
+    let (Some(booking), Some(patient)) = (entry.booking_id, entry.patient_id) else {
+        return Ok(None);
+    };
+    let Some(account) = accounts
+        .account(AccountId::from_uuid(patient.as_uuid()))
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let appointment = Appointment::of(engine, booking)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = engine.now();
+    let view = &appointment.view;
+    let doctor_zone = view.doctor.timezone;
+    let mut times = vec![when(
+        view.slot.range.starts_at(),
+        doctor_zone,
+        "the doctor's",
+    )];
+    if let Some(zone) = account
+        .profile
+        .time_zone
+        .filter(|zone| *zone != doctor_zone)
+    {
+        times.push(when(view.slot.range.starts_at(), zone, "your"));
+    }
+    let mail = Mail {
+        greeting: format!("Hello {},", account.name),
+        headline: headline(entry.kind),
+        doctor: format!("{} ({})", view.doctor.name, view.doctor.specialization),
+        location: view.doctor.profile.location().to_owned(),
+        times,
+        reason: entry.reason.clone(),
+        booking: view.booking.id.to_string(),
+    };
+    let to = Mailbox::new(
+        Some(account.name.clone()),
+        account
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| format!("the patient's address: {e}"))?,
+    );
+    let subject = format!("{} – {}", mail.headline, view.doctor.name);
+    Ok(Some(Composed {
+        mail,
+        subject,
+        to,
+        appointment,
+        now,
+    }))
 }
 
 /// What the email's headline says happened.

@@ -1,4 +1,5 @@
-//! Delivering the outbox: one worker per configured channel (webhooks, email) claims that
+//! Delivering the outbox: one worker per configured channel (webhooks, email, the NATS
+//! JetStream broker) claims that
 //! channel's due messages (a lease, so several server instances on one database never send one
 //! message at the same time), sends each, and settles that channel's copy: delivered, or failed
 //! and tried again after a backoff, until dead. Each channel keeps its own delivery state
@@ -6,6 +7,7 @@
 //! channel configured no worker runs and messages stay pending, visible to admins at
 //! `GET /api/v1/outbox`.
 
+mod broker;
 mod email;
 mod webhook;
 
@@ -13,12 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medislot_core::{Channel, OutboxMessage, Settlement};
+use medislot_core::{Channel, JournalEntry, OutboxMessage, Settlement};
+use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::state::AppState;
 
-pub use email::Mailer;
+pub use broker::Broker;
+pub use email::{Mailer, Preview};
 pub use webhook::{sign, Webhooks};
 
 /// A channel's way of sending one message.
@@ -26,6 +30,12 @@ pub use webhook::{sign, Webhooks};
 pub trait Outlet: Send + Sync {
     /// The channel whose copies of messages this outlet sends.
     fn channel(&self) -> Channel;
+
+    /// Whether a send could succeed now. While it could not (the broker's connection is down),
+    /// a round claims nothing, so an outage spends none of the messages' attempts.
+    fn is_ready(&self) -> bool {
+        true
+    }
 
     /// Sends `message`.
     ///
@@ -56,11 +66,38 @@ impl Outlet for Mailer {
     }
 }
 
+#[async_trait]
+impl Outlet for Broker {
+    fn channel(&self) -> Channel {
+        Channel::Broker
+    }
+
+    fn is_ready(&self) -> bool {
+        self.is_connected()
+    }
+
+    async fn send(&self, _state: &AppState, message: &OutboxMessage) -> Result<(), String> {
+        Broker::send(self, message).await
+    }
+}
+
+/// What a webhook posts and the broker publishes for a message: its kind, when it happened,
+/// and the journal entry.
+pub fn event_body(entry: &JournalEntry) -> String {
+    json!({
+        "type": entry.kind.as_str(),
+        "timestamp": entry.at,
+        "data": entry,
+    })
+    .to_string()
+}
+
 /// How many messages one round claims.
 const BATCH: u32 = 50;
 
-/// How long a claim excludes other deliverers; a round must finish within it.
-const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How long a claim excludes other deliverers unless told otherwise; a round must finish
+/// within it. A deliverer that dies holding a claim delays those messages by at most this.
+pub const DEFAULT_LEASE: chrono::Duration = chrono::Duration::minutes(2);
 
 /// What one round did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,7 +109,7 @@ pub struct Round {
 }
 
 /// Claims `outlet`'s channel's due messages (up to one batch), sends each through `outlet` and
-/// settles it on that channel.
+/// settles it on that channel; claims nothing while the outlet [is not ready](Outlet::is_ready).
 ///
 /// # Errors
 /// A message when the store could not be reached; messages already claimed are claimed again
@@ -81,10 +118,26 @@ pub async fn deliver_due<O: Outlet + ?Sized>(
     state: &AppState,
     outlet: &O,
 ) -> Result<Round, String> {
+    deliver_due_within(state, outlet, DEFAULT_LEASE).await
+}
+
+/// [`deliver_due`], claiming for `lease`.
+///
+/// # Errors
+/// As [`deliver_due`].
+pub async fn deliver_due_within<O: Outlet + ?Sized>(
+    state: &AppState,
+    outlet: &O,
+    lease: chrono::Duration,
+) -> Result<Round, String> {
     let engine = state.engine();
     let channel = outlet.channel();
+    if !outlet.is_ready() {
+        tracing::debug!(%channel, "not ready: nothing claimed this round");
+        return Ok(Round::default());
+    }
     let claimed = engine
-        .claim_messages(channel, BATCH, LEASE)
+        .claim_messages(channel, BATCH, lease)
         .await
         .map_err(|e| e.to_string())?;
     let mut round = Round::default();
@@ -109,16 +162,21 @@ pub async fn deliver_due<O: Outlet + ?Sized>(
     Ok(round)
 }
 
-/// Runs [`deliver_due`] for `outlet` every `every`, and again at once while rounds come back
-/// full, until the task is aborted.
-pub fn spawn(state: AppState, outlet: Arc<dyn Outlet>, every: Duration) -> JoinHandle<()> {
+/// Runs [`deliver_due_within`] `lease` for `outlet` every `every`, and again at once while
+/// rounds come back full, until the task is aborted.
+pub fn spawn(
+    state: AppState,
+    outlet: Arc<dyn Outlet>,
+    every: Duration,
+    lease: chrono::Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             loop {
-                match deliver_due(&state, &*outlet).await {
+                match deliver_due_within(&state, &*outlet, lease).await {
                     Ok(round) if round.delivered + round.failed == BATCH as usize => continue,
                     Ok(_) => break,
                     Err(error) => {

@@ -15,7 +15,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use medislot_core::OutboxMessage;
 use poem::http::{Request, Uri};
-use serde_json::json;
 use sha2::Sha256;
 
 /// How long one delivery may take before it counts as failed.
@@ -87,14 +86,8 @@ impl Webhooks {
     /// # Errors
     /// The failing URL and why.
     pub async fn send(&self, message: &OutboxMessage, now: i64) -> Result<(), String> {
-        let entry = &message.entry;
-        let body = json!({
-            "type": entry.kind.as_str(),
-            "timestamp": entry.at,
-            "data": entry,
-        })
-        .to_string();
-        let id = entry.id.to_string();
+        let body = super::event_body(&message.entry);
+        let id = message.entry.id.to_string();
         let signature = sign(&self.secret, &id, now, &body);
         for url in &self.urls {
             let request = Request::post(url.clone())

@@ -16,7 +16,7 @@
 //! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and
 //! hold), `bookings` (a patient's bookings, confirm, cancel), `reschedule` (move a booking:
 //! the finder's reschedule mode and its confirmation), `admin` (dashboard, doctors, a day of
-//! slots, all bookings), `assets` (the
+//! slots, all bookings, the outbox), `assets` (the
 //! embedded CSS and JS).
 
 mod account;
@@ -114,6 +114,11 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
             get(admin::withdraw_slot_address).post(admin::withdraw_slot.around(lift_csrf_field)),
         )
         .at("/admin/bookings", get(admin::all_bookings))
+        .at("/admin/outbox", get(admin::outbox_page))
+        .at(
+            "/admin/outbox/:id/retry",
+            get(admin::retry_address).post(admin::retry_message.around(lift_csrf_field)),
+        )
         .around(home_at_root)
         .around(same_origin::refuse_cross_site)
 }
