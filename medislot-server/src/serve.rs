@@ -25,7 +25,7 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let webhooks = settings.webhooks()?;
     let mailer = settings.mailer()?;
-    let stores = stores::open(&settings.store_url()).await?;
+    let stores = stores::open_with_replica(&settings.store_url(), settings.replica_url()).await?;
     let description = stores.description.clone();
     if !settings.has_session_secret() {
         tracing::warn!(
@@ -143,7 +143,7 @@ pub async fn create_admin(settings: Settings, args: CreateAdmin) -> Result<(), S
             "give the password on standard input with --password-stdin, or in MEDISLOT_ADMIN_PASSWORD",
         )?
     };
-    let stores = stores::open(&settings.store_url()).await?;
+    let stores = stores::open_with_replica(&settings.store_url(), settings.replica_url()).await?;
     let passwords = Passwords::owasp();
     let (account, outcome) = ensure_admin(
         &*stores.accounts,
