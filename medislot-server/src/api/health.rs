@@ -50,9 +50,10 @@ impl HealthApi {
         ok()
     }
 
-    /// The store answers; 503 otherwise. With a read replica, also says where lag-tolerant
-    /// reads go now; a replica that is down does not make the server unready (the primary
-    /// serves those reads then).
+    /// The store answers; 503 otherwise.
+    ///
+    /// With a read replica, also says where lag-tolerant reads go now; a replica that is down
+    /// does not make the server unready (the primary serves those reads then).
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Result<Healthy, ApiError<UNAVAILABLE>> {
         // A read of a doctor that cannot exist: it touches the primary and nothing else.
