@@ -27,7 +27,15 @@ impl PgStore {
         .await
     }
 
+    /// Lag-tolerant: from the replica when there is one (see `replica.rs`).
     pub(crate) async fn list_doctors_impl(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
+        self.lag_tolerant("list_doctors", |store| {
+            Box::pin(store.list_doctors_here(filter))
+        })
+        .await
+    }
+
+    async fn list_doctors_here(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {
         self.retrying("list_doctors", &no_rule, move || async move {
             let mut q = Sql::new("SELECT ");
             q.push(DOCTOR)
@@ -86,8 +94,20 @@ impl PgStore {
         .await
     }
 
-    /// One round trip: one keyset page, availability decided in SQL from `now`.
+    /// One round trip: one keyset page, availability decided in SQL from `now`. Lag-tolerant:
+    /// from the replica when there is one (see `replica.rs`).
     pub(crate) async fn list_slots_impl(
+        &self,
+        query: &SlotQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<SlotView, SlotCursor>> {
+        self.lag_tolerant("list_slots", |store| {
+            Box::pin(store.list_slots_here(query, now))
+        })
+        .await
+    }
+
+    async fn list_slots_here(
         &self,
         query: &SlotQuery,
         now: DateTime<Utc>,
@@ -109,6 +129,7 @@ impl PgStore {
     /// One round trip: one range scan over the whole span along `slots_live_by_start` (or
     /// `slots_live_by_doctor`), each free slot counted in the day it starts in (a `CASE` over
     /// the days' bounds), availability decided in SQL from `now` as the listing decides it.
+    /// Lag-tolerant: from the replica when there is one (see `replica.rs`).
     pub(crate) async fn count_free_slots_impl(
         &self,
         filter: &FreeSlotFilter,
@@ -118,6 +139,18 @@ impl PgStore {
         if days.is_empty() {
             return Ok(Vec::new());
         }
+        self.lag_tolerant("count_free_slots", |store| {
+            Box::pin(store.count_free_slots_here(filter, days, now))
+        })
+        .await
+    }
+
+    async fn count_free_slots_here(
+        &self,
+        filter: &FreeSlotFilter,
+        days: &[TimeRange],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FreeCount>> {
         self.retrying("count_free_slots", &no_rule, move || async move {
             let found = count_free_sql(filter, days, now).fetch_all(self).await?;
             let mut counts = vec![FreeCount::default(); days.len()];

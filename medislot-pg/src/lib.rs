@@ -57,6 +57,17 @@
 //! literal values instead of sqlx's prepared statements; the timeouts are set in each
 //! transaction; migrations run in one transaction. See `query.rs`.
 //!
+//! ## A read replica
+//! [`PgStore::with_replica`] sends the reads that tolerate lag (`list_slots`,
+//! `count_free_slots`, `list_doctors`) to a streaming replica, once it has replayed this
+//! store's latest write: after each committed mutation the primary's WAL insert position
+//! comes back in the same script as the `COMMIT` (no extra round trip), and a read goes to the
+//! replica only when `pg_last_wal_replay_lsn()` there has reached it (checked with one round
+//! trip to the replica when the last position seen there is not enough), else to the primary.
+//! Every lock and decision, every booking read or list, accounts, the journal, the outbox and
+//! the waitlist stay on the primary. A replica that fails a read leaves it to the primary and
+//! is left alone for a second. [`PgStore::replica_status`] says where those reads go now.
+//!
 //! ## Lost connections
 //! A connection the database closed is found when next used; a read, or a transaction whose
 //! `COMMIT` was not sent yet, then runs again on another connection (as many times as the
@@ -116,6 +127,7 @@ mod journal;
 mod options;
 mod prepared;
 mod query;
+mod replica;
 mod rows;
 mod script;
 mod store;
@@ -125,4 +137,5 @@ mod unit_of_work;
 mod waitlist;
 
 pub use options::{split_pooler, PgStoreOptions, Pooler, UnknownPooler, POOLER_PARAMETER};
+pub use replica::ReplicaStatus;
 pub use store::PgStore;

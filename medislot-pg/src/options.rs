@@ -236,14 +236,32 @@ impl PgStoreOptions {
     /// # Errors
     /// [`StoreError::Other`] when the URL does not parse or names an unknown pooler;
     /// [`StoreError::Unavailable`] when the server cannot be reached.
-    pub async fn connect(mut self, url: &str) -> Result<PgStore, StoreError> {
+    pub async fn connect(self, url: &str) -> Result<PgStore, StoreError> {
+        let (options, url) = self.parse(url)?;
+        options.connect_with(url).await
+    }
+
+    /// As [`PgStoreOptions::connect`], but connects only when the store is first used, so
+    /// that a server that is down does not stop the caller from starting (a read replica's,
+    /// for [`PgStore::with_replica`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Other`] when the URL does not parse or names an unknown pooler.
+    pub fn connect_lazy(self, url: &str) -> Result<PgStore, StoreError> {
+        let (options, url) = self.parse(url)?;
+        let (pool, connect) = options.pool_options(url);
+        Ok(options.store(pool.connect_lazy_with(connect)))
+    }
+
+    /// The options with `url`'s pooler, and `url`'s connection options.
+    fn parse(mut self, url: &str) -> Result<(Self, PgConnectOptions), StoreError> {
         let (url, pooler) = split_pooler(url).map_err(|e| StoreError::Other(Box::new(e)))?;
         if let Some(pooler) = pooler {
             self.pooler = pooler;
         }
         let options =
             PgConnectOptions::from_str(&url).map_err(|e| StoreError::Other(Box::new(e)))?;
-        self.connect_with(options).await
+        Ok((self, options))
     }
 
     /// Connects with ready connection options (for settings a URL cannot carry). The timeouts
@@ -252,6 +270,13 @@ impl PgStoreOptions {
     /// # Errors
     /// [`StoreError::Unavailable`] when the server cannot be reached.
     pub async fn connect_with(self, options: PgConnectOptions) -> Result<PgStore, StoreError> {
+        let (pool, connect) = self.pool_options(options);
+        let pool = pool.connect_with(connect).await.map_err(store_error)?;
+        Ok(self.store(pool))
+    }
+
+    /// The pool's options and the connections' options, with these timeouts.
+    fn pool_options(&self, options: PgConnectOptions) -> (PgPoolOptions, PgConnectOptions) {
         let options = options.application_name("medislot");
         let options = match self.pooler {
             Pooler::None => options.options([
@@ -268,15 +293,17 @@ impl PgStoreOptions {
             .acquire_timeout(self.acquire_timeout)
             // A connection is checked when it returns to the pool; checking it again on every
             // acquire would add a round trip to every operation.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(store_error)?;
-        Ok(PgStore::from_pool(pool)
+            .test_before_acquire(false);
+        (pool, options)
+    }
+
+    /// A store on `pool`, set up by these options.
+    fn store(&self, pool: sqlx::PgPool) -> PgStore {
+        PgStore::from_pool(pool)
             .with_max_retries(self.max_retries)
             .with_prepared_statements(self.prepared_statements)
             .with_pooler(self.pooler)
-            .with_timeouts(self.lock_timeout, self.statement_timeout))
+            .with_timeouts(self.lock_timeout, self.statement_timeout)
     }
 }
 

@@ -204,6 +204,11 @@ impl Results {
     pub(crate) fn first(&self, stmt: Stmt) -> Option<&PgRow> {
         self.rows(stmt).first()
     }
+
+    /// The first row of the script's last statement, if any.
+    pub(crate) fn last(&self) -> Option<&PgRow> {
+        self.0.last().and_then(|rows| rows.first())
+    }
 }
 
 /// An open transaction on a pooled connection.
@@ -298,13 +303,19 @@ impl Tx {
         groups
     }
 
-    /// Runs `script`, then commits, in one round trip. On error the transaction is rolled back.
+    /// Runs `script`, then commits, then runs `then` (outside the transaction), in one round
+    /// trip; the results of `then`'s statement come last. On error the transaction is rolled
+    /// back.
     pub(crate) fn commit(
         mut self,
         mut script: Script,
+        then: Option<&'static str>,
     ) -> BoxFuture<'static, Result<Results, sqlx::Error>> {
         Box::pin(async move {
             script.sql("COMMIT").end();
+            if let Some(then) = then {
+                script.sql(then).end();
+            }
             let began_here = std::mem::take(&mut self.unsent);
             let sql = if began_here {
                 format!("{};\n{}", self.begin, script.sql)

@@ -35,6 +35,8 @@ pub struct PgStore {
     pub(crate) pooler: Pooler,
     /// What opens a transaction: `BEGIN`, and behind a transaction pooler the timeouts.
     begin: String,
+    /// The read replica, if any, and what the store knows of it; see `replica.rs`.
+    pub(crate) replica: Option<std::sync::Arc<crate::replica::Replica>>,
     /// The scratch database a test store drops when its last clone goes.
     #[cfg(feature = "test-db")]
     pub(crate) scratch: Option<std::sync::Arc<crate::testing::ScratchDatabase>>,
@@ -59,6 +61,7 @@ impl PgStore {
             prepared: PgStoreOptions::default().get_prepared_statements(),
             pooler: Pooler::None,
             begin: "BEGIN".to_owned(),
+            replica: None,
             #[cfg(feature = "test-db")]
             scratch: None,
         }

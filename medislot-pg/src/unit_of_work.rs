@@ -76,8 +76,17 @@ impl PgStore {
             }
             let hot = self.prepared && tx.has_prepared();
             let script = write_script(&decision.changes, hot);
-            match tx.commit(script).await {
-                Ok(_) => Ok(decision),
+            // With a replica, the primary's WAL position after the commit comes back with
+            // it, for read-your-writes (see `replica.rs`).
+            let position = self.has_replica().then_some(crate::replica::WAL_POSITION);
+            match tx.commit(script, position).await {
+                Ok(results) => {
+                    if position.is_some() {
+                        let lsn = results.last().and_then(|row| row.try_get(0).ok());
+                        self.note_write(lsn);
+                    }
+                    Ok(decision)
+                }
                 Err(error) => Err(match rule_of(&error, &decision.changes) {
                     Some(rule) => Failure::Rule(rule),
                     None => Failure::of_commit(error),

@@ -83,6 +83,17 @@ pub struct Settings {
     /// or `memory:` (nothing is kept).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A streaming replica of the PostgreSQL database (`postgres://...`) to serve the reads
+    /// that tolerate lag from: slot listings, availability and next available, the doctor
+    /// list. Everything else, and any of these right after this process wrote, reads the
+    /// primary; when the replica is down, the primary serves them all.
+    #[arg(
+        long,
+        env = "MEDISLOT_REPLICA_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub replica_url: Option<String>,
     /// `memory` keeps everything in this process, whatever --database-url says.
     #[arg(long, env = "MEDISLOT_STORE", value_enum, global = true)]
     pub store: Option<StoreKind>,
@@ -316,6 +327,14 @@ impl Settings {
         }
     }
 
+    /// The read replica's URL, if one is configured.
+    pub fn replica_url(&self) -> Option<&str> {
+        self.replica_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+    }
+
     /// The webhooks to deliver messages to, if any are configured.
     ///
     /// # Errors
@@ -427,6 +446,21 @@ mod tests {
         cli.settings.database_url = None;
         cli.settings.store = None;
         assert_eq!(cli.settings.store_url(), DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn the_replica_url_is_taken_from_the_flag_and_an_empty_one_is_none() {
+        let cli = Cli::try_parse_from([
+            "medislot-server",
+            "--database-url",
+            "postgres://x@y/z",
+            "--replica-url",
+            "postgres://x@replica/z",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.replica_url(), Some("postgres://x@replica/z"));
+        let cli = Cli::try_parse_from(["medislot-server", "--replica-url", " "]).unwrap();
+        assert_eq!(cli.settings.replica_url(), None);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
             "no delivery channel configured: messages stay in the outbox (the admin's /admin/outbox page)"
         );
     }
-    let stores = stores::open(&settings.store_url()).await?;
+    let stores = stores::open_with_replica(&settings.store_url(), settings.replica_url()).await?;
     let description = stores.description.clone();
     if !settings.has_session_secret() {
         tracing::warn!(
@@ -148,7 +148,7 @@ pub async fn create_admin(settings: Settings, args: CreateAdmin) -> Result<(), S
             "give the password on standard input with --password-stdin, or in MEDISLOT_ADMIN_PASSWORD",
         )?
     };
-    let stores = stores::open(&settings.store_url()).await?;
+    let stores = stores::open_with_replica(&settings.store_url(), settings.replica_url()).await?;
     let passwords = Passwords::owasp();
     let (account, outcome) = ensure_admin(
         &*stores.accounts,

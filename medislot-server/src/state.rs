@@ -95,6 +95,8 @@ struct Inner {
     auth_limiter: AuthRateLimiter,
     metrics: Metrics,
     config: AppConfig,
+    /// The PostgreSQL store, when the data lives there (for its replica's status).
+    postgres: Option<medislot_pg::PgStore>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -125,6 +127,7 @@ impl AppState {
         config: AppConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
+        let postgres = stores.postgres;
         let engine = BookingEngine::new(stores.slots)
             .with_clock(clock)
             .with_policy(config.policy)
@@ -143,6 +146,7 @@ impl AppState {
                 auth_limiter: AuthRateLimiter::per_minute(config.auth_attempts_per_minute),
                 metrics: Metrics::new(),
                 config,
+                postgres,
             }),
         })
     }
@@ -180,5 +184,14 @@ impl AppState {
     /// The configuration the state was built with.
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
+    }
+
+    /// Where the reads that tolerate lag go now, when the store has a read replica; `None`
+    /// without one.
+    pub async fn replica_status(&self) -> Option<medislot_pg::ReplicaStatus> {
+        match &self.inner.postgres {
+            Some(store) => store.replica_status().await,
+            None => None,
+        }
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use medislot_core::{AccountStore, MemoryStore, SlotStore, StoreError};
-use medislot_pg::PgStore;
+use medislot_pg::{PgStore, PgStoreOptions};
 use medislot_sqlite::SqliteStore;
 
 /// The URL of the in-memory store.
@@ -23,6 +23,9 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Where the data lives, for the start-up message (never contains a password).
     pub description: String,
+    /// The PostgreSQL store, when the data lives there: what readiness asks about its read
+    /// replica.
+    pub postgres: Option<PgStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -51,6 +54,15 @@ impl Stores {
             slots: store.clone(),
             accounts: store,
             description: description.into(),
+            postgres: None,
+        }
+    }
+
+    /// Both faces of a PostgreSQL store, which readiness also asks about its read replica.
+    pub fn postgres(store: PgStore, description: impl Into<String>) -> Self {
+        Self {
+            postgres: Some(store.clone()),
+            ..Self::from_store(Arc::new(store), description)
         }
     }
 }
@@ -62,6 +74,9 @@ pub enum OpenError {
     /// The URL names no store this build knows.
     #[error("unsupported store URL {0:?}: use memory:, sqlite://PATH or postgres://...")]
     Unsupported(String),
+    /// A read replica was given for a store that is not PostgreSQL.
+    #[error("a read replica (--replica-url) needs a postgres:// store, not {0:?}")]
+    ReplicaNeedsPostgres(String),
     /// The store could not be reached, created or migrated.
     #[error("cannot open the store at {url}")]
     Store {
@@ -78,7 +93,23 @@ pub enum OpenError {
 /// # Errors
 /// [`OpenError`] when the URL is not understood or the store cannot be reached or migrated.
 pub async fn open(url: &str) -> Result<Stores, OpenError> {
+    open_with_replica(url, None).await
+}
+
+/// Opens the store `url` names and applies its migrations; with `replica`, a streaming replica
+/// of that PostgreSQL database serves the reads that tolerate lag (see
+/// [`PgStore::with_replica`]). The replica is connected to when first used, so a replica that
+/// is down does not stop the start-up: reads then go to the primary.
+///
+/// # Errors
+/// [`OpenError`] when a URL is not understood, a replica is given for a store that is not
+/// PostgreSQL, or the store cannot be reached or migrated.
+pub async fn open_with_replica(url: &str, replica: Option<&str>) -> Result<Stores, OpenError> {
     let url = url.trim();
+    let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if replica.is_some() && !is_postgres {
+        return Err(OpenError::ReplicaNeedsPostgres(redact(url)));
+    }
     let failed = |source| OpenError::Store {
         url: redact(url),
         source,
@@ -93,11 +124,30 @@ pub async fn open(url: &str) -> Result<Stores, OpenError> {
         let description = format!("in the SQLite file {}", path.display());
         return Ok(Stores::from_store(Arc::new(store), description));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres {
         let store = PgStore::connect(url).await.map_err(failed)?;
         store.migrate().await.map_err(failed)?;
         let description = format!("in PostgreSQL at {}", redact(url));
-        return Ok(Stores::from_store(Arc::new(store), description));
+        let Some(replica) = replica else {
+            return Ok(Stores::postgres(store, description));
+        };
+        let replica_store = PgStoreOptions::new()
+            // A replica that does not answer costs a read this long before the primary serves
+            // it (then it is left alone for a while).
+            .acquire_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy(replica)
+            .map_err(|source| OpenError::Store {
+                url: redact(replica),
+                source,
+            })?;
+        let description = format!(
+            "{description}, lag-tolerant reads from the replica at {}",
+            redact(replica)
+        );
+        return Ok(Stores::postgres(
+            store.with_replica(replica_store),
+            description,
+        ));
     }
     Err(OpenError::Unsupported(redact(url)))
 }
@@ -137,6 +187,14 @@ mod tests {
     async fn unknown_urls_are_refused_without_their_password() {
         let err = open("mysql://u:pw@h/db").await.unwrap_err();
         assert!(!err.to_string().contains("pw"));
+    }
+
+    #[tokio::test]
+    async fn a_replica_for_a_store_that_is_not_postgres_is_refused() {
+        let err = open_with_replica("memory:", Some("postgres://u:pw@h/db"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, OpenError::ReplicaNeedsPostgres(_)), "{err}");
     }
 
     #[test]

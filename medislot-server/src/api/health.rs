@@ -20,6 +20,12 @@ pub(crate) struct HealthApi {
 struct Health {
     /// Always `ok` when answered with 200.
     status: String,
+    /// Readiness only, with a read replica (`--replica-url`): where the reads that tolerate lag
+    /// go now. `current`: the replica, which has replayed this instance's writes; `behind`:
+    /// the primary, until the replica has; `not_standby` or `unavailable`: the primary, as the
+    /// replica is not a standby or does not answer. The server stays ready either way.
+    #[oai(skip_serializing_if_is_none)]
+    replica: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -32,6 +38,7 @@ enum Healthy {
 fn ok() -> Healthy {
     Healthy::Ok(Json(Health {
         status: "ok".to_owned(),
+        replica: None,
     }))
 }
 
@@ -44,10 +51,20 @@ impl HealthApi {
     }
 
     /// The store answers; 503 otherwise.
+    ///
+    /// With a read replica, also says where lag-tolerant reads go now; a replica that is down
+    /// does not make the server unready (the primary serves those reads then).
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Result<Healthy, ApiError<UNAVAILABLE>> {
-        // A read of a doctor that cannot exist: it touches the store and nothing else.
-        self.state.engine().store().doctor(DoctorId::new()).await?;
-        Ok(ok())
+        // A read of a doctor that cannot exist: it touches the primary and nothing else.
+        let (primary, replica) = tokio::join!(
+            self.state.engine().store().doctor(DoctorId::new()),
+            self.state.replica_status()
+        );
+        primary?;
+        Ok(Healthy::Ok(Json(Health {
+            status: "ok".to_owned(),
+            replica: replica.map(|status| status.as_str().to_owned()),
+        })))
     }
 }

@@ -1,6 +1,8 @@
 use serde_json::json;
 
-use crate::{read, As, TestApp};
+use sqlx::Row as _;
+
+use crate::{read, uuid_of, As, TestApp};
 
 async fn healthz_and_readyz_answer_ok() {
     let app = TestApp::new().await;
@@ -73,3 +75,93 @@ crate::on_every_store!(
     healthz_and_readyz_answer_ok,
     metrics_count_requests_by_route_and_booking_outcomes,
 );
+
+/// A PostgreSQL app whose read replica is `replica`.
+async fn app_with_replica(replica: medislot_pg::PgStore) -> TestApp {
+    let primary = medislot_pg::testing::fresh_store().await;
+    let stores = medislot_server::Stores::postgres(primary.with_replica(replica), "test");
+    TestApp::on_stores(stores, |_| {}).await
+}
+
+#[tokio::test]
+async fn readyz_stays_ready_when_only_the_replica_is_down_and_the_primary_serves_listings() {
+    // Nothing listens on port 1.
+    let replica = medislot_pg::PgStoreOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/postgres")
+        .unwrap();
+    let app = app_with_replica(replica).await;
+    let ready = app.get("/readyz", As::Anonymous).await;
+    assert_eq!(ready.expect(200)["status"], "ok");
+    assert_eq!(ready.body["replica"], "unavailable");
+    let (_, doctor, slots) = app.clinic(2).await;
+    let listed = app
+        .get(&format!("/api/v1/slots?doctor_id={doctor}"), As::Anonymous)
+        .await;
+    assert_eq!(
+        listed.expect(200)["items"].as_array().unwrap().len(),
+        slots.len()
+    );
+    assert_eq!(
+        app.get("/api/v1/doctors", As::Anonymous).await.expect(200)["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+/// With `MEDISLOT_REPLICA_URL` (a replica made by `deploy/replica/start.sh`): readiness says
+/// where lag-tolerant reads go until the replica has replayed this instance's writes, and the
+/// listings answer. (Which server answers a read is proved in `medislot-pg/tests/replica.rs`.)
+#[tokio::test]
+async fn readyz_reports_a_real_replica_that_serves_the_listings_once_current() {
+    let url = match std::env::var("MEDISLOT_REPLICA_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ if std::env::var("MEDISLOT_REQUIRE_REPLICA").as_deref() == Ok("1") => {
+            panic!("MEDISLOT_REQUIRE_REPLICA=1 but MEDISLOT_REPLICA_URL is not set")
+        }
+        _ => {
+            eprintln!("MEDISLOT_REPLICA_URL is not set: skipping");
+            return;
+        }
+    };
+    let primary = medislot_pg::testing::fresh_store().await;
+    let database: String = sqlx::raw_sql("SELECT current_database()")
+        .fetch_one(primary.pool())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    // The replica's pool connects lazily, so the database need not be replayed yet: until it
+    // is, reads fail there and the primary serves them.
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let replica = medislot_pg::PgStoreOptions::new()
+        .connect_lazy(&format!(
+            "postgres://postgres@{}:{}/{database}",
+            options.get_host(),
+            options.get_port()
+        ))
+        .unwrap();
+    let stores = medislot_server::Stores::postgres(primary.with_replica(replica), "test");
+    let app = TestApp::on_stores(stores, |_| {}).await;
+    let (_, doctor, slots) = app.clinic(1).await;
+    let started = std::time::Instant::now();
+    loop {
+        let ready = app.get("/readyz", As::Anonymous).await;
+        ready.expect(200);
+        if ready.body["replica"] == "current" {
+            break;
+        }
+        // `unavailable` until the replica has replayed the new database, then `behind`.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            ready.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let listed = app
+        .get(&format!("/api/v1/slots?doctor_id={doctor}"), As::Anonymous)
+        .await;
+    assert_eq!(uuid_of(&listed.expect(200)["items"][0]["id"]), slots[0]);
+}
