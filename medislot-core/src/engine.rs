@@ -18,9 +18,10 @@ use crate::doctor_profile::DoctorProfile;
 use crate::error::{Error, Result};
 use crate::finding::{Availability, DayAvailability, FreeSlotFilter, NextAvailable};
 use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
-use crate::journal::{self, Actor, Context, JournalCursor, JournalEntry, JournalQuery};
+use crate::journal::{self, Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settlement};
 use crate::page::{Page, MAX_PAGE_SIZE};
+use crate::reminder::{self, MAX_REMINDER_LEAD};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
 use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
@@ -69,6 +70,9 @@ pub struct Policy {
     /// later than this span from now (default [`DEFAULT_HORIZON`], eight weeks). An admin's
     /// reschedule is not bound by it.
     pub horizon: Duration,
+    /// How long before a confirmed appointment its reminder is due ([`crate::reminder`]);
+    /// `None` (the default) writes no reminders. At most [`MAX_REMINDER_LEAD`].
+    pub reminder_lead: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -81,6 +85,7 @@ impl Default for Policy {
             waitlist_limit: crate::waitlist::DEFAULT_WAITLIST_LIMIT,
             min_notice: Duration::zero(),
             horizon: DEFAULT_HORIZON,
+            reminder_lead: None,
         }
     }
 }
@@ -93,10 +98,20 @@ impl Policy {
     /// `change_cutoff` unless it is between 0 and [`MAX_CHANGE_CUTOFF`], on `offer_window` unless
     /// it is positive, on `waitlist_limit` when it is 0, on `min_notice` unless it is between 0
     /// and [`MAX_MIN_NOTICE`], on `horizon` unless it is after `min_notice` and at most
-    /// [`MAX_HORIZON`], on any duration when it is not a whole number of microseconds (the
-    /// precision every store keeps).
+    /// [`MAX_HORIZON`], on `reminder_lead` unless it is positive and at most
+    /// [`MAX_REMINDER_LEAD`], on any duration when it is not a whole number of microseconds
+    /// (the precision every store keeps).
     pub fn validate(self) -> Result<Self> {
+        if let Some(lead) = self.reminder_lead {
+            if lead <= Duration::zero() || lead > MAX_REMINDER_LEAD {
+                return Err(Error::validation(
+                    "reminder_lead",
+                    "must be positive and at most 30 days",
+                ));
+            }
+        }
         for (field, span) in [
+            ("reminder_lead", self.reminder_lead.unwrap_or_default()),
             ("hold", self.hold),
             ("buffer", self.buffer),
             ("change_cutoff", self.change_cutoff),
@@ -239,6 +254,7 @@ impl BookingEngine {
     ) -> Result<Decision> {
         let context = &*self.context;
         let window = self.policy.offer_window;
+        let reminder_lead = self.policy.reminder_lead;
         self.store
             .mutate(claim, &|locked| {
                 let mut decision = decide(locked)?;
@@ -257,6 +273,9 @@ impl BookingEngine {
                 }
                 decision.changes.journal =
                     journal::record(locked, &decision.changes, actor, context);
+                if let Some(lead) = reminder_lead {
+                    reminder::schedule(locked, &mut decision.changes, lead);
+                }
                 Ok(decision)
             })
             .await
@@ -1061,6 +1080,9 @@ impl BookingEngine {
     /// claimed again), so that this caller alone delivers them meanwhile. Deliver each, then
     /// [`settle_message`](Self::settle_message) it.
     ///
+    /// A [reminder](crate::reminder) whose booking is no longer `CONFIRMED` at its slot is not
+    /// returned: it is settled [withdrawn](Settlement::Withdrawn) here, so no deliverer sends it.
+    ///
     /// # Errors
     /// [`Error::Validation`] on `limit` outside 1..=500, on `lease` unless it is between one
     /// second and one hour.
@@ -1078,9 +1100,27 @@ impl BookingEngine {
             ));
         }
         let now = self.now();
-        self.store
+        let claimed = self
+            .store
             .claim_messages(channel, now, now + lease, limit)
-            .await
+            .await?;
+        let mut current = Vec::with_capacity(claimed.len());
+        for message in claimed {
+            let entry = &message.entry;
+            if entry.kind == EntryKind::BookingReminder {
+                let booking = match entry.booking_id {
+                    Some(id) => self.store.booking(id).await?.map(|view| view.booking),
+                    None => None,
+                };
+                if !reminder::is_current(entry, booking.as_ref()) {
+                    self.settle_message(entry.id, channel, &Settlement::Withdrawn)
+                        .await?;
+                    continue;
+                }
+            }
+            current.push(message);
+        }
+        Ok(current)
     }
 
     /// Settles `channel`'s copy of one outbox message: delivered, failed (tried again after a backoff, or dead after

@@ -131,11 +131,16 @@ pub enum EntryKind {
     /// A waitlist offer lapsed unconfirmed; the slot passes to the next waiting patient.
     #[serde(rename = "waitlist.offer_lapsed")]
     WaitlistOfferLapsed,
+    /// A reminder of a confirmed appointment, written when the booking is confirmed and due
+    /// [`Policy::reminder_lead`](crate::Policy::reminder_lead) before its slot starts
+    /// ([`crate::reminder`]).
+    #[serde(rename = "booking.reminder")]
+    BookingReminder,
 }
 
 impl EntryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntryKind; 18] = [
+    pub const ALL: [EntryKind; 19] = [
         EntryKind::DoctorCreated,
         EntryKind::DoctorProfileUpdated,
         EntryKind::DoctorDeleted,
@@ -154,6 +159,7 @@ impl EntryKind {
         EntryKind::WaitlistLeft,
         EntryKind::WaitlistOfferMade,
         EntryKind::WaitlistOfferLapsed,
+        EntryKind::BookingReminder,
     ];
 
     /// The kind as stored and sent: `booking.booked`, `slot.published`, ...
@@ -177,15 +183,17 @@ impl EntryKind {
             EntryKind::WaitlistLeft => "waitlist.left",
             EntryKind::WaitlistOfferMade => "waitlist.offer_made",
             EntryKind::WaitlistOfferLapsed => "waitlist.offer_lapsed",
+            EntryKind::BookingReminder => "booking.reminder",
         }
     }
 
     /// Whether an entry of this kind is also a message to deliver (something a patient or a
     /// clinic's other systems are told): every booking transition, once, and a waitlist offer
-    /// made or lapsed.
+    /// made or lapsed, and a reminder (due later than the change that wrote it).
     pub const fn is_message(self) -> bool {
         match self {
-            EntryKind::WaitlistOfferMade
+            EntryKind::BookingReminder
+            | EntryKind::WaitlistOfferMade
             | EntryKind::WaitlistOfferLapsed
             | EntryKind::BookingBooked
             | EntryKind::BookingHeld

@@ -57,6 +57,7 @@ mod layered;
 mod memory;
 pub mod outbox;
 mod page;
+pub mod reminder;
 pub mod schedule;
 mod session;
 mod slot;
@@ -98,9 +99,10 @@ pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, Journa
 pub use layered::{Call, Keep, Layer, Layered};
 pub use memory::MemoryStore;
 pub use outbox::{
-    Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement,
+    Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement, WITHDRAWN,
 };
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use reminder::MAX_REMINDER_LEAD;
 pub use session::{
     LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,
 };

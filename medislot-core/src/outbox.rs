@@ -172,6 +172,10 @@ impl Delivery {
         match (settlement, self.state()) {
             (Settlement::Delivered, MessageState::Delivered) => return Ok(self.clone()),
             (Settlement::Delivered, MessageState::Pending) => next.delivered_at = Some(now),
+            (Settlement::Withdrawn, MessageState::Pending) => {
+                next.delivered_at = Some(now);
+                next.last_error = Some(WITHDRAWN.to_owned());
+            }
             (Settlement::Failed { error }, MessageState::Pending) => {
                 next.last_error = Some(error.chars().take(MAX_ERROR_CHARS).collect());
                 if self.attempts >= MAX_ATTEMPTS {
@@ -186,6 +190,7 @@ impl Delivery {
                 next.due_at = now;
             }
             (Settlement::Delivered, MessageState::Dead)
+            | (Settlement::Withdrawn, MessageState::Delivered | MessageState::Dead)
             | (Settlement::Failed { .. }, MessageState::Delivered | MessageState::Dead)
             | (Settlement::Retry, MessageState::Pending | MessageState::Delivered) => {
                 return Err(Error::validation(
@@ -233,7 +238,14 @@ pub enum Settlement {
     },
     /// An admin asks for a dead message to be tried again, from its first attempt.
     Retry,
+    /// Nothing is to be sent any more (a [reminder](crate::reminder) whose booking was
+    /// cancelled or moved): the message is settled as done without being sent, never claimed
+    /// again, and its [`Delivery::last_error`] says so ([`WITHDRAWN`]).
+    Withdrawn,
 }
+
+/// What a [withdrawn](Settlement::Withdrawn) message's [`Delivery::last_error`] says.
+pub const WITHDRAWN: &str = "withdrawn: the booking is no longer confirmed at this slot";
 
 /// The delay before the next try of message `id` after its `attempts`-th failed one:
 /// [`FIRST_BACKOFF`] doubled per attempt, capped at [`MAX_BACKOFF`], then scaled by a jitter
@@ -294,6 +306,19 @@ mod tests {
             assert_eq!(channel.as_str().parse::<Channel>().unwrap(), channel);
         }
         assert!("pigeon".parse::<Channel>().is_err());
+    }
+
+    #[test]
+    fn a_withdrawn_message_is_settled_unsent_and_only_a_pending_one_can_be() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let id = EntryId::new();
+        let withdrawn = Delivery::queued(now)
+            .settle(id, &Settlement::Withdrawn, now)
+            .expect("pending withdraws");
+        assert_eq!(withdrawn.state(), MessageState::Delivered);
+        assert_eq!(withdrawn.last_error.as_deref(), Some(WITHDRAWN));
+        assert!(!withdrawn.is_claimable_at(now));
+        assert!(withdrawn.settle(id, &Settlement::Withdrawn, now).is_err());
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! a store only supplies atomicity and persistence. A new mutation needs store code only when it
 //! touches new tables or columns.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::booking::{Booking, BookingState, IdempotencyKey};
 use crate::doctor::Doctor;
 use crate::doctor_profile::DoctorProfile;
 use crate::error::Result;
-use crate::ids::{BookingId, DoctorId, PatientId, SlotId, WaitlistEntryId};
+use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::JournalEntry;
 use crate::outbox::{Channel, Delivery};
 use crate::slot::{Slot, TimeRange};
@@ -150,18 +152,24 @@ pub struct Changes {
     /// ([`crate::journal::record`]). Stores append each one, and queue in the outbox what
     /// [`queued`](Self::queued) lists.
     pub journal: Vec<JournalEntry>,
+    /// The journal entries whose messages are due later than [`at`](Self::at), with the
+    /// instant each is due: a [reminder](crate::reminder) is due its lead before the
+    /// appointment. Filled in by the engine; every other message is due at once.
+    pub due: BTreeMap<EntryId, DateTime<Utc>>,
 }
 
 impl Changes {
     /// The outbox messages these changes queue: one copy of each entry for each
     /// [channel](Channel::carries) that carries its kind, due at once
-    /// ([`Delivery::queued`] at [`at`](Self::at)). Stores write exactly these.
+    /// ([`Delivery::queued`] at [`at`](Self::at)) unless [`due`](Self::due) says later.
+    /// Stores write exactly these.
     pub fn queued(&self) -> impl Iterator<Item = (&JournalEntry, Channel, Delivery)> + '_ {
         self.journal.iter().flat_map(move |entry| {
+            let due = self.due.get(&entry.id).copied().unwrap_or(self.at);
             Channel::ALL
                 .into_iter()
                 .filter(move |channel| channel.carries(entry.kind))
-                .map(move |channel| (entry, channel, Delivery::queued(self.at)))
+                .map(move |channel| (entry, channel, Delivery::queued(due)))
         })
     }
 
@@ -179,6 +187,7 @@ impl Changes {
             new_entries: Vec::new(),
             entry_states: Vec::new(),
             journal: Vec::new(),
+            due: BTreeMap::new(),
         }
     }
 

@@ -225,6 +225,15 @@ pub struct Settings {
         global = true
     )]
     pub booking_horizon_days: u32,
+    /// How long before a confirmed appointment its reminder email is due, in minutes (0: no
+    /// reminders). A booking confirmed later than that before its start gets none.
+    #[arg(
+        long,
+        env = "MEDISLOT_REMINDER_LEAD_MINUTES",
+        default_value_t = 24 * 60,
+        global = true
+    )]
+    pub reminder_lead_minutes: u32,
     /// Seconds between sweeps that tidy expired holds and buffers.
     #[arg(
         long,
@@ -421,6 +430,8 @@ impl Settings {
                 waitlist_limit: self.waitlist_limit,
                 min_notice: Duration::minutes(i64::from(self.min_notice_minutes)),
                 horizon: Duration::days(i64::from(self.booking_horizon_days)),
+                reminder_lead: (self.reminder_lead_minutes > 0)
+                    .then(|| Duration::minutes(i64::from(self.reminder_lead_minutes))),
             },
             public_origin: self
                 .public_origin
@@ -573,6 +584,25 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.settings.mailer().unwrap_err().contains("sender"));
+    }
+
+    #[test]
+    fn the_reminder_lead_defaults_to_a_day_and_zero_turns_reminders_off() {
+        let cli =
+            Cli::try_parse_from(["medislot-server", "--reminder-lead-minutes", "90"]).unwrap();
+        assert_eq!(
+            cli.settings.app_config().policy.reminder_lead,
+            Some(Duration::minutes(90))
+        );
+        let cli = Cli::try_parse_from(["medislot-server", "--reminder-lead-minutes", "0"]).unwrap();
+        assert_eq!(cli.settings.app_config().policy.reminder_lead, None);
+        if std::env::var_os("MEDISLOT_REMINDER_LEAD_MINUTES").is_none() {
+            let cli = Cli::try_parse_from(["medislot-server"]).unwrap();
+            assert_eq!(
+                cli.settings.app_config().policy.reminder_lead,
+                Some(Duration::hours(24))
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod finding;
 mod journal;
 mod profiles;
 mod races;
+mod reminders;
 mod reschedule;
 mod schedule;
 mod support;
@@ -41,6 +42,7 @@ pub use finding::*;
 pub use journal::*;
 pub use profiles::*;
 pub use races::*;
+pub use reminders::*;
 pub use reschedule::*;
 pub use schedule::*;
 pub use support::Fixture;
@@ -125,6 +127,8 @@ macro_rules! slot_store_conformance {
             racing_deliverers_never_claim_one_message_twice,
             a_failing_message_backs_off_then_dies_and_can_be_retried,
             the_journal_filters_and_pages,
+            // reminders
+            each_confirmed_booking_has_one_reminder_and_a_cancelled_or_moved_one_is_withdrawn,
             // the waitlist
             a_freed_slot_is_offered_to_the_first_waiting_patient,
             a_declined_or_lapsed_offer_passes_to_the_next_then_to_the_public,

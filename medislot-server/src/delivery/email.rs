@@ -278,6 +278,7 @@ fn headline(kind: EntryKind) -> &'static str {
         EntryKind::BookingHoldLapsed => "Your hold ran out",
         EntryKind::WaitlistOfferMade => "A slot you waited for is held for you",
         EntryKind::WaitlistOfferLapsed => "The slot offered from your waitlist was not confirmed",
+        EntryKind::BookingReminder => "A reminder of your appointment",
         EntryKind::BookingRescheduled | EntryKind::BookingCreatedByReschedule => {
             "Your appointment is moved"
         }

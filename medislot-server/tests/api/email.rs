@@ -261,6 +261,89 @@ async fn a_refused_email_is_sent_again_with_the_same_message_id_and_webhooks_kee
     );
 }
 
+async fn a_confirmed_booking_gets_one_reminder_email_before_it_and_a_cancelled_one_none() {
+    let app = TestApp::with_config(|config| {
+        config.policy.reminder_lead = Some(chrono::Duration::hours(2));
+    })
+    .await;
+    let (_, _, slots) = app.clinic(2).await;
+    let patient = app.patient().await;
+    let mut smtp = SmtpServer::start();
+    let kept = app.book(&patient, slots[0]).await.id();
+    let cancelled = app.book(&patient, slots[1]).await.id();
+    app.post(
+        &format!("/api/v1/bookings/{cancelled}/cancel"),
+        As::Bearer(&patient),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let round = deliver_due(&app.state, &smtp.mailer).await.unwrap();
+    assert_eq!(
+        round.delivered, 3,
+        "two bookings and a cancel, no reminder yet"
+    );
+    for _ in 0..3 {
+        smtp.next().await;
+    }
+
+    // The reminders are due two hours before the slots, which start a day and a day and half
+    // an hour from now: both are due, neither slot has started.
+    app.clock
+        .advance(chrono::Duration::hours(22) + chrono::Duration::minutes(45));
+    let round = deliver_due(&app.state, &smtp.mailer).await.unwrap();
+    assert_eq!(
+        round,
+        Round {
+            delivered: 1,
+            failed: 0
+        }
+    );
+    let (to, raw) = smtp.next().await;
+    assert_eq!(to, vec![patient.email.clone()]);
+    let email = MessageParser::default().parse(&raw[..]).unwrap();
+    assert_eq!(
+        email.subject(),
+        Some("A reminder of your appointment – Dr Ada Lovelace")
+    );
+    let (_, calendar, event) = attached_event(&raw);
+    assert_eq!(calendar.property_value("METHOD"), Some("REQUEST"));
+    assert_eq!(event.get_uid(), Some(format!("{kept}@medislot").as_str()));
+
+    // Neither this instance again nor another one (a restart) sends a reminder twice.
+    assert_eq!(
+        deliver_due(&app.state, &smtp.mailer).await.unwrap(),
+        Round::default()
+    );
+    let restarted = app.another_instance().await;
+    assert_eq!(
+        deliver_due(&restarted.state, &smtp.mailer).await.unwrap(),
+        Round::default()
+    );
+    smtp.nothing_more();
+    let admin = app.admin().await;
+    let outbox = app
+        .get("/api/v1/outbox?channel=email", As::Bearer(&admin))
+        .await;
+    let reminders: Vec<_> = outbox.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["entry"]["kind"] == "booking.reminder")
+        .cloned()
+        .collect();
+    assert_eq!(reminders.len(), 2, "{reminders:?}");
+    for reminder in reminders {
+        assert_eq!(reminder["state"], "delivered");
+        let withdrawn = reminder["entry"]["booking_id"] == cancelled.to_string();
+        assert_eq!(
+            reminder["last_error"].as_str() == Some(medislot_core::WITHDRAWN),
+            withdrawn,
+            "{reminder}"
+        );
+    }
+}
+
 /// The oldest message of `channel`'s outbox, as the admin's API lists it.
 async fn first_message(app: &TestApp, admin: &User, channel: &str) -> serde_json::Value {
     let page = app
@@ -275,4 +358,5 @@ async fn first_message(app: &TestApp, admin: &User, channel: &str) -> serde_json
 on_every_store!(
     each_change_emails_the_patient_one_calendar_event_across_book_reschedule_and_cancel,
     a_refused_email_is_sent_again_with_the_same_message_id_and_webhooks_keep_their_own_state,
+    a_confirmed_booking_gets_one_reminder_email_before_it_and_a_cancelled_one_none,
 );
