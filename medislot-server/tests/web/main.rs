@@ -11,6 +11,7 @@ use poem::test::{TestClient, TestResponse};
 use poem::Response;
 
 mod profile;
+mod waitlist;
 
 const ADMIN_EMAIL: &str = "admin@clinic.example";
 const PASSWORD: &str = "a-long-password";
@@ -94,11 +95,16 @@ impl Page {
 
 impl Web {
     async fn start() -> Self {
+        Self::start_with_clock(std::sync::Arc::new(medislot_core::SystemClock)).await
+    }
+
+    /// As [`Web::start`], reading time from `clock` (a manual clock lets an offer lapse).
+    async fn start_with_clock(clock: std::sync::Arc<dyn medislot_core::Clock>) -> Self {
         let config = AppConfig {
             auth_attempts_per_minute: 0,
             ..AppConfig::default()
         };
-        let state = AppState::new(Stores::memory(), config).expect("state");
+        let state = AppState::with_clock(Stores::memory(), config, clock).expect("state");
         accounts::ensure_admin(
             state.accounts(),
             state.passwords(),

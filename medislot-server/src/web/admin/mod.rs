@@ -1,5 +1,6 @@
 //! The clinic's pages (admins only; a patient gets the 403 page): the dashboard, doctors, a
-//! day of slots in one form with a preview before saving, and every booking with filters.
+//! day of slots in one form with a preview before saving, a doctor's waitlist, and every
+//! booking with filters.
 
 use std::collections::HashMap;
 
@@ -23,11 +24,13 @@ mod bookings;
 mod doctors;
 mod profile;
 mod slots;
+mod waitlist;
 
 pub(crate) use bookings::all_bookings;
 pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
 pub(crate) use profile::{update_profile, update_profile_address};
 pub(crate) use slots::{doctor_slots, publish_day, withdraw_slot, withdraw_slot_address};
+pub(crate) use waitlist::doctor_waitlist;
 
 /// Rows per page in the admin lists.
 pub(super) const PAGE_SIZE: u32 = 20;
