@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Booking, BookingId, BookingState, BookingStatus, CancelledBy, DoctorId, Error, Event,
-    EventKind, SlotId,
+    Booking, BookingId, BookingState, BookingStatus, CancelledBy, DoctorId, EntryStatus, Error,
+    Event, EventKind, SlotId, WaitlistEntryId,
 };
 
 /// A refusal, with the ids it names: what both the engine and the model answer instead of a
@@ -36,6 +36,12 @@ pub(crate) enum Refusal {
     },
     Validation {
         field: &'static str,
+    },
+    WaitlistFull,
+    WaitlistEntryNotFound(WaitlistEntryId),
+    WaitlistEntryNotWaiting {
+        id: WaitlistEntryId,
+        status: EntryStatus,
     },
 }
 
@@ -76,6 +82,12 @@ impl Refusal {
                 event: *event,
             },
             Error::Validation { field, .. } => Refusal::Validation { field },
+            Error::WaitlistFull { .. } => Refusal::WaitlistFull,
+            Error::WaitlistEntryNotFound(id) => Refusal::WaitlistEntryNotFound(*id),
+            Error::WaitlistEntryNotWaiting { id, status } => Refusal::WaitlistEntryNotWaiting {
+                id: *id,
+                status: *status,
+            },
             other => panic!("an error no fuzzed operation may give: {other:?}"),
         }
     }

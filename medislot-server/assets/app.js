@@ -3,7 +3,8 @@
 //   shown in the viewer's zone;
 // - a submitted form shows that its request is in flight and cannot be sent twice (a retry of
 //   the same form still carries the same idempotency key);
-// - destructive buttons ask first; a hold counts down, and says so when it lapses;
+// - destructive buttons ask first; a hold or a waitlist offer counts down, and says so when it
+//   lapses;
 // - submitted filters move the focus to the results.
 (function () {
   "use strict";
@@ -76,23 +77,26 @@
     });
   });
 
+  // A hold (or a waitlist offer: within its [data-countdown-scope]) counts down.
   document.querySelectorAll("[data-countdown-until]").forEach(function (el) {
     var end = Date.now() + 1000 * parseInt(el.getAttribute("data-countdown-seconds") || "0", 10);
+    var scope = el.closest("[data-countdown-scope]") || document;
     function tick() {
       var left = Math.max(0, Math.round((end - Date.now()) / 1000));
       if (left === 0) {
         // Say what the server now says: the hold lapsed; offer to book the slot again.
-        el.textContent = "It was not confirmed in time, so the slot was released.";
+        el.textContent = el.getAttribute("data-countdown-lapsed")
+          || "It was not confirmed in time, so the slot was released.";
         var badge = document.getElementById("booking-status");
-        if (badge) {
+        if (badge && scope === document) {
           badge.textContent = "EXPIRED";
           badge.className = "badge badge-EXPIRED";
         }
-        document.querySelectorAll("[data-lapsed-text]").forEach(function (e) {
+        scope.querySelectorAll("[data-lapsed-text]").forEach(function (e) {
           e.textContent = e.getAttribute("data-lapsed-text");
         });
-        document.querySelectorAll("[data-while-held]").forEach(function (e) { e.hidden = true; });
-        document.querySelectorAll(".book-again[hidden]").forEach(function (e) { e.hidden = false; });
+        scope.querySelectorAll("[data-while-held]").forEach(function (e) { e.hidden = true; });
+        scope.querySelectorAll(".book-again[hidden]").forEach(function (e) { e.hidden = false; });
         return;
       }
       var m = Math.floor(left / 60), s = left % 60;

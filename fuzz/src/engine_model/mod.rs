@@ -1,11 +1,15 @@
 //! Target `engine_model`: arbitrary operation sequences (create doctors, publish slots, book,
 //! hold, confirm, patient and admin cancels, clock moves, withdraw, delete a doctor,
-//! release_expired, listings) on a [`BookingEngine`] over a [`MemoryStore`] and a
-//! [`ManualClock`], run side by side with a plain reference model.
+//! release_expired, listings, reschedules, and the waitlist: join, leave, confirm or decline
+//! an offer) on a [`BookingEngine`] over a [`MemoryStore`] and a [`ManualClock`], run side by
+//! side with a plain reference model.
 //!
 //! After every operation the engine must have given the model's answer (the same booking, doctor
 //! or slots, or the same refusal naming the same id), every doctor, booking and slot must read as
 //! the model says, and the engine's own data must never show two bookings occupying one slot.
+//! The model decides on its own which entry is offered which freed slot and when; the engine's
+//! offers (holds whose ids only it picks) are then matched to the model's by their entry, and
+//! every entry must read as the model says.
 //!
 //! Inputs pick doctors, slots, patients, bookings and idempotency keys by index from small sets,
 //! so that most operations meet each other; one index past each set names something that does
@@ -21,13 +25,14 @@ use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
 use medislot_core::{
     Booking, BookingCursor, BookingId, BookingQuery, BookingState, BookingStatus, BookingView,
-    Cursor, Doctor, DoctorFilter, DoctorId, Event, IdempotencyKey, ManualClock, MemoryStore,
-    NewDoctor, PatientId, Policy, Slot, SlotCursor, SlotId, SlotQuery, TimeRange,
+    Cursor, Doctor, DoctorFilter, DoctorId, EntryState, Event, IdempotencyKey, ManualClock,
+    MemoryStore, NewDoctor, NewEntry, PatientId, Policy, Slot, SlotCursor, SlotId, SlotQuery,
+    TimeRange, WaitlistEntryId, WaitlistTarget,
 };
 use medislot_core::{BookingEngine, Result};
 use uuid::Uuid;
 
-use self::model::{Made, Model, SlotFilter};
+use self::model::{Entry, Made, Model, SlotFilter, Wait, OFFER_PLACEHOLDER};
 use crate::rules::Refusal;
 use crate::time::epoch;
 
@@ -79,7 +84,8 @@ pub struct Input {
 }
 
 /// Operations. Variants were added after the first corpus (`CreateDoctor` and `PublishSlots`,
-/// then `Reschedule`), so older corpus inputs decode differently since; they still run.
+/// then `Reschedule`, then the waitlist's four), so older corpus inputs decode differently
+/// since; they still run.
 #[derive(Arbitrary, Debug)]
 enum Op {
     Book {
@@ -154,6 +160,38 @@ enum Op {
         target: u8,
         key: Option<u8>,
     },
+    /// A patient joins the waitlist for a window of minutes after the epoch.
+    JoinWaitlist {
+        patient: u8,
+        target: Target,
+        /// The window starts this many minutes after the epoch, modulo 64.
+        from: u8,
+        /// And lasts 1 + this modulo 64 minutes.
+        minutes: u8,
+    },
+    /// A patient leaves an entry (by index; one past names an unknown entry).
+    LeaveWaitlist {
+        entry: u8,
+        patient: u8,
+    },
+    /// The entry's patient confirms the entry's (last) offer; nothing when it had none.
+    ConfirmOffer {
+        entry: u8,
+    },
+    /// The entry's patient declines (cancels) the entry's (last) offer; nothing when it had
+    /// none.
+    DeclineOffer {
+        entry: u8,
+    },
+}
+
+/// What a waitlist entry waits for.
+#[derive(Arbitrary, Debug)]
+enum Target {
+    /// A doctor by index (one past names an unknown doctor).
+    Doctor(u8),
+    /// An index into [`SPECIALIZATION_FILTERS`].
+    Specialization(u8),
 }
 
 /// The ranges of a publish request.
@@ -228,6 +266,7 @@ pub fn check(input: &Input) {
     let mut world = World::new(input);
     for op in input.ops.iter().take(MAX_OPS) {
         world.step(op);
+        world.learn_offers(op);
         world.check_reads();
     }
 }
@@ -243,6 +282,7 @@ struct World {
     unknown_doctor: DoctorId,
     unknown_slot: SlotId,
     unknown_booking: BookingId,
+    unknown_entry: WaitlistEntryId,
 }
 
 fn wait<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -279,12 +319,19 @@ impl World {
         let mut world = Self {
             engine,
             clock,
-            model: Model::new(now, policy.hold, policy.buffer),
+            model: Model::new(
+                now,
+                policy.hold,
+                policy.buffer,
+                policy.offer_window,
+                usize::try_from(policy.waitlist_limit).unwrap_or(usize::MAX),
+            ),
             doctors: Vec::new(),
             slots: Vec::new(),
             unknown_doctor: DoctorId::from_uuid(Uuid::from_u128(u128::MAX)),
             unknown_slot: SlotId::from_uuid(Uuid::from_u128(u128::MAX)),
             unknown_booking: BookingId::from_uuid(Uuid::from_u128(u128::MAX)),
+            unknown_entry: WaitlistEntryId::from_uuid(Uuid::from_u128(u128::MAX)),
         };
         world.create_doctor(0);
         let doctor = world.doctors[0];
@@ -363,6 +410,23 @@ impl World {
         let bookings = self.model.bookings();
         let index = usize::from(index) % (bookings.len() + 1);
         bookings.get(index).map_or(self.unknown_booking, |b| b.id)
+    }
+
+    /// The entry at `index` (one past names an unknown entry), and its patient.
+    fn entry(&self, index: u8) -> (WaitlistEntryId, Option<&Entry>) {
+        let entries = self.model.entries();
+        let index = usize::from(index) % (entries.len() + 1);
+        entries
+            .get(index)
+            .map_or((self.unknown_entry, None), |e| (e.id, Some(e)))
+    }
+
+    /// The booking of the (last) offer of the entry at `index`, and its patient.
+    fn offer_of(&self, index: u8) -> Option<(BookingId, PatientId)> {
+        let (_, entry) = self.entry(index);
+        let entry = entry?;
+        let booking = entry.wait.offer()?;
+        Some((self.model.bookings()[booking].id, entry.patient))
     }
 
     fn move_clock(&mut self, by: Duration) {
@@ -487,6 +551,92 @@ impl World {
                 self.check_patient_listing(Self::patient(*patient), status, *limit);
             }
             Op::CreateDoctor { specialization } => self.create_doctor(*specialization),
+            Op::JoinWaitlist {
+                patient,
+                target,
+                from,
+                minutes,
+            } => {
+                let patient = Self::patient(*patient);
+                let target = match target {
+                    Target::Doctor(d) => WaitlistTarget::Doctor(self.doctor(*d)),
+                    Target::Specialization(s) => WaitlistTarget::Specialization(
+                        SPECIALIZATION_FILTERS[usize::from(*s) % SPECIALIZATION_FILTERS.len()]
+                            .to_owned(),
+                    ),
+                };
+                let starts_at = epoch() + Duration::minutes(i64::from(from % 64));
+                let window = setup(
+                    "make a window",
+                    TimeRange::new(
+                        starts_at,
+                        starts_at + Duration::minutes(1 + i64::from(minutes % 64)),
+                    ),
+                );
+                let want = self.model.join(patient, &target, window);
+                let request = setup("make an entry", NewEntry::new(target.clone(), window, None));
+                let got = wait(self.engine.join_waitlist(patient, request));
+                match (want, got) {
+                    (Ok(()), Ok(got)) => {
+                        assert_eq!(
+                            (got.patient_id, &got.target, got.window, got.time_of_day),
+                            (patient, &target, window, None),
+                            "{op:?} at {now}"
+                        );
+                        assert_eq!(got.state, EntryState::Waiting, "{op:?} at {now}");
+                        assert_eq!(got.joined_at, now, "{op:?} at {now}");
+                        assert!(
+                            self.model.entries().iter().all(|e| e.id != got.id)
+                                && got.id != self.unknown_entry,
+                            "{op:?} at {now}: a new entry reused id {}",
+                            got.id
+                        );
+                        self.model.add_entry(Entry {
+                            id: got.id,
+                            patient,
+                            target,
+                            window,
+                            joined_at: got.joined_at,
+                            wait: Wait::Waiting,
+                        });
+                    }
+                    (Err(want), Err(got)) => {
+                        assert_eq!(Refusal::of(&got), want, "{op:?} at {now}");
+                    }
+                    (want, got) => {
+                        panic!("{op:?} at {now}: the model says {want:?}, the engine {got:?}")
+                    }
+                }
+            }
+            Op::LeaveWaitlist { entry, patient } => {
+                let (id, patient) = (self.entry(*entry).0, Self::patient(*patient));
+                let want = self.model.leave(id, patient);
+                let got =
+                    wait(self.engine.leave_waitlist(id, patient)).map_err(|e| Refusal::of(&e));
+                assert_eq!(got, want, "{op:?} at {now}");
+            }
+            Op::ConfirmOffer { entry } => {
+                let Some((id, patient)) = self.offer_of(*entry) else {
+                    return;
+                };
+                let want = self.model.apply(id, &Event::Confirm { patient });
+                let got = wait(self.engine.confirm(id, patient));
+                self.compare_event(op, want, got);
+            }
+            Op::DeclineOffer { entry } => {
+                let Some((id, patient)) = self.offer_of(*entry) else {
+                    return;
+                };
+                let want = self.model.apply(
+                    id,
+                    &Event::CancelByPatient {
+                        patient,
+                        reason: None,
+                    },
+                );
+                let got = wait(self.engine.cancel_as_patient(id, patient, None));
+                self.compare_event(op, want, got);
+            }
             Op::PublishSlots { doctor, ranges } => {
                 let doctor = self.doctor(*doctor);
                 let ranges = ranges.build();
@@ -580,9 +730,95 @@ impl World {
         assert_eq!(got.as_ref().map_err(Clone::clone), want, "{op:?} at {now}");
     }
 
+    /// Gives each offer the model made in the last operation the id of the hold the engine
+    /// made for the same entry; an entry the model offered something that the engine did not
+    /// is a finding.
+    fn learn_offers(&mut self, op: &Op) {
+        let now = self.model.now();
+        let pending: Vec<(usize, WaitlistEntryId, PatientId)> = self
+            .model
+            .entries()
+            .iter()
+            .filter_map(|e| match e.wait {
+                Wait::Offered(b) if self.model.bookings()[b].id == OFFER_PLACEHOLDER => {
+                    Some((b, e.id, e.patient))
+                }
+                _ => None,
+            })
+            .collect();
+        for (booking, entry, patient) in pending {
+            let got = setup(
+                "read an entry",
+                wait(self.engine.waitlist_entry(entry, patient)),
+            );
+            let EntryState::Offered { booking: id, .. } = got.state else {
+                panic!(
+                    "{op:?} at {now}: the model offers entry {entry} a slot, the engine has it {:?}",
+                    got.state
+                );
+            };
+            assert!(
+                self.model.bookings().iter().all(|b| b.id != id),
+                "{op:?} at {now}: entry {entry}'s offer {id} is a booking the model already has"
+            );
+            self.model.learn_offer(booking, id);
+        }
+    }
+
+    /// Every entry reads as the model says: its status now, its (last) offer, and each
+    /// patient's listing of active entries in join order.
+    fn check_entries(&self) {
+        let now = self.model.now();
+        for want in self.model.entries() {
+            let got = setup(
+                "read an entry",
+                wait(self.engine.waitlist_entry(want.id, want.patient)),
+            );
+            assert_eq!(
+                got.state.status_at(now),
+                self.model.entry_status(want),
+                "entry {} at {now}: {:?}",
+                want.id,
+                got.state
+            );
+            assert_eq!(
+                got.state.offer(),
+                want.wait.offer().map(|b| self.model.bookings()[b].id),
+                "entry {}'s offer at {now}",
+                want.id
+            );
+            if let (EntryState::Offered { until, .. }, Wait::Offered(b)) = (&got.state, want.wait) {
+                let BookingState::Pending { hold_until } = self.model.bookings()[b].state else {
+                    panic!("entry {}'s offer is not a hold in the model", want.id);
+                };
+                assert_eq!(
+                    *until, hold_until,
+                    "entry {}'s offer ends with its hold",
+                    want.id
+                );
+            }
+        }
+        for patient in 0..PATIENTS {
+            let patient = PatientId::from_uuid(Uuid::from_u128(1 + patient));
+            let listed: Vec<WaitlistEntryId> = setup(
+                "list a patient's waitlist",
+                wait(self.engine.patient_waitlist(patient)),
+            )
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+            assert_eq!(
+                listed,
+                self.model.patient_entries(patient),
+                "{patient}'s waitlist"
+            );
+        }
+    }
+
     /// Every booking and slot reads as the model says, and the engine's data never has two
     /// bookings occupying one slot, nor two that may (the store's unique-occupant rule).
     fn check_reads(&self) {
+        self.check_entries();
         let now = self.model.now();
         let mut views: Vec<BookingView> = Vec::new();
         for want in self.model.bookings() {
@@ -720,6 +956,108 @@ mod tests {
             doctor,
             ranges: Ranges::Few(ranges),
         }
+    }
+
+    fn join(patient: u8, target: Target) -> Op {
+        Op::JoinWaitlist {
+            patient,
+            target,
+            from: 0,
+            minutes: 63,
+        }
+    }
+
+    /// The waitlist's path through the target, each step checked against the model as the
+    /// fuzzer does: a cancel offers the slot to the first in line, a decline to the next, a
+    /// lapse ends the offer, joining offers nothing, an admin's cancel skips the buffer when
+    /// someone waits, and a new slot is offered at once.
+    #[test]
+    fn offers_follow_the_line_through_cancel_decline_lapse_confirm_and_publish() {
+        use model::Wait::{Booked, Declined, Lapsed, Offered};
+        let input = Input {
+            hold_minutes: 4,
+            buffer_minutes: 10,
+            ops: Vec::new(),
+        };
+        let mut world = World::new(&input);
+        let ops = [
+            // Booking 0: patient 0 on the slot at 40.
+            Op::Book {
+                slot: 2,
+                patient: 0,
+                key: None,
+            },
+            join(1, Target::Doctor(0)),
+            join(2, Target::Specialization(0)),
+            // A doctor nobody has: refused.
+            join(2, Target::Doctor(1)),
+            Op::CancelAsPatient {
+                booking: 0,
+                patient: 0,
+                reason: Reason::None,
+            },
+            // Booking 1 is entry 0's offer: nobody else may book the slot.
+            Op::Book {
+                slot: 2,
+                patient: 0,
+                key: None,
+            },
+            // Entry 0 declines: booking 2 offers the slot to entry 1.
+            Op::DeclineOffer { entry: 0 },
+            Op::LeaveWaitlist {
+                entry: 1,
+                patient: 2,
+            },
+            Op::Clock { minutes: 16 },
+            Op::ConfirmOffer { entry: 1 },
+            Op::ReleaseExpired,
+            // Booking 3: a free slot is held although someone joins first.
+            join(0, Target::Doctor(0)),
+            Op::Hold {
+                slot: 2,
+                patient: 1,
+            },
+            // The clinic cancels the hold: booking 4 offers the slot to entry 2.
+            Op::CancelAsAdmin {
+                booking: 3,
+                reason: Reason::None,
+            },
+            Op::ConfirmOffer { entry: 2 },
+            Op::LeaveWaitlist {
+                entry: 2,
+                patient: 0,
+            },
+            // Entry 3 waits; the clinic cancels booking 4: no buffer, booking 5 is entry 3's.
+            join(1, Target::Doctor(0)),
+            Op::CancelAsAdmin {
+                booking: 4,
+                reason: Reason::Text("Doctor away".to_owned()),
+            },
+            // Entry 4 waits for the specialization; a new slot at 50 is offered to it.
+            join(2, Target::Specialization(0)),
+            publish(0, vec![range(50, 5)]),
+        ];
+        for op in &ops {
+            world.step(op);
+            world.learn_offers(op);
+            world.check_reads();
+        }
+        let waits: Vec<_> = world.model.entries().iter().map(|e| e.wait).collect();
+        assert_eq!(
+            waits,
+            [Declined(1), Lapsed(2), Booked(4), Offered(5), Offered(6)],
+            "the line as the model says (and the engine agreed at every step)"
+        );
+        let bookings = world.model.bookings();
+        assert_eq!(
+            bookings[4].state,
+            BookingState::Cancelled {
+                by: medislot_core::CancelledBy::Admin,
+                reason: Some("Doctor away".to_owned()),
+                buffer_until: Some(world.model.now()),
+            }
+        );
+        assert_eq!(bookings[6].slot_id, world.slots[3], "the new slot");
     }
 
     /// Each publish outcome the target must tell apart, once, in an order whose end state

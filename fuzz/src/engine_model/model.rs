@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use medislot_core::{
-    Booking, BookingId, BookingState, BookingStatus, Doctor, DoctorId, Event, IdempotencyKey,
-    PatientId, Slot, SlotId, SlotStatus, SlotView, TimeRange,
+    Booking, BookingId, BookingState, BookingStatus, CancelledBy, Doctor, DoctorId, EntryStatus,
+    Event, IdempotencyKey, PatientId, Slot, SlotId, SlotStatus, SlotView, TimeRange,
+    WaitlistEntryId, WaitlistTarget,
 };
 
 use crate::rules::{self, Refusal};
@@ -34,16 +35,61 @@ pub(super) enum Made {
     Replayed(usize),
 }
 
-/// The doctors, slots and bookings the engine should hold, and the time it should read.
+/// The doctors, slots, bookings and waitlist entries the engine should hold, and the time it
+/// should read.
 #[derive(Debug)]
 pub(super) struct Model {
     now: DateTime<Utc>,
     hold: Duration,
     buffer: Duration,
+    offer_window: Duration,
+    waitlist_limit: usize,
     doctors: Vec<ModelDoctor>,
     slots: Vec<ModelSlot>,
+    /// Offers the model makes get the id [`OFFER_PLACEHOLDER`] until the engine's entry names
+    /// the hold it made ([`Model::learn_offer`]).
     bookings: Vec<Booking>,
     keys: HashMap<(PatientId, IdempotencyKey), usize>,
+    /// In join order (by the instant joined, then id: the clock may have been moved back),
+    /// which is the order offers are made in.
+    entries: Vec<Entry>,
+}
+
+/// The id an offer has in the model until the engine's entry says which hold it made.
+pub(super) const OFFER_PLACEHOLDER: BookingId = BookingId::from_uuid(uuid::Uuid::nil());
+
+/// A waitlist entry as the model keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    pub(super) id: WaitlistEntryId,
+    pub(super) patient: PatientId,
+    pub(super) target: WaitlistTarget,
+    pub(super) window: TimeRange,
+    pub(super) joined_at: DateTime<Utc>,
+    pub(super) wait: Wait,
+}
+
+/// Where an entry stands, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    Waiting,
+    /// Holds the offer that is booking `n` (an index into [`Model::bookings`]).
+    Offered(usize),
+    /// Confirmed the offer that is booking `n`; so for the next two.
+    Booked(usize),
+    Declined(usize),
+    Lapsed(usize),
+    Left,
+}
+
+impl Wait {
+    /// The booking of the entry's offer, if it had one.
+    pub(super) fn offer(self) -> Option<usize> {
+        match self {
+            Wait::Offered(b) | Wait::Booked(b) | Wait::Declined(b) | Wait::Lapsed(b) => Some(b),
+            Wait::Waiting | Wait::Left => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -59,15 +105,24 @@ struct ModelSlot {
 }
 
 impl Model {
-    pub(super) fn new(now: DateTime<Utc>, hold: Duration, buffer: Duration) -> Self {
+    pub(super) fn new(
+        now: DateTime<Utc>,
+        hold: Duration,
+        buffer: Duration,
+        offer_window: Duration,
+        waitlist_limit: usize,
+    ) -> Self {
         Self {
             now,
             hold,
             buffer,
+            offer_window,
+            waitlist_limit,
             doctors: Vec::new(),
             slots: Vec::new(),
             bookings: Vec::new(),
             keys: HashMap::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -121,12 +176,16 @@ impl Model {
         live
     }
 
-    /// Records a slot the engine published (after [`Model::publish`] accepted it).
+    /// Records a slot the engine published (after [`Model::publish`] accepted it), and offers
+    /// it to the first waiting entry that wants it (slots in request order, one offer per
+    /// entry).
     pub(super) fn add_slot(&mut self, slot: Slot) {
+        let id = slot.id;
         self.slots.push(ModelSlot {
             slot,
             withdrawn: false,
         });
+        self.offer(id);
     }
 
     pub(super) fn bookings(&self) -> &[Booking] {
@@ -164,10 +223,77 @@ impl Model {
         first
     }
 
+    /// Writes a booking's new state; when it is an entry's offer, the entry moves on with it
+    /// (confirmed: booked; cancelled or in a buffer: declined; expired: lapsed).
     fn write(&mut self, booking: usize, state: BookingState) {
+        let after = match &state {
+            BookingState::Confirmed => Some(Wait::Booked(booking)),
+            BookingState::Cancelled { .. } | BookingState::Buffer { .. } => {
+                Some(Wait::Declined(booking))
+            }
+            BookingState::Expired { .. } => Some(Wait::Lapsed(booking)),
+            BookingState::Pending { .. } | BookingState::Rescheduled { .. } => None,
+        };
+        if let Some(after) = after {
+            for e in &mut self.entries {
+                if e.wait == Wait::Offered(booking) {
+                    e.wait = after;
+                }
+            }
+        }
         let b = &mut self.bookings[booking];
         b.state = state;
         b.updated_at = self.now;
+    }
+
+    /// Whether `entry` wants `slot`: its doctor, or a doctor of its specialization (ignoring
+    /// case), starting within its window.
+    fn wants(&self, entry: &Entry, slot: &Slot) -> bool {
+        let target = match &entry.target {
+            WaitlistTarget::Doctor(id) => *id == slot.doctor_id,
+            WaitlistTarget::Specialization(want) => self
+                .doctor(slot.doctor_id)
+                .is_some_and(|d| d.specialization.eq_ignore_ascii_case(want)),
+        };
+        let start = slot.range.starts_at();
+        target && entry.window.starts_at() <= start && start < entry.window.ends_at()
+    }
+
+    /// The first entry in join order still waiting that wants this live slot.
+    fn first_waiting(&self, slot: SlotId) -> Option<usize> {
+        let slot = self.live_slot(slot)?;
+        self.entries
+            .iter()
+            .position(|e| e.wait == Wait::Waiting && self.wants(e, slot))
+    }
+
+    /// `slot` was freed: unless it has started (or was withdrawn), the first waiting entry
+    /// that wants it is offered it, a hold in that patient's name for the offer window, never
+    /// past the slot's start.
+    fn offer(&mut self, slot: SlotId) {
+        let Some(start) = self.live_slot(slot).map(|s| s.range.starts_at()) else {
+            return;
+        };
+        if start <= self.now {
+            return;
+        }
+        let Some(entry) = self.first_waiting(slot) else {
+            return;
+        };
+        self.bookings.push(Booking {
+            id: OFFER_PLACEHOLDER,
+            slot_id: slot,
+            patient_id: self.entries[entry].patient,
+            state: BookingState::Pending {
+                hold_until: (self.now + self.offer_window).min(start),
+            },
+            idempotency_key: None,
+            created_at: self.now,
+            updated_at: self.now,
+            rescheduled_from: None,
+            visit_reason: None,
+        });
+        self.entries[entry].wait = Wait::Offered(self.bookings.len() - 1);
     }
 
     /// `book` (with `state` confirmed) or `hold` (with `state` pending): a new booking unless
@@ -207,6 +333,11 @@ impl Model {
                 unreachable!("an occupant that no longer occupies is a lapsed hold or buffer");
             };
             self.write(occupant, end);
+            // The slot is freed only now: the waitlist has it first, and the booker is refused.
+            if self.first_waiting(slot_id).is_some() {
+                self.offer(slot_id);
+                return Err(Refusal::SlotUnavailable(slot_id));
+            }
         }
         Ok(Made::New(Booking {
             id: BookingId::from_uuid(uuid::Uuid::nil()),
@@ -306,7 +437,9 @@ impl Model {
             .position(|b| b.id == old)
             .expect("the moved booking is in the model");
         self.write(index, BookingState::Rescheduled { to: new.id });
+        let freed = self.bookings[index].slot_id;
         self.commit(new);
+        self.offer(freed);
     }
 
     /// A patient's or admin's cancellation reason as the engine keeps it: trimmed, `None` when
@@ -355,7 +488,28 @@ impl Model {
                 _ => {}
             }
         }
+        let (slot, before) = (booking.slot_id, booking.state.clone());
+        let started = self
+            .slot(slot)
+            .is_none_or(|s| s.range.starts_at() <= self.now);
+        let new = match new {
+            // Someone waits: the buffer is theirs, so it ends now and the slot is offered.
+            BookingState::Buffer { reason, .. }
+                if !started && self.first_waiting(slot).is_some() =>
+            {
+                BookingState::Cancelled {
+                    by: CancelledBy::Admin,
+                    reason,
+                    buffer_until: Some(self.now),
+                }
+            }
+            new => new,
+        };
+        let frees = rules::may_occupy(&before) && !rules::occupies(&new, self.now);
         self.write(index, new);
+        if frees {
+            self.offer(slot);
+        }
         Ok(index)
     }
 
@@ -448,16 +602,19 @@ impl Model {
 
     /// Tidies every lapsed hold and ended buffer; returns how many.
     pub(super) fn release_expired(&mut self) -> u64 {
-        let lapsed: Vec<(usize, BookingState)> = self
+        let mut lapsed: Vec<(usize, BookingState)> = self
             .bookings
             .iter()
             .enumerate()
             .filter(|(_, b)| rules::may_occupy(&b.state) && !rules::occupies(&b.state, self.now))
             .filter_map(|(i, b)| rules::expired(&b.state).map(|end| (i, end)))
             .collect();
+        // Oldest first (ids are time-ordered), each freeing its slot for the waitlist.
+        lapsed.sort_by_key(|(i, _)| self.bookings[*i].id);
         let count = lapsed.len() as u64;
         for (i, end) in lapsed {
             self.write(i, end);
+            self.offer(self.bookings[i].slot_id);
         }
         count
     }
@@ -522,6 +679,98 @@ impl Model {
             .collect();
         views.sort_by_key(|v| (v.slot.range.starts_at(), v.slot.id));
         Ok(views)
+    }
+
+    pub(super) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The engine named the hold it made for the offer that is booking `index`.
+    pub(super) fn learn_offer(&mut self, index: usize, id: BookingId) {
+        assert_eq!(
+            self.bookings[index].id, OFFER_PLACEHOLDER,
+            "an offer learnt twice"
+        );
+        self.bookings[index].id = id;
+    }
+
+    /// An entry's status now: a stored offer whose hold ran out reads as lapsed.
+    pub(super) fn entry_status(&self, entry: &Entry) -> EntryStatus {
+        match entry.wait {
+            Wait::Waiting => EntryStatus::Waiting,
+            Wait::Offered(b) if rules::occupies(&self.bookings[b].state, self.now) => {
+                EntryStatus::Offered
+            }
+            Wait::Offered(_) | Wait::Lapsed(_) => EntryStatus::Lapsed,
+            Wait::Booked(_) => EntryStatus::Booked,
+            Wait::Declined(_) => EntryStatus::Declined,
+            Wait::Left => EntryStatus::Left,
+        }
+    }
+
+    /// `join_waitlist`: refused when the window has ended, when the doctor waited for does not
+    /// exist (or was deleted), or when the patient has the limit of active entries (waiting,
+    /// or holding a live offer). Joining offers nothing, even when a wanted slot is free now.
+    pub(super) fn join(
+        &self,
+        patient: PatientId,
+        target: &WaitlistTarget,
+        window: TimeRange,
+    ) -> Result<(), Refusal> {
+        if window.ends_at() <= self.now {
+            return Err(Refusal::Validation { field: "to" });
+        }
+        if let WaitlistTarget::Doctor(id) = target {
+            self.live_doctor(*id).ok_or(Refusal::DoctorNotFound(*id))?;
+        }
+        let active = self
+            .entries
+            .iter()
+            .filter(|e| e.patient == patient)
+            .filter(|e| {
+                matches!(
+                    self.entry_status(e),
+                    EntryStatus::Waiting | EntryStatus::Offered
+                )
+            })
+            .count();
+        if active >= self.waitlist_limit {
+            return Err(Refusal::WaitlistFull);
+        }
+        Ok(())
+    }
+
+    /// Records an entry the engine made after [`Model::join`] accepted it.
+    pub(super) fn add_entry(&mut self, entry: Entry) {
+        let at = self
+            .entries
+            .partition_point(|e| (e.joined_at, e.id) < (entry.joined_at, entry.id));
+        self.entries.insert(at, entry);
+    }
+
+    /// `leave_waitlist`: only the patient's own entry, only while it waits.
+    pub(super) fn leave(&mut self, id: WaitlistEntryId, patient: PatientId) -> Result<(), Refusal> {
+        let index = self
+            .entries
+            .iter()
+            .position(|e| e.id == id && e.patient == patient)
+            .ok_or(Refusal::WaitlistEntryNotFound(id))?;
+        let status = self.entry_status(&self.entries[index]);
+        if status != EntryStatus::Waiting {
+            return Err(Refusal::WaitlistEntryNotWaiting { id, status });
+        }
+        self.entries[index].wait = Wait::Left;
+        Ok(())
+    }
+
+    /// A patient's active entries (stored as waiting or offered), in join order.
+    pub(super) fn patient_entries(&self, patient: PatientId) -> Vec<WaitlistEntryId> {
+        self.entries
+            .iter()
+            .filter(|e| e.patient == patient)
+            .filter(|e| matches!(e.wait, Wait::Waiting | Wait::Offered(_)))
+            .map(|e| e.id)
+            .collect()
     }
 
     /// A patient's bookings, newest (highest id) first, keeping those whose status read now is

@@ -103,6 +103,8 @@ struct SlotsPage {
     hold_minutes: i64,
     /// The booking being rescheduled (see [`Filters::reschedule`]), when it is a valid id.
     moving: Option<Uuid>,
+    /// The join form of the waitlist, for these filters.
+    join_waitlist: String,
 }
 
 /// `GET /slots`: bookable slots, filtered by specialization, doctor and date.
@@ -276,6 +278,12 @@ async fn list(
             date_passed,
             hold_minutes: engine.policy().hold.num_minutes(),
             moving: Uuid::parse_str(filters.reschedule.trim()).ok(),
+            join_waitlist: super::waitlist::join_url(
+                &filters.specialization,
+                &filters.doctor,
+                &filters.date,
+                &filters.tz,
+            ),
         },
     )
 }

@@ -15,8 +15,9 @@
 //! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `zone` (picking
 //! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and
 //! hold), `bookings` (a patient's bookings, confirm, cancel), `reschedule` (move a booking:
-//! the finder's reschedule mode and its confirmation), `admin` (dashboard, doctors, a day of
-//! slots, all bookings, the outbox), `assets` (the
+//! the finder's reschedule mode and its confirmation), `waitlist` (joining from the finder,
+//! My waitlist with its offers), `admin` (dashboard, doctors, a day of slots, a doctor's
+//! waitlist, all bookings, the outbox), `assets` (the
 //! embedded CSS and JS).
 
 mod account;
@@ -29,6 +30,7 @@ mod profile;
 mod reschedule;
 mod same_origin;
 pub(crate) mod time;
+mod waitlist;
 mod zone;
 mod zone_names;
 
@@ -92,6 +94,23 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
             "/bookings/:id/reschedule",
             get(reschedule::confirm_page).post(reschedule::reschedule.around(lift_csrf_field)),
         )
+        .at("/waitlist", get(waitlist::mine))
+        .at(
+            "/waitlist/join",
+            get(waitlist::join_form).post(waitlist::join.around(lift_csrf_field)),
+        )
+        .at(
+            "/waitlist/:id/leave",
+            get(waitlist::waitlist_address).post(waitlist::leave.around(lift_csrf_field)),
+        )
+        .at(
+            "/waitlist/offers/:id/confirm",
+            get(waitlist::waitlist_address).post(waitlist::confirm_offer.around(lift_csrf_field)),
+        )
+        .at(
+            "/waitlist/offers/:id/decline",
+            get(waitlist::waitlist_address).post(waitlist::decline_offer.around(lift_csrf_field)),
+        )
         .at("/admin", get(admin::dashboard))
         .at(
             "/admin/doctors",
@@ -113,6 +132,7 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
             "/admin/slots/:id/delete",
             get(admin::withdraw_slot_address).post(admin::withdraw_slot.around(lift_csrf_field)),
         )
+        .at("/admin/doctors/:id/waitlist", get(admin::doctor_waitlist))
         .at("/admin/bookings", get(admin::all_bookings))
         .at("/admin/outbox", get(admin::outbox_page))
         .at(

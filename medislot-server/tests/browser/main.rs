@@ -39,6 +39,7 @@ mod profile;
 mod reschedule;
 mod review;
 mod visit;
+mod waitlist;
 
 on_each_store!(
     a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation,
@@ -495,8 +496,8 @@ fn slot_query(doctor: medislot_core::DoctorId) -> medislot_core::SlotQuery {
     }
 }
 
-/// Refreshes the README's two screenshots, `docs/screenshots/patient-slots.png` and
-/// `docs/screenshots/admin-dashboard.png`. Run by hand:
+/// Refreshes the README's screenshots, `docs/screenshots/patient-slots.png`,
+/// `patient-waitlist-offer.png` and `admin-dashboard.png`. Run by hand:
 /// `cargo test -p medislot-server --test browser -- --ignored readme_screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes docs/screenshots; run by hand"]
@@ -518,7 +519,7 @@ async fn readme_screenshots() {
         .await;
     let ada_slots = app.slots(&ada, 1, 6).await;
     let marie_slots = app.slots(&marie, 1, 6).await;
-    app.slots(&hideyo, 2, 4).await;
+    let hideyo_slots = app.slots(&hideyo, 2, 4).await;
     let grace = app.patient("Grace Hopper", "grace@example.com").await;
     let alan = app.patient("Alan Turing", "alan@example.com").await;
     let engine = app.engine();
@@ -558,6 +559,33 @@ async fn readme_screenshots() {
     patient.wait_for(".booking-row").await;
     patient
         .screenshot(StoreKind::Memory, "review-my-bookings")
+        .await;
+    // Grace waits for Dr Noguchi; Alan's cancel offers her his slot.
+    let alans = engine
+        .book(hideyo_slots[1].id, alan.patient_id(), None)
+        .await
+        .unwrap();
+    let now = engine.now();
+    engine
+        .join_waitlist(
+            grace.patient_id(),
+            medislot_core::NewEntry::new(
+                medislot_core::WaitlistTarget::Doctor(hideyo.id),
+                medislot_core::TimeRange::new(now, now + Duration::days(7)).unwrap(),
+                None,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    engine
+        .cancel_as_patient(alans.id, alan.patient_id(), None)
+        .await
+        .unwrap();
+    patient.goto(&app.url("/waitlist")).await;
+    patient.wait_for(".offer-live .offer-left[aria-live]").await;
+    patient
+        .save_screenshot(&docs, "patient-waitlist-offer")
         .await;
     patient.close().await;
 

@@ -12,6 +12,7 @@ use poem::Response;
 
 mod outbox;
 mod profile;
+mod waitlist;
 
 const ADMIN_EMAIL: &str = "admin@clinic.example";
 const PASSWORD: &str = "a-long-password";
@@ -98,7 +99,7 @@ impl Web {
         Self::start_with_clock(std::sync::Arc::new(medislot_core::SystemClock)).await
     }
 
-    /// An app on a fresh memory store whose time is read from `clock`.
+    /// As [`Web::start`], reading time from `clock` (a manual clock lets an offer lapse).
     async fn start_with_clock(clock: std::sync::Arc<dyn medislot_core::Clock>) -> Self {
         let config = AppConfig {
             auth_attempts_per_minute: 0,

@@ -1,6 +1,6 @@
 //! The clinic's pages (admins only; a patient gets the 403 page): the dashboard, doctors, a
-//! day of slots in one form with a preview before saving, every booking with filters, and the
-//! outbox (what each message sends, retrying a dead one).
+//! day of slots in one form with a preview before saving, a doctor's waitlist, every booking
+//! with filters, and the outbox (what each message sends, retrying a dead one).
 
 use std::collections::HashMap;
 
@@ -25,12 +25,14 @@ mod doctors;
 mod outbox;
 mod profile;
 mod slots;
+mod waitlist;
 
 pub(crate) use bookings::all_bookings;
 pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
 pub(crate) use outbox::{outbox_page, retry_address, retry_message};
 pub(crate) use profile::{update_profile, update_profile_address};
 pub(crate) use slots::{doctor_slots, publish_day, withdraw_slot, withdraw_slot_address};
+pub(crate) use waitlist::doctor_waitlist;
 
 /// Rows per page in the admin lists.
 pub(super) const PAGE_SIZE: u32 = 20;
