@@ -637,30 +637,15 @@ pub(crate) async fn confirm_offer(
         async {
             let caller = page::signed_in(state, req).await?;
             let booking = own_offer(state, &caller, &id).await?;
-            match caller
+            let confirmed = caller
                 .engine(state)
                 .confirm(booking, caller.patient_id())
                 .await
-                .map_err(Problem::from)
-            {
-                Ok(booking) => {
-                    state.metrics().booking_outcome("confirm", "ok");
+                .map(|booking| {
                     tracing::info!(booking = %booking.id, "waitlist offer confirmed on the web");
-                    Ok(redirect(&format!(
-                        "/bookings/{}?done=confirmed",
-                        booking.id
-                    )))
-                }
-                Err(problem) => {
-                    state.metrics().booking_outcome("confirm", problem.code());
-                    match problem.code() {
-                        "hold_expired" | "invalid_transition" => {
-                            Ok(redirect("/waitlist?done=lapsed"))
-                        }
-                        _ => Err(problem.into()),
-                    }
-                }
-            }
+                    format!("/bookings/{}?done=confirmed", booking.id)
+                });
+            answer_offer(state, "confirm", confirmed)
         }
         .await,
     )
@@ -678,27 +663,36 @@ pub(crate) async fn decline_offer(
         async {
             let caller = page::signed_in(state, req).await?;
             let booking = own_offer(state, &caller, &id).await?;
-            match caller
+            let declined = caller
                 .engine(state)
                 .cancel_as_patient(booking, caller.patient_id(), None)
                 .await
-                .map_err(Problem::from)
-            {
-                Ok(_) => {
-                    state.metrics().booking_outcome("cancel", "ok");
-                    Ok(redirect("/waitlist?done=declined"))
-                }
-                Err(problem) => {
-                    state.metrics().booking_outcome("cancel", problem.code());
-                    match problem.code() {
-                        "hold_expired" | "invalid_transition" => {
-                            Ok(redirect("/waitlist?done=lapsed"))
-                        }
-                        _ => Err(problem.into()),
-                    }
-                }
-            }
+                .map(|_| "/waitlist?done=declined".to_owned());
+            answer_offer(state, "cancel", declined)
         }
         .await,
     )
+}
+
+/// Where an answer to an offer leads: `done`'s address once it is recorded; back to My
+/// waitlist, told the offer lapsed, when it had (an offer is a hold, so a lapsed one refuses
+/// both answers); the error page otherwise. The outcome is counted under `action`.
+fn answer_offer(
+    state: &AppState,
+    action: &'static str,
+    done: medislot_core::Result<String>,
+) -> Result<Response, PageError> {
+    match done.map_err(Problem::from) {
+        Ok(address) => {
+            state.metrics().booking_outcome(action, "ok");
+            Ok(redirect(&address))
+        }
+        Err(problem) => {
+            state.metrics().booking_outcome(action, problem.code());
+            match problem.code() {
+                "hold_expired" | "invalid_transition" => Ok(redirect("/waitlist?done=lapsed")),
+                _ => Err(problem.into()),
+            }
+        }
+    }
 }
