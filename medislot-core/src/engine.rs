@@ -1081,7 +1081,7 @@ impl BookingEngine {
     /// [`settle_message`](Self::settle_message) it.
     ///
     /// A [reminder](crate::reminder) whose booking is no longer `CONFIRMED` at its slot is not
-    /// returned: it is settled [withdrawn](Settlement::Withdrawn) here, so no deliverer sends it.
+    /// returned: it is [withdrawn](Self::withdraw_if_stale) here, so no deliverer sends it.
     ///
     /// # Errors
     /// [`Error::Validation`] on `limit` outside 1..=500, on `lease` unless it is between one
@@ -1106,21 +1106,40 @@ impl BookingEngine {
             .await?;
         let mut current = Vec::with_capacity(claimed.len());
         for message in claimed {
-            let entry = &message.entry;
-            if entry.kind == EntryKind::BookingReminder {
-                let booking = match entry.booking_id {
-                    Some(id) => self.store.booking(id).await?.map(|view| view.booking),
-                    None => None,
-                };
-                if !reminder::is_current(entry, booking.as_ref()) {
-                    self.settle_message(entry.id, channel, &Settlement::Withdrawn)
-                        .await?;
-                    continue;
-                }
+            if !self.withdraw_if_stale(&message).await? {
+                current.push(message);
             }
-            current.push(message);
         }
         Ok(current)
+    }
+
+    /// Withdraws a claimed message whose news no longer holds, and says whether it did: a
+    /// [reminder](crate::reminder) whose booking is no longer `CONFIRMED` at its slot is settled
+    /// [withdrawn](Settlement::Withdrawn). Every other message is left as it is.
+    ///
+    /// [`claim_messages`](Self::claim_messages) looks once; a deliverer looks again just before
+    /// it sends each message, so a cancel that commits between the claim and the send still
+    /// stops the reminder. (A cancel that commits during the send itself cannot be caught: the
+    /// send is outside the store.)
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails; [`Error::Validation`] on `state` when the message
+    /// was settled meanwhile (by another deliverer whose claim this one outlived).
+    pub async fn withdraw_if_stale(&self, message: &OutboxMessage) -> Result<bool> {
+        let entry = &message.entry;
+        if entry.kind != EntryKind::BookingReminder {
+            return Ok(false);
+        }
+        let booking = match entry.booking_id {
+            Some(id) => self.store.booking(id).await?.map(|view| view.booking),
+            None => None,
+        };
+        if reminder::is_current(entry, booking.as_ref()) {
+            return Ok(false);
+        }
+        self.settle_message(entry.id, message.channel, &Settlement::Withdrawn)
+            .await?;
+        Ok(true)
     }
 
     /// Settles `channel`'s copy of one outbox message: delivered, failed (tried again after a backoff, or dead after

@@ -99,7 +99,7 @@ pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, Journa
 pub use layered::{Call, Keep, Layer, Layered};
 pub use memory::MemoryStore;
 pub use outbox::{
-    Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement, WITHDRAWN,
+    Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement,
 };
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use reminder::MAX_REMINDER_LEAD;

@@ -120,6 +120,8 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
     /// When it was given up on.
     pub dead_at: Option<DateTime<Utc>>,
+    /// When it was withdrawn unsent ([`Settlement::Withdrawn`]).
+    pub withdrawn_at: Option<DateTime<Utc>>,
     /// Why the last try failed.
     pub last_error: Option<String>,
 }
@@ -133,16 +135,18 @@ impl Delivery {
             claimed_until: None,
             delivered_at: None,
             dead_at: None,
+            withdrawn_at: None,
             last_error: None,
         }
     }
 
     /// The message's state.
     pub fn state(&self) -> MessageState {
-        match (self.delivered_at, self.dead_at) {
-            (Some(_), _) => MessageState::Delivered,
-            (None, Some(_)) => MessageState::Dead,
-            (None, None) => MessageState::Pending,
+        match (self.delivered_at, self.withdrawn_at, self.dead_at) {
+            (Some(_), _, _) => MessageState::Delivered,
+            (None, Some(_), _) => MessageState::Withdrawn,
+            (None, None, Some(_)) => MessageState::Dead,
+            (None, None, None) => MessageState::Pending,
         }
     }
 
@@ -172,10 +176,7 @@ impl Delivery {
         match (settlement, self.state()) {
             (Settlement::Delivered, MessageState::Delivered) => return Ok(self.clone()),
             (Settlement::Delivered, MessageState::Pending) => next.delivered_at = Some(now),
-            (Settlement::Withdrawn, MessageState::Pending) => {
-                next.delivered_at = Some(now);
-                next.last_error = Some(WITHDRAWN.to_owned());
-            }
+            (Settlement::Withdrawn, MessageState::Pending) => next.withdrawn_at = Some(now),
             (Settlement::Failed { error }, MessageState::Pending) => {
                 next.last_error = Some(error.chars().take(MAX_ERROR_CHARS).collect());
                 if self.attempts >= MAX_ATTEMPTS {
@@ -189,10 +190,19 @@ impl Delivery {
                 next.attempts = 0;
                 next.due_at = now;
             }
-            (Settlement::Delivered, MessageState::Dead)
-            | (Settlement::Withdrawn, MessageState::Delivered | MessageState::Dead)
-            | (Settlement::Failed { .. }, MessageState::Delivered | MessageState::Dead)
-            | (Settlement::Retry, MessageState::Pending | MessageState::Delivered) => {
+            (Settlement::Delivered, MessageState::Dead | MessageState::Withdrawn)
+            | (
+                Settlement::Withdrawn,
+                MessageState::Delivered | MessageState::Dead | MessageState::Withdrawn,
+            )
+            | (
+                Settlement::Failed { .. },
+                MessageState::Delivered | MessageState::Dead | MessageState::Withdrawn,
+            )
+            | (
+                Settlement::Retry,
+                MessageState::Pending | MessageState::Delivered | MessageState::Withdrawn,
+            ) => {
                 return Err(Error::validation(
                     "state",
                     format!("the message is {}", self.state().as_str()),
@@ -213,15 +223,27 @@ pub enum MessageState {
     Delivered,
     /// Tried [`MAX_ATTEMPTS`] times without success; an admin may retry it.
     Dead,
+    /// Withdrawn unsent, for good: what it told of no longer holds (a
+    /// [reminder](crate::reminder) whose booking was cancelled or moved).
+    Withdrawn,
 }
 
 impl MessageState {
+    /// Every state.
+    pub const ALL: [MessageState; 4] = [
+        MessageState::Pending,
+        MessageState::Delivered,
+        MessageState::Dead,
+        MessageState::Withdrawn,
+    ];
+
     /// The state as stored and shown.
     pub const fn as_str(self) -> &'static str {
         match self {
             MessageState::Pending => "pending",
             MessageState::Delivered => "delivered",
             MessageState::Dead => "dead",
+            MessageState::Withdrawn => "withdrawn",
         }
     }
 }
@@ -239,13 +261,10 @@ pub enum Settlement {
     /// An admin asks for a dead message to be tried again, from its first attempt.
     Retry,
     /// Nothing is to be sent any more (a [reminder](crate::reminder) whose booking was
-    /// cancelled or moved): the message is settled as done without being sent, never claimed
-    /// again, and its [`Delivery::last_error`] says so ([`WITHDRAWN`]).
+    /// cancelled or moved): the message becomes [`MessageState::Withdrawn`], never claimed
+    /// again. Only a pending message can be withdrawn.
     Withdrawn,
 }
-
-/// What a [withdrawn](Settlement::Withdrawn) message's [`Delivery::last_error`] says.
-pub const WITHDRAWN: &str = "withdrawn: the booking is no longer confirmed at this slot";
 
 /// The delay before the next try of message `id` after its `attempts`-th failed one:
 /// [`FIRST_BACKOFF`] doubled per attempt, capped at [`MAX_BACKOFF`], then scaled by a jitter
@@ -315,10 +334,27 @@ mod tests {
         let withdrawn = Delivery::queued(now)
             .settle(id, &Settlement::Withdrawn, now)
             .expect("pending withdraws");
-        assert_eq!(withdrawn.state(), MessageState::Delivered);
-        assert_eq!(withdrawn.last_error.as_deref(), Some(WITHDRAWN));
+        assert_eq!(withdrawn.state(), MessageState::Withdrawn);
+        assert_eq!(withdrawn.withdrawn_at, Some(now));
+        assert_eq!(withdrawn.delivered_at, None);
         assert!(!withdrawn.is_claimable_at(now));
-        assert!(withdrawn.settle(id, &Settlement::Withdrawn, now).is_err());
+        for settlement in [
+            Settlement::Withdrawn,
+            Settlement::Delivered,
+            Settlement::Retry,
+            Settlement::Failed {
+                error: "late".into(),
+            },
+        ] {
+            assert!(
+                withdrawn.settle(id, &settlement, now).is_err(),
+                "{settlement:?}"
+            );
+        }
+        let delivered = Delivery::queued(now)
+            .settle(id, &Settlement::Delivered, now)
+            .expect("pending delivers");
+        assert!(delivered.settle(id, &Settlement::Withdrawn, now).is_err());
     }
 
     #[test]

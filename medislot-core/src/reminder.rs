@@ -12,12 +12,12 @@
 //! A booking confirmed less than the lead before its start gets no reminder: its confirmation
 //! has just told the patient.
 //!
-//! A reminder is not withdrawn when its booking is cancelled or moved; it is checked when it is
-//! claimed for delivery ([`is_current`], in
-//! [`BookingEngine::claim_messages`](crate::BookingEngine::claim_messages)): a booking no
+//! A reminder is not withdrawn when its booking is cancelled or moved; it is checked
+//! ([`is_current`]) when it is claimed for delivery and again just before it is sent
+//! ([`BookingEngine::withdraw_if_stale`](crate::BookingEngine::withdraw_if_stale)): a booking no
 //! longer `CONFIRMED` at the reminder's slot makes the reminder
-//! [withdrawn](crate::Settlement::Withdrawn), never sent. (A moved booking's new booking has its
-//! own reminder.)
+//! [withdrawn](crate::MessageState::Withdrawn), never sent. (A moved booking's new booking has
+//! its own reminder.)
 
 use chrono::Duration;
 

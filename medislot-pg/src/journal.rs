@@ -25,7 +25,8 @@ const ENTRY: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, 
 
 /// The delivery columns of `outbox o`.
 const DELIVERY: &str =
-    "o.channel, o.attempts, o.due_at, o.claimed_until, o.delivered_at, o.dead_at, o.last_error";
+    "o.channel, o.attempts, o.due_at, o.claimed_until, o.delivered_at, o.dead_at, o.withdrawn_at, \
+     o.last_error";
 
 /// Appends to the write script one `INSERT` of every journal entry of `changes` and one of
 /// every message among them.
@@ -173,7 +174,8 @@ impl PgStore {
                 .bind(Lit::Text(channel.as_str()))
                 .push(
                     " AND entry_id IN (SELECT entry_id FROM outbox \
-                     WHERE delivered_at IS NULL AND dead_at IS NULL AND channel = ",
+                     WHERE delivered_at IS NULL AND dead_at IS NULL AND withdrawn_at IS NULL \
+                     AND channel = ",
                 )
                 .bind(Lit::Text(channel.as_str()))
                 .push(" AND due_at <= ")
@@ -232,6 +234,8 @@ impl PgStore {
                     .bind(Lit::OptTs(next.delivered_at))
                     .push(", dead_at = ")
                     .bind(Lit::OptTs(next.dead_at))
+                    .push(", withdrawn_at = ")
+                    .bind(Lit::OptTs(next.withdrawn_at))
                     .push(", last_error = ")
                     .bind(Lit::OptText(next.last_error.as_deref()))
                     .push(" WHERE entry_id = ")
@@ -247,7 +251,9 @@ impl PgStore {
                     .push(" AND delivered_at IS NOT DISTINCT FROM ")
                     .bind(Lit::OptTs(was.delivered_at))
                     .push(" AND dead_at IS NOT DISTINCT FROM ")
-                    .bind(Lit::OptTs(was.dead_at));
+                    .bind(Lit::OptTs(was.dead_at))
+                    .push(" AND withdrawn_at IS NOT DISTINCT FROM ")
+                    .bind(Lit::OptTs(was.withdrawn_at));
                 if write.execute(self).await? == 1 {
                     return Ok(Some(OutboxMessage {
                         entry: current.entry,
@@ -274,9 +280,12 @@ impl PgStore {
                 .bind(Lit::Text(query.channel.as_str()));
             q.push(match query.state {
                 None => "",
-                Some(MessageState::Pending) => " AND o.delivered_at IS NULL AND o.dead_at IS NULL",
+                Some(MessageState::Pending) => {
+                    " AND o.delivered_at IS NULL AND o.dead_at IS NULL AND o.withdrawn_at IS NULL"
+                }
                 Some(MessageState::Delivered) => " AND o.delivered_at IS NOT NULL",
-                Some(MessageState::Dead) => " AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL",
+                Some(MessageState::Dead) => " AND o.dead_at IS NOT NULL",
+                Some(MessageState::Withdrawn) => " AND o.withdrawn_at IS NOT NULL",
             });
             if let Some(after) = query.after {
                 q.push(" AND (o.at, o.entry_id) > (")
@@ -335,6 +344,7 @@ fn message(row: &PgRow) -> Result<OutboxMessage, sqlx::Error> {
             claimed_until: row.try_get("claimed_until")?,
             delivered_at: row.try_get("delivered_at")?,
             dead_at: row.try_get("dead_at")?,
+            withdrawn_at: row.try_get("withdrawn_at")?,
             last_error: row.try_get("last_error")?,
         },
     })

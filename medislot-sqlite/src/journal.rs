@@ -21,7 +21,7 @@ const ENTRY_COLUMNS: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doc
      j.slot_id, j.booking_id, j.patient_id, j.related_booking_id, j.from_status, j.to_status, \
      j.reason, j.request_id";
 const DELIVERY_COLUMNS: &str = "o.channel, o.attempts, o.due_at, o.claimed_until, o.delivered_at, \
-     o.dead_at, o.last_error";
+     o.dead_at, o.withdrawn_at, o.last_error";
 
 /// Appends `changes.journal`, and queues each entry that is a message, in the mutation's
 /// transaction.
@@ -131,7 +131,8 @@ pub(crate) async fn claim(
     let claimed = sqlx::query(
         "UPDATE outbox SET claimed_until = ?2, attempts = attempts + 1 \
          WHERE channel = ?4 AND entry_id IN (SELECT entry_id FROM outbox \
-           WHERE channel = ?4 AND delivered_at IS NULL AND dead_at IS NULL AND due_at <= ?1 \
+           WHERE channel = ?4 AND delivered_at IS NULL AND dead_at IS NULL AND withdrawn_at IS NULL \
+             AND due_at <= ?1 \
              AND (claimed_until IS NULL OR claimed_until <= ?1) \
            ORDER BY due_at, entry_id LIMIT ?3) \
          RETURNING entry_id",
@@ -180,7 +181,7 @@ async fn settle_in(
     let next = settle(&current.delivery)?;
     sqlx::query(
         "UPDATE outbox SET attempts = ?2, due_at = ?3, claimed_until = ?4, delivered_at = ?5, \
-         dead_at = ?6, last_error = ?7 WHERE entry_id = ?1 AND channel = ?8",
+         dead_at = ?6, last_error = ?7, withdrawn_at = ?9 WHERE entry_id = ?1 AND channel = ?8",
     )
     .bind(id.as_uuid())
     .bind(i64::from(next.attempts))
@@ -190,6 +191,7 @@ async fn settle_in(
     .bind(next.dead_at.map(micros))
     .bind(next.last_error.as_deref())
     .bind(channel.as_str())
+    .bind(next.withdrawn_at.map(micros))
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -214,12 +216,11 @@ pub(crate) async fn messages(
     if let Some(state) = query.state {
         sql.push(match state {
             medislot_core::MessageState::Pending => {
-                " AND o.delivered_at IS NULL AND o.dead_at IS NULL"
+                " AND o.delivered_at IS NULL AND o.dead_at IS NULL AND o.withdrawn_at IS NULL"
             }
             medislot_core::MessageState::Delivered => " AND o.delivered_at IS NOT NULL",
-            medislot_core::MessageState::Dead => {
-                " AND o.delivered_at IS NULL AND o.dead_at IS NOT NULL"
-            }
+            medislot_core::MessageState::Dead => " AND o.dead_at IS NOT NULL",
+            medislot_core::MessageState::Withdrawn => " AND o.withdrawn_at IS NOT NULL",
         });
     }
     push_after(&mut sql, "o.at", "o.entry_id", query.after);
@@ -313,6 +314,7 @@ fn message(row: &SqliteRow) -> Result<OutboxMessage, StoreError> {
             claimed_until: get_optional_instant(row, "claimed_until")?,
             delivered_at: get_optional_instant(row, "delivered_at")?,
             dead_at: get_optional_instant(row, "dead_at")?,
+            withdrawn_at: get_optional_instant(row, "withdrawn_at")?,
             last_error: get(row, "last_error")?,
         },
     })

@@ -129,6 +129,7 @@ macro_rules! slot_store_conformance {
             the_journal_filters_and_pages,
             // reminders
             each_confirmed_booking_has_one_reminder_and_a_cancelled_or_moved_one_is_withdrawn,
+            a_reminder_cancelled_after_its_claim_is_withdrawn_before_it_is_sent,
             // the waitlist
             a_freed_slot_is_offered_to_the_first_waiting_patient,
             a_declined_or_lapsed_offer_passes_to_the_next_then_to_the_public,

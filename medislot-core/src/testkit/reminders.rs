@@ -10,7 +10,7 @@ use super::journal::whole_journal;
 use super::support::{race, Fixture};
 use crate::{
     Channel, EntryKind, JournalQuery, MessageQuery, MessageState, OutboxMessage, PatientId, Policy,
-    SlotStore, TimeRange, WITHDRAWN,
+    SlotStore, TimeRange,
 };
 
 const LEAD: Duration = Duration::hours(2);
@@ -23,11 +23,19 @@ fn with_reminders() -> Policy {
 }
 
 async fn reminders(f: &Fixture, channel: Channel) -> Vec<OutboxMessage> {
+    reminders_in(f, channel, None).await
+}
+
+async fn reminders_in(
+    f: &Fixture,
+    channel: Channel,
+    state: Option<MessageState>,
+) -> Vec<OutboxMessage> {
     let page = f
         .engine
         .messages(&MessageQuery {
             channel,
-            state: None,
+            state,
             after: None,
             limit: 500,
         })
@@ -167,11 +175,87 @@ pub async fn each_confirmed_booking_has_one_reminder_and_a_cancelled_or_moved_on
     for message in reminders(&f, Channel::Email).await {
         let booking = message.entry.booking_id.expect("booking");
         if booking == held.id || booking == moved.id {
-            assert_eq!(message.delivery.state(), MessageState::Delivered);
-            assert_eq!(message.delivery.last_error.as_deref(), Some(WITHDRAWN));
+            assert_eq!(message.delivery.state(), MessageState::Withdrawn);
+            assert_eq!(message.delivery.delivered_at, None, "never sent");
         } else {
             assert_eq!(message.delivery.state(), MessageState::Pending);
             assert!(message.delivery.claimed_until.is_some());
         }
     }
+}
+
+/// A cancel that commits after a reminder was claimed but before it was sent withdraws it:
+/// the deliverer's last look ([`BookingEngine::withdraw_if_stale`](crate::BookingEngine::withdraw_if_stale))
+/// finds the booking cancelled and settles the reminder withdrawn, so it is never sent; a
+/// reminder still current passes that look untouched. Withdrawn reminders are listed as such,
+/// and as nothing else.
+pub async fn a_reminder_cancelled_after_its_claim_is_withdrawn_before_it_is_sent<
+    S: SlotStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    let f = Fixture::with_policy(store, with_reminders());
+    let doctor = f.doctor("Dr Late", "General practice").await;
+    let slots = f.slots(&doctor, 2, Duration::zero()).await;
+    let patient = PatientId::new();
+    let cancelled = f.engine.book(slots[0], patient, None).await.expect("book");
+    let current = f
+        .engine
+        .book(slots[1], PatientId::new(), None)
+        .await
+        .expect("book");
+    f.clock.advance(Duration::hours(23) + Duration::minutes(45));
+    let claimed: Vec<_> = f
+        .engine
+        .claim_messages(Channel::Email, 500, Duration::minutes(5))
+        .await
+        .expect("claim")
+        .into_iter()
+        .filter(|m| m.entry.kind == EntryKind::BookingReminder)
+        .collect();
+    assert_eq!(claimed.len(), 2, "both reminders are due and current");
+
+    f.engine
+        .cancel_as_patient(cancelled.id, patient, None)
+        .await
+        .expect("cancel after the claim");
+    for message in &claimed {
+        let stale = f.engine.withdraw_if_stale(message).await.expect("look");
+        assert_eq!(
+            stale,
+            message.entry.booking_id == Some(cancelled.id),
+            "only the cancelled booking's reminder is stale"
+        );
+    }
+    let withdrawn = reminders_in(&f, Channel::Email, Some(MessageState::Withdrawn)).await;
+    assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
+    assert_eq!(withdrawn[0].entry.booking_id, Some(cancelled.id));
+    assert!(withdrawn[0].delivery.withdrawn_at.is_some());
+    for state in [
+        MessageState::Pending,
+        MessageState::Delivered,
+        MessageState::Dead,
+    ] {
+        let listed = reminders_in(&f, Channel::Email, Some(state)).await;
+        assert!(
+            listed
+                .iter()
+                .all(|m| m.entry.booking_id != Some(cancelled.id)),
+            "a withdrawn reminder is not listed as {state:?}"
+        );
+    }
+    let pending = reminders_in(&f, Channel::Email, Some(MessageState::Pending)).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].entry.booking_id, Some(current.id));
+    assert!(
+        f.engine
+            .settle_message(
+                withdrawn[0].entry.id,
+                Channel::Email,
+                &crate::Settlement::Delivered
+            )
+            .await
+            .is_err(),
+        "a withdrawn reminder cannot be recorded as sent"
+    );
 }

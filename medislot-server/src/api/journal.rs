@@ -132,6 +132,9 @@ pub(crate) enum MessageStateOut {
     Delivered,
     /// Given up on after its last attempt; an admin may retry it.
     Dead,
+    /// Withdrawn unsent for good, because what it told of no longer holds (the reminder of a
+    /// booking cancelled or moved since).
+    Withdrawn,
 }
 
 impl From<MessageStateOut> for MessageState {
@@ -140,6 +143,7 @@ impl From<MessageStateOut> for MessageState {
             MessageStateOut::Pending => MessageState::Pending,
             MessageStateOut::Delivered => MessageState::Delivered,
             MessageStateOut::Dead => MessageState::Dead,
+            MessageStateOut::Withdrawn => MessageState::Withdrawn,
         }
     }
 }
@@ -150,6 +154,7 @@ impl From<MessageState> for MessageStateOut {
             MessageState::Pending => MessageStateOut::Pending,
             MessageState::Delivered => MessageStateOut::Delivered,
             MessageState::Dead => MessageStateOut::Dead,
+            MessageState::Withdrawn => MessageStateOut::Withdrawn,
         }
     }
 }
@@ -212,6 +217,9 @@ pub(crate) struct MessageOut {
     /// When it was given up on.
     #[oai(skip_serializing_if_is_none)]
     pub dead_at: Option<DateTime<Utc>>,
+    /// When it was withdrawn unsent.
+    #[oai(skip_serializing_if_is_none)]
+    pub withdrawn_at: Option<DateTime<Utc>>,
     /// Why the last try failed.
     #[oai(skip_serializing_if_is_none)]
     pub last_error: Option<String>,
@@ -229,6 +237,7 @@ impl From<&OutboxMessage> for MessageOut {
             due_at: delivery.due_at,
             delivered_at: delivery.delivered_at,
             dead_at: delivery.dead_at,
+            withdrawn_at: delivery.withdrawn_at,
             last_error: delivery.last_error.clone(),
         }
     }

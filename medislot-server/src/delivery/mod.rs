@@ -106,6 +106,9 @@ pub struct Round {
     pub delivered: usize,
     /// Messages that failed (tried again later, or dead).
     pub failed: usize,
+    /// Claimed messages withdrawn unsent just before their turn (a reminder whose booking was
+    /// cancelled after the claim).
+    pub withdrawn: usize,
 }
 
 /// Claims `outlet`'s channel's due messages (up to one batch), sends each through `outlet` and
@@ -143,6 +146,20 @@ pub async fn deliver_due_within<O: Outlet + ?Sized>(
     let mut round = Round::default();
     for message in &claimed {
         let id = message.entry.id;
+        // The last look before sending: a booking cancelled since the claim (while earlier
+        // messages of this batch were sent) withdraws its reminder here.
+        match engine.withdraw_if_stale(message).await {
+            Ok(false) => {}
+            Ok(true) => {
+                round.withdrawn += 1;
+                continue;
+            }
+            Err(error) => {
+                // Not sent: the claim lapses and the message is looked at again.
+                tracing::warn!(message = %id, %error, "could not check a message before sending");
+                continue;
+            }
+        }
         let settlement = match outlet.send(state, message).await {
             Ok(()) => {
                 round.delivered += 1;
@@ -177,7 +194,11 @@ pub fn spawn(
             ticks.tick().await;
             loop {
                 match deliver_due_within(&state, &*outlet, lease).await {
-                    Ok(round) if round.delivered + round.failed == BATCH as usize => continue,
+                    Ok(round)
+                        if round.delivered + round.failed + round.withdrawn == BATCH as usize =>
+                    {
+                        continue
+                    }
                     Ok(_) => break,
                     Err(error) => {
                         tracing::warn!(%error, channel = %outlet.channel(), "claiming messages failed");

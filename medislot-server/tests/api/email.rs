@@ -9,8 +9,12 @@ use icalendar::{Component, EventStatus};
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin_embedded::response::{self, Response};
 use mailin_embedded::{Handler, Server};
-use medislot_core::Channel;
-use medislot_server::delivery::{deliver_due, Mailer, Round};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use medislot_core::{BookingId, Channel, OutboxMessage, PatientId};
+use medislot_server::delivery::{deliver_due, Mailer, Outlet, Round};
+use medislot_server::state::AppState;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -147,7 +151,8 @@ async fn each_change_emails_the_patient_one_calendar_event_across_book_reschedul
         round,
         Round {
             delivered: 1,
-            failed: 0
+            failed: 0,
+            withdrawn: 0
         }
     );
     let (to, raw) = smtp.next().await;
@@ -223,7 +228,8 @@ async fn a_refused_email_is_sent_again_with_the_same_message_id_and_webhooks_kee
         deliver_due(&app.state, &smtp.mailer).await.unwrap(),
         Round {
             delivered: 0,
-            failed: 1
+            failed: 1,
+            withdrawn: 0
         }
     );
     let admin = app.admin().await;
@@ -242,7 +248,8 @@ async fn a_refused_email_is_sent_again_with_the_same_message_id_and_webhooks_kee
         deliver_due(&app.state, &smtp.mailer).await.unwrap(),
         Round {
             delivered: 1,
-            failed: 0
+            failed: 0,
+            withdrawn: 0
         }
     );
     let (_, raw) = smtp.next().await;
@@ -296,7 +303,8 @@ async fn a_confirmed_booking_gets_one_reminder_email_before_it_and_a_cancelled_o
         round,
         Round {
             delivered: 1,
-            failed: 0
+            failed: 0,
+            withdrawn: 0
         }
     );
     let (to, raw) = smtp.next().await;
@@ -334,14 +342,99 @@ async fn a_confirmed_booking_gets_one_reminder_email_before_it_and_a_cancelled_o
         .collect();
     assert_eq!(reminders.len(), 2, "{reminders:?}");
     for reminder in reminders {
-        assert_eq!(reminder["state"], "delivered");
         let withdrawn = reminder["entry"]["booking_id"] == cancelled.to_string();
+        let state = if withdrawn { "withdrawn" } else { "delivered" };
+        assert_eq!(reminder["state"], state, "{reminder}");
         assert_eq!(
-            reminder["last_error"].as_str() == Some(medislot_core::WITHDRAWN),
+            reminder["withdrawn_at"].is_string(),
             withdrawn,
             "{reminder}"
         );
+        assert_eq!(
+            reminder["delivered_at"].is_string(),
+            !withdrawn,
+            "{reminder}"
+        );
     }
+}
+
+/// An outlet that sends through `mailer` and, during its first send, has `patient` cancel
+/// `booking`: a cancel that commits after the round claimed that booking's reminder.
+struct CancelsDuringFirstSend<'a> {
+    mailer: &'a Mailer,
+    booking: BookingId,
+    patient: PatientId,
+    cancelled: AtomicBool,
+}
+
+#[async_trait]
+impl Outlet for CancelsDuringFirstSend<'_> {
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+
+    async fn send(&self, state: &AppState, message: &OutboxMessage) -> Result<(), String> {
+        if !self.cancelled.swap(true, Ordering::SeqCst) {
+            state
+                .engine()
+                .cancel_as_patient(self.booking, self.patient, None)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Outlet::send(self.mailer, state, message).await
+    }
+}
+
+async fn a_booking_cancelled_after_its_reminder_was_claimed_gets_no_reminder() {
+    let app = TestApp::with_config(|config| {
+        config.policy.reminder_lead = Some(chrono::Duration::hours(2));
+    })
+    .await;
+    let (_, _, slots) = app.clinic(2).await;
+    let patient = app.patient().await;
+    let mut smtp = SmtpServer::start();
+    let first = app.book(&patient, slots[0]).await.id();
+    let second = app.book(&patient, slots[1]).await.id();
+    deliver_due(&app.state, &smtp.mailer).await.unwrap();
+    for _ in 0..2 {
+        smtp.next().await;
+    }
+
+    // Both reminders are due and claimed in one round, the earlier slot's first; the second
+    // booking is cancelled while the first reminder is being sent.
+    app.clock
+        .advance(chrono::Duration::hours(22) + chrono::Duration::minutes(45));
+    let outlet = CancelsDuringFirstSend {
+        mailer: &smtp.mailer,
+        booking: BookingId::from_uuid(second),
+        patient: PatientId::from_uuid(patient.id),
+        cancelled: AtomicBool::new(false),
+    };
+    let round = deliver_due(&app.state, &outlet).await.unwrap();
+    assert_eq!(
+        round,
+        Round {
+            delivered: 1,
+            failed: 0,
+            withdrawn: 1
+        }
+    );
+    let (_, raw) = smtp.next().await;
+    let email = MessageParser::default().parse(&raw[..]).unwrap();
+    assert_eq!(
+        email.subject(),
+        Some("A reminder of your appointment – Dr Ada Lovelace")
+    );
+    let (_, _, event) = attached_event(&raw);
+    assert_eq!(event.get_uid(), Some(format!("{first}@medislot").as_str()));
+
+    // The cancel's own email goes out next; no reminder for the cancelled booking ever does.
+    let round = deliver_due(&app.state, &smtp.mailer).await.unwrap();
+    assert_eq!(round.delivered, 1, "the cancel's email");
+    let (_, raw) = smtp.next().await;
+    let (_, calendar, _) = attached_event(&raw);
+    assert_eq!(calendar.property_value("METHOD"), Some("CANCEL"));
+    smtp.nothing_more();
 }
 
 /// The oldest message of `channel`'s outbox, as the admin's API lists it.
@@ -357,6 +450,7 @@ async fn first_message(app: &TestApp, admin: &User, channel: &str) -> serde_json
 
 on_every_store!(
     each_change_emails_the_patient_one_calendar_event_across_book_reschedule_and_cancel,
+    a_booking_cancelled_after_its_reminder_was_claimed_gets_no_reminder,
     a_refused_email_is_sent_again_with_the_same_message_id_and_webhooks_keep_their_own_state,
     a_confirmed_booking_gets_one_reminder_email_before_it_and_a_cancelled_one_none,
 );

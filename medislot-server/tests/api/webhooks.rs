@@ -59,7 +59,8 @@ async fn each_booking_event_reaches_the_webhook_signed_and_is_marked_delivered()
         round,
         Round {
             delivered: 1,
-            failed: 0
+            failed: 0,
+            withdrawn: 0
         }
     );
     let seen = receiver.seen.lock().unwrap().clone();
@@ -104,7 +105,8 @@ async fn a_refused_delivery_is_retried_after_its_backoff_with_the_same_id() {
         deliver_due(&app.state, &webhooks).await.unwrap(),
         Round {
             delivered: 0,
-            failed: 1
+            failed: 1,
+            withdrawn: 0
         }
     );
     let pending = app
@@ -130,7 +132,8 @@ async fn a_refused_delivery_is_retried_after_its_backoff_with_the_same_id() {
         deliver_due(&app.state, &webhooks).await.unwrap(),
         Round {
             delivered: 1,
-            failed: 0
+            failed: 0,
+            withdrawn: 0
         }
     );
     let seen = receiver.seen.lock().unwrap().clone();

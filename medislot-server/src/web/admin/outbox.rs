@@ -124,17 +124,14 @@ fn state_words(state: MessageState) -> (&'static str, &'static str) {
         MessageState::Pending => ("Waiting to be sent", "PENDING"),
         MessageState::Delivered => ("Sent", "CONFIRMED"),
         MessageState::Dead => ("Given up: retry it", "CANCELLED"),
+        MessageState::Withdrawn => ("Withdrawn: no longer true, never sent", "EXPIRED"),
     }
 }
 
 fn parse_state(value: &str) -> Option<MessageState> {
-    [
-        MessageState::Pending,
-        MessageState::Delivered,
-        MessageState::Dead,
-    ]
-    .into_iter()
-    .find(|state| state.as_str() == value)
+    MessageState::ALL
+        .into_iter()
+        .find(|state| state.as_str() == value)
 }
 
 async fn row(state: &AppState, message: &OutboxMessage, tz: Tz) -> MessageRow {
@@ -247,17 +244,13 @@ pub(crate) async fn outbox_page(req: &Request, Data(state): Data<&AppState>) -> 
                             label: channel_label(c),
                         })
                         .collect(),
-                    statuses: [
-                        MessageState::Pending,
-                        MessageState::Delivered,
-                        MessageState::Dead,
-                    ]
-                    .into_iter()
-                    .map(|s| StatusChoice {
-                        value: s.as_str(),
-                        label: state_words(s).0,
-                    })
-                    .collect(),
+                    statuses: MessageState::ALL
+                        .into_iter()
+                        .map(|s| StatusChoice {
+                            value: s.as_str(),
+                            label: state_words(s).0,
+                        })
+                        .collect(),
                     channel: channel.as_str(),
                     channel_label: channel_label(channel),
                     status: listed.status.clone(),
