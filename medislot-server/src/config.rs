@@ -279,6 +279,10 @@ pub struct Settings {
         global = true
     )]
     pub webhook_secret: Option<String>,
+    /// Also trust the CA certificates in this PEM file for https webhooks (a clinic's own CA);
+    /// the Web PKI roots are always trusted.
+    #[arg(long, env = "MEDISLOT_WEBHOOK_CA_FILE", global = true)]
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// Email each booking event to its patient through this SMTP server:
     /// `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required`, or plain
     /// `smtp://host:25`. Needs --mail-from.
@@ -357,7 +361,14 @@ impl Settings {
             .collect();
         match (urls.is_empty(), self.webhook_secret.as_deref()) {
             (true, _) => Ok(None),
-            (false, Some(secret)) => crate::delivery::Webhooks::new(&urls, secret).map(Some),
+            (false, Some(secret)) => {
+                let ca_pem = match &self.webhook_ca_file {
+                    Some(path) => std::fs::read(path)
+                        .map_err(|e| format!("--webhook-ca-file {}: {e}", path.display()))?,
+                    None => Vec::new(),
+                };
+                crate::delivery::Webhooks::trusting(&urls, secret, &ca_pem).map(Some)
+            }
             (false, None) => Err(
                 "--webhook-url needs --webhook-secret (MEDISLOT_WEBHOOK_SECRET) to sign with"
                     .to_owned(),

@@ -2,19 +2,25 @@
 //! the Standard Webhooks specification (<https://www.standardwebhooks.com>): the headers
 //! `webhook-id` (the message id, stable across retries, so a receiver drops duplicates),
 //! `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` then the base64
-//! HMAC-SHA256 of `{id}.{timestamp}.{body}` under the shared secret).
+//! HMAC-SHA256 of `{id}.{timestamp}.{body}` under the shared secret). Receivers are reached
+//! over `https://` (certificates checked against the Web PKI roots, plus a clinic's own CA when
+//! one is given) or plain `http://`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use medislot_core::OutboxMessage;
 use poem::http::{Request, Uri};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use sha2::Sha256;
 
 /// How long one delivery may take before it counts as failed.
@@ -25,7 +31,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Webhooks {
     urls: Vec<Uri>,
     secret: Vec<u8>,
-    client: Client<HttpConnector, Full<bytes::Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -38,13 +44,22 @@ impl std::fmt::Debug for Webhooks {
 }
 
 impl Webhooks {
-    /// Webhooks to `urls` (plain `http://`; put a TLS-terminating proxy in front of an `https`
-    /// receiver), signed with `secret`: `whsec_` followed by base64, as Standard Webhooks
-    /// libraries generate it, or at least 24 bytes of any other text used as it is.
+    /// Webhooks to `urls` (`https://` or `http://`), signed with `secret`: `whsec_` followed by
+    /// base64, as Standard Webhooks libraries generate it, or at least 24 bytes of any other
+    /// text used as it is. An `https` receiver's certificate must chain to a Web PKI root.
     ///
     /// # Errors
     /// A message naming the URL or the secret when one is unusable.
     pub fn new(urls: &[String], secret: &str) -> Result<Self, String> {
+        Self::trusting(urls, secret, &[])
+    }
+
+    /// [`new`](Self::new), also trusting the CA certificates in `ca_pem` (PEM, one or more):
+    /// a clinic's own CA for receivers on its network.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and a message when `ca_pem` holds no usable certificate.
+    pub fn trusting(urls: &[String], secret: &str, ca_pem: &[u8]) -> Result<Self, String> {
         let urls = urls
             .iter()
             .map(|url| {
@@ -53,10 +68,9 @@ impl Webhooks {
                     .parse()
                     .map_err(|e| format!("webhook URL {url:?}: {e}"))?;
                 match (uri.scheme_str(), uri.host()) {
-                    (Some("http"), Some(_)) => Ok(uri),
+                    (Some("http" | "https"), Some(_)) => Ok(uri),
                     _ => Err(format!(
-                        "webhook URL {url:?}: only http://host/... is supported; put a \
-                         TLS-terminating proxy in front of an https receiver"
+                        "webhook URL {url:?}: must be https://host/... or http://host/..."
                     )),
                 }
             })
@@ -70,12 +84,10 @@ impl Webhooks {
         if secret.len() < 24 {
             return Err("webhook secret: at least 24 bytes".to_owned());
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(TIMEOUT));
         Ok(Self {
             urls,
             secret,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: client(ca_pem)?,
         })
     }
 
@@ -109,6 +121,44 @@ impl Webhooks {
     }
 }
 
+/// An HTTP client for `http` and `https` that trusts the Web PKI roots and the CA
+/// certificates in `ca_pem` (empty for none).
+fn client(
+    ca_pem: &[u8],
+) -> Result<Client<HttpsConnector<HttpConnector>, Full<bytes::Bytes>>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if !ca_pem.is_empty() {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|e| format!("webhook CA file: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("webhook CA file: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("webhook CA file: no PEM certificate in it".to_owned());
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("webhook TLS: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(TIMEOUT));
+    http.enforce_http(false);
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
 /// The `webhook-signature` value for a message: `v1,` and the base64 HMAC-SHA256 of
 /// `{id}.{timestamp}.{body}`.
 pub fn sign(secret: &[u8], id: &str, timestamp: i64, body: &str) -> String {
@@ -139,8 +189,12 @@ mod tests {
     fn unusable_urls_and_short_secrets_are_refused_by_name() {
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         assert!(Webhooks::new(&["http://127.0.0.1:9/hook".into()], secret).is_ok());
-        let https = Webhooks::new(&["https://example.com/hook".into()], secret).unwrap_err();
-        assert!(https.contains("https://example.com/hook"), "{https}");
+        assert!(Webhooks::new(&["https://example.com/hook".into()], secret).is_ok());
+        let ftp = Webhooks::new(&["ftp://example.com/hook".into()], secret).unwrap_err();
+        assert!(ftp.contains("ftp://example.com/hook"), "{ftp}");
+        let no_ca =
+            Webhooks::trusting(&["https://example.com/".into()], secret, b"not a pem").unwrap_err();
+        assert!(no_ca.contains("webhook CA file"), "{no_ca}");
         let short = Webhooks::new(&["http://127.0.0.1:9/".into()], "tooshort").unwrap_err();
         assert!(short.contains("24 bytes"), "{short}");
         let bad = Webhooks::new(&["http://127.0.0.1:9/".into()], "whsec_!!").unwrap_err();
