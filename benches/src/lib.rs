@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod growth;
 mod http;
 mod invariant;
 mod options;
@@ -38,6 +39,7 @@ use medislot_core::{
     BookingEngine, DoctorId, MemoryStore, NewDoctor, TimeRange, MAX_SLOTS_PER_PUBLISH,
 };
 
+pub use growth::{GrowthOp, GrowthReport, GrowthRow, DOCTORS};
 pub use invariant::Invariant;
 pub use options::{Options, Scenario, StoreKind, Strategy};
 pub use report::{PhaseReport, Ratio, Report};
@@ -70,9 +72,20 @@ pub enum BenchError {
     /// The in-process server could not be started or set up.
     #[error("http: {0}")]
     Http(String),
+    /// The options ask for something this run cannot do.
+    #[error("options: {0}")]
+    Usage(&'static str),
     /// Encoding the results failed.
     #[error("encoding results: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// Runs the growth table that `options.preload_slots` asks for (see [`GrowthReport`]).
+///
+/// # Errors
+/// [`BenchError`] when a store cannot be created or filled, or on the memory store.
+pub async fn growth(options: &Options) -> Result<GrowthReport, BenchError> {
+    growth::run(options).await
 }
 
 /// Runs the benchmark that `options` describe and returns its report.

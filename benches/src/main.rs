@@ -26,6 +26,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if !options.preload_slots.is_empty() {
+        return growth(&runtime, &options);
+    }
     let report = match runtime.block_on(medislot_benches::run(&options)) {
         Ok(report) => report,
         Err(e) => {
@@ -49,6 +52,38 @@ fn main() -> ExitCode {
         tracing::error!("INVARIANT VIOLATED: a slot was booked twice or a success was lost");
         ExitCode::from(2)
     }
+}
+
+/// The growth table: printed, and written as Markdown and JSON beside the rush's results.
+fn growth(runtime: &tokio::runtime::Runtime, options: &Options) -> ExitCode {
+    let report = match runtime.block_on(medislot_benches::growth(options)) {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!(error = %e, "the growth table could not be measured");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.table());
+    if !options.no_files {
+        let dir = options.out_dir.clone().unwrap_or_else(default_out_dir);
+        let stem = format!(
+            "{}-growth-{:?}",
+            report.started_at.format("%Y%m%dT%H%M%SZ"),
+            report.store
+        )
+        .to_lowercase();
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join(format!("{stem}.md")), report.table()))
+            .and_then(|()| {
+                let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+                std::fs::write(dir.join(format!("{stem}.json")), json)
+            });
+        match written {
+            Ok(()) => tracing::info!(dir = %dir.display(), stem, "growth table written"),
+            Err(e) => tracing::error!(error = %e, "could not write the growth table"),
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `$CARGO_TARGET_DIR/bench-results`, or the workspace's `target/bench-results`.

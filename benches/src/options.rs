@@ -133,6 +133,17 @@ pub struct Options {
     #[arg(long)]
     pub slots: Option<usize>,
 
+    /// Instead of a rush, the growth table: for each of these sizes (comma separated, e.g.
+    /// `10000,100000,1000000`), a fresh store with that many slots over 20 doctors, bulk
+    /// inserted before anything is measured; then booking, the listings, the availability
+    /// summary and next available, one at a time, with each median's ratio to the first size's.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub preload_slots: Vec<usize>,
+
+    /// Timed runs of each operation per size in the growth table.
+    #[arg(long, default_value_t = 300)]
+    pub samples: usize,
+
     /// Where the JSON and Markdown results go; defaults to `target/bench-results/`.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,

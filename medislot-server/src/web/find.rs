@@ -105,6 +105,8 @@ struct SlotsPage {
     moving: Option<Uuid>,
     /// The join form of the waitlist, for these filters.
     join_waitlist: String,
+    /// The week view's query for these filters (the date's week).
+    week_query: String,
 }
 
 /// `GET /slots`: bookable slots, filtered by specialization, doctor and date.
@@ -284,6 +286,12 @@ async fn list(
                 &filters.date,
                 &filters.tz,
             ),
+            week_query: query_string(&[
+                ("specialization", &filters.specialization),
+                ("doctor", &filters.doctor),
+                ("tz", &filters.tz),
+                ("week", &filters.date),
+            ]),
         },
     )
 }

@@ -14,10 +14,10 @@
 //!
 //! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `zone` (picking
 //! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and
-//! hold), `bookings` (a patient's bookings, confirm, cancel), `reschedule` (move a booking:
+//! hold), `week` (a week of free times, jump to the next available day), `bookings` (a patient's bookings, confirm, cancel), `reschedule` (move a booking:
 //! the finder's reschedule mode and its confirmation), `waitlist` (joining from the finder,
 //! My waitlist with its offers), `admin` (dashboard, doctors, a day of slots, a doctor's
-//! waitlist, all bookings, the outbox), `assets` (the
+//! week calendar, a doctor's waitlist, all bookings, the outbox), `assets` (the
 //! embedded CSS and JS).
 
 mod account;
@@ -31,6 +31,7 @@ mod reschedule;
 mod same_origin;
 pub(crate) mod time;
 mod waitlist;
+mod week;
 mod zone;
 mod zone_names;
 
@@ -72,6 +73,8 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
                 .post(profile::sign_out_everywhere.around(lift_csrf_field)),
         )
         .at("/slots", get(find::slots_page))
+        .at("/week", get(week::week_page))
+        .at("/week/next", get(week::jump))
         .at(
             "/slots/:id/book",
             get(find::take_address).post(find::book.around(lift_csrf_field)),
@@ -133,6 +136,7 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
             get(admin::withdraw_slot_address).post(admin::withdraw_slot.around(lift_csrf_field)),
         )
         .at("/admin/doctors/:id/waitlist", get(admin::doctor_waitlist))
+        .at("/admin/doctors/:id/calendar", get(admin::doctor_calendar))
         .at("/admin/bookings", get(admin::all_bookings))
         .at("/admin/outbox", get(admin::outbox_page))
         .at(

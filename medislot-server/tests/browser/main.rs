@@ -40,6 +40,7 @@ mod reschedule;
 mod review;
 mod visit;
 mod waitlist;
+mod week;
 
 on_each_store!(
     a_patient_signs_up_and_books_a_slot_and_sees_the_confirmation,

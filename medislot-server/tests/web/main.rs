@@ -13,6 +13,7 @@ use poem::Response;
 mod outbox;
 mod profile;
 mod waitlist;
+mod week;
 
 const ADMIN_EMAIL: &str = "admin@clinic.example";
 const PASSWORD: &str = "a-long-password";
@@ -1025,6 +1026,7 @@ async fn each_page_with_its_css_and_js_stays_within_its_size_budget() {
     let js = web.get("/assets/app.js", "").await.body.len();
     for (path, cookie, budget) in [
         ("/slots", &patient, 40_000),
+        ("/week", &patient, 40_000),
         ("/bookings", &patient, 30_000),
         // These three list every time zone (about 420 names).
         ("/admin/doctors", &admin, 50_000),

@@ -21,6 +21,7 @@ use crate::web::bookings::BookingRow;
 use crate::web::page::{self, respond, Layout, PageError};
 
 mod bookings;
+mod calendar;
 mod doctors;
 mod outbox;
 mod profile;
@@ -28,6 +29,7 @@ mod slots;
 mod waitlist;
 
 pub(crate) use bookings::all_bookings;
+pub(crate) use calendar::doctor_calendar;
 pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
 pub(crate) use outbox::{outbox_page, retry_address, retry_message};
 pub(crate) use profile::{update_profile, update_profile_address};
