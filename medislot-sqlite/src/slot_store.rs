@@ -107,7 +107,10 @@ fn list_slots_sql(query: &SlotQuery, now: DateTime<Utc>) -> QueryBuilder<'static
         " FROM slots s"
     ));
     if let Some(specialization) = &query.specialization {
-        sql.push(" JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
+        // CROSS JOIN: SQLite keeps the tables in the order written, so slots stay the outer
+        // loop, walked in listing order; with `ANALYZE` statistics it would otherwise start
+        // from the specialization's few doctors and sort all their slots.
+        sql.push(" CROSS JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
             .push_bind(specialization.trim().to_owned())
             .push(" COLLATE NOCASE");
     }
@@ -174,7 +177,10 @@ fn count_free_sql(
     }
     sql.push(" END AS day, count(*) AS free, min(s.starts_at) AS first FROM slots s");
     if let Some(specialization) = &filter.specialization {
-        sql.push(" JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
+        // CROSS JOIN: SQLite keeps the tables in the order written, so slots stay the outer
+        // loop, walked in listing order; with `ANALYZE` statistics it would otherwise start
+        // from the specialization's few doctors and sort all their slots.
+        sql.push(" CROSS JOIN doctors d ON d.id = s.doctor_id AND d.specialization = ")
             .push_bind(specialization.trim().to_owned())
             .push(" COLLATE NOCASE");
     }
@@ -524,6 +530,69 @@ mod tests {
                 );
                 assert!(!step.contains("TEMP B-TREE"), "{sql}\n{steps:#?}");
             }
+        }
+    }
+
+    /// With statistics from `ANALYZE` on a clinic's worth of slots (20 doctors, 20,000 slots),
+    /// the free slots of a specialization are still read along `slots_live_by_start` and stop
+    /// after a page. Left to its statistics, SQLite would start from the few doctors of the
+    /// specialization, read all their slots and sort them (30 ms against 0.8 ms at 100,000
+    /// slots): the `CROSS JOIN` keeps slots the outer loop.
+    #[tokio::test]
+    async fn a_specializations_free_slots_stay_a_walk_along_start_after_analyze() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(dir.path().join("a.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        let at = micros(now);
+        for statement in [
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19) \
+                 INSERT INTO doctors (id, name, specialization, timezone, created_at) \
+                 SELECT randomblob(16), 'Dr ' || i, 'Spec ' || (i % 4), 'UTC', {at} FROM n"
+            ),
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19999), \
+                   d(id, k) AS (SELECT id, row_number() OVER (ORDER BY name) - 1 FROM doctors) \
+                 INSERT INTO slots (id, doctor_id, starts_at, ends_at, created_at) \
+                 SELECT randomblob(16), d.id, {at} + (i / 20 + 1) * 1800000000, \
+                   {at} + (i / 20 + 2) * 1800000000, {at} FROM n JOIN d ON d.k = n.i % 20"
+            ),
+            "ANALYZE".to_owned(),
+        ] {
+            sqlx::query(&statement)
+                .execute(&store.writer)
+                .await
+                .unwrap();
+        }
+        for query in [
+            SlotQuery {
+                specialization: Some("Spec 1".into()),
+                available: Some(true),
+                limit: 50,
+                ..SlotQuery::default()
+            },
+            SlotQuery {
+                specialization: Some("Spec 1".into()),
+                available: Some(true),
+                from: Some(now),
+                to: Some(now + Duration::weeks(8)),
+                limit: 1,
+                ..SlotQuery::default()
+            },
+        ] {
+            let sql = list_slots_sql(&query, now).sql().to_owned();
+            let steps = store.query_plan(&sql).await;
+            assert!(
+                steps.iter().any(|s| s.contains("slots_live_by_start")),
+                "{sql}\n{steps:#?}"
+            );
+            assert!(
+                steps.iter().all(|s| !s.contains("TEMP B-TREE")),
+                "{sql}\n{steps:#?}"
+            );
         }
     }
 
