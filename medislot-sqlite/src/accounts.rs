@@ -243,9 +243,11 @@ impl AccountStore for SqliteStore {
     async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> Result<u32> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query(
-            "INSERT INTO attempt_counts AS c (key, window_start, attempts) VALUES (?1, ?2, 1) \
-             ON CONFLICT (key, window_start) DO UPDATE SET attempts = c.attempts + 1 \
-             RETURNING c.attempts",
+            // SQLite's RETURNING takes no table alias; in DO UPDATE a bare column is the stored
+            // row's.
+            "INSERT INTO attempt_counts (key, window_start, attempts) VALUES (?1, ?2, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET attempts = attempts + 1 \
+             RETURNING attempts",
         )
         .bind(key)
         .bind(micros(window))
