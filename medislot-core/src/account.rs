@@ -318,6 +318,24 @@ pub trait AccountStore: Send + Sync {
     /// # Errors
     /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
     async fn clear_login_failures(&self, id: AccountId) -> Result<()>;
+
+    /// Counts one attempt by `key` (a client address, for the sign-in rate limit) in the
+    /// fixed window that starts at `window`, and returns how many attempts that window has
+    /// counted, this one included. Every server instance on the store shares the count.
+    ///
+    /// Implementers must count atomically: `n` concurrent calls for one key and window return
+    /// `1..=n`, each number once. Keys and windows are independent of each other.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> Result<u32>;
+
+    /// Forgets the counts of windows that started before `before` (the sweeper's job).
+    /// Returns how many counts were forgotten.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 #[cfg(test)]

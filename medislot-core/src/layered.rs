@@ -59,6 +59,8 @@ pub enum Call {
     PruneRevokedSessions,
     RecordLoginFailure,
     ClearLoginFailures,
+    CountAttempt,
+    PruneAttempts,
 }
 
 impl Call {
@@ -78,6 +80,8 @@ impl Call {
                 | Call::PruneRevokedSessions
                 | Call::RecordLoginFailure
                 | Call::ClearLoginFailures
+                | Call::CountAttempt
+                | Call::PruneAttempts
         )
     }
 }
@@ -330,6 +334,16 @@ impl<S: AccountStore, L: Layer> AccountStore for Layered<S, L> {
             self.inner.clear_login_failures(id),
         )
         .await
+    }
+
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> Result<u32> {
+        let answer = self.inner.count_attempt(key, window);
+        self.around(Call::CountAttempt, answer).await
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.around(Call::PruneAttempts, self.inner.prune_attempts(before))
+            .await
     }
 }
 

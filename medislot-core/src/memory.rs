@@ -81,6 +81,8 @@ struct Accounts {
     by_email: HashMap<Email, AccountId>,
     /// Logged-out sessions, until they expire.
     revoked: HashMap<SessionId, RevokedSession>,
+    /// Attempts counted per key and window start (the sign-in rate limit).
+    attempts: HashMap<(String, DateTime<Utc>), u32>,
 }
 
 impl Accounts {
@@ -825,6 +827,23 @@ impl AccountStore for MemoryStore {
     async fn clear_login_failures(&self, id: AccountId) -> Result<()> {
         self.accounts.write().get_mut(id)?.login_throttle = LoginThrottle::default();
         Ok(())
+    }
+
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> Result<u32> {
+        let mut accounts = self.accounts.write();
+        let count = accounts
+            .attempts
+            .entry((key.to_owned(), window))
+            .or_insert(0);
+        *count = count.saturating_add(1);
+        Ok(*count)
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut accounts = self.accounts.write();
+        let count = accounts.attempts.len();
+        accounts.attempts.retain(|(_, window), _| *window >= before);
+        Ok((count - accounts.attempts.len()) as u64)
     }
 }
 

@@ -275,4 +275,33 @@ impl AccountStore for PgStore {
         })
         .await
     }
+
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> Result<u32> {
+        // One statement: the upsert takes the row's lock, so racing instances count in turn.
+        self.retrying("count_attempt", &no_rule, move || async move {
+            let mut sql =
+                Sql::new("INSERT INTO attempt_counts AS c (key, window_start, attempts) VALUES (");
+            sql.bind(Lit::Text(key))
+                .push(", ")
+                .bind(Lit::Ts(window))
+                .push(
+                    ", 1) ON CONFLICT (key, window_start) \
+                     DO UPDATE SET attempts = c.attempts + 1 RETURNING c.attempts",
+                );
+            let row = sql.fetch_optional(self).await?;
+            // An upsert with RETURNING always returns its row.
+            let attempts: i32 = row.map_or(Ok(1), |row| row.try_get(0))?;
+            Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.retrying("prune_attempts", &no_rule, move || async move {
+            let mut sql = Sql::new("DELETE FROM attempt_counts WHERE window_start < ");
+            sql.bind(Lit::Ts(before));
+            Ok(sql.execute(self).await?)
+        })
+        .await
+    }
 }

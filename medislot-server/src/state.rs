@@ -140,10 +140,18 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
-                accounts: stores.accounts,
+                accounts: stores.accounts.clone(),
                 sessions,
                 passwords: Passwords::owasp(),
-                auth_limiter: AuthRateLimiter::per_minute(config.auth_attempts_per_minute),
+                auth_limiter: if postgres.is_some() {
+                    // Several instances may share this database: one budget for all of them.
+                    AuthRateLimiter::shared(
+                        config.auth_attempts_per_minute,
+                        stores.accounts.clone(),
+                    )
+                } else {
+                    AuthRateLimiter::per_minute(config.auth_attempts_per_minute)
+                },
                 metrics: Metrics::new(),
                 config,
                 postgres,

@@ -36,5 +36,7 @@ pub async fn sweep(state: &AppState) {
         Ok(forgotten) => tracing::debug!(forgotten, "forgot logouts past their expiry"),
         Err(err) => tracing::warn!(error = %err, "pruning expired logouts failed"),
     }
-    state.auth_limiter().retain_recent();
+    if let Err(err) = state.auth_limiter().forget_past(state.engine().now()).await {
+        tracing::warn!(error = %err, "pruning past sign-in attempt counts failed");
+    }
 }

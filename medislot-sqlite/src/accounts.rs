@@ -240,6 +240,36 @@ impl AccountStore for SqliteStore {
         commit(tx, result).await
     }
 
+    async fn count_attempt(&self, key: &str, window: DateTime<Utc>) -> Result<u32> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            // SQLite's RETURNING takes no table alias; in DO UPDATE a bare column is the stored
+            // row's.
+            "INSERT INTO attempt_counts (key, window_start, attempts) VALUES (?1, ?2, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET attempts = attempts + 1 \
+             RETURNING attempts",
+        )
+        .bind(key)
+        .bind(micros(window))
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| row.try_get::<i64, _>(0))
+        .map(|attempts| u32::try_from(attempts).unwrap_or(u32::MAX))
+        .map_err(db);
+        commit(tx, result).await
+    }
+
+    async fn prune_attempts(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM attempt_counts WHERE window_start < ?1")
+            .bind(micros(before))
+            .execute(&mut *tx)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(db);
+        commit(tx, result).await
+    }
+
     async fn record_login_failure(
         &self,
         id: AccountId,

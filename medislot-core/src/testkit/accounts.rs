@@ -307,3 +307,37 @@ pub async fn login_failures_are_all_counted_and_cleared<S: AccountStore + 'stati
         Err(Error::AccountNotFound(_))
     ));
 }
+
+/// Attempts racing on one key and window are each counted once (the sign-in rate limit that
+/// several server instances share); other keys and windows count apart; old windows are
+/// pruned.
+pub async fn racing_attempts_are_each_counted_once_per_key_and_window<S: AccountStore + 'static>(
+    store: Arc<S>,
+) {
+    let window = now();
+    let key = "login:203.0.113.7";
+    let counts = race(16, |_| {
+        let store = Arc::clone(&store);
+        async move { store.count_attempt(key, window).await.unwrap() }
+    })
+    .await;
+    let mut counts = counts;
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=16).collect::<Vec<u32>>());
+
+    assert_eq!(
+        store
+            .count_attempt("login:198.51.100.1", window)
+            .await
+            .unwrap(),
+        1
+    );
+    let next = window + Duration::minutes(1);
+    assert_eq!(store.count_attempt(key, next).await.unwrap(), 1);
+    assert_eq!(store.count_attempt(key, window).await.unwrap(), 17);
+
+    assert_eq!(store.prune_attempts(window).await.unwrap(), 0);
+    assert_eq!(store.prune_attempts(next).await.unwrap(), 2);
+    assert_eq!(store.count_attempt(key, window).await.unwrap(), 1);
+    assert_eq!(store.count_attempt(key, next).await.unwrap(), 2);
+}

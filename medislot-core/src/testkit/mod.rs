@@ -149,6 +149,7 @@ macro_rules! slot_store_conformance {
             ending_sessions_raises_the_generation,
             revoked_sessions_are_seen_on_the_account_read_until_pruned,
             login_failures_are_all_counted_and_cleared,
+            racing_attempts_are_each_counted_once_per_key_and_window,
             // the edge of what stores hold
             text_with_control_characters_is_refused_before_the_store,
             instants_outside_the_representable_range_are_refused,

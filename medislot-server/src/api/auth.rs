@@ -226,7 +226,10 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError<{ BODY | CONFLICT | RATE_LIMITED | UNAVAILABLE }>> {
-        self.state.auth_limiter().check(req)?;
+        self.state
+            .auth_limiter()
+            .check(req, self.state.engine().now())
+            .await?;
         let JsonBody(body) = body;
         let account =
             accounts::register_patient(&self.state, &body.email, &body.password, &body.name)
@@ -246,7 +249,10 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<LoginRequest>,
     ) -> Result<LoginResponse, ApiError<{ BODY | UNAUTHORIZED | RATE_LIMITED | UNAVAILABLE }>> {
-        self.state.auth_limiter().check(req)?;
+        self.state
+            .auth_limiter()
+            .check(req, self.state.engine().now())
+            .await?;
         let JsonBody(body) = body;
         let account = accounts::authenticate(&self.state, &body.email, &body.password).await?;
         let session =

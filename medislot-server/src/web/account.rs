@@ -116,7 +116,7 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                     },
                 )
             };
-            if let Err(problem) = state.auth_limiter().check(req) {
+            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
                 let mut errors = Errors::default();
                 errors.form = Some(
                     "Too many attempts from this device. Wait a minute and try again.".to_owned(),
@@ -244,7 +244,7 @@ pub(crate) async fn signin(req: &Request, Data(state): Data<&AppState>, body: Ve
                     },
                 )
             };
-            if let Err(problem) = state.auth_limiter().check(req) {
+            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
                 return refused(
                     problem.status(),
                     "Too many attempts from this device. Wait a minute and try again.",

@@ -102,10 +102,20 @@ pub(crate) fn free_port() -> u16 {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
+    /// The status line and headers, as received.
+    pub(crate) head: String,
     pub(crate) body: String,
 }
 
 impl Reply {
+    /// The value of header `name` (case-insensitive), when the answer has it.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
     /// The body as JSON.
     pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
@@ -156,6 +166,7 @@ pub(crate) fn request_with_headers(
     let status = head.split(' ').nth(1)?.parse().ok()?;
     Some(Reply {
         status,
+        head: head.to_owned(),
         body: body.to_owned(),
     })
 }
