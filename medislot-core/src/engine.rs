@@ -311,6 +311,7 @@ impl BookingEngine {
                 slots_within: None,
                 occupants_after: Some(now),
                 waiting_within: None,
+                hours: false,
             }),
             ..Claim::default()
         };
@@ -339,6 +340,7 @@ impl BookingEngine {
                 slots_within: None,
                 occupants_after: None,
                 waiting_within: None,
+                hours: false,
             }),
             ..Claim::default()
         };
@@ -439,6 +441,7 @@ impl BookingEngine {
                 slots_within: span(&slots),
                 occupants_after: None,
                 waiting_within: span(&slots),
+                hours: false,
             }),
             ..Claim::default()
         };

@@ -79,6 +79,7 @@ impl BookingEngine {
                 slots_within: Some(window),
                 occupants_after: None,
                 waiting_within: Some(window),
+                hours: false,
             }),
             ..Claim::default()
         };

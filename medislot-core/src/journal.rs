@@ -81,6 +81,10 @@ pub enum EntryKind {
     /// A doctor's profile was replaced.
     #[serde(rename = "doctor.profile_updated")]
     DoctorProfileUpdated,
+    /// A doctor's working hours were saved (the slots it created and withdrew have their own
+    /// entries).
+    #[serde(rename = "doctor.hours_updated")]
+    DoctorHoursUpdated,
     /// A doctor was deleted (their live slots withdrawn with them).
     #[serde(rename = "doctor.deleted")]
     DoctorDeleted,
@@ -140,9 +144,10 @@ pub enum EntryKind {
 
 impl EntryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntryKind; 19] = [
+    pub const ALL: [EntryKind; 20] = [
         EntryKind::DoctorCreated,
         EntryKind::DoctorProfileUpdated,
+        EntryKind::DoctorHoursUpdated,
         EntryKind::DoctorDeleted,
         EntryKind::SlotPublished,
         EntryKind::SlotWithdrawn,
@@ -167,6 +172,7 @@ impl EntryKind {
         match self {
             EntryKind::DoctorCreated => "doctor.created",
             EntryKind::DoctorProfileUpdated => "doctor.profile_updated",
+            EntryKind::DoctorHoursUpdated => "doctor.hours_updated",
             EntryKind::DoctorDeleted => "doctor.deleted",
             EntryKind::SlotPublished => "slot.published",
             EntryKind::SlotWithdrawn => "slot.withdrawn",
@@ -205,6 +211,7 @@ impl EntryKind {
             | EntryKind::BookingRescheduled => true,
             EntryKind::DoctorCreated
             | EntryKind::DoctorProfileUpdated
+            | EntryKind::DoctorHoursUpdated
             | EntryKind::DoctorDeleted
             | EntryKind::SlotPublished
             | EntryKind::SlotWithdrawn
@@ -349,6 +356,12 @@ pub fn record(
         entries.push(JournalEntry {
             doctor_id: Some(change.doctor),
             ..entry(EntryKind::DoctorProfileUpdated, actor)
+        });
+    }
+    if let Some(change) = &changes.hours {
+        entries.push(JournalEntry {
+            doctor_id: Some(change.doctor),
+            ..entry(EntryKind::DoctorHoursUpdated, actor)
         });
     }
     for slot in &changes.new_slots {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::account::{Account, AccountProfile, AccountStore, Email, Role};
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
+use crate::doctor_hours::DoctorHours;
 use crate::error::{Error, Result};
 use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
@@ -34,6 +35,7 @@ use crate::waitlist::{WaitlistEntry, WaitlistQuery};
 pub enum Call {
     Mutate,
     Doctor,
+    DoctorHours,
     ListDoctors,
     Slot,
     ListSlots,
@@ -166,6 +168,11 @@ impl<S: SlotStore, L: Layer> SlotStore for Layered<S, L> {
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {
         self.around(Call::Doctor, self.inner.doctor(id)).await
+    }
+
+    async fn doctor_hours(&self, id: DoctorId) -> Result<Option<DoctorHours>> {
+        self.around(Call::DoctorHours, self.inner.doctor_hours(id))
+            .await
     }
 
     async fn list_doctors(&self, filter: &DoctorFilter) -> Result<Vec<Doctor>> {

@@ -45,6 +45,7 @@ mod booking;
 mod clock;
 mod decisions;
 mod doctor;
+pub mod doctor_hours;
 mod doctor_profile;
 mod engine;
 mod error;
@@ -81,6 +82,7 @@ pub use booking::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use doctor::{parse_timezone, Doctor, DoctorCursor, DoctorFilter, NewDoctor, MAX_NAME_CHARS};
+pub use doctor_hours::{DoctorHours, HoursOutcome, DEFAULT_HORIZON_WEEKS, MAX_HORIZON_WEEKS};
 pub use doctor_profile::{
     DoctorProfile, MAX_BIO_CHARS, MAX_LANGUAGES, MAX_LANGUAGE_CHARS, MAX_LOCATION_CHARS,
 };
@@ -109,7 +111,8 @@ pub use session::{
 pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;
 pub use unit_of_work::{
-    Changes, Claim, Decide, Decision, DoctorClaim, Locked, ProfileChange, StateChange, LAPSED_BATCH,
+    Changes, Claim, Decide, Decision, DoctorClaim, HoursChange, Locked, ProfileChange, StateChange,
+    LAPSED_BATCH,
 };
 pub use waitlist::{
     EntryChange, EntryState, EntryStatus, NewEntry, TimeOfDay, WaitlistEntry, WaitlistQuery,

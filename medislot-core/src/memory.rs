@@ -16,6 +16,7 @@ use crate::booking::{
     Booking, BookingCursor, BookingOrder, BookingQuery, BookingView, IdempotencyKey,
 };
 use crate::doctor::{Doctor, DoctorFilter};
+use crate::doctor_hours::DoctorHours;
 use crate::error::{Error, Result};
 use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
@@ -40,6 +41,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     doctors: HashMap<DoctorId, DoctorRecord>,
+    /// Each doctor's saved working hours.
+    hours: HashMap<DoctorId, DoctorHours>,
     slots: HashMap<SlotId, SlotRecord>,
     /// Live slots in listing order.
     slots_by_start: BTreeSet<(DateTime<Utc>, SlotId)>,
@@ -148,6 +151,9 @@ impl State {
                 .get(&doctor.id)
                 .filter(|r| !r.deleted)
                 .map(|r| r.doctor.clone());
+            if doctor.hours && locked.doctor.is_some() {
+                locked.doctor_hours = self.hours.get(&doctor.id).cloned();
+            }
             let calendar = self.doctor_slots.get(&doctor.id);
             if let (Some(range), Some(calendar)) = (doctor.slots_within, calendar) {
                 // Live slots of one doctor never overlap, so their ends grow with their starts:
@@ -273,6 +279,9 @@ impl State {
             if let Some(record) = self.doctors.get_mut(&change.doctor) {
                 record.doctor.profile = change.profile.clone();
             }
+        }
+        if let Some(change) = &changes.hours {
+            self.hours.insert(change.doctor, change.hours.clone());
         }
         for slot in &changes.new_slots {
             let key = (slot.range.starts_at(), slot.id);
@@ -400,6 +409,12 @@ impl SlotStore for MemoryStore {
         let decision = decide(&locked)?;
         state.write(&decision.changes);
         Ok(decision)
+    }
+
+    async fn doctor_hours(&self, id: DoctorId) -> Result<Option<DoctorHours>> {
+        let state = self.state.read();
+        let live = state.doctors.get(&id).is_some_and(|r| !r.deleted);
+        Ok(state.hours.get(&id).filter(|_| live).cloned())
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {

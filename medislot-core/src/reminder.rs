@@ -86,6 +86,7 @@ fn confirms(entry: &JournalEntry) -> bool {
         | EntryKind::BookingCreatedByReschedule => true,
         EntryKind::DoctorCreated
         | EntryKind::DoctorProfileUpdated
+        | EntryKind::DoctorHoursUpdated
         | EntryKind::DoctorDeleted
         | EntryKind::SlotPublished
         | EntryKind::SlotWithdrawn

@@ -65,6 +65,19 @@ impl WallInterval {
     }
 }
 
+fn check_slot_length(slot_length: Duration) -> Result<()> {
+    let minutes = slot_length.num_minutes();
+    if Duration::minutes(minutes) != slot_length
+        || !(MIN_SLOT_MINUTES..=MAX_SLOT_MINUTES).contains(&minutes)
+    {
+        return Err(Error::validation(
+            "slot_length",
+            "must be a whole number of minutes from 5 to 720",
+        ));
+    }
+    Ok(())
+}
+
 fn whole_minute(field: &'static str, time: NaiveTime) -> Result<()> {
     if time.with_second(0).and_then(|t| t.with_nanosecond(0)) == Some(time) {
         Ok(())
@@ -102,15 +115,7 @@ impl WorkingHours {
         valid_from: NaiveDate,
         valid_until: Option<NaiveDate>,
     ) -> Result<Self> {
-        let minutes = slot_length.num_minutes();
-        if Duration::minutes(minutes) != slot_length
-            || !(MIN_SLOT_MINUTES..=MAX_SLOT_MINUTES).contains(&minutes)
-        {
-            return Err(Error::validation(
-                "slot_length",
-                "must be a whole number of minutes from 5 to 720",
-            ));
-        }
+        check_slot_length(slot_length)?;
         let gap_minutes = gap.num_minutes();
         if Duration::minutes(gap_minutes) != gap || !(0..=24 * 60).contains(&gap_minutes) {
             return Err(Error::validation(
@@ -197,7 +202,26 @@ pub enum Exception {
 }
 
 impl Exception {
-    fn date(&self) -> NaiveDate {
+    /// Extra hours on `date`: slots of `slot_length` within `interval`.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] on `slot_length` unless it is a whole number of minutes from
+    /// [`MIN_SLOT_MINUTES`] to [`MAX_SLOT_MINUTES`].
+    pub fn extra_hours(
+        date: NaiveDate,
+        interval: WallInterval,
+        slot_length: Duration,
+    ) -> Result<Self> {
+        check_slot_length(slot_length)?;
+        Ok(Exception::ExtraHours {
+            date,
+            interval,
+            slot_length,
+        })
+    }
+
+    /// The day the exception applies to.
+    pub fn date(&self) -> NaiveDate {
         match self {
             Exception::DayOff(date)
             | Exception::TimeOff { date, .. }

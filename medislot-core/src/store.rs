@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::booking::{BookingCursor, BookingQuery, BookingView};
 use crate::doctor::{Doctor, DoctorFilter};
+use crate::doctor_hours::DoctorHours;
 use crate::error::Result;
 use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
@@ -52,7 +53,7 @@ pub trait SlotStore: Send + Sync {
     ///    process-wide write lock: whatever the store has).
     /// 2. **Read**, after the last lock is granted, everything `claim` asks for into a
     ///    [`Locked`](crate::Locked), field by field as each field's docs say: the doctor unless
-    ///    deleted, the slot unless withdrawn, the slot's occupying booking, the booking and its
+    ///    deleted (and its stored hours when asked), the slot unless withdrawn, the slot's occupying booking, the booking and its
     ///    slot, the replay candidate, the lapsed bookings. Reads made after the lock see every change
     ///    committed before it.
     /// 3. **Decide**: call `decide` with the reads. When it fails, roll back and return its error
@@ -85,6 +86,14 @@ pub trait SlotStore: Send + Sync {
     /// # Errors
     /// Only storage failures.
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>>;
+
+    /// The working hours last saved for this doctor ([`Changes::hours`](crate::Changes::hours)),
+    /// unless none were or the doctor does not exist or was deleted.
+    ///
+    /// # Errors
+    /// Storage failures; [`StoreError::Corrupt`](crate::StoreError::Corrupt) when the stored
+    /// document is not valid hours ([`DoctorHours::from_document`]).
+    async fn doctor_hours(&self, id: DoctorId) -> Result<Option<DoctorHours>>;
 
     /// Every doctor that is not deleted and passes `filter` ([`DoctorFilter::matches`], which
     /// includes coming after `filter.after`), ordered by name (byte order), then id; only the

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::booking::{Booking, BookingState, IdempotencyKey};
 use crate::doctor::Doctor;
+use crate::doctor_hours::DoctorHours;
 use crate::doctor_profile::DoctorProfile;
 use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
@@ -79,6 +80,8 @@ pub struct DoctorClaim {
     /// specialization whose window overlaps this range, in join order
     /// ([`Locked::doctor_waiting`]), locking them as [`Claim::waitlist`] does.
     pub waiting_within: Option<TimeRange>,
+    /// Also read the doctor's stored working hours ([`Locked::doctor_hours`]).
+    pub hours: bool,
 }
 
 /// What a store read for a [`Claim`], with the claim's locks held.
@@ -86,6 +89,8 @@ pub struct DoctorClaim {
 pub struct Locked {
     /// The claimed doctor, unless it does not exist or was deleted.
     pub doctor: Option<Doctor>,
+    /// With [`DoctorClaim::hours`]: the doctor's stored working hours, if any were saved.
+    pub doctor_hours: Option<DoctorHours>,
     /// The claimed doctor's live slots that overlap [`DoctorClaim::slots_within`].
     pub doctor_slots: Vec<Slot>,
     /// The occupying bookings of the claimed doctor's live slots ending after
@@ -121,7 +126,7 @@ pub struct Locked {
 
 /// The changes one mutation decided, to be written and committed as one atomic step.
 ///
-/// Stores write them in the order of the fields: new doctor, new profile, new slots, withdrawn slots, deleted
+/// Stores write them in the order of the fields: new doctor, new profile, new hours, new slots, withdrawn slots, deleted
 /// doctor, new states of existing bookings, new bookings, new waitlist entries, new states of
 /// waitlist entries, then the journal. (A lapsed occupant's new state is
 /// written before the booking that replaces it, so a "one occupying booking per slot" index
@@ -134,6 +139,8 @@ pub struct Changes {
     pub new_doctor: Option<Doctor>,
     /// A doctor's new profile, replacing the whole of the old one.
     pub profile: Option<ProfileChange>,
+    /// A doctor's new working hours, replacing the old ones (or the first ones).
+    pub hours: Option<HoursChange>,
     /// Slots to insert.
     pub new_slots: Vec<Slot>,
     /// Slots to withdraw (kept, marked withdrawn, no longer listed or bookable).
@@ -179,6 +186,7 @@ impl Changes {
             at,
             new_doctor: None,
             profile: None,
+            hours: None,
             new_slots: Vec::new(),
             withdrawn_slots: Vec::new(),
             deleted_doctor: None,
@@ -195,6 +203,7 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.new_doctor.is_none()
             && self.profile.is_none()
+            && self.hours.is_none()
             && self.new_slots.is_empty()
             && self.withdrawn_slots.is_empty()
             && self.deleted_doctor.is_none()
@@ -212,6 +221,15 @@ pub struct ProfileChange {
     pub doctor: DoctorId,
     /// The profile that replaces the old one.
     pub profile: DoctorProfile,
+}
+
+/// A doctor's new working hours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoursChange {
+    /// The doctor (locked by the mutation's [`Claim::doctor`]).
+    pub doctor: DoctorId,
+    /// The hours that replace the stored ones.
+    pub hours: DoctorHours,
 }
 
 /// A booking's new state.

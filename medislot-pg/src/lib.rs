@@ -123,6 +123,7 @@ mod accounts;
 mod bookings;
 mod catalog;
 mod error;
+mod hours;
 mod journal;
 mod options;
 mod prepared;

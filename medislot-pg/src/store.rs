@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingCursor, BookingId, BookingQuery, BookingView, Channel, Claim, Decide, Decision, Doctor,
-    DoctorFilter, DoctorId, EntryId, Error, FreeCount, FreeSlotFilter, JournalCursor, JournalEntry,
-    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor, SlotId, SlotQuery,
-    SlotStore, SlotView, StoreError, TimeRange, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
+    DoctorFilter, DoctorHours, DoctorId, EntryId, Error, FreeCount, FreeSlotFilter, JournalCursor,
+    JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, SlotCursor,
+    SlotId, SlotQuery, SlotStore, SlotView, StoreError, TimeRange, WaitlistEntry, WaitlistEntryId,
+    WaitlistQuery,
 };
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Connection as _, PgPool};
@@ -236,6 +237,10 @@ pub(crate) fn no_rule(_: &str) -> Option<Error> {
 impl SlotStore for PgStore {
     async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
         self.mutate_impl(claim, decide).await
+    }
+
+    async fn doctor_hours(&self, id: DoctorId) -> Result<Option<DoctorHours>> {
+        self.doctor_hours_impl(id).await
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {

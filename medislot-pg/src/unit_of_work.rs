@@ -24,12 +24,13 @@ use crate::prepared::Hot;
 use crate::rows::{self, BOOKING, DOCTOR, OCCUPYING, SLOT};
 use crate::script::{Lit, Results, Script, Stmt, Tx};
 use crate::store::{no_rule, PgStore};
-use crate::waitlist;
+use crate::{hours, waitlist};
 
 /// Where each part of a claim's reads is found in the first script's results.
 #[derive(Default)]
 struct ReadPlan {
     doctor: Option<Stmt>,
+    doctor_hours: Option<Stmt>,
     doctor_slots: Option<Stmt>,
     doctor_occupants: Option<Stmt>,
     slot: Option<Stmt>,
@@ -170,6 +171,9 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
         }
     }
     if let Some(doctor) = &claim.doctor {
+        if doctor.hours {
+            plan.doctor_hours = Some(hours::read(&mut script, doctor.id));
+        }
         if let Some(range) = doctor.waiting_within {
             plan.doctor_waiting = Some(waitlist::doctor_waiting(&mut script, doctor.id, range));
         }
@@ -247,8 +251,13 @@ fn read(plan: &ReadPlan, found: &Results) -> Result<Locked, sqlx::Error> {
         Some(row) if !row.try_get::<bool, _>("s_withdrawn")? => Some(rows::slot(row)?),
         _ => None,
     };
+    let doctor = first(plan.doctor).map(rows::doctor).transpose()?;
     Ok(Locked {
-        doctor: first(plan.doctor).map(rows::doctor).transpose()?,
+        doctor_hours: match doctor {
+            Some(_) => first(plan.doctor_hours).map(hours::decode).transpose()?,
+            None => None,
+        },
+        doctor,
         doctor_slots: all(plan.doctor_slots)
             .iter()
             .map(rows::slot)
@@ -320,6 +329,9 @@ fn write_script(changes: &Changes, prepared: bool) -> Script {
             .sql(" WHERE id = ")
             .uuid(change.doctor)
             .end();
+    }
+    if let Some(change) = &changes.hours {
+        hours::write(&mut script, change, at);
     }
     if !changes.new_slots.is_empty() {
         insert_slots(&mut script, &changes.new_slots);

@@ -234,6 +234,15 @@ pub struct Settings {
         global = true
     )]
     pub reminder_lead_minutes: u32,
+    /// How many weeks ahead slots are kept made from each doctor's saved working hours (the
+    /// rolling horizon, 1 to 52): saving hours makes them, and the sweeper rolls it forward.
+    #[arg(
+        long,
+        env = "MEDISLOT_HORIZON_WEEKS",
+        default_value_t = medislot_core::DEFAULT_HORIZON_WEEKS,
+        global = true
+    )]
+    pub horizon_weeks: u32,
     /// Seconds between sweeps that tidy expired holds and buffers.
     #[arg(
         long,
@@ -433,6 +442,7 @@ impl Settings {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            horizon_weeks: self.horizon_weeks,
             policy: Policy {
                 hold: Duration::minutes(i64::from(self.hold_minutes)),
                 buffer: Duration::minutes(i64::from(self.buffer_minutes)),
@@ -642,6 +652,16 @@ mod tests {
                 (policy.min_notice, policy.horizon),
                 (defaults.min_notice, defaults.horizon)
             );
+        }
+    }
+
+    #[test]
+    fn the_horizon_flag_sets_the_weeks_of_slots_kept_made() {
+        let cli = Cli::try_parse_from(["medislot-server", "--horizon-weeks", "3"]).unwrap();
+        assert_eq!(cli.settings.app_config().horizon_weeks, 3);
+        if std::env::var_os("MEDISLOT_HORIZON_WEEKS").is_none() {
+            let cli = Cli::try_parse_from(["medislot-server"]).unwrap();
+            assert_eq!(cli.settings.app_config().horizon_weeks, 8);
         }
     }
 

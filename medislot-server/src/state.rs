@@ -29,6 +29,9 @@ pub struct AppConfig {
     pub cors_origins: Vec<String>,
     /// Hold and buffer durations of the booking rules.
     pub policy: Policy,
+    /// How many weeks ahead slots are kept made from saved working hours (the rolling
+    /// horizon), 1 to [`medislot_core::MAX_HORIZON_WEEKS`].
+    pub horizon_weeks: u32,
     /// The origin browsers see the server at (`https://clinic.example`), which a form post's
     /// `Origin` must name; `None`: the request's own `Host`.
     pub public_origin: Option<String>,
@@ -51,6 +54,7 @@ impl std::fmt::Debug for AppConfig {
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("cors_origins", &self.cors_origins)
             .field("policy", &self.policy)
+            .field("horizon_weeks", &self.horizon_weeks)
             .field("public_origin", &self.public_origin)
             .field(
                 "metrics_token",
@@ -73,6 +77,7 @@ impl Default for AppConfig {
             body_limit_bytes: 64 * 1024,
             cors_origins: Vec::new(),
             policy: Policy::default(),
+            horizon_weeks: medislot_core::DEFAULT_HORIZON_WEEKS,
             public_origin: None,
             metrics_token: None,
             trusted_proxies: Vec::new(),
@@ -113,7 +118,8 @@ impl AppState {
     /// State over `stores` with the system clock.
     ///
     /// # Errors
-    /// A message when the configuration is unusable (a short session secret, a bad policy).
+    /// A message when the configuration is unusable (a short session secret, a bad policy, a
+    /// horizon outside 1 to 52 weeks).
     pub fn new(stores: Stores, config: AppConfig) -> Result<Self, String> {
         Self::with_clock(stores, config, Arc::new(SystemClock))
     }
@@ -127,6 +133,13 @@ impl AppState {
         config: AppConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
+        if !(1..=medislot_core::MAX_HORIZON_WEEKS).contains(&config.horizon_weeks) {
+            return Err(format!(
+                "horizon_weeks must be from 1 to {}, not {}",
+                medislot_core::MAX_HORIZON_WEEKS,
+                config.horizon_weeks
+            ));
+        }
         let postgres = stores.postgres;
         let engine = BookingEngine::new(stores.slots)
             .with_clock(clock)

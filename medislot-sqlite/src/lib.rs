@@ -96,6 +96,7 @@
 
 mod accounts;
 mod error;
+mod hours;
 mod journal;
 mod rows;
 mod slot_store;

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingCursor, BookingId, BookingOrder, BookingQuery, BookingStatus, BookingView, Channel,
-    Claim, Decide, Decision, Doctor, DoctorFilter, DoctorId, EntryId, FreeCount, FreeSlotFilter,
-    JournalCursor, JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle,
-    SlotCursor, SlotId, SlotQuery, SlotStatus, SlotStore, SlotView, StoreError, TimeRange,
-    WaitlistEntry, WaitlistEntryId, WaitlistQuery,
+    Claim, Decide, Decision, Doctor, DoctorFilter, DoctorHours, DoctorId, EntryId, FreeCount,
+    FreeSlotFilter, JournalCursor, JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page,
+    Result, Settle, SlotCursor, SlotId, SlotQuery, SlotStatus, SlotStore, SlotView, StoreError,
+    TimeRange, WaitlistEntry, WaitlistEntryId, WaitlistQuery,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite};
@@ -21,7 +21,7 @@ use crate::rows::{
     self, booking_columns, doctor_columns, micros, slot_columns, slot_with_occupant,
 };
 use crate::store::SqliteStore;
-use crate::{journal, unit_of_work};
+use crate::{hours, journal, unit_of_work};
 
 /// A booking with its slot and doctor under the `b_`, `s_` and `d_` aliases.
 macro_rules! booking_view {
@@ -267,6 +267,15 @@ fn list_bookings_sql(query: &BookingQuery, now: DateTime<Utc>) -> QueryBuilder<'
 impl SlotStore for SqliteStore {
     async fn mutate(&self, claim: &Claim, decide: &Decide<'_>) -> Result<Decision> {
         unit_of_work::mutate(self, claim, decide).await
+    }
+
+    async fn doctor_hours(&self, id: DoctorId) -> Result<Option<DoctorHours>> {
+        let row = sqlx::query(hours::HOURS)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(hours::decode).transpose()
     }
 
     async fn doctor(&self, id: DoctorId) -> Result<Option<Doctor>> {

@@ -22,7 +22,7 @@ use crate::rows::{
     StateColumns,
 };
 use crate::store::{commit, SqliteStore};
-use crate::waitlist;
+use crate::{hours, waitlist};
 
 /// The doctor `?1`'s live slots that overlap `[?2, ?3)`: those starting inside it, and the last
 /// one starting before it if that one reaches into it. Live slots of one doctor never overlap
@@ -193,6 +193,9 @@ async fn read_doctor(
     .await
     .map_err(db)?;
     locked.doctor = row.as_ref().map(rows::doctor).transpose()?;
+    if claim.hours && locked.doctor.is_some() {
+        locked.doctor_hours = hours::read(conn, claim.id).await?;
+    }
     if let Some(range) = claim.slots_within {
         let rows = sqlx::query(DOCTOR_SLOTS)
             .bind(claim.id.as_uuid())
@@ -278,6 +281,9 @@ async fn write(conn: &mut SqliteConnection, changes: &Changes) -> Result<()> {
             .execute(&mut *conn)
             .await
             .map_err(db)?;
+    }
+    if let Some(change) = &changes.hours {
+        hours::write(conn, change, at).await?;
     }
     for slot in &changes.new_slots {
         insert_slot(conn, slot).await?;
@@ -555,6 +561,7 @@ mod tests {
                 slots_within: Some(TimeRange::new(at(from), at(to)).unwrap()),
                 occupants_after: None,
                 waiting_within: None,
+                hours: false,
             }),
             ..Claim::default()
         };
@@ -652,6 +659,7 @@ mod tests {
                 slots_within: None,
                 occupants_after: None,
                 waiting_within: None,
+                hours: false,
             }),
             ..Claim::default()
         };

@@ -23,6 +23,7 @@ mod catalog;
 mod cutoffs;
 mod edge;
 mod finding;
+mod hours;
 mod journal;
 mod profiles;
 mod races;
@@ -39,6 +40,7 @@ pub use catalog::*;
 pub use cutoffs::*;
 pub use edge::*;
 pub use finding::*;
+pub use hours::*;
 pub use journal::*;
 pub use profiles::*;
 pub use races::*;
@@ -117,6 +119,10 @@ macro_rules! slot_store_conformance {
             working_hours_make_exact_slots_across_daylight_saving_time,
             generating_twice_creates_each_slot_once,
             racing_generations_create_each_slot_once,
+            // stored working hours
+            saved_hours_are_stored_replaced_and_read_back,
+            a_rule_change_never_withdraws_a_booked_slot,
+            extending_the_horizon_at_once_creates_each_slot_once,
             // the journal and the outbox
             a_bookings_whole_life_reads_as_its_history,
             a_reschedule_is_recorded_on_both_bookings_and_told_once,

@@ -25,72 +25,72 @@ pub(crate) struct HoursApi {
 
 /// A wall-clock interval of one day in the doctor's zone, in whole minutes.
 #[derive(Debug, Object)]
-struct Interval {
+pub(crate) struct Interval {
     /// Start, `HH:MM:SS` (inclusive).
-    from: NaiveTime,
+    pub(crate) from: NaiveTime,
     /// End, `HH:MM:SS` (exclusive), after `from` on the same day.
-    until: NaiveTime,
+    pub(crate) until: NaiveTime,
 }
 
 /// One rule of a doctor's working hours.
 #[derive(Debug, Object)]
-struct Hours {
+pub(crate) struct Hours {
     /// Monday's intervals.
     #[oai(validator(max_items = 8))]
-    monday: Option<Vec<Interval>>,
+    pub(crate) monday: Option<Vec<Interval>>,
     /// Tuesday's intervals.
     #[oai(validator(max_items = 8))]
-    tuesday: Option<Vec<Interval>>,
+    pub(crate) tuesday: Option<Vec<Interval>>,
     /// Wednesday's intervals.
     #[oai(validator(max_items = 8))]
-    wednesday: Option<Vec<Interval>>,
+    pub(crate) wednesday: Option<Vec<Interval>>,
     /// Thursday's intervals.
     #[oai(validator(max_items = 8))]
-    thursday: Option<Vec<Interval>>,
+    pub(crate) thursday: Option<Vec<Interval>>,
     /// Friday's intervals.
     #[oai(validator(max_items = 8))]
-    friday: Option<Vec<Interval>>,
+    pub(crate) friday: Option<Vec<Interval>>,
     /// Saturday's intervals.
     #[oai(validator(max_items = 8))]
-    saturday: Option<Vec<Interval>>,
+    pub(crate) saturday: Option<Vec<Interval>>,
     /// Sunday's intervals.
     #[oai(validator(max_items = 8))]
-    sunday: Option<Vec<Interval>>,
+    pub(crate) sunday: Option<Vec<Interval>>,
     /// How long each slot lasts, in minutes.
     #[oai(validator(minimum(value = "5"), maximum(value = "720")))]
-    slot_minutes: u32,
+    pub(crate) slot_minutes: u32,
     /// Minutes between one slot's end and the next one's start (0 when absent).
     #[oai(validator(maximum(value = "1440")))]
-    gap_minutes: Option<u32>,
+    pub(crate) gap_minutes: Option<u32>,
     /// The first date the rule applies to.
-    valid_from: NaiveDate,
+    pub(crate) valid_from: NaiveDate,
     /// The last date the rule applies to; open ended when absent.
-    valid_until: Option<NaiveDate>,
+    pub(crate) valid_until: Option<NaiveDate>,
 }
 
 /// Time off within one day.
 #[derive(Debug, Object)]
-struct TimeOff {
+pub(crate) struct TimeOff {
     /// The day.
-    date: NaiveDate,
+    pub(crate) date: NaiveDate,
     /// Start of the time off, in the doctor's wall-clock time.
-    from: NaiveTime,
+    pub(crate) from: NaiveTime,
     /// End of the time off.
-    until: NaiveTime,
+    pub(crate) until: NaiveTime,
 }
 
 /// Extra hours on one day, besides the rules'.
 #[derive(Debug, Object)]
-struct ExtraHours {
+pub(crate) struct ExtraHours {
     /// The day.
-    date: NaiveDate,
+    pub(crate) date: NaiveDate,
     /// Start, in the doctor's wall-clock time.
-    from: NaiveTime,
+    pub(crate) from: NaiveTime,
     /// End.
-    until: NaiveTime,
+    pub(crate) until: NaiveTime,
     /// How long each slot lasts, in minutes.
     #[oai(validator(minimum(value = "5"), maximum(value = "720")))]
-    slot_minutes: u32,
+    pub(crate) slot_minutes: u32,
 }
 
 /// Working hours and the days to make slots for.
@@ -162,11 +162,11 @@ struct GeneratedSlots {
 
 /// A time range, `[starts_at, ends_at)`.
 #[derive(Debug, Object)]
-struct Range {
+pub(crate) struct Range {
     /// Start (RFC 3339, UTC).
-    starts_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) starts_at: chrono::DateTime<chrono::Utc>,
     /// End.
-    ends_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) ends_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(ApiResponse)]
@@ -177,7 +177,11 @@ enum Generated {
 }
 
 /// A wall-clock interval from the body, its errors named by `at` (`hours[0].monday[1]`).
-fn interval(from: NaiveTime, until: NaiveTime, at: &str) -> Result<WallInterval, Problem> {
+pub(crate) fn interval(
+    from: NaiveTime,
+    until: NaiveTime,
+    at: &str,
+) -> Result<WallInterval, Problem> {
     WallInterval::new(from, until).map_err(|err| {
         let problem = Problem::from(err);
         let field = format!("{at}.{}", problem.field().unwrap_or("until"));
@@ -185,7 +189,7 @@ fn interval(from: NaiveTime, until: NaiveTime, at: &str) -> Result<WallInterval,
     })
 }
 
-fn working_hours(hours: &Hours, at: &str) -> Result<WorkingHours, Problem> {
+pub(crate) fn working_hours(hours: &Hours, at: &str) -> Result<WorkingHours, Problem> {
     let days = [
         ("monday", hours.monday.as_deref().unwrap_or_default()),
         ("tuesday", hours.tuesday.as_deref().unwrap_or_default()),

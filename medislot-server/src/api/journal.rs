@@ -42,7 +42,8 @@ pub(crate) struct AuditEntryOut {
     pub id: Uuid,
     /// When the change was committed.
     pub at: DateTime<Utc>,
-    /// What happened: `doctor.created`, `doctor.profile_updated`, `doctor.deleted`,
+    /// What happened: `doctor.created`, `doctor.profile_updated`, `doctor.hours_updated`,
+    /// `doctor.deleted`,
     /// `slot.published`, `slot.withdrawn`, `booking.booked`, `booking.held`,
     /// `booking.confirmed`, `booking.cancelled_by_patient`, `booking.cancelled_by_clinic`,
     /// `booking.buffer_ended`, `booking.hold_lapsed`, `booking.rescheduled`,

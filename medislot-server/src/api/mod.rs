@@ -13,6 +13,7 @@ mod journal;
 pub mod model;
 mod slots;
 mod waitlist;
+pub(crate) mod working_hours;
 
 pub use body::JsonBody;
 
@@ -44,6 +45,7 @@ pub(crate) type Api = (
     auth::AuthApi,
     doctors::DoctorsApi,
     hours::HoursApi,
+    working_hours::WorkingHoursApi,
     slots::SlotsApi,
     finding::FindingApi,
     bookings::BookingsApi,
@@ -62,6 +64,9 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
             state: state.clone(),
         },
         hours::HoursApi {
+            state: state.clone(),
+        },
+        working_hours::WorkingHoursApi {
             state: state.clone(),
         },
         slots::SlotsApi {

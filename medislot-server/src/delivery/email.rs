@@ -284,6 +284,7 @@ fn headline(kind: EntryKind) -> &'static str {
         }
         EntryKind::DoctorCreated
         | EntryKind::DoctorProfileUpdated
+        | EntryKind::DoctorHoursUpdated
         | EntryKind::DoctorDeleted
         | EntryKind::SlotPublished
         | EntryKind::SlotWithdrawn

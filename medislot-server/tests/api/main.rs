@@ -62,6 +62,7 @@ mod sessions;
 mod slots;
 mod waitlist;
 mod webhooks;
+mod working_hours;
 
 use std::sync::Arc;
 

@@ -1,0 +1,15 @@
+-- A doctor's working hours (weekly rules and exceptions), one JSON document per doctor.
+--
+-- A document, not a table per rule: the hours are always read and replaced whole (a save
+-- replaces every rule and exception at once, and generating slots needs all of them), never
+-- queried by part; the core validates the document when it reads it back
+-- (`DoctorHours::from_document`), as it validates a profile. Written only by a mutation that
+-- holds the doctor's lock (`Changes::hours`).
+CREATE TABLE doctor_hours (
+    doctor_id  BLOB    NOT NULL
+        CONSTRAINT doctor_hours_doctor_fk REFERENCES doctors (id) ON DELETE RESTRICT ON UPDATE RESTRICT,
+    document   TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    CONSTRAINT doctor_hours_pkey PRIMARY KEY (doctor_id),
+    CONSTRAINT doctor_hours_document_is_json CHECK (json_valid(document))
+) STRICT;
