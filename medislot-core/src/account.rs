@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, PatientId};
+use crate::journal::{Audit, JournalEntry};
+use crate::password_reset::{PasswordReset, Redeemed, Redemption};
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 
 /// A syntactically valid, lower-cased email address.
@@ -238,11 +240,38 @@ pub trait AccountStore: Send + Sync {
     /// [`Error::Store`] when the store fails.
     async fn search_accounts(&self, part: &str, limit: u32) -> Result<Vec<Account>>;
 
-    /// Changes an account's role.
+    /// Changes an account's role and, in the same transaction, appends the journal entry
+    /// [`journal::role_changed`](crate::journal::role_changed) makes from the role read under
+    /// the store's lock (none when the role stays the same).
     ///
     /// # Errors
     /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()>;
+    async fn set_role(&self, id: AccountId, role: Role, audit: &Audit) -> Result<()>;
+
+    /// Appends one journal entry about an account (a password reset request) and queues its
+    /// messages ([`Changes::queued`](crate::Changes::queued)), in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    async fn record_account_entry(&self, entry: &JournalEntry) -> Result<()>;
+
+    /// Stores a minted password reset token (its hash only).
+    ///
+    /// # Errors
+    /// Implementers must return [`Error::AccountNotFound`] when there is no such account.
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<()>;
+
+    /// Redeems a reset token, all in one transaction: reads the token under a lock, asks
+    /// [`password_reset::check`](crate::password_reset::check) (unknown, used or expired
+    /// tokens are refused), marks it and every other unused token of the account used, sets
+    /// the password hash, raises the session generation (ending every session, on every
+    /// instance) and appends the journal entry `check` returned. Of racing redeems of one
+    /// token exactly one succeeds.
+    ///
+    /// # Errors
+    /// Implementers must return [`Error::ResetTokenInvalid`] when the token is unknown, used
+    /// (also by a redeem that won a race) or expired, and change nothing then.
+    async fn redeem_password_reset(&self, redemption: &Redemption) -> Result<Redeemed>;
 
     /// Replaces an account's password hash and, in the same write, raises its session
     /// generation, so every session issued before ends (on every instance at once). Returns

@@ -121,6 +121,9 @@ pub enum Error {
     /// An account with this email already exists.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// A password reset token that is unknown, already used or expired.
+    #[error("the password reset link is unknown, used or expired")]
+    ResetTokenInvalid,
     /// An input value is not acceptable; `field` names it.
     #[error("{field}: {message}")]
     Validation {

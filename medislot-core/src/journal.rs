@@ -14,6 +14,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::account::Role;
 use crate::booking::{Booking, BookingState, BookingStatus, CancelledBy};
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId};
@@ -140,11 +141,22 @@ pub enum EntryKind {
     /// ([`crate::reminder`]).
     #[serde(rename = "booking.reminder")]
     BookingReminder,
+    /// An account's role changed; the entry names the account and both roles.
+    #[serde(rename = "account.role_changed")]
+    AccountRoleChanged,
+    /// Someone asked for a password reset email for the account the entry names. The entry
+    /// carries no token: the email deliverer mints one when it sends the email, so the outbox
+    /// never holds a usable secret.
+    #[serde(rename = "account.password_reset_requested")]
+    AccountPasswordResetRequested,
+    /// An account's password was set from a reset link; every session of it ended.
+    #[serde(rename = "account.password_reset")]
+    AccountPasswordReset,
 }
 
 impl EntryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntryKind; 20] = [
+    pub const ALL: [EntryKind; 23] = [
         EntryKind::DoctorCreated,
         EntryKind::DoctorProfileUpdated,
         EntryKind::DoctorHoursUpdated,
@@ -165,6 +177,9 @@ impl EntryKind {
         EntryKind::WaitlistOfferMade,
         EntryKind::WaitlistOfferLapsed,
         EntryKind::BookingReminder,
+        EntryKind::AccountRoleChanged,
+        EntryKind::AccountPasswordResetRequested,
+        EntryKind::AccountPasswordReset,
     ];
 
     /// The kind as stored and sent: `booking.booked`, `slot.published`, ...
@@ -190,6 +205,9 @@ impl EntryKind {
             EntryKind::WaitlistOfferMade => "waitlist.offer_made",
             EntryKind::WaitlistOfferLapsed => "waitlist.offer_lapsed",
             EntryKind::BookingReminder => "booking.reminder",
+            EntryKind::AccountRoleChanged => "account.role_changed",
+            EntryKind::AccountPasswordResetRequested => "account.password_reset_requested",
+            EntryKind::AccountPasswordReset => "account.password_reset",
         }
     }
 
@@ -208,8 +226,11 @@ impl EntryKind {
             | EntryKind::BookingCancelledByClinic
             | EntryKind::BookingBufferEnded
             | EntryKind::BookingHoldLapsed
-            | EntryKind::BookingRescheduled => true,
-            EntryKind::DoctorCreated
+            | EntryKind::BookingRescheduled
+            | EntryKind::AccountPasswordResetRequested => true,
+            EntryKind::AccountRoleChanged
+            | EntryKind::AccountPasswordReset
+            | EntryKind::DoctorCreated
             | EntryKind::DoctorProfileUpdated
             | EntryKind::DoctorHoursUpdated
             | EntryKind::DoctorDeleted
@@ -268,6 +289,116 @@ pub struct JournalEntry {
     pub reason: Option<String>,
     /// The request that made the change, when the caller said ([`Context::request_id`]).
     pub request_id: Option<String>,
+    /// The account concerned by an account change (a role change, a password reset).
+    pub account_id: Option<AccountId>,
+    /// The account's role before a role change.
+    pub from_role: Option<Role>,
+    /// The account's role after a role change.
+    pub to_role: Option<Role>,
+}
+
+impl JournalEntry {
+    /// An entry of `kind` by `actor` at `at`, naming nothing yet.
+    fn blank(kind: EntryKind, actor: Actor, at: DateTime<Utc>, request_id: Option<String>) -> Self {
+        JournalEntry {
+            id: EntryId::new(),
+            at,
+            kind,
+            actor,
+            doctor_id: None,
+            slot_id: None,
+            booking_id: None,
+            patient_id: None,
+            related_booking_id: None,
+            from: None,
+            to: None,
+            reason: None,
+            request_id,
+            account_id: None,
+            from_role: None,
+            to_role: None,
+        }
+    }
+}
+
+/// Who changes an account, when, under which request: what a store needs, beside the change,
+/// to journal an account change in the same transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// Who makes the change.
+    pub actor: Actor,
+    /// The change's instant.
+    pub at: DateTime<Utc>,
+    /// The request that makes it.
+    pub request_id: Option<String>,
+}
+
+impl Audit {
+    /// A change by `actor` at `at` under `context`'s request id.
+    pub fn new(actor: Actor, at: DateTime<Utc>, context: &Context) -> Self {
+        Self {
+            actor,
+            at,
+            request_id: context.request_id.clone(),
+        }
+    }
+}
+
+/// The account holder as an actor: a patient, or an admin naming their account.
+pub fn account_holder(account: AccountId, role: Role) -> Actor {
+    match role {
+        Role::Patient => Actor::Patient(account.into()),
+        Role::Admin => Actor::Admin(Some(account)),
+    }
+}
+
+/// The entry of a role change of `account` from `from` to `to`, or `None` when the role stays
+/// the same (nothing changed, nothing to record).
+pub fn role_changed(
+    account: AccountId,
+    from: Role,
+    to: Role,
+    audit: &Audit,
+) -> Option<JournalEntry> {
+    (from != to).then(|| JournalEntry {
+        account_id: Some(account),
+        from_role: Some(from),
+        to_role: Some(to),
+        ..JournalEntry::blank(
+            EntryKind::AccountRoleChanged,
+            audit.actor,
+            audit.at,
+            audit.request_id.clone(),
+        )
+    })
+}
+
+/// The entry (and message) of a password reset asked for `account`: by no one known (the
+/// request is anonymous), so the system's.
+pub fn password_reset_requested(account: AccountId, audit: &Audit) -> JournalEntry {
+    JournalEntry {
+        account_id: Some(account),
+        ..JournalEntry::blank(
+            EntryKind::AccountPasswordResetRequested,
+            audit.actor,
+            audit.at,
+            audit.request_id.clone(),
+        )
+    }
+}
+
+/// The entry of `account`'s password set from a reset link, by the account's holder (who
+/// holds the link).
+pub fn password_reset(account: AccountId, role: Role, audit: &Audit) -> JournalEntry {
+    JournalEntry {
+        account_id: Some(account),
+        ..JournalEntry::blank(
+            EntryKind::AccountPasswordReset,
+            account_holder(account, role),
+            audit.at,
+            audit.request_id.clone(),
+        )
+    }
 }
 
 /// What the caller of a mutation says about itself, for the journal: the engine's
@@ -330,20 +461,8 @@ pub fn record(
     let slots = known_slots(locked, changes);
     let doctor_of = |slot: SlotId| slots.get(&slot).copied();
     let before = known_bookings(locked);
-    let entry = |kind: EntryKind, actor: Actor| JournalEntry {
-        id: EntryId::new(),
-        at: changes.at,
-        kind,
-        actor,
-        doctor_id: None,
-        slot_id: None,
-        booking_id: None,
-        patient_id: None,
-        related_booking_id: None,
-        from: None,
-        to: None,
-        reason: None,
-        request_id: context.request_id.clone(),
+    let entry = |kind: EntryKind, actor: Actor| {
+        JournalEntry::blank(kind, actor, changes.at, context.request_id.clone())
     };
     let mut entries = Vec::new();
     if let Some(doctor) = &changes.new_doctor {
@@ -544,6 +663,8 @@ pub struct JournalQuery {
     pub doctor_id: Option<DoctorId>,
     /// Only entries by this actor.
     pub actor: Option<Actor>,
+    /// Only entries about this account (its role changes and password resets).
+    pub account_id: Option<AccountId>,
     /// Only entries at or after this instant.
     pub from: Option<DateTime<Utc>>,
     /// Only entries before this instant.
@@ -564,6 +685,9 @@ impl JournalQuery {
                 .is_none_or(|id| entry.patient_id == Some(id))
             && self.doctor_id.is_none_or(|id| entry.doctor_id == Some(id))
             && self.actor.is_none_or(|actor| entry.actor == actor)
+            && self
+                .account_id
+                .is_none_or(|id| entry.account_id == Some(id))
             && self.from.is_none_or(|from| entry.at >= from)
             && self.to.is_none_or(|to| entry.at < to)
     }

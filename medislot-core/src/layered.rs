@@ -18,9 +18,10 @@ use crate::doctor_hours::DoctorHours;
 use crate::error::{Error, Result};
 use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, SlotId, WaitlistEntryId};
-use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
+use crate::journal::{Audit, JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
+use crate::password_reset::{PasswordReset, Redeemed, Redemption};
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 use crate::slot::{SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
@@ -53,6 +54,9 @@ pub enum Call {
     AccountByEmail,
     SearchAccounts,
     SetRole,
+    RecordAccountEntry,
+    InsertPasswordReset,
+    RedeemPasswordReset,
     SetPasswordHash,
     UpdateProfile,
     EndSessions,
@@ -75,6 +79,9 @@ impl Call {
                 | Call::SettleMessage
                 | Call::InsertAccount
                 | Call::SetRole
+                | Call::RecordAccountEntry
+                | Call::InsertPasswordReset
+                | Call::RedeemPasswordReset
                 | Call::SetPasswordHash
                 | Call::UpdateProfile
                 | Call::EndSessions
@@ -278,9 +285,24 @@ impl<S: AccountStore, L: Layer> AccountStore for Layered<S, L> {
         self.around(Call::SearchAccounts, answer).await
     }
 
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
-        self.around(Call::SetRole, self.inner.set_role(id, role))
+    async fn set_role(&self, id: AccountId, role: Role, audit: &Audit) -> Result<()> {
+        self.around(Call::SetRole, self.inner.set_role(id, role, audit))
             .await
+    }
+
+    async fn record_account_entry(&self, entry: &JournalEntry) -> Result<()> {
+        let answer = self.inner.record_account_entry(entry);
+        self.around(Call::RecordAccountEntry, answer).await
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<()> {
+        let answer = self.inner.insert_password_reset(reset);
+        self.around(Call::InsertPasswordReset, answer).await
+    }
+
+    async fn redeem_password_reset(&self, redemption: &Redemption) -> Result<Redeemed> {
+        let answer = self.inner.redeem_password_reset(redemption);
+        self.around(Call::RedeemPasswordReset, answer).await
     }
 
     async fn set_password_hash(

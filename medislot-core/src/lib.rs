@@ -58,6 +58,7 @@ mod layered;
 mod memory;
 pub mod outbox;
 mod page;
+pub mod password_reset;
 pub mod reminder;
 pub mod schedule;
 mod session;
@@ -97,13 +98,14 @@ pub use finding::{
 };
 pub use generation::{Generated, MAX_GENERATION_DAYS, MAX_SLOTS_PER_GENERATION};
 pub use ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
-pub use journal::{Actor, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
+pub use journal::{Actor, Audit, Context, EntryKind, JournalCursor, JournalEntry, JournalQuery};
 pub use layered::{Call, Keep, Layer, Layered};
 pub use memory::MemoryStore;
 pub use outbox::{
     Channel, Delivery, MessageQuery, MessageState, OutboxMessage, Settle, Settlement,
 };
 pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use password_reset::{PasswordReset, Redeemed, Redemption, ResetTokenHash, StoredReset};
 pub use reminder::MAX_REMINDER_LEAD;
 pub use session::{
     LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,

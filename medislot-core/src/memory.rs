@@ -20,9 +20,12 @@ use crate::doctor_hours::DoctorHours;
 use crate::error::{Error, Result};
 use crate::finding::{FreeCount, FreeSlotFilter};
 use crate::ids::{AccountId, BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
-use crate::journal::{JournalCursor, JournalEntry, JournalQuery};
+use crate::journal::{self, Audit, JournalCursor, JournalEntry, JournalQuery};
 use crate::outbox::{Channel, Delivery, MessageQuery, OutboxMessage, Settle};
 use crate::page::Page;
+use crate::password_reset::{
+    self, PasswordReset, Redeemed, Redemption, ResetTokenHash, StoredReset,
+};
 use crate::session::{LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId};
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 use crate::store::SlotStore;
@@ -86,6 +89,16 @@ struct Accounts {
     revoked: HashMap<SessionId, RevokedSession>,
     /// Attempts counted per key and window start (the sign-in rate limit).
     attempts: HashMap<(String, DateTime<Utc>), u32>,
+    /// Password reset tokens by hash.
+    resets: HashMap<ResetTokenHash, ResetRecord>,
+}
+
+/// A stored reset token: whose, until when, and when it was used.
+#[derive(Debug, Clone, Copy)]
+struct ResetRecord {
+    account: AccountId,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
 }
 
 impl Accounts {
@@ -340,6 +353,11 @@ impl State {
                 entry.updated_at = at;
             }
         }
+        self.append(changes);
+    }
+
+    /// Appends `changes.journal` and queues its messages.
+    fn append(&mut self, changes: &Changes) {
         for entry in &changes.journal {
             self.journal
                 .insert(JournalCursor::after(entry), entry.clone());
@@ -348,6 +366,13 @@ impl State {
             self.outbox
                 .insert((entry.id, channel), (JournalCursor::after(entry), delivery));
         }
+    }
+
+    /// Appends one entry about an account, and its messages.
+    fn append_entry(&mut self, entry: JournalEntry) {
+        let mut changes = Changes::at(entry.at);
+        changes.journal.push(entry);
+        self.append(&changes);
     }
 
     fn message(&self, id: EntryId, channel: Channel) -> Option<OutboxMessage> {
@@ -767,9 +792,70 @@ impl AccountStore for MemoryStore {
         Ok(found)
     }
 
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
-        self.accounts.write().get_mut(id)?.role = role;
+    async fn set_role(&self, id: AccountId, role: Role, audit: &Audit) -> Result<()> {
+        // The journal's lock, then the accounts': the order every account change takes.
+        let mut state = self.state.write();
+        let mut accounts = self.accounts.write();
+        let account = accounts.get_mut(id)?;
+        let entry = journal::role_changed(id, account.role, role, audit);
+        account.role = role;
+        if let Some(entry) = entry {
+            state.append_entry(entry);
+        }
         Ok(())
+    }
+
+    async fn record_account_entry(&self, entry: &JournalEntry) -> Result<()> {
+        self.state.write().append_entry(entry.clone());
+        Ok(())
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<()> {
+        let mut accounts = self.accounts.write();
+        accounts.get_mut(reset.account)?;
+        accounts.resets.insert(
+            reset.token_hash.clone(),
+            ResetRecord {
+                account: reset.account,
+                expires_at: reset.expires_at,
+                used_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn redeem_password_reset(&self, redemption: &Redemption) -> Result<Redeemed> {
+        let mut state = self.state.write();
+        let mut accounts = self.accounts.write();
+        let found = accounts
+            .resets
+            .get(&redemption.token_hash)
+            .and_then(|record| {
+                let role = accounts.by_id.get(&record.account)?.role;
+                Some(StoredReset {
+                    account: record.account,
+                    role,
+                    expires_at: record.expires_at,
+                    used_at: record.used_at,
+                })
+            });
+        let entry = password_reset::check(found.as_ref(), redemption)?;
+        let at = redemption.audit.at;
+        let id = entry.account_id.ok_or(Error::ResetTokenInvalid)?;
+        for record in accounts.resets.values_mut() {
+            if record.account == id && record.used_at.is_none() {
+                record.used_at = Some(at);
+            }
+        }
+        let account = accounts.get_mut(id)?;
+        account.password_hash.clone_from(&redemption.password_hash);
+        account.sessions = account.sessions.next();
+        let sessions = account.sessions;
+        state.append_entry(entry);
+        Ok(Redeemed {
+            account: id,
+            sessions,
+        })
     }
 
     async fn set_password_hash(

@@ -53,11 +53,14 @@ impl Channel {
     }
 
     /// Whether an entry of `kind` is queued on this channel. Webhooks and the broker carry
-    /// every [message](EntryKind::is_message); email leaves out the end of a clinic cancel's
+    /// every [message](EntryKind::is_message) but a password reset request, which is the
+    /// account holder's business alone; email leaves out the end of a clinic cancel's
     /// buffer, which changes nothing for the patient, who was told of the cancel.
     pub const fn carries(self, kind: EntryKind) -> bool {
         match self {
-            Channel::Webhook | Channel::Broker => kind.is_message(),
+            Channel::Webhook | Channel::Broker => {
+                kind.is_message() && !matches!(kind, EntryKind::AccountPasswordResetRequested)
+            }
             Channel::Email => kind.is_message() && !matches!(kind, EntryKind::BookingBufferEnded),
         }
     }
@@ -310,11 +313,12 @@ mod tests {
     }
 
     #[test]
-    fn email_carries_every_message_but_the_end_of_a_buffer_the_others_all_and_channels_round_trip()
-    {
+    fn email_carries_every_message_but_the_end_of_a_buffer_the_others_all_but_a_reset_request_and_channels_round_trip(
+    ) {
         for kind in EntryKind::ALL {
-            assert_eq!(Channel::Webhook.carries(kind), kind.is_message(), "{kind}");
-            assert_eq!(Channel::Broker.carries(kind), kind.is_message(), "{kind}");
+            let public = kind.is_message() && kind != EntryKind::AccountPasswordResetRequested;
+            assert_eq!(Channel::Webhook.carries(kind), public, "{kind}");
+            assert_eq!(Channel::Broker.carries(kind), public, "{kind}");
             assert_eq!(
                 Channel::Email.carries(kind),
                 kind.is_message() && kind != EntryKind::BookingBufferEnded,

@@ -100,7 +100,10 @@ fn confirms(entry: &JournalEntry) -> bool {
         | EntryKind::WaitlistLeft
         | EntryKind::WaitlistOfferMade
         | EntryKind::WaitlistOfferLapsed
-        | EntryKind::BookingReminder => false,
+        | EntryKind::BookingReminder
+        | EntryKind::AccountRoleChanged
+        | EntryKind::AccountPasswordResetRequested
+        | EntryKind::AccountPasswordReset => false,
     };
     kind && entry.to == Some(BookingStatus::Confirmed)
 }

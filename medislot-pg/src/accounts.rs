@@ -5,10 +5,19 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginThrottle, Result,
-    RevokedSession, Role, SessionAccount, SessionGeneration, SessionId,
+    journal, password_reset, Account, AccountId, AccountProfile, AccountStore, Audit, Email, Error,
+    JournalEntry, LoginThrottle, PasswordReset, Redeemed, Redemption, Result, RevokedSession, Role,
+    SessionAccount, SessionGeneration, SessionId, StoreError, StoredReset,
 };
-use sqlx::Row as _;
+use sqlx::{Executor as _, Row as _};
+
+use crate::error::corrupt;
+
+/// A role as stored.
+fn stored_role(role: &str) -> Result<Role, sqlx::Error> {
+    Role::from_stored(role)
+        .ok_or_else(|| corrupt(StoreError::Corrupt(format!("unknown role {role:?}"))))
+}
 
 use crate::query::Sql;
 use crate::rows::{self, ACCOUNT};
@@ -99,16 +108,136 @@ impl AccountStore for PgStore {
         .await
     }
 
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
+    async fn set_role(&self, id: AccountId, role: Role, audit: &Audit) -> Result<()> {
         self.retrying("set_role", &no_rule, move || async move {
-            let mut sql = Sql::new("UPDATE accounts SET role = ");
-            sql.bind(Lit::Text(role.as_str()))
-                .push(" WHERE id = ")
-                .bind(Lit::Uuid(id.as_uuid()));
+            // Read the role, then change it and journal the change in one statement only if
+            // no one changed it in between (compare and set, as a sign-in failure is
+            // counted); a lost race reads again.
+            loop {
+                let mut read = Sql::new("SELECT role FROM accounts WHERE id = ");
+                read.bind(Lit::Uuid(id.as_uuid()));
+                let row = read
+                    .fetch_optional(self)
+                    .await?
+                    .ok_or(Error::AccountNotFound(id))?;
+                let was = stored_role(&row.try_get::<String, _>(0)?)?;
+                let Some(entry) = journal::role_changed(id, was, role, audit) else {
+                    return Ok(());
+                };
+                let mut write = Sql::new("WITH changed AS (UPDATE accounts SET role = ");
+                write
+                    .bind(Lit::Text(role.as_str()))
+                    .push(" WHERE id = ")
+                    .bind(Lit::Uuid(id.as_uuid()))
+                    .push(" AND role = ")
+                    .bind(Lit::Text(was.as_str()))
+                    .push(" RETURNING id) ")
+                    .push(crate::journal::ACCOUNT_ENTRY_COLUMNS);
+                crate::journal::select_account_entry(&mut write, &entry);
+                write.push(" FROM changed");
+                if write.execute(self).await? == 1 {
+                    return Ok(());
+                }
+            }
+        })
+        .await
+    }
+
+    async fn record_account_entry(&self, entry: &JournalEntry) -> Result<()> {
+        let script = crate::journal::account_entry_script(entry.clone());
+        let sql = script.as_sql();
+        self.retrying("record_account_entry", &no_rule, move || async move {
+            // Both statements in one simple query: one implicit transaction.
+            self.pool.execute(sqlx::raw_sql(sql)).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<()> {
+        self.retrying("insert_password_reset", &no_rule, move || async move {
+            let mut sql = Sql::new(
+                "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) \
+                 SELECT ",
+            );
+            sql.bind(Lit::Text(reset.token_hash.as_str()))
+                .push("::text, ")
+                .bind(Lit::Uuid(reset.account.as_uuid()))
+                .push("::uuid, ")
+                .bind(Lit::Ts(reset.created_at))
+                .push("::timestamptz, ")
+                .bind(Lit::Ts(reset.expires_at))
+                .push("::timestamptz WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ")
+                .bind(Lit::Uuid(reset.account.as_uuid()))
+                .push(")");
             if sql.execute(self).await? == 0 {
-                return Err(Error::AccountNotFound(id).into());
+                return Err(Error::AccountNotFound(reset.account).into());
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn redeem_password_reset(&self, redemption: &Redemption) -> Result<Redeemed> {
+        self.retrying("redeem_password_reset", &no_rule, move || async move {
+            let hash = redemption.token_hash.as_str();
+            let at = redemption.audit.at;
+            let mut read = Sql::new(
+                "SELECT r.account_id, a.role, r.expires_at, r.used_at FROM password_resets r \
+                 JOIN accounts a ON a.id = r.account_id WHERE r.token_hash = ",
+            );
+            read.bind(Lit::Text(hash));
+            let found = match read.fetch_optional(self).await? {
+                Some(row) => Some(StoredReset {
+                    account: AccountId::from_uuid(row.try_get("account_id")?),
+                    role: stored_role(&row.try_get::<String, _>("role")?)?,
+                    expires_at: row.try_get("expires_at")?,
+                    used_at: row.try_get("used_at")?,
+                }),
+                None => None,
+            };
+            let entry = password_reset::check(found.as_ref(), redemption)?;
+            let account = entry.account_id.ok_or(Error::ResetTokenInvalid)?;
+            // One statement, so one transaction: the token is taken only if still unused and
+            // unexpired (a racing redeem that took it first leaves `used` empty here, and
+            // then nothing else happens), the account's other tokens end, the password and
+            // session generation change, and the entry is journalled.
+            let mut write = Sql::new("WITH used AS (UPDATE password_resets SET used_at = ");
+            write
+                .bind(Lit::Ts(at))
+                .push(" WHERE token_hash = ")
+                .bind(Lit::Text(hash))
+                .push(" AND used_at IS NULL AND expires_at > ")
+                .bind(Lit::Ts(at))
+                .push(
+                    " RETURNING account_id), \
+                     others AS (UPDATE password_resets SET used_at = ",
+                )
+                .bind(Lit::Ts(at))
+                .push(" WHERE account_id = ")
+                .bind(Lit::Uuid(account.as_uuid()))
+                .push(" AND used_at IS NULL AND token_hash <> ")
+                .bind(Lit::Text(hash))
+                .push(
+                    " AND EXISTS (SELECT 1 FROM used)), \
+                     reset AS (UPDATE accounts SET password_hash = ",
+                )
+                .bind(Lit::Text(&redemption.password_hash))
+                .push(
+                    ", session_generation = session_generation + 1 \
+                     WHERE id IN (SELECT account_id FROM used) RETURNING session_generation), \
+                     logged AS (",
+                )
+                .push(crate::journal::ACCOUNT_ENTRY_COLUMNS);
+            crate::journal::select_account_entry(&mut write, &entry);
+            write.push(" FROM reset) SELECT session_generation FROM reset");
+            match write.fetch_optional(self).await? {
+                Some(row) => Ok(Redeemed {
+                    account,
+                    sessions: SessionGeneration::from_stored(row.try_get(0)?),
+                }),
+                None => Err(Error::ResetTokenInvalid.into()),
+            }
         })
         .await
     }

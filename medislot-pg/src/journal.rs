@@ -6,8 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Actor, BookingStatus, Changes, Channel, Delivery, EntryId, JournalCursor, JournalEntry,
-    JournalQuery, MessageQuery, MessageState, OutboxMessage, Page, Result, Settle,
+    AccountId, Actor, BookingStatus, Changes, Channel, Delivery, EntryId, JournalCursor,
+    JournalEntry, JournalQuery, MessageQuery, MessageState, OutboxMessage, Page, Result, Role,
+    Settle,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -21,7 +22,7 @@ use crate::store::{no_rule, PgStore};
 /// The columns of `journal j`.
 const ENTRY: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, j.slot_id, \
      j.booking_id, j.patient_id, j.related_booking_id, j.from_status, j.to_status, j.reason, \
-     j.request_id";
+     j.request_id, j.account_id, j.from_role, j.to_role";
 
 /// The delivery columns of `outbox o`.
 const DELIVERY: &str =
@@ -37,7 +38,7 @@ pub(crate) fn append(script: &mut Script, changes: &Changes) {
     script.sql(
         "INSERT INTO journal (id, at, kind, actor_kind, actor_id, doctor_id, slot_id, \
          booking_id, patient_id, related_booking_id, from_status, to_status, reason, \
-         request_id) VALUES ",
+         request_id, account_id, from_role, to_role) VALUES ",
     );
     for (i, entry) in changes.journal.iter().enumerate() {
         if i > 0 {
@@ -74,7 +75,13 @@ pub(crate) fn append(script: &mut Script, changes: &Changes) {
             .opt_text(entry.reason.as_deref())
             .sql(", ")
             .opt_text(entry.request_id.as_deref())
-            .sql(")");
+            .sql(", ")
+            .opt_uuid(entry.account_id.map(Into::into))
+            .sql(", ");
+        role(script, entry.from_role);
+        script.sql(", ");
+        role(script, entry.to_role);
+        script.sql(")");
     }
     script.end();
     let mut messages = changes.queued().peekable();
@@ -100,6 +107,59 @@ pub(crate) fn append(script: &mut Script, changes: &Changes) {
     }
 }
 
+/// The columns [`select_account_entry`] fills.
+pub(crate) const ACCOUNT_ENTRY_COLUMNS: &str =
+    "INSERT INTO journal (id, at, kind, actor_kind, actor_id, account_id, from_role, to_role, \
+     request_id) ";
+
+/// `SELECT` and the values of an account entry (which names no doctor, slot or booking), for
+/// an `INSERT INTO journal` ([`ACCOUNT_ENTRY_COLUMNS`]) fed by the rows of an update: the
+/// entry is written only when the change is. Account entries that are messages are queued
+/// with [`account_entry_script`] instead.
+pub(crate) fn select_account_entry<'a>(sql: &mut Sql<'a>, entry: &'a JournalEntry) {
+    debug_assert!(
+        !entry.kind.is_message(),
+        "{:?} would need the outbox",
+        entry.kind
+    );
+    sql.push("SELECT ")
+        .bind(Lit::Uuid(entry.id.as_uuid()))
+        .push(", ")
+        .bind(Lit::Ts(entry.at))
+        .push(", ")
+        .bind(Lit::Text(entry.kind.as_str()))
+        .push(", ")
+        .bind(Lit::Text(entry.actor.kind()))
+        .push(", ")
+        .bind(Lit::OptUuid(entry.actor.id()))
+        .push(", ")
+        .bind(Lit::OptUuid(entry.account_id.map(|id| id.as_uuid())))
+        .push(", ")
+        .bind(Lit::OptText(entry.from_role.map(Role::as_str)))
+        .push(", ")
+        .bind(Lit::OptText(entry.to_role.map(Role::as_str)))
+        .push(", ")
+        .bind(Lit::OptText(entry.request_id.as_deref()));
+}
+
+fn role(script: &mut Script, role: Option<Role>) {
+    // Roles are this workspace's own constants.
+    match role {
+        Some(role) => script.sql("'").sql(role.as_str()).sql("'"),
+        None => script.sql("NULL::text"),
+    };
+}
+
+/// The script that appends one entry about an account and queues its messages: two
+/// statements, which PostgreSQL runs as one implicit transaction when sent together.
+pub(crate) fn account_entry_script(entry: JournalEntry) -> Script {
+    let mut changes = Changes::at(entry.at);
+    changes.journal.push(entry);
+    let mut script = Script::new();
+    append(&mut script, &changes);
+    script
+}
+
 fn status(script: &mut Script, status: Option<BookingStatus>) {
     match status {
         Some(status) => script.sql("'").sql(status.as_str()).sql("'"),
@@ -120,6 +180,7 @@ impl PgStore {
                 (" AND j.booking_id = ", query.booking_id.map(Uuid::from)),
                 (" AND j.patient_id = ", query.patient_id.map(Uuid::from)),
                 (" AND j.doctor_id = ", query.doctor_id.map(Uuid::from)),
+                (" AND j.account_id = ", query.account_id.map(Uuid::from)),
             ];
             for (clause, id) in optional {
                 if let Some(id) = id {
@@ -313,6 +374,17 @@ fn entry(row: &PgRow) -> Result<JournalEntry, sqlx::Error> {
             .map(|s| s.parse().map_err(corrupt))
             .transpose()
     };
+    let role_of = |column: &str| -> Result<Option<Role>, sqlx::Error> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|s| {
+                Role::from_stored(&s).ok_or_else(|| {
+                    corrupt(medislot_core::StoreError::Corrupt(format!(
+                        "unknown role {s:?}"
+                    )))
+                })
+            })
+            .transpose()
+    };
     let kind: String = row.try_get("kind")?;
     let actor_kind: String = row.try_get("actor_kind")?;
     Ok(JournalEntry {
@@ -329,6 +401,9 @@ fn entry(row: &PgRow) -> Result<JournalEntry, sqlx::Error> {
         to: status_of("to_status")?,
         reason: row.try_get("reason")?,
         request_id: row.try_get("request_id")?,
+        account_id: id_of("account_id")?.map(AccountId::from_uuid),
+        from_role: role_of("from_role")?,
+        to_role: role_of("to_role")?,
     })
 }
 

@@ -692,6 +692,7 @@ async fn journal_entries_cannot_be_changed_or_removed_even_with_sql() {
     assert!(entries >= 3, "doctor, slot and booking: {entries}");
     for sql in [
         "UPDATE journal SET reason = 'rewritten'",
+        "UPDATE journal SET to_role = 'admin', account_id = NULL",
         "DELETE FROM journal WHERE kind = 'booking.booked'",
         "TRUNCATE journal CASCADE",
     ] {

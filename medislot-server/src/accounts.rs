@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    parse_time_zone, Account, AccountId, AccountProfile, AccountStore, Email, LoginBackoff,
-    LoginThrottle, PhoneNumber, Role, SessionGeneration, MAX_NAME_CHARS,
+    parse_time_zone, Account, AccountId, AccountProfile, AccountStore, Actor, Audit, Email,
+    LoginBackoff, LoginThrottle, PhoneNumber, Role, SessionGeneration, MAX_NAME_CHARS,
 };
 use poem::http::StatusCode;
 
@@ -284,7 +284,13 @@ pub async fn ensure_admin(
     check_password_rules(password)?;
     let password_hash = passwords.hash(password).await?;
     if let Some(mut account) = accounts.account_by_email(&email).await? {
-        accounts.set_role(account.id, Role::Admin).await?;
+        // The operator's bootstrap, not a signed-in admin: the system's doing.
+        let audit = Audit {
+            actor: Actor::System,
+            at: now,
+            request_id: None,
+        };
+        accounts.set_role(account.id, Role::Admin, &audit).await?;
         // A new password ends every session the account had, as any password change does.
         account.sessions = accounts
             .set_password_hash(account.id, &password_hash)

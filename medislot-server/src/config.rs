@@ -166,6 +166,14 @@ pub struct Settings {
         global = true
     )]
     pub auth_attempts_per_minute: u32,
+    /// How long a password reset link works, in minutes.
+    #[arg(
+        long,
+        env = "MEDISLOT_PASSWORD_RESET_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub password_reset_minutes: u32,
     /// How long a hold keeps a slot, in minutes.
     #[arg(
         long,
@@ -426,13 +434,22 @@ impl Settings {
 
     /// The application configuration these settings describe.
     pub fn app_config(&self) -> AppConfig {
+        let public_origin = self
+            .public_origin
+            .as_deref()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty());
         AppConfig {
+            link_origin: public_origin
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.listen)),
             session_secret: self
                 .session_secret
                 .as_ref()
                 .map(|s| s.as_bytes().to_vec())
                 .unwrap_or_else(Sessions::random_secret),
             session_ttl: Duration::minutes(i64::from(self.session_ttl_minutes.max(1))),
+            password_reset_ttl: Duration::minutes(i64::from(self.password_reset_minutes.max(1))),
             cookie_secure: self.cookie_secure,
             auth_attempts_per_minute: self.auth_attempts_per_minute,
             body_limit_bytes: self.body_limit_bytes,
@@ -454,11 +471,7 @@ impl Settings {
                 reminder_lead: (self.reminder_lead_minutes > 0)
                     .then(|| Duration::minutes(i64::from(self.reminder_lead_minutes))),
             },
-            public_origin: self
-                .public_origin
-                .as_deref()
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty()),
+            public_origin,
             metrics_token: self.metrics_token.clone().filter(|t| !t.trim().is_empty()),
             trusted_proxies: self.trusted_proxies.clone(),
             delivered_channels: Vec::new(),

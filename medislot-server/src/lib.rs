@@ -39,6 +39,7 @@ pub mod client_addr;
 pub mod config;
 pub mod delivery;
 pub mod metrics;
+pub mod password_reset;
 pub mod password_rules;
 pub mod problem;
 pub mod rate_limit;

@@ -266,6 +266,13 @@ impl Problem {
                 "an account with this email already exists",
             )
             .with_field("email"),
+            // One answer for unknown, used and expired tokens: none tells more than the others.
+            Error::ResetTokenInvalid => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "reset_token_invalid",
+                "this password reset link is unknown, already used or expired; ask for a new one",
+            )
+            .with_field("token"),
             Error::Validation { field, message } => Self::validation(field, message),
             // Another patient's entry is reported exactly like a missing one.
             Error::WaitlistEntryNotFound(id) => Self::not_found(

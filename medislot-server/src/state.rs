@@ -19,6 +19,8 @@ pub struct AppConfig {
     pub session_secret: Vec<u8>,
     /// How long a session lasts.
     pub session_ttl: Duration,
+    /// How long a password reset link works.
+    pub password_reset_ttl: Duration,
     /// Mark the session cookie `Secure` (serve over HTTPS).
     pub cookie_secure: bool,
     /// Login and register attempts allowed per client IP per minute; 0 turns the limit off.
@@ -35,6 +37,9 @@ pub struct AppConfig {
     /// The origin browsers see the server at (`https://clinic.example`), which a form post's
     /// `Origin` must name; `None`: the request's own `Host`.
     pub public_origin: Option<String>,
+    /// The origin the links in emails point at (a password reset link): `public_origin`, or
+    /// `http://` and the listening address.
+    pub link_origin: String,
     /// The bearer token `/metrics` asks for; `None`: the main address serves no metrics.
     pub metrics_token: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (see [`crate::client_addr`]).
@@ -49,6 +54,7 @@ impl std::fmt::Debug for AppConfig {
         f.debug_struct("AppConfig")
             .field("session_secret", &"<redacted>")
             .field("session_ttl", &self.session_ttl)
+            .field("password_reset_ttl", &self.password_reset_ttl)
             .field("cookie_secure", &self.cookie_secure)
             .field("auth_attempts_per_minute", &self.auth_attempts_per_minute)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -56,6 +62,7 @@ impl std::fmt::Debug for AppConfig {
             .field("policy", &self.policy)
             .field("horizon_weeks", &self.horizon_weeks)
             .field("public_origin", &self.public_origin)
+            .field("link_origin", &self.link_origin)
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
@@ -72,6 +79,7 @@ impl Default for AppConfig {
         Self {
             session_secret: Sessions::random_secret(),
             session_ttl: Duration::hours(12),
+            password_reset_ttl: Duration::minutes(30),
             cookie_secure: false,
             auth_attempts_per_minute: 10,
             body_limit_bytes: 64 * 1024,
@@ -79,6 +87,7 @@ impl Default for AppConfig {
             policy: Policy::default(),
             horizon_weeks: medislot_core::DEFAULT_HORIZON_WEEKS,
             public_origin: None,
+            link_origin: "http://127.0.0.1:8080".to_owned(),
             metrics_token: None,
             trusted_proxies: Vec::new(),
             delivered_channels: Vec::new(),

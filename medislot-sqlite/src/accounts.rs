@@ -3,13 +3,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginThrottle, Result,
-    RevokedSession, Role, SessionAccount, SessionGeneration, SessionId,
+    journal, password_reset, Account, AccountId, AccountProfile, AccountStore, Audit, Email, Error,
+    JournalEntry, LoginThrottle, PasswordReset, Redeemed, Redemption, Result, RevokedSession, Role,
+    SessionAccount, SessionGeneration, SessionId, StoredReset,
 };
 use sqlx::{Row, SqliteConnection};
 
-use crate::error::{db, extended_code, SQLITE_CONSTRAINT_UNIQUE};
-use crate::rows::{self, account_columns, micros};
+use crate::error::{corrupt, db, extended_code, SQLITE_CONSTRAINT_UNIQUE};
+use crate::rows::{self, account_columns, get, get_instant, get_optional_instant, micros};
 use crate::store::{commit, SqliteStore};
 
 /// The account a session names, and whether the session was logged out: one statement, the
@@ -143,10 +144,95 @@ impl AccountStore for SqliteStore {
             .collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
-    async fn set_role(&self, id: AccountId, role: Role) -> Result<()> {
+    async fn set_role(&self, id: AccountId, role: Role, audit: &Audit) -> Result<()> {
+        // `BEGIN IMMEDIATE` is the lock: the role read is the one the update replaces.
         let mut tx = self.begin_write().await?;
-        let sql = "UPDATE accounts SET role = ?2 WHERE id = ?1";
-        let result = update_account(&mut tx, sql, id, role.as_str()).await;
+        let result = async {
+            let was: String = sqlx::query_scalar("SELECT role FROM accounts WHERE id = ?1")
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or(Error::AccountNotFound(id))?;
+            let was = Role::from_stored(&was)
+                .ok_or_else(|| corrupt(format_args!("unknown role {was:?}")))?;
+            let Some(entry) = journal::role_changed(id, was, role, audit) else {
+                return Ok(());
+            };
+            let sql = "UPDATE accounts SET role = ?2 WHERE id = ?1";
+            update_account(&mut tx, sql, id, role.as_str()).await?;
+            crate::journal::append_entry(&mut tx, entry).await
+        }
+        .await;
+        commit(tx, result).await
+    }
+
+    async fn record_account_entry(&self, entry: &JournalEntry) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = crate::journal::append_entry(&mut tx, entry.clone()).await;
+        commit(tx, result).await
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) \
+             SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?2)",
+        )
+        .bind(reset.token_hash.as_str())
+        .bind(reset.account.as_uuid())
+        .bind(micros(reset.created_at))
+        .bind(micros(reset.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)
+        .and_then(|done| match done.rows_affected() {
+            0 => Err(Error::AccountNotFound(reset.account)),
+            _ => Ok(()),
+        });
+        commit(tx, result).await
+    }
+
+    async fn redeem_password_reset(&self, redemption: &Redemption) -> Result<Redeemed> {
+        // `BEGIN IMMEDIATE` is the lock: no other redeem reads the token until this commits.
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            let found = sqlx::query(
+                "SELECT r.account_id, a.role, r.expires_at, r.used_at FROM password_resets r \
+                 JOIN accounts a ON a.id = r.account_id WHERE r.token_hash = ?1",
+            )
+            .bind(redemption.token_hash.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .map(|row| -> Result<StoredReset> {
+                let role: String = get(&row, "role")?;
+                Ok(StoredReset {
+                    account: AccountId::from_uuid(get(&row, "account_id")?),
+                    role: Role::from_stored(&role)
+                        .ok_or_else(|| corrupt(format_args!("unknown role {role:?}")))?,
+                    expires_at: get_instant(&row, "expires_at")?,
+                    used_at: get_optional_instant(&row, "used_at")?,
+                })
+            })
+            .transpose()?;
+            let entry = password_reset::check(found.as_ref(), redemption)?;
+            let account = entry.account_id.ok_or(Error::ResetTokenInvalid)?;
+            sqlx::query(
+                "UPDATE password_resets SET used_at = ?2 WHERE account_id = ?1 AND used_at IS NULL",
+            )
+            .bind(account.as_uuid())
+            .bind(micros(redemption.audit.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            let sql = "UPDATE accounts SET password_hash = ?2 WHERE id = ?1";
+            update_account(&mut tx, sql, account, &redemption.password_hash).await?;
+            let sessions = raise_generation(&mut tx, account).await?;
+            crate::journal::append_entry(&mut tx, entry).await?;
+            Ok(Redeemed { account, sessions })
+        }
+        .await;
         commit(tx, result).await
     }
 

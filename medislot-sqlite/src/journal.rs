@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Actor, BookingStatus, Changes, Channel, Delivery, EntryId, JournalCursor, JournalEntry,
-    JournalQuery, MessageQuery, OutboxMessage, Page, Result, Settle, StoreError,
+    AccountId, Actor, BookingStatus, Changes, Channel, Delivery, EntryId, JournalCursor,
+    JournalEntry, JournalQuery, MessageQuery, OutboxMessage, Page, Result, Role, Settle,
+    StoreError,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -19,7 +20,7 @@ use crate::store::{commit, SqliteStore};
 /// message).
 const ENTRY_COLUMNS: &str = "j.id, j.at, j.kind, j.actor_kind, j.actor_id, j.doctor_id, \
      j.slot_id, j.booking_id, j.patient_id, j.related_booking_id, j.from_status, j.to_status, \
-     j.reason, j.request_id";
+     j.reason, j.request_id, j.account_id, j.from_role, j.to_role";
 const DELIVERY_COLUMNS: &str = "o.channel, o.attempts, o.due_at, o.claimed_until, o.delivered_at, \
      o.dead_at, o.withdrawn_at, o.last_error";
 
@@ -30,7 +31,8 @@ pub(crate) async fn append(conn: &mut SqliteConnection, changes: &Changes) -> Re
         sqlx::query(
             "INSERT INTO journal (id, at, kind, actor_kind, actor_id, doctor_id, slot_id, \
              booking_id, patient_id, related_booking_id, from_status, to_status, reason, \
-             request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             request_id, account_id, from_role, to_role) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
         .bind(entry.id.as_uuid())
         .bind(micros(entry.at))
@@ -46,6 +48,9 @@ pub(crate) async fn append(conn: &mut SqliteConnection, changes: &Changes) -> Re
         .bind(entry.to.map(BookingStatus::as_str))
         .bind(entry.reason.as_deref())
         .bind(entry.request_id.as_deref())
+        .bind(entry.account_id.map(|id| id.as_uuid()))
+        .bind(entry.from_role.map(Role::as_str))
+        .bind(entry.to_role.map(Role::as_str))
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -67,6 +72,13 @@ pub(crate) async fn append(conn: &mut SqliteConnection, changes: &Changes) -> Re
     Ok(())
 }
 
+/// Appends one entry about an account, and queues its messages, in the caller's transaction.
+pub(crate) async fn append_entry(conn: &mut SqliteConnection, entry: JournalEntry) -> Result<()> {
+    let mut changes = Changes::at(entry.at);
+    changes.journal.push(entry);
+    append(conn, &changes).await
+}
+
 /// A page of the journal.
 pub(crate) async fn journal(
     store: &SqliteStore,
@@ -86,6 +98,10 @@ pub(crate) async fn journal(
         (
             " AND j.doctor_id = ",
             query.doctor_id.map(|id| id.as_uuid()),
+        ),
+        (
+            " AND j.account_id = ",
+            query.account_id.map(|id| id.as_uuid()),
         ),
     ];
     for (clause, id) in optional {
@@ -282,6 +298,13 @@ fn entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
             })
             .transpose()
     };
+    let role_of = |column: &str| -> Result<Option<Role>, StoreError> {
+        get::<Option<String>>(row, column)?
+            .map(|s| {
+                Role::from_stored(&s).ok_or_else(|| corrupt(format_args!("unknown role {s:?}")))
+            })
+            .transpose()
+    };
     let kind: String = get(row, "kind")?;
     let actor_kind: String = get(row, "actor_kind")?;
     Ok(JournalEntry {
@@ -298,6 +321,9 @@ fn entry(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
         to: status_of("to_status")?,
         reason: get(row, "reason")?,
         request_id: get(row, "request_id")?,
+        account_id: id_of("account_id")?.map(AccountId::from_uuid),
+        from_role: role_of("from_role")?,
+        to_role: role_of("to_role")?,
     })
 }
 

@@ -770,6 +770,7 @@ mod tests {
         // What was written stays as it was: the journal refuses updates and deletes.
         for sql in [
             "UPDATE journal SET reason = 'rewritten'",
+            "UPDATE journal SET to_role = 'admin', account_id = NULL",
             "DELETE FROM journal",
         ] {
             let refused = sqlx::query(sql).execute(&store.writer).await;

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::support::race;
+use crate::journal::{password_reset_requested, Actor, Audit, EntryKind, JournalQuery};
+use crate::outbox::{Channel, MessageQuery};
 use crate::{
     parse_time_zone, Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginBackoff,
-    LoginThrottle, PhoneNumber, RevokedSession, Role, SessionGeneration, SessionId,
+    LoginThrottle, PasswordReset, PhoneNumber, Redeemed, Redemption, ResetTokenHash,
+    RevokedSession, Role, SessionGeneration, SessionId, SlotStore,
 };
 
 /// Now, at the microsecond precision databases keep.
@@ -116,7 +119,7 @@ pub async fn duplicate_email_is_refused<S: AccountStore + 'static>(store: Arc<S>
 pub async fn roles_and_password_hashes_can_change<S: AccountStore + 'static>(store: Arc<S>) {
     let a = account("ada@example.com");
     store.insert_account(&a).await.unwrap();
-    store.set_role(a.id, Role::Admin).await.unwrap();
+    store.set_role(a.id, Role::Admin, &audit()).await.unwrap();
     let generation = store
         .set_password_hash(a.id, "$argon2id$new")
         .await
@@ -127,7 +130,7 @@ pub async fn roles_and_password_hashes_can_change<S: AccountStore + 'static>(sto
     assert_eq!(stored.password_hash, "$argon2id$new");
     let unknown = AccountId::new();
     assert!(matches!(
-        store.set_role(unknown, Role::Admin).await,
+        store.set_role(unknown, Role::Admin, &audit()).await,
         Err(Error::AccountNotFound(id)) if id == unknown
     ));
     assert!(matches!(
@@ -340,4 +343,269 @@ pub async fn racing_attempts_are_each_counted_once_per_key_and_window<S: Account
     assert_eq!(store.prune_attempts(next).await.unwrap(), 2);
     assert_eq!(store.count_attempt(key, window).await.unwrap(), 1);
     assert_eq!(store.count_attempt(key, next).await.unwrap(), 2);
+}
+
+/// An admin's change, now.
+fn audit() -> Audit {
+    Audit {
+        actor: Actor::Admin(None),
+        at: now(),
+        request_id: Some("req-kit".into()),
+    }
+}
+
+/// A token for `account`, expiring `ttl` from now, with its own hash.
+fn reset(account: AccountId, ttl: Duration) -> PasswordReset {
+    // Distinct per call: two time-ordered ids (their random bits differ).
+    let mut digest = [0u8; 32];
+    digest[..16].copy_from_slice(uuid::Uuid::now_v7().as_bytes());
+    digest[16..].copy_from_slice(uuid::Uuid::now_v7().as_bytes());
+    PasswordReset {
+        token_hash: ResetTokenHash::from_digest(digest),
+        account,
+        created_at: now(),
+        expires_at: now() + ttl,
+    }
+}
+
+fn redemption(token: &PasswordReset, password_hash: &str) -> Redemption {
+    Redemption {
+        token_hash: token.token_hash.clone(),
+        password_hash: password_hash.into(),
+        audit: Audit {
+            actor: Actor::System,
+            at: now(),
+            request_id: None,
+        },
+    }
+}
+
+/// The journal entries about `account`, oldest first.
+async fn account_entries<S: SlotStore>(store: &S, account: AccountId) -> Vec<crate::JournalEntry> {
+    store
+        .journal(&JournalQuery {
+            account_id: Some(account),
+            limit: 100,
+            ..JournalQuery::default()
+        })
+        .await
+        .expect("read the journal")
+        .items
+}
+
+/// A reset token sets the password once: the account's sessions end, its other tokens end
+/// with it, and the journal records the reset by the account's holder; a second use is
+/// refused and changes nothing.
+pub async fn a_reset_token_works_once_and_ends_every_session<S>(store: Arc<S>)
+where
+    S: AccountStore + SlotStore + 'static,
+{
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let first = reset(a.id, Duration::minutes(30));
+    let second = reset(a.id, Duration::minutes(30));
+    store.insert_password_reset(&first).await.unwrap();
+    store.insert_password_reset(&second).await.unwrap();
+    let redeemed = store
+        .redeem_password_reset(&redemption(&second, "$argon2id$reset"))
+        .await
+        .unwrap();
+    assert_eq!(
+        redeemed,
+        Redeemed {
+            account: a.id,
+            sessions: SessionGeneration::FIRST.next()
+        }
+    );
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$argon2id$reset");
+    assert_eq!(stored.sessions, SessionGeneration::FIRST.next());
+    for used in [&second, &first] {
+        assert!(matches!(
+            store
+                .redeem_password_reset(&redemption(used, "$argon2id$again"))
+                .await,
+            Err(Error::ResetTokenInvalid)
+        ));
+    }
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$argon2id$reset");
+    assert_eq!(stored.sessions, SessionGeneration::FIRST.next());
+    let entries = account_entries(&*store, a.id).await;
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    assert_eq!(entries[0].kind, EntryKind::AccountPasswordReset);
+    assert_eq!(entries[0].actor, Actor::Patient(a.id.into()));
+    assert_eq!(entries[0].account_id, Some(a.id));
+}
+
+/// Unknown and expired tokens are refused alike and change nothing; a token of an unknown
+/// account cannot be stored.
+pub async fn unknown_or_expired_reset_tokens_are_refused<S>(store: Arc<S>)
+where
+    S: AccountStore + SlotStore + 'static,
+{
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let expired = reset(a.id, Duration::zero());
+    store.insert_password_reset(&expired).await.unwrap();
+    let unknown = reset(a.id, Duration::minutes(30));
+    for token in [&expired, &unknown] {
+        assert!(matches!(
+            store
+                .redeem_password_reset(&redemption(token, "$argon2id$x"))
+                .await,
+            Err(Error::ResetTokenInvalid)
+        ));
+    }
+    assert_eq!(store.account(a.id).await.unwrap(), Some(a.clone()));
+    assert!(account_entries(&*store, a.id).await.is_empty());
+    let nobody = AccountId::new();
+    assert!(matches!(
+        store
+            .insert_password_reset(&reset(nobody, Duration::minutes(30)))
+            .await,
+        Err(Error::AccountNotFound(id)) if id == nobody
+    ));
+}
+
+/// Eight tasks redeeming one token at once: exactly one sets its password, the session
+/// generation rises once, and one reset is journalled.
+pub async fn racing_redeems_of_one_token_one_wins<S>(store: Arc<S>)
+where
+    S: AccountStore + SlotStore + 'static,
+{
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let token = Arc::new(reset(a.id, Duration::minutes(30)));
+    store.insert_password_reset(&token).await.unwrap();
+    let results = race(8, |i| {
+        let store = Arc::clone(&store);
+        let token = Arc::clone(&token);
+        async move {
+            store
+                .redeem_password_reset(&redemption(&token, &format!("$argon2id${i}")))
+                .await
+        }
+    })
+    .await;
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(_) | Err(Error::ResetTokenInvalid))));
+    let stored = store.account(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, format!("$argon2id${}", winners[0]));
+    assert_eq!(stored.sessions, SessionGeneration::FIRST.next());
+    assert_eq!(account_entries(&*store, a.id).await.len(), 1);
+}
+
+/// A role change is journalled in its transaction with who made it, the account and both
+/// roles; setting the role it already has records nothing; the journal filters by account.
+pub async fn role_changes_are_journalled_with_both_roles<S>(store: Arc<S>)
+where
+    S: AccountStore + SlotStore + 'static,
+{
+    let a = account("ada@example.com");
+    let other = account("grace@example.com");
+    store.insert_account(&a).await.unwrap();
+    store.insert_account(&other).await.unwrap();
+    let admin = AccountId::new();
+    let by_admin = Audit {
+        actor: Actor::Admin(Some(admin)),
+        ..audit()
+    };
+    store.set_role(a.id, Role::Admin, &by_admin).await.unwrap();
+    store.set_role(a.id, Role::Admin, &by_admin).await.unwrap();
+    store
+        .set_role(other.id, Role::Admin, &audit())
+        .await
+        .unwrap();
+    store.set_role(a.id, Role::Patient, &audit()).await.unwrap();
+    let entries = account_entries(&*store, a.id).await;
+    let seen: Vec<_> = entries
+        .iter()
+        .map(|e| (e.kind, e.actor, e.from_role, e.to_role))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                EntryKind::AccountRoleChanged,
+                Actor::Admin(Some(admin)),
+                Some(Role::Patient),
+                Some(Role::Admin)
+            ),
+            (
+                EntryKind::AccountRoleChanged,
+                Actor::Admin(None),
+                Some(Role::Admin),
+                Some(Role::Patient)
+            ),
+        ]
+    );
+    assert!(entries
+        .iter()
+        .all(|e| e.account_id == Some(a.id) && e.request_id.as_deref() == Some("req-kit")));
+    assert_eq!(
+        store.account(a.id).await.unwrap().unwrap().role,
+        Role::Patient
+    );
+    // Not a message: no channel carries a role change.
+    for channel in Channel::ALL {
+        let queued = store
+            .messages(&MessageQuery {
+                channel,
+                state: None,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        assert!(queued.items.is_empty(), "{channel}: {:?}", queued.items);
+    }
+}
+
+/// A reset request is journalled with its account and queued for email only: its link is
+/// the account holder's alone, never a webhook's or the broker's.
+pub async fn a_reset_request_is_queued_for_email_only<S>(store: Arc<S>)
+where
+    S: AccountStore + SlotStore + 'static,
+{
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let entry = password_reset_requested(
+        a.id,
+        &Audit {
+            actor: Actor::System,
+            ..audit()
+        },
+    );
+    store.record_account_entry(&entry).await.unwrap();
+    assert_eq!(
+        account_entries(&*store, a.id).await,
+        std::slice::from_ref(&entry)
+    );
+    for channel in Channel::ALL {
+        let queued = store
+            .messages(&MessageQuery {
+                channel,
+                state: None,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        let ids: Vec<_> = queued.items.iter().map(|m| m.entry.id).collect();
+        let expected = if channel == Channel::Email {
+            vec![entry.id]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(ids, expected, "{channel}");
+    }
 }

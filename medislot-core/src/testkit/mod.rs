@@ -156,6 +156,11 @@ macro_rules! slot_store_conformance {
             revoked_sessions_are_seen_on_the_account_read_until_pruned,
             login_failures_are_all_counted_and_cleared,
             racing_attempts_are_each_counted_once_per_key_and_window,
+            a_reset_token_works_once_and_ends_every_session,
+            unknown_or_expired_reset_tokens_are_refused,
+            racing_redeems_of_one_token_one_wins,
+            role_changes_are_journalled_with_both_roles,
+            a_reset_request_is_queued_for_email_only,
             // the edge of what stores hold
             text_with_control_characters_is_refused_before_the_store,
             instants_outside_the_representable_range_are_refused,

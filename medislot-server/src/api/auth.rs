@@ -1,4 +1,5 @@
-//! `/auth/register`, `/auth/login`, `/auth/logout`, `/auth/logout-everywhere`, and the
+//! `/auth/register`, `/auth/login`, `/auth/logout`, `/auth/logout-everywhere`,
+//! `/auth/password-reset` (asking for a link, then setting a password from it), and the
 //! signed-in person's own account: `/me` (read and change the profile) and `/me/password`.
 
 use chrono::{DateTime, Utc};
@@ -196,6 +197,69 @@ enum PasswordResponse {
     ),
 }
 
+/// Asking for a password reset email.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ResetRequest {
+    /// The account's login email.
+    #[oai(validator(max_length = 254))]
+    email: String,
+}
+
+impl Example for ResetRequest {
+    fn example() -> Self {
+        Self {
+            email: RegisterRequest::example().email,
+        }
+    }
+}
+
+/// The answer to a reset request, the same whether or not the address has an account.
+#[derive(Debug, Object)]
+struct ResetAccepted {
+    /// What happens next, in words.
+    detail: String,
+}
+
+/// The words of every reset request's answer.
+pub(crate) const RESET_ACCEPTED: &str = "If an account has this email address, an email with a \
+     link to choose a new password is on its way. The link works once, for a limited time.";
+
+#[derive(ApiResponse)]
+enum ResetRequested {
+    /// Accepted: the same answer whether or not an account has the address.
+    #[oai(status = 202, content_type = "application/json")]
+    Accepted(Json<ResetAccepted>),
+}
+
+/// A new password from a reset link.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ResetConfirmation {
+    /// The token from the emailed link (`token` in its query).
+    #[oai(validator(max_length = 100))]
+    token: String,
+    /// The new password, under the same rules as at sign-up.
+    #[oai(validator(max_length = 256))]
+    new_password: String,
+}
+
+impl Example for ResetConfirmation {
+    fn example() -> Self {
+        Self {
+            token: "q5Qq2m6cJ7lq0V8m3kV4n8b2Yx1rT9sW0eZ4uH7aC3d".to_owned(),
+            new_password: "a longer passphrase than before".to_owned(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum ResetDone {
+    /// The password is set; every session of the account has ended. Sign in with it.
+    #[oai(status = 204)]
+    Done,
+}
+
 impl AuthApi {
     /// The answer that hands a client a new session: token in the body, cookie in the header.
     fn session_result(
@@ -262,6 +326,57 @@ impl AuthApi {
         tracing::info!(account = %account.id, "signed in");
         let (body, cookie) = self.session_result(session, &account);
         Ok(LoginResponse::Ok(body, cookie))
+    }
+
+    /// Ask for a password reset email
+    ///
+    /// Emails a single-use link to the reset page when an account has this address. The
+    /// answer is the same either way, so it tells nothing about who has an account. Limited
+    /// per client address as sign-in is.
+    #[oai(
+        path = "/auth/password-reset",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
+    async fn request_password_reset(
+        &self,
+        req: &Request,
+        body: JsonBody<ResetRequest>,
+    ) -> Result<ResetRequested, ApiError<{ BODY | RATE_LIMITED | UNAVAILABLE }>> {
+        self.state.auth_limiter().check(req)?;
+        let JsonBody(body) = body;
+        crate::password_reset::request(&self.state, &body.email, crate::request_id::of(req))
+            .await?;
+        Ok(ResetRequested::Accepted(Json(ResetAccepted {
+            detail: RESET_ACCEPTED.to_owned(),
+        })))
+    }
+
+    /// Set a new password from a reset link
+    ///
+    /// Redeems the emailed token: the password is set and every session of the account ends,
+    /// on every instance. A token works once; an unknown, used or expired one is refused
+    /// with 422 `reset_token_invalid` on `token`.
+    #[oai(
+        path = "/auth/password-reset/confirm",
+        method = "post",
+        operation_id = "confirmPasswordReset"
+    )]
+    async fn confirm_password_reset(
+        &self,
+        req: &Request,
+        body: JsonBody<ResetConfirmation>,
+    ) -> Result<ResetDone, ApiError<{ BODY | RATE_LIMITED | UNAVAILABLE }>> {
+        self.state.auth_limiter().check(req)?;
+        let JsonBody(body) = body;
+        crate::password_reset::redeem(
+            &self.state,
+            &body.token,
+            &body.new_password,
+            crate::request_id::of(req),
+        )
+        .await?;
+        Ok(ResetDone::Done)
     }
 
     /// Sign out

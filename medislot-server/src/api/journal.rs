@@ -11,7 +11,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::model::{decode_cursor, next_cursor, BookingStatusOut};
+use super::model::{decode_cursor, next_cursor, BookingStatusOut, RoleOut};
 use super::ApiTags;
 use crate::auth::Admin;
 use crate::problem::errors::{ADMIN, CONFLICT, INVALID, NOT_FOUND};
@@ -47,7 +47,9 @@ pub(crate) struct AuditEntryOut {
     /// `slot.published`, `slot.withdrawn`, `booking.booked`, `booking.held`,
     /// `booking.confirmed`, `booking.cancelled_by_patient`, `booking.cancelled_by_clinic`,
     /// `booking.buffer_ended`, `booking.hold_lapsed`, `booking.rescheduled`,
-    /// `booking.created_by_reschedule`.
+    /// `booking.created_by_reschedule`, `booking.reminder`, `waitlist.joined`,
+    /// `waitlist.left`, `waitlist.offer_made`, `waitlist.offer_lapsed`,
+    /// `account.role_changed`, `account.password_reset_requested`, `account.password_reset`.
     pub kind: String,
     // Described on `ActorKindOut`.
     #[allow(missing_docs)]
@@ -85,6 +87,17 @@ pub(crate) struct AuditEntryOut {
     /// The `X-Request-Id` of the request that made the change.
     #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
+    /// The account concerned by an account change (a role change, a password reset).
+    #[oai(skip_serializing_if_is_none)]
+    pub account_id: Option<Uuid>,
+    // The account's role before a role change.
+    #[allow(missing_docs)]
+    #[oai(skip_serializing_if_is_none)]
+    pub from_role: Option<RoleOut>,
+    // The account's role after a role change.
+    #[allow(missing_docs)]
+    #[oai(skip_serializing_if_is_none)]
+    pub to_role: Option<RoleOut>,
 }
 
 impl From<&JournalEntry> for AuditEntryOut {
@@ -109,6 +122,9 @@ impl From<&JournalEntry> for AuditEntryOut {
             to_status: entry.to.map(Into::into),
             reason: entry.reason.clone(),
             request_id: entry.request_id.clone(),
+            account_id: entry.account_id.map(|id| id.as_uuid()),
+            from_role: entry.from_role.map(RoleOut::from),
+            to_role: entry.to_role.map(RoleOut::from),
         }
     }
 }
@@ -277,8 +293,9 @@ enum Retried {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Audit")]
 impl JournalApi {
-    /// The audit trail, oldest first: every change to doctors, slots and bookings, who made it,
-    /// when, from which status to which, why, and under which request. Entries are never
+    /// The audit trail, oldest first: every change to doctors, slots, bookings and the
+    /// waitlist, every role change and password reset, who made it, when, from which status
+    /// (or role) to which, why, and under which request. Entries are never
     /// changed or removed.
     #[oai(path = "/audit", method = "get", operation_id = "list_audit_entries")]
     #[allow(clippy::too_many_arguments)]
@@ -295,6 +312,8 @@ impl JournalApi {
         actor: Query<Option<ActorKindOut>>,
         /// With `actor` = `patient` or `admin`: only this account's entries.
         actor_id: Query<Option<Uuid>>,
+        /// Only entries about this account (its role changes and password resets).
+        account_id: Query<Option<Uuid>>,
         /// Only entries at or after this instant (RFC 3339; write `+` as `%2B`).
         from: Query<Option<DateTime<FixedOffset>>>,
         /// Only entries before this instant (RFC 3339; write `+` as `%2B`).
@@ -334,6 +353,7 @@ impl JournalApi {
             patient_id: patient_id.0.map(PatientId::from_uuid),
             doctor_id: doctor_id.0.map(DoctorId::from_uuid),
             actor,
+            account_id: account_id.0.map(AccountId::from_uuid),
             from: from.0.map(|t| t.with_timezone(&Utc)),
             to: to.0.map(|t| t.with_timezone(&Utc)),
             after: decode_cursor::<JournalCursor>(cursor.0.as_deref())?,

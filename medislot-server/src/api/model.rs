@@ -47,16 +47,22 @@ pub enum RoleOut {
     Admin,
 }
 
+impl From<Role> for RoleOut {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Patient => RoleOut::Patient,
+            Role::Admin => RoleOut::Admin,
+        }
+    }
+}
+
 impl From<&Account> for AccountOut {
     fn from(account: &Account) -> Self {
         Self {
             id: account.id.as_uuid(),
             email: account.email.to_string(),
             name: account.name.clone(),
-            role: match account.role {
-                Role::Patient => RoleOut::Patient,
-                Role::Admin => RoleOut::Admin,
-            },
+            role: account.role.into(),
             created_at: account.created_at,
             phone: account
                 .profile

@@ -47,6 +47,35 @@ struct HtmlBody<'a> {
     mail: &'a Mail,
 }
 
+/// The plain-text body of a password reset email.
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+struct ResetText<'a> {
+    mail: &'a ResetMail,
+}
+
+/// The HTML body of a password reset email.
+#[derive(Template)]
+#[template(path = "email/password_reset.html")]
+struct ResetHtml<'a> {
+    mail: &'a ResetMail,
+}
+
+/// What a password reset email says.
+struct ResetMail {
+    greeting: String,
+    /// The link, or in a preview a placeholder: the token is minted only when the email is
+    /// sent.
+    link: String,
+    minutes: i64,
+}
+
+/// The subject of a password reset email.
+const RESET_SUBJECT: &str = "Reset your MediSlot password";
+
+/// What an admin's preview shows where a reset email's link goes.
+const LINK_PLACEHOLDER: &str = "(a single-use link, minted when the email is sent)";
+
 /// What an email says, for both bodies.
 struct Mail {
     greeting: String,
@@ -156,6 +185,75 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// Sends the password reset email a [request](crate::password_reset::request) queued: mints
+    /// a token for the account (valid for `ttl`; only its hash is stored) and sends the link to
+    /// the reset page at `origin`. An account that is gone has no one to send to and counts as
+    /// sent. A retried message mints another token; the first stays valid until it expires or
+    /// a token of the account is used.
+    ///
+    /// # Errors
+    /// A message saying why the email was not sent; the caller tries again later.
+    pub async fn send_reset(
+        &self,
+        accounts: &dyn AccountStore,
+        message: &OutboxMessage,
+        now: DateTime<Utc>,
+        origin: &str,
+        ttl: chrono::Duration,
+    ) -> Result<(), String> {
+        let Some(account) = message.entry.account_id else {
+            return Ok(());
+        };
+        let Some(account) = accounts.account(account).await.map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let to = mailbox(&account)?;
+        let token = crate::password_reset::mint(accounts, account.id, now, ttl)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mail = ResetMail {
+            greeting: format!("Hello {},", account.name),
+            link: crate::password_reset::link(origin, &token),
+            minutes: ttl.num_minutes(),
+        };
+        let text = ResetText { mail: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        let html = ResetHtml { mail: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        let email = Message::builder()
+            .message_id(Some(format!(
+                "<{}@{}>",
+                message.entry.id,
+                self.from.email.domain()
+            )))
+            .from(self.from.clone())
+            .to(to)
+            .subject(RESET_SUBJECT)
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(email)
+            .await
+            .map(drop)
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+}
+
+/// An account's name and address as a recipient.
+fn mailbox(account: &medislot_core::Account) -> Result<Mailbox, String> {
+    Ok(Mailbox::new(
+        Some(account.name.clone()),
+        account
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| format!("the account's address: {e}"))?,
+    ))
+}
+
 /// What the email about a message says, as an admin previews it: to whom, the subject, and the
 /// plain-text body (the HTML body says the same; the calendar file is attached when sent).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,6 +277,9 @@ impl Preview {
         accounts: &dyn AccountStore,
         message: &OutboxMessage,
     ) -> Result<Option<Preview>, String> {
+        if message.entry.kind == EntryKind::AccountPasswordResetRequested {
+            return Self::of_reset(accounts, message).await;
+        }
         let Some(composed) = compose(engine, accounts, message).await? else {
             return Ok(None);
         };
@@ -190,6 +291,35 @@ impl Preview {
         Ok(Some(Preview {
             to: composed.to.to_string(),
             subject: composed.subject,
+            text,
+        }))
+    }
+}
+
+impl Preview {
+    /// A reset email's preview: its link is a placeholder, since the token is minted only
+    /// when the email is sent, so no admin ever sees a usable link.
+    async fn of_reset(
+        accounts: &dyn AccountStore,
+        message: &OutboxMessage,
+    ) -> Result<Option<Preview>, String> {
+        let Some(account) = message.entry.account_id else {
+            return Ok(None);
+        };
+        let Some(account) = accounts.account(account).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let mail = ResetMail {
+            greeting: format!("Hello {},", account.name),
+            link: LINK_PLACEHOLDER.to_owned(),
+            minutes: 0,
+        };
+        let text = ResetText { mail: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Preview {
+            to: mailbox(&account)?.to_string(),
+            subject: RESET_SUBJECT.to_owned(),
             text,
         }))
     }
@@ -289,7 +419,10 @@ fn headline(kind: EntryKind) -> &'static str {
         | EntryKind::SlotPublished
         | EntryKind::SlotWithdrawn
         | EntryKind::WaitlistJoined
-        | EntryKind::WaitlistLeft => "MediSlot",
+        | EntryKind::WaitlistLeft
+        | EntryKind::AccountRoleChanged
+        | EntryKind::AccountPasswordResetRequested
+        | EntryKind::AccountPasswordReset => "MediSlot",
     }
 }
 

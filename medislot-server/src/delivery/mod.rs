@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use medislot_core::{Channel, JournalEntry, OutboxMessage, Settlement};
+use medislot_core::{Channel, EntryKind, JournalEntry, OutboxMessage, Settlement};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -62,6 +62,18 @@ impl Outlet for Mailer {
     }
 
     async fn send(&self, state: &AppState, message: &OutboxMessage) -> Result<(), String> {
+        if message.entry.kind == EntryKind::AccountPasswordResetRequested {
+            let config = state.config();
+            return self
+                .send_reset(
+                    state.accounts(),
+                    message,
+                    state.engine().now(),
+                    &config.link_origin,
+                    config.password_reset_ttl,
+                )
+                .await;
+        }
         Mailer::send(self, state.engine(), state.accounts(), message).await
     }
 }

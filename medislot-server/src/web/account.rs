@@ -204,6 +204,9 @@ pub(crate) fn signin_page(req: &Request) -> Response {
         let flash = match query.done.as_str() {
             "signed_out" => Some(Flash::ok("You have signed out.")),
             "signed_out_everywhere" => Some(Flash::ok("You have signed out on every device.")),
+            "password_reset" => Some(Flash::ok(
+                "Your new password is set and every earlier session has ended. Sign in with it.",
+            )),
             "lapsed" => Some(Flash::error(
                 "Your session has ended. Sign in again to carry on where you were.",
             )),

@@ -26,6 +26,7 @@ mod assets;
 mod bookings;
 mod find;
 pub(crate) mod page;
+mod password_reset;
 mod profile;
 mod reschedule;
 mod same_origin;
@@ -54,6 +55,15 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .at("/assets/app.js", get(assets::js))
         .at("/signup", get(account::signup_page).post(account::signup))
         .at("/signin", get(account::signin_page).post(account::signin))
+        .at(
+            "/password-reset",
+            get(password_reset::request_form).post(password_reset::request),
+        )
+        .at("/password-reset/sent", get(password_reset::sent))
+        .at(
+            "/password-reset/confirm",
+            get(password_reset::confirm_form).post(password_reset::confirm),
+        )
         .at(
             "/signout",
             get(account::signout_address).post(account::signout.around(lift_csrf_field)),

@@ -59,14 +59,14 @@ impl Handler for Inbox {
 
 /// An SMTP server on a free loopback port, a mailer sending to it, what it receives, and a
 /// switch that makes it refuse mail.
-struct SmtpServer {
-    mailer: Mailer,
+pub(crate) struct SmtpServer {
+    pub(crate) mailer: Mailer,
     received: mpsc::UnboundedReceiver<(Vec<String>, Vec<u8>)>,
     refusing: Arc<Mutex<bool>>,
 }
 
 impl SmtpServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (sender, received) = mpsc::unbounded_channel();
@@ -94,14 +94,14 @@ impl SmtpServer {
     }
 
     /// The next email received, parsed: recipients, the whole message.
-    async fn next(&mut self) -> (Vec<String>, Vec<u8>) {
+    pub(crate) async fn next(&mut self) -> (Vec<String>, Vec<u8>) {
         tokio::time::timeout(Duration::from_secs(10), self.received.recv())
             .await
             .expect("an email within 10 s")
             .expect("the server runs")
     }
 
-    fn nothing_more(&mut self) {
+    pub(crate) fn nothing_more(&mut self) {
         assert!(self.received.try_recv().is_err(), "no other email");
     }
 }

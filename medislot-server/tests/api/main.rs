@@ -51,6 +51,7 @@ mod idempotency;
 mod metrics;
 mod openapi;
 mod outage;
+mod password_reset;
 mod passwords;
 mod pg_restart;
 mod process;
@@ -400,11 +401,16 @@ impl TestApp {
         self.signed_in(&email, "admin-password").await
     }
 
-    /// Changes an account's role directly in the store.
+    /// Changes an account's role directly in the store, as the system.
     pub async fn set_role(&self, user: &User, role: Role) {
+        let audit = medislot_core::Audit {
+            actor: medislot_core::Actor::System,
+            at: self.now(),
+            request_id: None,
+        };
         self.state
             .accounts()
-            .set_role(medislot_core::AccountId::from_uuid(user.id), role)
+            .set_role(medislot_core::AccountId::from_uuid(user.id), role, &audit)
             .await
             .expect("role changed");
     }
