@@ -343,7 +343,10 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<ResetRequest>,
     ) -> Result<ResetRequested, ApiError<{ BODY | RATE_LIMITED | UNAVAILABLE }>> {
-        self.state.auth_limiter().check(req)?;
+        self.state
+            .auth_limiter()
+            .check(req, self.state.engine().now())
+            .await?;
         let JsonBody(body) = body;
         crate::password_reset::request(&self.state, &body.email, crate::request_id::of(req))
             .await?;
@@ -367,7 +370,10 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<ResetConfirmation>,
     ) -> Result<ResetDone, ApiError<{ BODY | RATE_LIMITED | UNAVAILABLE }>> {
-        self.state.auth_limiter().check(req)?;
+        self.state
+            .auth_limiter()
+            .check(req, self.state.engine().now())
+            .await?;
         let JsonBody(body) = body;
         crate::password_reset::redeem(
             &self.state,

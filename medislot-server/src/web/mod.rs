@@ -149,6 +149,7 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .at("/admin/doctors/:id/calendar", get(admin::doctor_calendar))
         .at("/admin/bookings", get(admin::all_bookings))
         .at("/admin/outbox", get(admin::outbox_page))
+        .at("/admin/audit", get(admin::audit_page))
         .at(
             "/admin/outbox/:id/retry",
             get(admin::retry_address).post(admin::retry_message.around(lift_csrf_field)),

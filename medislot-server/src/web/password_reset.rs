@@ -106,7 +106,7 @@ pub(crate) async fn request(
     respond(
         async {
             let form: RequestForm = parse_form(&body)?;
-            if let Err(problem) = state.auth_limiter().check(req) {
+            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
                 let mut errors = Errors::default();
                 errors.form = Some(
                     "Too many attempts from this device. Wait a minute and try again.".to_owned(),
@@ -179,7 +179,7 @@ pub(crate) async fn confirm(
     respond(
         async {
             let form: ConfirmForm = parse_form(&body)?;
-            if let Err(problem) = state.auth_limiter().check(req) {
+            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
                 let mut errors = Errors::default();
                 errors.form = Some(
                     "Too many attempts from this device. Wait a minute and try again.".to_owned(),

@@ -45,7 +45,8 @@ async fn emailed_token(app: &TestApp, smtp: &mut SmtpServer, to: &str) -> String
         round,
         Round {
             delivered: 1,
-            failed: 0
+            failed: 0,
+            withdrawn: 0
         }
     );
     let (recipients, raw) = smtp.next().await;

@@ -10,6 +10,7 @@ use poem::http::{header, StatusCode};
 use poem::test::{TestClient, TestResponse};
 use poem::Response;
 
+mod audit;
 mod outbox;
 mod password_reset;
 mod profile;

@@ -1,6 +1,6 @@
 //! The clinic's pages (admins only; a patient gets the 403 page): the dashboard, doctors, a
 //! day of slots in one form with a preview before saving, a doctor's waitlist, every booking
-//! with filters, and the outbox (what each message sends, retrying a dead one).
+//! with filters, the outbox (what each message sends, retrying a dead one) and the audit trail.
 
 use std::collections::HashMap;
 
@@ -20,6 +20,7 @@ use crate::state::AppState;
 use crate::web::bookings::BookingRow;
 use crate::web::page::{self, respond, Layout, PageError};
 
+mod audit;
 mod bookings;
 mod calendar;
 mod doctors;
@@ -28,6 +29,7 @@ mod profile;
 mod slots;
 mod waitlist;
 
+pub(crate) use audit::audit_page;
 pub(crate) use bookings::all_bookings;
 pub(crate) use calendar::doctor_calendar;
 pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
