@@ -17,7 +17,7 @@ use super::hours::{interval, working_hours, ExtraHours, Hours, Interval, Range, 
 use super::model::SlotOut;
 use super::ApiTags;
 use crate::auth::Admin;
-use crate::problem::errors::{ADMIN, BODY, NOT_FOUND};
+use crate::problem::errors::{ADMIN, BODY, INVALID, NOT_FOUND};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -34,13 +34,13 @@ pub(crate) struct StoredHours {
     #[oai(validator(max_items = 10))]
     pub(crate) rules: Vec<Hours>,
     /// Days with no slots at all.
-    #[oai(validator(max_items = 300))]
+    #[oai(validator(max_items = 300), skip_serializing_if_is_none)]
     pub(crate) days_off: Option<Vec<NaiveDate>>,
     /// Parts of days with no slots.
-    #[oai(validator(max_items = 300))]
+    #[oai(validator(max_items = 300), skip_serializing_if_is_none)]
     pub(crate) time_off: Option<Vec<TimeOff>>,
     /// Extra hours on single days.
-    #[oai(validator(max_items = 300))]
+    #[oai(validator(max_items = 300), skip_serializing_if_is_none)]
     pub(crate) extra_hours: Option<Vec<ExtraHours>>,
 }
 
@@ -309,7 +309,7 @@ impl WorkingHoursApi {
         Admin(admin): Admin,
         /// The doctor's id.
         id: Path<Uuid>,
-    ) -> Result<HoursRead, ApiError<{ ADMIN | NOT_FOUND }>> {
+    ) -> Result<HoursRead, ApiError<{ ADMIN | NOT_FOUND | INVALID }>> {
         let engine = admin.engine(&self.state);
         let hours = engine.doctor_hours(DoctorId::from_uuid(id.0)).await?;
         Ok(HoursRead::Ok(Json(StoredHours::from_core(&hours))))
