@@ -22,9 +22,10 @@ use crate::journal::{self, Actor, Context, EntryKind, JournalCursor, JournalEntr
 use crate::outbox::{Channel, MessageQuery, OutboxMessage, Settlement};
 use crate::page::{Page, MAX_PAGE_SIZE};
 use crate::reminder::{self, MAX_REMINDER_LEAD};
+use crate::session::SessionCheck;
 use crate::slot::{Slot, SlotCursor, SlotQuery, SlotView, TimeRange};
 use crate::store::SlotStore;
-use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, LAPSED_BATCH};
+use crate::unit_of_work::{Claim, Decide, Decision, DoctorClaim, Locked, LAPSED_BATCH};
 use crate::waitlist::{self, NewEntry, WaitlistEntry, WaitlistQuery};
 use crate::window::BookingWindow;
 
@@ -171,6 +172,55 @@ pub struct Created {
     pub booking: Booking,
     /// Whether this answers a retry: the booking is the first request's.
     pub replayed: bool,
+    /// The booking's slot, as read under the mutation's locks; `None` when the store did not
+    /// read it (a replay of a booking made on another slot).
+    pub slot: Option<Slot>,
+    /// The slot's doctor, read with the slot.
+    pub doctor: Option<Doctor>,
+}
+
+impl Created {
+    /// The booking with its slot and doctor as the mutation read them, so that an answer needs
+    /// no second read; `None` when they were not read (see [`slot`](Self::slot)).
+    pub fn view(&self) -> Option<BookingView> {
+        Some(BookingView {
+            booking: self.booking.clone(),
+            slot: self.slot.clone()?,
+            doctor: self.doctor.clone()?,
+        })
+    }
+}
+
+/// What a mutation that answers with a booking on its claimed slot read of that slot and its
+/// doctor ([`Claim::slot_doctor`]): noted by the decision of each attempt, so it holds the
+/// attempt that committed.
+#[derive(Default)]
+struct SlotSeen(std::sync::Mutex<Option<(Slot, Doctor)>>);
+
+impl SlotSeen {
+    fn note(&self, locked: &Locked) {
+        let seen = locked.slot.clone().zip(locked.slot_doctor.clone());
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = seen;
+    }
+
+    /// The answer for `booking`: its slot and doctor if the booking is on the slot read.
+    fn created(self, booking: Booking, replayed: bool) -> Created {
+        let seen = self
+            .0
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .filter(|(slot, _)| slot.id == booking.slot_id);
+        let (slot, doctor) = seen.unzip();
+        Created {
+            booking,
+            replayed,
+            slot,
+            doctor,
+        }
+    }
 }
 
 /// The booking engine over any [`SlotStore`]. Cheap to clone; clones share the store.
@@ -180,6 +230,7 @@ pub struct BookingEngine {
     clock: Arc<dyn Clock>,
     policy: Policy,
     context: Arc<Context>,
+    session: Option<SessionCheck>,
 }
 
 impl std::fmt::Debug for BookingEngine {
@@ -200,6 +251,7 @@ impl BookingEngine {
             clock: Arc::new(SystemClock),
             policy: Policy::default(),
             context: Arc::default(),
+            session: None,
         }
     }
 
@@ -209,6 +261,21 @@ impl BookingEngine {
     pub fn in_context(&self, context: Context) -> Self {
         Self {
             context: Arc::new(context),
+            ..self.clone()
+        }
+    }
+
+    /// A clone of this engine whose every mutation first checks `session` in its own
+    /// transaction ([`Claim::session`]): the account read an authenticated request needs costs
+    /// no round trip of its own. A session that is no longer valid (logged out, superseded, its
+    /// account gone) is refused with [`Error::SessionRefused`] and nothing is written.
+    ///
+    /// Only mutations check it: a caller that also reads through this engine must check the
+    /// session for those reads itself
+    /// ([`AccountStore::session_account`](crate::AccountStore::session_account)).
+    pub fn for_session(&self, session: SessionCheck) -> Self {
+        Self {
+            session: Some(session),
             ..self.clone()
         }
     }
@@ -255,8 +322,23 @@ impl BookingEngine {
         let context = &*self.context;
         let window = self.policy.offer_window;
         let reminder_lead = self.policy.reminder_lead;
+        let session = self.session;
+        let with_session;
+        let claim = match session {
+            Some(check) => {
+                with_session = Claim {
+                    session: Some(check),
+                    ..claim.clone()
+                };
+                &with_session
+            }
+            None => claim,
+        };
         self.store
             .mutate(claim, &|locked| {
+                if let Some(check) = session {
+                    check.admit(locked.session_account.clone())?;
+                }
                 let mut decision = decide(locked)?;
                 waitlist::follow(locked, &mut decision.changes, window);
                 // The waitlist may have changed the answer's state (an admin's buffer ended at
@@ -666,11 +748,14 @@ impl BookingEngine {
                 .clone()
                 .map(|key| (draft.patient_id, key)),
             waitlist: true,
+            slot_doctor: true,
             ..Claim::default()
         };
         let window = self.policy.window(draft.created_at);
+        let seen = SlotSeen::default();
         let decision = self
             .mutate(Actor::Patient(draft.patient_id), &claim, &|locked| {
+                seen.note(locked);
                 decisions::create_booking(locked, &draft, &window)
             })
             .await?;
@@ -681,7 +766,7 @@ impl BookingEngine {
             .ok_or(Error::SlotUnavailable(draft.slot_id))?;
         // The draft's id is new: any other booking is the first request's.
         let replayed = booking.id != draft.id;
-        Ok(Created { booking, replayed })
+        Ok(seen.created(booking, replayed))
     }
 
     /// Confirms the patient's own hold.
@@ -836,11 +921,14 @@ impl BookingEngine {
             booking: Some(id),
             replay,
             waitlist: true,
+            slot_doctor: true,
             ..Claim::default()
         };
         let actor = patient.map_or_else(|| self.admin(), Actor::Patient);
+        let seen = SlotSeen::default();
         let decision = self
             .mutate(actor, &claim, &|locked| {
+                seen.note(locked);
                 decisions::reschedule(locked, &request, now)
             })
             .await?;
@@ -849,7 +937,7 @@ impl BookingEngine {
         let booking = decision.reply.ok_or(Error::SlotUnavailable(target))?;
         // The new booking's id is fresh: any other booking is the first request's.
         let replayed = booking.id != request.new_id;
-        Ok(Created { booking, replayed })
+        Ok(seen.created(booking, replayed))
     }
 
     /// A booking with its slot and doctor.

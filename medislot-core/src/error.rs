@@ -124,6 +124,11 @@ pub enum Error {
     /// A password reset token that is unknown, already used or expired.
     #[error("the password reset link is unknown, used or expired")]
     ResetTokenInvalid,
+    /// The session a mutation was asked under (see
+    /// [`BookingEngine::for_session`](crate::BookingEngine::for_session)) is no longer valid;
+    /// nothing was written.
+    #[error(transparent)]
+    SessionRefused(#[from] crate::session::SessionRefusal),
     /// An input value is not acceptable; `field` names it.
     #[error("{field}: {message}")]
     Validation {

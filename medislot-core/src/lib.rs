@@ -108,7 +108,8 @@ pub use page::{Cursor, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use password_reset::{PasswordReset, Redeemed, Redemption, ResetTokenHash, StoredReset};
 pub use reminder::MAX_REMINDER_LEAD;
 pub use session::{
-    LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionGeneration, SessionId,
+    LoginBackoff, LoginThrottle, RevokedSession, SessionAccount, SessionCheck, SessionGeneration,
+    SessionId, SessionRefusal,
 };
 pub use slot::{Slot, SlotCursor, SlotQuery, SlotStatus, SlotView, TimeRange};
 pub use store::SlotStore;

@@ -102,6 +102,14 @@ struct ResetRecord {
 }
 
 impl Accounts {
+    /// The account, with whether `session` was logged out.
+    fn session_account(&self, id: AccountId, session: SessionId) -> Option<SessionAccount> {
+        self.by_id.get(&id).map(|account| SessionAccount {
+            account: account.clone(),
+            revoked: self.revoked.contains_key(&session),
+        })
+    }
+
     fn get_mut(&mut self, id: AccountId) -> Result<&mut Account> {
         self.by_id.get_mut(&id).ok_or(Error::AccountNotFound(id))
     }
@@ -212,6 +220,13 @@ impl State {
                 locked.slot = Some(record.slot.clone());
                 locked.occupant = self.occupant(record).cloned();
             }
+        }
+        if let Some(id) = claim.slot.filter(|_| claim.slot_doctor) {
+            locked.slot_doctor = self
+                .slots
+                .get(&id)
+                .and_then(|r| self.doctors.get(&r.slot.doctor_id))
+                .map(|r| r.doctor.clone());
         }
         if let Some(id) = claim.booking {
             locked.booking = self.bookings.get(&id).cloned();
@@ -430,7 +445,13 @@ impl SlotStore for MemoryStore {
         // One write lock for the whole unit of work: it covers every lock the claim names (both
         // slots of a reschedule included), so there is no order to get wrong.
         let mut state = self.state.write();
-        let locked = state.read(claim);
+        let mut locked = state.read(claim);
+        if let Some(check) = &claim.session {
+            locked.session_account = self
+                .accounts
+                .read()
+                .session_account(check.account, check.session);
+        }
         let decision = decide(&locked)?;
         state.write(&decision.changes);
         Ok(decision)
@@ -895,11 +916,7 @@ impl AccountStore for MemoryStore {
         id: AccountId,
         session: SessionId,
     ) -> Result<Option<SessionAccount>> {
-        let accounts = self.accounts.read();
-        Ok(accounts.by_id.get(&id).map(|account| SessionAccount {
-            account: account.clone(),
-            revoked: accounts.revoked.contains_key(&session),
-        }))
+        Ok(self.accounts.read().session_account(id, session))
     }
 
     async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {

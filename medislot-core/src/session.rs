@@ -89,6 +89,57 @@ pub struct SessionAccount {
     pub revoked: bool,
 }
 
+/// A session presented with a request, to be checked in the same read as the work it asks for:
+/// the account it names, its id and the generation it was issued under. A server that
+/// verified a token's signature builds one and hands it to
+/// [`BookingEngine::for_session`](crate::BookingEngine::for_session), so the account read that
+/// every request needs travels with the mutation's own locks instead of costing a round trip
+/// of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCheck {
+    /// The account the session belongs to.
+    pub account: AccountId,
+    /// The session (the token's `jti`).
+    pub session: SessionId,
+    /// The generation the session was issued under.
+    pub generation: SessionGeneration,
+}
+
+/// Why a presented session is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRefusal {
+    /// The account no longer exists.
+    #[error("the account no longer exists")]
+    NoAccount,
+    /// The session was logged out.
+    #[error("the session has ended; sign in again")]
+    LoggedOut,
+    /// Every session of the account was ended (a password change or "sign out everywhere").
+    #[error(
+        "the session has ended (the password changed, or every session was signed out); sign in again"
+    )]
+    Superseded,
+}
+
+impl SessionCheck {
+    /// The account as stored now, if the session is still valid according to `read` (what
+    /// [`AccountStore::session_account`](crate::AccountStore::session_account) or a
+    /// mutation's [`Locked::session_account`](crate::Locked::session_account) found).
+    ///
+    /// # Errors
+    /// The [`SessionRefusal`] that says why the session is no longer valid.
+    pub fn admit(self, read: Option<SessionAccount>) -> Result<Account, SessionRefusal> {
+        let read = read.ok_or(SessionRefusal::NoAccount)?;
+        if read.revoked {
+            return Err(SessionRefusal::LoggedOut);
+        }
+        if read.account.sessions != self.generation {
+            return Err(SessionRefusal::Superseded);
+        }
+        Ok(read.account)
+    }
+}
+
 /// Consecutive failed sign-ins of one account and, once there are too many, until when
 /// sign-ins are refused. Kept in the store, so that every instance counts the same failures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

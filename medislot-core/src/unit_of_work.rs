@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::ids::{BookingId, DoctorId, EntryId, PatientId, SlotId, WaitlistEntryId};
 use crate::journal::JournalEntry;
 use crate::outbox::{Channel, Delivery};
+use crate::session::{SessionAccount, SessionCheck};
 use crate::slot::{Slot, TimeRange};
 use crate::waitlist::{EntryChange, WaitlistEntry};
 
@@ -60,6 +61,15 @@ pub struct Claim {
     /// the other); read their entries whose stored status is `WAITING` or `OFFERED`
     /// ([`Locked::patient_entries`]).
     pub waitlist_patient: Option<PatientId>,
+    /// Also read (no lock) the claimed slot's doctor, deleted or not ([`Locked::slot_doctor`]):
+    /// what an answer about a booking on the slot shows, read with the booking's own locks
+    /// instead of afterwards.
+    pub slot_doctor: bool,
+    /// Also read (no lock) the account this session names and whether the session was logged
+    /// out ([`Locked::session_account`]), as
+    /// [`AccountStore::session_account`](crate::AccountStore::session_account) would: the
+    /// request's authentication travels with the mutation's own reads.
+    pub session: Option<SessionCheck>,
 }
 
 /// The most lapsed bookings one [`Claim::lapsed_at`] reads; the engine asks again while a batch
@@ -122,6 +132,12 @@ pub struct Locked {
     pub entry: Option<WaitlistEntry>,
     /// With [`Claim::waitlist_patient`]: the patient's entries stored `WAITING` or `OFFERED`.
     pub patient_entries: Vec<WaitlistEntry>,
+    /// With [`Claim::slot_doctor`]: the claimed slot's doctor, if the slot exists (withdrawn
+    /// or not).
+    pub slot_doctor: Option<Doctor>,
+    /// With [`Claim::session`]: the session's account, unless it no longer exists, with
+    /// whether the session was logged out.
+    pub session_account: Option<SessionAccount>,
 }
 
 /// The changes one mutation decided, to be written and committed as one atomic step.

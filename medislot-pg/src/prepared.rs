@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use futures::TryStreamExt as _;
 use sqlx::{PgConnection, Row as _};
 
-use crate::rows::{BOOKING, OCCUPYING, SLOT};
+use crate::rows::{ACCOUNT, BOOKING, DOCTOR, OCCUPYING, SLOT};
 
 /// SQLSTATE `invalid_sql_statement_name`: the connection has not prepared the statement.
 pub(crate) const NOT_PREPARED: &str = "26000";
@@ -35,6 +35,11 @@ pub(crate) enum Hot {
     LockBookingSlot,
     /// `(booking id)`: the booking, locked.
     LockBooking,
+    /// `(slot id)`: the slot's doctor, deleted or not.
+    SlotDoctor,
+    /// `(account id, session id)`: the account, with `revoked`, whether the session was
+    /// logged out.
+    SessionAccount,
     /// Inserts a booking (12 columns).
     InsertBooking,
     /// `(booking id, status, hold_until, buffer_until, cancelled_by, cancel_reason, at,
@@ -43,12 +48,14 @@ pub(crate) enum Hot {
 }
 
 impl Hot {
-    const ALL: [Hot; 7] = [
+    const ALL: [Hot; 9] = [
         Hot::LockSlot,
         Hot::Occupant,
         Hot::Replay,
         Hot::LockBookingSlot,
         Hot::LockBooking,
+        Hot::SlotDoctor,
+        Hot::SessionAccount,
         Hot::InsertBooking,
         Hot::WriteState,
     ];
@@ -61,6 +68,8 @@ impl Hot {
             Hot::Replay => "medislot_replay_v2",
             Hot::LockBookingSlot => "medislot_lock_booking_slot_v2",
             Hot::LockBooking => "medislot_lock_booking_v2",
+            Hot::SlotDoctor => "medislot_slot_doctor",
+            Hot::SessionAccount => "medislot_session_account",
             Hot::InsertBooking => "medislot_insert_booking_v4",
             Hot::WriteState => "medislot_write_state_v3",
         }
@@ -68,8 +77,13 @@ impl Hot {
 
     const fn params(self) -> &'static str {
         match self {
-            Hot::LockSlot | Hot::Occupant | Hot::LockBookingSlot | Hot::LockBooking => "uuid",
+            Hot::LockSlot
+            | Hot::Occupant
+            | Hot::LockBookingSlot
+            | Hot::LockBooking
+            | Hot::SlotDoctor => "uuid",
             Hot::Replay => "uuid, text",
+            Hot::SessionAccount => "uuid, uuid",
             Hot::InsertBooking => {
                 "uuid, uuid, uuid, text, timestamptz, timestamptz, text, text, text, \
                  timestamptz, timestamptz, uuid, text"
@@ -106,6 +120,14 @@ impl Hot {
                     Hot::LockBooking => {
                         format!("SELECT {BOOKING} FROM bookings b WHERE b.id = $1 FOR UPDATE")
                     }
+                    Hot::SlotDoctor => format!(
+                        "SELECT {DOCTOR} FROM doctors d \
+                         WHERE d.id = (SELECT doctor_id FROM slots WHERE id = $1)"
+                    ),
+                    Hot::SessionAccount => format!(
+                        "SELECT {ACCOUNT}, EXISTS (SELECT 1 FROM revoked_sessions r \
+                         WHERE r.id = $2) AS revoked FROM accounts WHERE id = $1"
+                    ),
                     Hot::InsertBooking => "INSERT INTO bookings (id, slot_id, patient_id, \
                          status, hold_until, buffer_until, cancelled_by, cancel_reason, \
                          idempotency_key, created_at, updated_at, rescheduled_from, \

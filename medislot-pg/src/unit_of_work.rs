@@ -13,8 +13,8 @@
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
-    Booking, CancelledBy, Changes, Claim, Decide, Decision, Error, Locked, Result, Slot,
-    LAPSED_BATCH,
+    Booking, CancelledBy, Changes, Claim, Decide, Decision, Error, Locked, Result, SessionAccount,
+    Slot, LAPSED_BATCH,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -46,6 +46,8 @@ struct ReadPlan {
     doctor_waiting: Option<Stmt>,
     entry: Option<Stmt>,
     patient_entries: Option<Stmt>,
+    slot_doctor: Option<Stmt>,
+    session_account: Option<Stmt>,
 }
 
 impl PgStore {
@@ -67,7 +69,10 @@ impl PgStore {
             let decision = match decide(&locked) {
                 Ok(decision) => decision,
                 Err(refusal) => {
-                    tx.rollback().await;
+                    // Nothing was written: the refusal is answered at once, and the `ROLLBACK`
+                    // travels while it is (the connection goes back to the pool after it), so
+                    // a refused attempt waits for one round trip, not two.
+                    tokio::spawn(tx.rollback());
                     return Err(Failure::Rule(refusal));
                 }
             };
@@ -215,6 +220,20 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
     }
     if let Some(slot) = claim.slot {
         plan.occupant = Some(script.hot(Hot::Occupant, prepared, &[Lit::Uuid(slot.into())]));
+        if claim.slot_doctor {
+            plan.slot_doctor =
+                Some(script.hot(Hot::SlotDoctor, prepared, &[Lit::Uuid(slot.into())]));
+        }
+    }
+    if let Some(check) = &claim.session {
+        plan.session_account = Some(script.hot(
+            Hot::SessionAccount,
+            prepared,
+            &[
+                Lit::Uuid(check.account.as_uuid()),
+                Lit::Uuid(check.session.as_uuid()),
+            ],
+        ));
     }
     if let Some(at) = claim.lapsed_at {
         plan.lapsed = Some(
@@ -283,6 +302,15 @@ fn read(plan: &ReadPlan, found: &Results) -> Result<Locked, sqlx::Error> {
         doctor_waiting: entries(all(plan.doctor_waiting))?,
         entry: first(plan.entry).map(waitlist::entry).transpose()?,
         patient_entries: entries(all(plan.patient_entries))?,
+        slot_doctor: first(plan.slot_doctor).map(rows::doctor).transpose()?,
+        session_account: first(plan.session_account)
+            .map(|row| {
+                Ok::<_, sqlx::Error>(SessionAccount {
+                    account: rows::account(row)?,
+                    revoked: row.try_get("revoked")?,
+                })
+            })
+            .transpose()?,
     })
 }
 

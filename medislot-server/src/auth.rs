@@ -27,7 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use medislot_core::{
     Account, AccountId, Booking, BookingEngine, Context, PatientId, RevokedSession, Role,
-    SessionGeneration, SessionId,
+    SessionCheck, SessionGeneration, SessionId,
 };
 use poem::http::{header, Method};
 use poem::{Request, RequestBody};
@@ -344,6 +344,45 @@ pub struct Caller {
     pub request_id: Option<String>,
 }
 
+/// A presented session whose account is not read yet: the account read travels with the
+/// operation's own mutation instead ([`Session::engine`]), which refuses the session there if it
+/// ended. As an operation argument it requires a session like [`Caller`], and suits an operation
+/// that any signed-in account may do and that is one mutation (booking).
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The session's claims (signature, expiry and CSRF checked).
+    pub claims: Claims,
+    /// How the session was presented.
+    pub via: Via,
+    /// The request's id, when it sent one ([`crate::request_id`]).
+    pub request_id: Option<String>,
+}
+
+impl Session {
+    /// What the store must confirm about this session: its account, id and generation.
+    pub fn check(&self) -> SessionCheck {
+        SessionCheck {
+            account: self.claims.account_id(),
+            session: self.claims.session_id(),
+            generation: self.claims.generation(),
+        }
+    }
+
+    /// The id the caller's own bookings carry.
+    pub fn patient_id(&self) -> PatientId {
+        self.claims.account_id().into()
+    }
+
+    /// The engine, journalling the caller's changes with their account and request id, whose
+    /// every mutation checks the session in its own transaction
+    /// ([`BookingEngine::for_session`]).
+    pub fn engine(&self, state: &AppState) -> BookingEngine {
+        let context = Context::new(Some(self.claims.account_id()), self.request_id.as_deref())
+            .unwrap_or_default();
+        state.engine().in_context(context).for_session(self.check())
+    }
+}
+
 /// What an operation requires of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -415,6 +454,27 @@ pub async fn authenticate_with_csrf(
     req: &Request,
     csrf_token: Option<&str>,
 ) -> Result<Caller, Problem> {
+    let session = present(state, req, csrf_token)?;
+    let read = state
+        .accounts()
+        .session_account(session.claims.account_id(), session.claims.session_id())
+        .await?;
+    let account = session.check().admit(read)?;
+    Ok(Caller {
+        account,
+        claims: session.claims,
+        via: session.via,
+        request_id: session.request_id,
+    })
+}
+
+/// The session a request presents, with its signature, expiry and (for a cookie session's
+/// state-changing request) CSRF token checked, and nothing read from the store yet.
+///
+/// # Errors
+/// 401 without a valid token; 403 when a cookie-authenticated state-changing request lacks the
+/// CSRF token.
+fn present(state: &AppState, req: &Request, csrf_token: Option<&str>) -> Result<Session, Problem> {
     let (token, via) = presented_token(req)?;
     let now = state.engine().now();
     let claims = state.sessions().verify(token, now)?;
@@ -430,25 +490,7 @@ pub async fn authenticate_with_csrf(
         )
         .with_field(CSRF_HEADER));
     }
-    let read = state
-        .accounts()
-        .session_account(claims.account_id(), claims.session_id())
-        .await?
-        .ok_or_else(|| Problem::unauthorized("the account no longer exists"))?;
-    if read.revoked {
-        return Err(Problem::unauthorized(
-            "the session has ended; sign in again",
-        ));
-    }
-    let account = read.account;
-    if claims.generation() != account.sessions {
-        return Err(Problem::unauthorized(
-            "the session has ended (the password changed, or every session was signed out); \
-             sign in again",
-        ));
-    }
-    Ok(Caller {
-        account,
+    Ok(Session {
         claims,
         via,
         request_id: crate::request_id::of(req),
@@ -574,6 +616,29 @@ macro_rules! session_extractor {
             }
         }
     };
+}
+
+impl<'a> ApiExtractor<'a> for Session {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BEARER_SCHEME, COOKIE_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        Ok(present(state_of(req)?, req, header)?)
+    }
 }
 
 session_extractor!(Caller, |caller| Ok::<_, Problem>(caller));

@@ -194,6 +194,7 @@ impl Problem {
                 Self::not_found("message_not_found", format!("no message with id {id}"))
                     .with_field("id")
             }
+            Error::SessionRefused(why) => Self::unauthorized(why.to_string()),
             Error::SlotUnavailable(id) => Self::new(
                 S::CONFLICT,
                 "slot_unavailable",
@@ -392,6 +393,12 @@ impl Problem {
             "payload_too_large",
             "the request body is larger than the server accepts",
         )
+    }
+}
+
+impl From<medislot_core::SessionRefusal> for Problem {
+    fn from(why: medislot_core::SessionRefusal) -> Self {
+        Self::unauthorized(why.to_string())
     }
 }
 

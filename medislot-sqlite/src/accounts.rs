@@ -25,6 +25,27 @@ const SESSION_ACCOUNT: &str = concat!(
 /// Forgets logouts whose sessions have expired, along `revoked_sessions_by_expiry`.
 const PRUNE_REVOKED: &str = "DELETE FROM revoked_sessions WHERE expires_at <= ?1";
 
+/// The account `id`, with whether `session` was logged out ([`SESSION_ACCOUNT`]).
+pub(crate) async fn session_account(
+    conn: &mut SqliteConnection,
+    id: AccountId,
+    session: SessionId,
+) -> Result<Option<SessionAccount>> {
+    let row = sqlx::query(SESSION_ACCOUNT)
+        .bind(id.as_uuid())
+        .bind(session.as_uuid())
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(SessionAccount {
+        account: rows::account(&row)?,
+        revoked: row.try_get("revoked").map_err(db)?,
+    }))
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(account = %account.id))]
 async fn insert_account(conn: &mut SqliteConnection, account: &Account) -> Result<()> {
     sqlx::query(
@@ -284,19 +305,8 @@ impl AccountStore for SqliteStore {
         id: AccountId,
         session: SessionId,
     ) -> Result<Option<SessionAccount>> {
-        let row = sqlx::query(SESSION_ACCOUNT)
-            .bind(id.as_uuid())
-            .bind(session.as_uuid())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(SessionAccount {
-            account: rows::account(&row)?,
-            revoked: row.try_get("revoked").map_err(db)?,
-        }))
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        session_account(&mut conn, id, session).await
     }
 
     async fn revoke_session(&self, session: &RevokedSession) -> Result<()> {

@@ -29,6 +29,13 @@ use crate::{hours, waitlist};
 /// (`slots_no_overlap_on_insert`), so their ends grow with their starts and no earlier slot can
 /// reach further. Both halves walk `slots_live_by_doctor`, reading only the slots returned (and
 /// one more), however long the doctor's calendar.
+/// A slot's doctor, deleted or not ([`Claim::slot_doctor`]); the slot withdrawn or not.
+const SLOT_DOCTOR: &str = concat!(
+    "SELECT ",
+    doctor_columns!(),
+    " FROM doctors d WHERE d.id = (SELECT doctor_id FROM slots WHERE id = ?1)"
+);
+
 pub(crate) const DOCTOR_SLOTS: &str = concat!(
     "SELECT ",
     slot_columns!(),
@@ -119,6 +126,14 @@ async fn read(conn: &mut SqliteConnection, claim: &Claim) -> Result<Locked> {
             locked.slot = Some(rows::slot(&row)?);
             locked.occupant = rows::optional_booking(&row)?;
         }
+        if claim.slot_doctor {
+            let row = sqlx::query(SLOT_DOCTOR)
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+            locked.slot_doctor = row.as_ref().map(rows::doctor).transpose()?;
+        }
     }
     if let Some(id) = claim.booking {
         locked.booking = booking(conn, id).await?;
@@ -145,6 +160,10 @@ async fn read(conn: &mut SqliteConnection, claim: &Claim) -> Result<Locked> {
     }
     if let Some(patient) = claim.waitlist_patient {
         locked.patient_entries = waitlist::patient_entries(conn, patient).await?;
+    }
+    if let Some(check) = &claim.session {
+        locked.session_account =
+            crate::accounts::session_account(conn, check.account, check.session).await?;
     }
     Ok(locked)
 }

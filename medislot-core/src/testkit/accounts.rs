@@ -10,7 +10,7 @@ use crate::outbox::{Channel, MessageQuery};
 use crate::{
     parse_time_zone, Account, AccountId, AccountProfile, AccountStore, Email, Error, LoginBackoff,
     LoginThrottle, PasswordReset, PhoneNumber, Redeemed, Redemption, ResetTokenHash,
-    RevokedSession, Role, SessionGeneration, SessionId, SlotStore,
+    RevokedSession, Role, SessionCheck, SessionGeneration, SessionId, SessionRefusal, SlotStore,
 };
 
 /// Now, at the microsecond precision databases keep.
@@ -608,4 +608,108 @@ where
         };
         assert_eq!(ids, expected, "{channel}");
     }
+}
+
+/// A booking made under a session ([`BookingEngine::for_session`](crate::BookingEngine::for_session))
+/// checks the session in its own transaction: a valid one books and answers with the slot and
+/// doctor read under the lock; a logged-out, superseded or orphaned one is refused and nothing
+/// is written.
+pub async fn a_booking_under_a_session_checks_it_in_its_own_transaction<S>(store: Arc<S>)
+where
+    S: AccountStore + SlotStore + 'static,
+{
+    let f = super::Fixture::new(store.clone());
+    let doctor = f.doctor("Dr Session", "Cardiology").await;
+    let slots = f.slots(&doctor, 4, Duration::zero()).await;
+    let a = account("ada@example.com");
+    store.insert_account(&a).await.unwrap();
+    let check = SessionCheck {
+        account: a.id,
+        session: SessionId::from_uuid(uuid::Uuid::now_v7()),
+        generation: a.sessions,
+    };
+
+    let created = f
+        .engine
+        .for_session(check)
+        .book_or_replay(slots[0], a.patient_id(), None, None)
+        .await
+        .unwrap();
+    let view = created
+        .view()
+        .expect("the slot and doctor were read with the booking");
+    assert_eq!(view.slot.id, slots[0]);
+    assert_eq!(view.doctor, doctor);
+    assert_eq!(view.booking, created.booking);
+    assert_eq!(
+        f.engine.booking(created.booking.id).await.unwrap(),
+        view,
+        "the answer is what a read after the write shows"
+    );
+
+    let refused = |result: crate::Result<crate::Created>| match result {
+        Err(Error::SessionRefused(why)) => why,
+        other => panic!("expected a refused session, got {other:?}"),
+    };
+    let unknown = SessionCheck {
+        account: AccountId::new(),
+        ..check
+    };
+    let why = refused(
+        f.engine
+            .for_session(unknown)
+            .book_or_replay(slots[1], unknown.account.into(), None, None)
+            .await,
+    );
+    assert_eq!(why, SessionRefusal::NoAccount);
+
+    store
+        .revoke_session(&RevokedSession {
+            id: check.session,
+            account: a.id,
+            expires_at: now() + Duration::hours(1),
+        })
+        .await
+        .unwrap();
+    let why = refused(
+        f.engine
+            .for_session(check)
+            .book_or_replay(slots[1], a.patient_id(), None, None)
+            .await,
+    );
+    assert_eq!(why, SessionRefusal::LoggedOut);
+
+    let other = SessionCheck {
+        session: SessionId::from_uuid(uuid::Uuid::now_v7()),
+        ..check
+    };
+    store.end_sessions(a.id).await.unwrap();
+    let why = refused(
+        f.engine
+            .for_session(other)
+            .book_or_replay(slots[1], a.patient_id(), None, None)
+            .await,
+    );
+    assert_eq!(why, SessionRefusal::Superseded);
+    assert_eq!(
+        f.status(slots[1]).await,
+        crate::SlotStatus::Available,
+        "a refused session wrote nothing"
+    );
+    assert!(f.bookings_of(slots[1]).await.is_empty());
+
+    // The current generation books again, and a reschedule answers with its target's view.
+    let current = SessionCheck {
+        generation: check.generation.next(),
+        ..other
+    };
+    let moved = f
+        .engine
+        .for_session(current)
+        .reschedule_or_replay(created.booking.id, Some(a.patient_id()), slots[2], None)
+        .await
+        .unwrap();
+    let view = moved.view().expect("the target and its doctor were read");
+    assert_eq!(view.slot.id, slots[2]);
+    assert_eq!(view.doctor.id, doctor.id);
 }

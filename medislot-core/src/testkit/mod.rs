@@ -161,6 +161,7 @@ macro_rules! slot_store_conformance {
             racing_redeems_of_one_token_one_wins,
             role_changes_are_journalled_with_both_roles,
             a_reset_request_is_queued_for_email_only,
+            a_booking_under_a_session_checks_it_in_its_own_transaction,
             // the edge of what stores hold
             text_with_control_characters_is_refused_before_the_store,
             instants_outside_the_representable_range_are_refused,

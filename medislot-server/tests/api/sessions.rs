@@ -275,7 +275,49 @@ async fn instances_sharing_the_store_count_the_same_failures() {
         .expect(200);
 }
 
+/// A booking reads the session's account with its own locks (no read of its own first): an
+/// ended session is still refused at once, on every instance, and books nothing; the answer to
+/// a valid one shows the slot and doctor as a read afterwards does.
+async fn a_booking_checks_the_session_in_its_own_transaction_on_every_instance() {
+    let first = TestApp::new().await;
+    let second = first.another_instance().await;
+    let (_, _, slots) = first.clinic(2).await;
+    let user = first.patient().await;
+    let laptop = first.signed_in(&user.email, "patient-password").await;
+    first
+        .post("/api/v1/auth/logout", As::Bearer(&user), json!({}))
+        .await
+        .expect(204);
+    second
+        .book(&user, slots[0])
+        .await
+        .expect_problem(401, "unauthorized");
+    let booked = second.book(&laptop, slots[0]).await.expect(201).clone();
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let read = first
+        .get(&format!("/api/v1/bookings/{id}"), As::Bearer(&laptop))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(booked, read, "the answer is what a read afterwards shows");
+    second
+        .post(
+            "/api/v1/auth/logout-everywhere",
+            As::Bearer(&laptop),
+            json!({}),
+        )
+        .await
+        .expect(204);
+    first
+        .book(&laptop, slots[1])
+        .await
+        .expect_problem(401, "unauthorized");
+    let other = first.patient().await;
+    first.book(&other, slots[1]).await.expect(201);
+}
+
 crate::on_every_store!(
+    a_booking_checks_the_session_in_its_own_transaction_on_every_instance,
     a_logout_on_one_instance_is_refused_at_once_by_another_sharing_the_store,
     a_logged_out_token_stays_refused_after_a_restart_with_the_same_secret,
     logging_out_ends_only_that_session,
