@@ -107,7 +107,7 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
             if options.http {
                 report
                     .phases
-                    .push(http_phase(Stores::memory(), None, options).await?);
+                    .extend(http_phase(Stores::memory(), None, options).await?);
             }
         }
         StoreKind::Pg => {
@@ -196,43 +196,61 @@ async fn pg_phases(
     if options.http {
         let store = db.store(options.pool_size()).await?;
         let stores = Stores::from_store(Arc::new(store.clone()), "the run's PostgreSQL database");
-        let phase = http_phase(stores, Some(db), options).await;
+        let phases = http_phase(stores, Some(db), options).await;
         store.pool().close().await;
-        report.phases.push(phase?);
+        report.phases.extend(phases?);
     }
     Ok(())
 }
 
 /// The server in this process on `stores`, under the rush over HTTP. With `db`, calendars are
-/// written and checked in SQL; otherwise through the server's own engine.
+/// written and checked in SQL, and the raw 5-round-trip `FOR UPDATE` loop with as many clients
+/// as requests in flight, on a pool of the server's size, takes turns with it as its ceiling;
+/// otherwise the rush goes through the server's own engine.
 async fn http_phase(
     stores: Stores,
     db: Option<&Database>,
     options: &Options,
-) -> Result<PhaseReport, BenchError> {
+) -> Result<Vec<PhaseReport>, BenchError> {
     let server = http::Server::start(stores).await?;
     let measured = async {
         let client = server.patients(options.in_flight).await?;
         let target = Target::Http(client);
-        let bed = match db {
-            Some(db) => Bed::Pg { db, target },
-            None => Bed::Engine {
-                engine: server.state.engine(),
-                target,
-            },
-        };
         let mut http_options = options.clone();
         http_options.clients = options.in_flight;
         let name = format!("http ({} in flight)", options.in_flight);
-        measure(&name, bed, &http_options).await
+        match db {
+            Some(db) => {
+                let raw = RawPg::new(db.pool.clone(), RawPath::Strategy(Strategy::ForUpdate));
+                let phases = vec![
+                    Phase::new(&name, Bed::Pg { db, target }),
+                    Phase::new(
+                        report::beside_http(options.in_flight),
+                        Bed::Pg {
+                            db,
+                            target: Target::RawPg(raw),
+                        },
+                    ),
+                ];
+                interleave(phases, &http_options).await
+            }
+            None => {
+                let bed = Bed::Engine {
+                    engine: server.state.engine(),
+                    target,
+                };
+                Ok(vec![measure(&name, bed, &http_options).await?])
+            }
+        }
     }
     .await;
     server.stop().await;
-    let mut phase = measured?;
-    phase
-        .notes
-        .push("errors are 5xx answers or failed connections".to_owned());
-    Ok(phase)
+    let mut phases = measured?;
+    if let Some(http) = phases.first_mut() {
+        http.notes
+            .push("errors are 5xx answers or failed connections".to_owned());
+    }
+    Ok(phases)
 }
 
 async fn sqlite_phases(
@@ -273,7 +291,9 @@ async fn sqlite_phases(
     }
     if options.http {
         let stores = Stores::from_store(Arc::new(file.store.clone()), "the run's SQLite file");
-        report.phases.push(http_phase(stores, None, options).await?);
+        report
+            .phases
+            .extend(http_phase(stores, None, options).await?);
     }
     Ok(())
 }

@@ -161,13 +161,36 @@ pub(crate) async fn measure(db: &Database) -> Result<Vec<(String, f64)>, BenchEr
                 booked += 1;
             }
         }
+        // A connection is pinged after it goes back to the pool: let the last one land.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let trips = relay.trips() - before;
+        // The same slots again: each attempt is refused (the slot is taken).
+        let before = relay.trips();
+        let mut refused = 0u64;
+        for (slot, _) in &calendar.slots[1..] {
+            if let (crate::stats::Outcome::Rejected(_), _) =
+                target.book(*slot, PatientId::new()).await
+            {
+                refused += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let refused_trips = relay.trips() - before;
         if let Some(server) = server {
             server.stop().await;
         }
         let per_booking = trips as f64 / booked.max(1) as f64;
-        tracing::info!(path, per_booking, booked, "round trips counted");
+        let per_refusal = refused_trips as f64 / refused.max(1) as f64;
+        tracing::info!(
+            path,
+            per_booking,
+            booked,
+            per_refusal,
+            refused,
+            "round trips counted"
+        );
         figures.push((path.to_owned(), per_booking));
+        figures.push((format!("{path}, refused"), per_refusal));
     }
     Ok(figures)
 }

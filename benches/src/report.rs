@@ -14,6 +14,17 @@ use crate::stats::{OpFigures, OpKind};
 /// The name of the commit-rate ceiling phase.
 pub(crate) const COMMIT_RATE: &str = "ceiling: commit rate";
 
+/// The name of the raw `FOR UPDATE` loop that takes turns with the HTTP phase, with as many
+/// clients as requests in flight.
+pub(crate) fn beside_http(clients: usize) -> String {
+    format!("raw for-update ({clients} clients)")
+}
+
+/// Whether `name` is a [`beside_http`] phase's.
+fn is_beside_http(name: &str) -> bool {
+    name.starts_with("raw for-update (") && name.ends_with(" clients)")
+}
+
 /// One measured phase: the engine, a raw path, or a ceiling.
 #[derive(Clone, Debug, Serialize)]
 pub struct PhaseReport {
@@ -108,7 +119,9 @@ impl Report {
         let engine_commits = engine.op(OpKind::Book).map_or(0.0, |o| o.successes_per_s);
         self.ratios = others
             .iter()
-            .filter(|p| p.throughput() > 0.0 && !p.name.starts_with("http"))
+            .filter(|p| {
+                p.throughput() > 0.0 && !p.name.starts_with("http") && !is_beside_http(&p.name)
+            })
             .map(|ceiling| {
                 if ceiling.name == COMMIT_RATE {
                     // Against commits, count the engine's commits: its successful bookings.
@@ -129,6 +142,14 @@ impl Report {
                 self.ratios.push(Ratio {
                     name: format!("{} ÷ {} (requests/s)", http.name, engine.name),
                     value: http.throughput() / engine_rate,
+                });
+            }
+            let beside = others.iter().find(|p| is_beside_http(&p.name));
+            let booked = |p: &PhaseReport| p.op(OpKind::Book).map_or(0.0, |o| o.successes_per_s);
+            if let Some(raw) = beside.filter(|raw| booked(raw) > 0.0) {
+                self.ratios.push(Ratio {
+                    name: format!("{} ÷ {} (bookings/s)", http.name, raw.name),
+                    value: booked(http) / booked(raw),
                 });
             }
         }
@@ -184,7 +205,7 @@ impl Report {
             let _ = writeln!(out, "ratio  {:.3}  {}", ratio.value, ratio.name);
         }
         for (path, trips) in &self.round_trips {
-            let _ = writeln!(out, "round trips per booking  {trips:.2}  {path}");
+            let _ = writeln!(out, "round trips per attempt  {trips:.2}  {path}");
         }
         let _ = writeln!(out, "{}", self.verdict());
         out
@@ -228,7 +249,7 @@ impl Report {
             let _ = writeln!(out, "- ratio **{:.3}**: {}", ratio.value, ratio.name);
         }
         for (path, trips) in &self.round_trips {
-            let _ = writeln!(out, "- round trips per booking **{trips:.2}**: {path}");
+            let _ = writeln!(out, "- round trips per attempt **{trips:.2}**: {path}");
         }
         let _ = writeln!(out, "\n{}", self.verdict());
         out
