@@ -79,6 +79,22 @@ async fn slot_count(web: &Web, doctor: &Doctor) -> usize {
         .len()
 }
 
+/// Whether the doctor has no stored hours and no slots.
+async fn nothing_stored(web: &Web, doctor: &Doctor) -> bool {
+    let hours = web.state.engine().doctor_hours(doctor.id).await.unwrap();
+    hours.is_empty() && slot_count(web, doctor).await == 0
+}
+
+/// An app with the admin signed in and a doctor (in UTC, no hours yet): the admin's cookie,
+/// the doctor, the hours page's address and its form token.
+async fn open_hours_page(web: &Web) -> (String, Doctor, String, String) {
+    let admin = web.sign_in(ADMIN_EMAIL).await;
+    let doctor = doctor(web).await;
+    let path = format!("/admin/doctors/{}/hours", doctor.id);
+    let csrf = web.get(&path, &admin).await.csrf();
+    (admin, doctor, path, csrf)
+}
+
 /// Every day from tomorrow to the horizon's last day (8 weeks from now): 56 days, 4 slots each.
 const EIGHT_WEEKS_OF_MORNINGS: usize = 56 * 4;
 
@@ -133,23 +149,16 @@ async fn previewing_hours_shows_the_slots_they_would_make_day_by_day_and_saves_n
         .body
         .contains("id=\"r0-sun\" name=\"r0-sun\" type=\"text\" value=\"09:00-11:00\""));
 
-    assert_eq!(slot_count(&web, &doctor).await, 0, "nothing was created");
-    assert!(web
-        .state
-        .engine()
-        .doctor_hours(doctor.id)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        nothing_stored(&web, &doctor).await,
+        "a preview saves nothing"
+    );
 }
 
 #[tokio::test]
 async fn saving_hours_creates_their_slots_shows_the_outcome_and_the_form_shows_them_after() {
     let web = Web::start().await;
-    let admin = web.sign_in(ADMIN_EMAIL).await;
-    let doctor = doctor(&web).await;
-    let path = format!("/admin/doctors/{}/hours", doctor.id);
-    let csrf = web.get(&path, &admin).await.csrf();
+    let (admin, doctor, path, csrf) = open_hours_page(&web).await;
 
     let saved = post(
         &web,
@@ -197,10 +206,7 @@ async fn saving_hours_creates_their_slots_shows_the_outcome_and_the_form_shows_t
 #[tokio::test]
 async fn a_booked_slot_outside_new_hours_is_kept_and_listed_with_a_link_to_its_booking() {
     let web = Web::start().await;
-    let admin = web.sign_in(ADMIN_EMAIL).await;
-    let doctor = doctor(&web).await;
-    let path = format!("/admin/doctors/{}/hours", doctor.id);
-    let csrf = web.get(&path, &admin).await.csrf();
+    let (admin, doctor, path, csrf) = open_hours_page(&web).await;
     post(
         &web,
         &path,
@@ -253,10 +259,7 @@ async fn a_booked_slot_outside_new_hours_is_kept_and_listed_with_a_link_to_its_b
 #[tokio::test]
 async fn each_wrong_field_is_named_at_it_with_a_422_and_nothing_is_saved() {
     let web = Web::start().await;
-    let admin = web.sign_in(ADMIN_EMAIL).await;
-    let doctor = doctor(&web).await;
-    let path = format!("/admin/doctors/{}/hours", doctor.id);
-    let csrf = web.get(&path, &admin).await.csrf();
+    let (admin, doctor, path, csrf) = open_hours_page(&web).await;
     for action in ["preview", "save"] {
         let page = post(
             &web,
@@ -311,23 +314,13 @@ async fn each_wrong_field_is_named_at_it_with_a_422_and_nothing_is_saved() {
         "{}",
         page.body
     );
-    assert_eq!(slot_count(&web, &doctor).await, 0);
-    assert!(web
-        .state
-        .engine()
-        .doctor_hours(doctor.id)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(nothing_stored(&web, &doctor).await);
 }
 
 #[tokio::test]
 async fn adding_a_rule_keeps_what_was_typed_and_focuses_the_new_rule() {
     let web = Web::start().await;
-    let admin = web.sign_in(ADMIN_EMAIL).await;
-    let doctor = doctor(&web).await;
-    let path = format!("/admin/doctors/{}/hours", doctor.id);
-    let csrf = web.get(&path, &admin).await.csrf();
+    let (admin, doctor, path, csrf) = open_hours_page(&web).await;
     let page = post(
         &web,
         &path,
@@ -344,13 +337,7 @@ async fn adding_a_rule_keeps_what_was_typed_and_focuses_the_new_rule() {
     assert!(page
         .body
         .contains("id=\"r0-mon\" name=\"r0-mon\" type=\"text\" value=\"09:00-11:00\""));
-    assert!(web
-        .state
-        .engine()
-        .doctor_hours(doctor.id)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(nothing_stored(&web, &doctor).await);
 }
 
 #[tokio::test]
@@ -391,14 +378,7 @@ async fn only_an_admin_with_the_pages_form_token_can_open_or_post_the_hours_page
     let page = web.get("/admin/doctors/nobody/hours", &admin).await;
     page.assert_html(StatusCode::NOT_FOUND);
 
-    assert!(web
-        .state
-        .engine()
-        .doctor_hours(doctor.id)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(slot_count(&web, &doctor).await, 0);
+    assert!(nothing_stored(&web, &doctor).await);
 }
 
 /// A typical preview (mornings and afternoons on weekdays, eight weeks) stays within the
@@ -406,10 +386,7 @@ async fn only_an_admin_with_the_pages_form_token_can_open_or_post_the_hours_page
 #[tokio::test]
 async fn the_hours_page_with_a_preview_stays_within_its_size_budget() {
     let web = Web::start().await;
-    let admin = web.sign_in(ADMIN_EMAIL).await;
-    let doctor = doctor(&web).await;
-    let path = format!("/admin/doctors/{}/hours", doctor.id);
-    let csrf = web.get(&path, &admin).await.csrf();
+    let (admin, _, path, csrf) = open_hours_page(&web).await;
     let page = post(
         &web,
         &path,
