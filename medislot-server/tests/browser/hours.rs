@@ -69,7 +69,8 @@ async fn an_admin_sets_working_hours_with_a_preview_then_a_patient_books_one_by_
     // A date input takes keystrokes in the browser's locale: set its value.
     admin.set_value("#r0-from", &first_day_text).await;
 
-    tab_to(&admin, "#preview-hours").await;
+    // Enter in a field previews (the form's first button), as the Preview button does.
+    tab_to(&admin, "#r0-sun").await;
     press(&admin, &Key::Enter.to_string()).await;
     admin.wait_for("#outcome-heading").await;
     assert_eq!(
