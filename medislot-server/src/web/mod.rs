@@ -14,11 +14,12 @@
 //!
 //! Map: [`page`] (viewer, layout, error pages), [`time`] (zones at the edge), `zone` (picking
 //! the zone pages show), `account` (sign up, in, out), `find` (the slot finder, book and
-//! hold), `week` (a week of free times, jump to the next available day), `bookings` (a patient's bookings, confirm, cancel), `reschedule` (move a booking:
-//! the finder's reschedule mode and its confirmation), `waitlist` (joining from the finder,
-//! My waitlist with its offers), `admin` (dashboard, doctors, a day of slots, a doctor's
-//! week calendar, a doctor's waitlist, all bookings, the outbox), `assets` (the
-//! embedded CSS and JS).
+//! hold), `week` (a week of free times, jump to the next available day), `bookings` (a
+//! patient's bookings, confirm, cancel), `reschedule` (move a booking: the finder's
+//! reschedule mode and its confirmation), `waitlist` (joining from the finder, My waitlist
+//! with its offers), `admin` (dashboard, doctors, a day of slots, a doctor's working hours
+//! with a preview, a doctor's week calendar, a doctor's waitlist, all bookings, the outbox),
+//! `assets` (the embedded CSS and JS).
 
 mod account;
 mod admin;
@@ -144,6 +145,10 @@ pub(crate) fn routes(route: Route) -> impl Endpoint<Output = Response> {
         .at(
             "/admin/slots/:id/delete",
             get(admin::withdraw_slot_address).post(admin::withdraw_slot.around(lift_csrf_field)),
+        )
+        .at(
+            "/admin/doctors/:id/hours",
+            get(admin::hours_page).post(admin::change_hours.around(lift_csrf_field)),
         )
         .at("/admin/doctors/:id/waitlist", get(admin::doctor_waitlist))
         .at("/admin/doctors/:id/calendar", get(admin::doctor_calendar))

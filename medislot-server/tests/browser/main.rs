@@ -35,6 +35,7 @@ macro_rules! on_each_store {
     };
 }
 
+mod hours;
 mod profile;
 mod reschedule;
 mod review;

@@ -11,6 +11,7 @@ use poem::test::{TestClient, TestResponse};
 use poem::Response;
 
 mod audit;
+mod hours;
 mod outbox;
 mod password_reset;
 mod profile;

@@ -1,6 +1,7 @@
 //! The clinic's pages (admins only; a patient gets the 403 page): the dashboard, doctors, a
-//! day of slots in one form with a preview before saving, a doctor's waitlist, every booking
-//! with filters, the outbox (what each message sends, retrying a dead one) and the audit trail.
+//! day of slots in one form with a preview before saving, a doctor's working hours and time
+//! off with a preview before saving, a doctor's waitlist, every booking with filters, the
+//! outbox (what each message sends, retrying a dead one) and the audit trail.
 
 use std::collections::HashMap;
 
@@ -24,6 +25,8 @@ mod audit;
 mod bookings;
 mod calendar;
 mod doctors;
+mod hours;
+mod hours_form;
 mod outbox;
 mod profile;
 mod slots;
@@ -33,6 +36,7 @@ pub(crate) use audit::audit_page;
 pub(crate) use bookings::all_bookings;
 pub(crate) use calendar::doctor_calendar;
 pub(crate) use doctors::{create_doctor, delete_doctor, delete_doctor_address, doctors_list};
+pub(crate) use hours::{change_hours, hours_page};
 pub(crate) use outbox::{outbox_page, retry_address, retry_message};
 pub(crate) use profile::{update_profile, update_profile_address};
 pub(crate) use slots::{doctor_slots, publish_day, withdraw_slot, withdraw_slot_address};
