@@ -172,6 +172,12 @@ pub enum StoreError {
     /// request was at fault, not the store: retrying the same value fails the same way.
     #[error("the store cannot represent a value in this request")]
     Unrepresentable(#[source] BoxError),
+    /// A change was sent to be committed, the connection was lost before the store heard
+    /// whether it was, and the store could not find out within its patience (the database
+    /// stayed unreachable). It may have happened or not: a retry that names the same change
+    /// (the same idempotency key for a booking) finds out, as it replays what committed.
+    #[error("the store lost its connection while committing and could not learn the outcome")]
+    OutcomeUnknown(#[source] BoxError),
     /// Any other storage failure.
     #[error("store failure")]
     Other(#[source] BoxError),
@@ -181,7 +187,9 @@ impl StoreError {
     /// Whether a retry after a short wait may succeed (the server answers 503 with Retry-After).
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Unavailable(_) | StoreError::Busy(_) => true,
+            StoreError::Unavailable(_) | StoreError::Busy(_) | StoreError::OutcomeUnknown(_) => {
+                true
+            }
             StoreError::Corrupt(_) | StoreError::Unrepresentable(_) | StoreError::Other(_) => false,
         }
     }

@@ -10,23 +10,10 @@ pub(crate) enum Failure {
     Rule(Error),
     /// The database failed; [`crate::PgStore`] retries what is worth retrying, then maps it.
     Sql(sqlx::Error),
-    /// The connection was lost after a script ending in `COMMIT` was sent: nobody knows whether
-    /// it committed, so it is never tried again (a retry could book twice). Reported as
-    /// [`StoreError::Unavailable`].
-    Unsettled(sqlx::Error),
-}
-
-impl Failure {
-    /// The failure of a script that ended with `COMMIT`: [`Failure::Unsettled`] when the
-    /// connection was lost, else an ordinary [`Failure::Sql`] (the server answered, so it
-    /// rolled back).
-    pub(crate) fn of_commit(error: sqlx::Error) -> Failure {
-        if is_connection_lost(&error) {
-            Failure::Unsettled(error)
-        } else {
-            Failure::Sql(error)
-        }
-    }
+    /// The connection was lost after a script ending in `COMMIT` was sent, and asking the
+    /// database afterwards did not tell whether it committed (see `outcome.rs`): never tried
+    /// again (a retry could book twice). Reported as [`StoreError::OutcomeUnknown`].
+    Unknown(sqlx::Error),
 }
 
 impl From<Error> for Failure {
@@ -68,7 +55,7 @@ pub(crate) const IDEMPOTENCY_KEY_UNIQUE: &str = "bookings_idempotency_key_unique
 /// Whether the connection was lost: closed by the server (`pg_terminate_backend`, a restart:
 /// `57P01`, `57P02`), by a pooler or the network (an I/O error, SQLSTATE class `08`). A statement
 /// sent on it either never ran or ran in a transaction the server rolled back, unless it was a
-/// `COMMIT` (see [`Failure::of_commit`]); so it is safe to run a read, or a transaction not yet
+/// `COMMIT` (see `outcome.rs`); so it is safe to run a read, or a transaction not yet
 /// committing, again on another connection.
 pub(crate) fn is_connection_lost(error: &sqlx::Error) -> bool {
     match error {

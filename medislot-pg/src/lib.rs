@@ -37,8 +37,13 @@
 //! serialization failure (`40001`) runs the transaction again, up to
 //! [`PgStoreOptions::max_retries`] times, then fails as
 //! [`StoreError::Busy`](medislot_core::StoreError::Busy); a lock wait longer than
-//! `lock_timeout` (`55P03`) is `Busy` at once; a lost connection is
-//! [`StoreError::Unavailable`](medislot_core::StoreError::Unavailable).
+//! `lock_timeout` (`55P03`) is `Busy` at once. A lost connection is tried again on another
+//! while nothing was committed, else reported as
+//! [`StoreError::Unavailable`](medislot_core::StoreError::Unavailable). A connection lost
+//! after `COMMIT` was sent is settled by asking the database what became of the transaction
+//! (`txid_status` of the id its first script read): committed, the mutation succeeds; rolled
+//! back, it runs again; no answer within [`PgStoreOptions::outcome_patience`] is
+//! [`StoreError::OutcomeUnknown`](medislot_core::StoreError::OutcomeUnknown). See `outcome.rs`.
 //!
 //! Round trips are what a booking costs, so a mutation is sent as two scripts over PostgreSQL's
 //! simple-query protocol, each one round trip: `BEGIN`, the locks and the reads; then the
@@ -126,6 +131,7 @@ mod error;
 mod hours;
 mod journal;
 mod options;
+mod outcome;
 mod prepared;
 mod query;
 mod replica;

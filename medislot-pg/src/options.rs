@@ -29,6 +29,7 @@ pub struct PgStoreOptions {
     lock_timeout: Duration,
     statement_timeout: Duration,
     max_retries: u32,
+    outcome_patience: Duration,
     prepared_statements: bool,
     pooler: Pooler,
 }
@@ -130,6 +131,7 @@ impl Default for PgStoreOptions {
             lock_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(15),
             max_retries: 5,
+            outcome_patience: Duration::from_secs(30),
             prepared_statements: true,
             pooler: Pooler::None,
         }
@@ -174,6 +176,18 @@ impl PgStoreOptions {
     /// failure is run again before the operation fails as [`StoreError::Busy`].
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
+        self
+    }
+
+    /// How long the store keeps asking whether a transaction committed when the connection
+    /// was lost after its `COMMIT` was sent and before the answer came (default 30 seconds,
+    /// enough to outlast a restart or a failover of the database: the restart test's outage
+    /// lasts about 10 seconds). Asked on another connection with
+    /// growing pauses: committed, the operation succeeds with what it wrote; rolled back, it
+    /// runs again; no answer within the patience is [`StoreError::OutcomeUnknown`]. The caller
+    /// waits that long at most, only in that case.
+    pub fn outcome_patience(mut self, patience: Duration) -> Self {
+        self.outcome_patience = patience;
         self
     }
 
@@ -227,6 +241,11 @@ impl PgStoreOptions {
     /// The retry budget these options ask for.
     pub fn get_max_retries(&self) -> u32 {
         self.max_retries
+    }
+
+    /// The patience for a lost `COMMIT`'s outcome these options ask for.
+    pub fn get_outcome_patience(&self) -> Duration {
+        self.outcome_patience
     }
 
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`).
@@ -301,6 +320,7 @@ impl PgStoreOptions {
     fn store(&self, pool: sqlx::PgPool) -> PgStore {
         PgStore::from_pool(pool)
             .with_max_retries(self.max_retries)
+            .with_outcome_patience(self.outcome_patience)
             .with_prepared_statements(self.prepared_statements)
             .with_pooler(self.pooler)
             .with_timeouts(self.lock_timeout, self.statement_timeout)

@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 use futures::TryStreamExt as _;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{Either, PgConnection, Postgres};
+use sqlx::{Either, PgConnection, Postgres, Row as _};
 use uuid::Uuid;
 
 use crate::prepared::Hot;
@@ -228,6 +228,9 @@ pub(crate) struct Tx {
     /// What opens the transaction (see [`PgStore::begin_sql`]); the first script carries it,
     /// and its statements' (empty) results are dropped.
     begin: String,
+    /// The transaction's id, read by its first script (see `outcome.rs`); `None` for a
+    /// deferred one, whose first script is its last.
+    xid: Option<i64>,
 }
 
 impl Tx {
@@ -235,8 +238,8 @@ impl Tx {
     // lifetimes: left to inference inside the store's `async_trait` methods, rustc cannot prove
     // it for sqlx's executor ("implementation of `Send` is not general enough").
 
-    /// Starts a transaction and runs `script` in it, in one round trip. On error the
-    /// transaction is already rolled back.
+    /// Starts a transaction, reads its id, and runs `script` in it, in one round trip. On
+    /// error the transaction is already rolled back.
     pub(crate) fn begin(
         store: &PgStore,
         script: Script,
@@ -249,8 +252,9 @@ impl Tx {
                 unsent: false,
                 prepared: script.executes,
                 begin: store.begin_sql().to_owned(),
+                xid: None,
             };
-            let sql = format!("{};\n{}", tx.begin, script.sql);
+            let sql = format!("{};\n{};\n{}", tx.begin, crate::outcome::XID, script.sql);
             let mut result = run(&mut tx.conn, &sql).await;
             if matches!(&result, Err(error) if crate::prepared::is_not_prepared(error)) {
                 // A connection's first booking: prepare the hot statements, then run again.
@@ -263,8 +267,17 @@ impl Tx {
             }
             match result {
                 Ok(groups) => {
-                    let groups = tx.without_begin(groups);
-                    Ok((tx, Results(groups)))
+                    let mut groups = tx.without_begin(groups).into_iter();
+                    let xid = groups.next().and_then(|rows| rows.into_iter().next());
+                    tx.xid = match xid.map(|row| row.try_get::<i64, _>(0)) {
+                        Some(Ok(xid)) => Some(xid),
+                        Some(Err(error)) => {
+                            tx.abort().await;
+                            return Err(error);
+                        }
+                        None => None,
+                    };
+                    Ok((tx, Results(groups.collect())))
                 }
                 Err(error) => {
                     tx.abort().await;
@@ -272,6 +285,12 @@ impl Tx {
                 }
             }
         })
+    }
+
+    /// The transaction's id, when its first script has run: what to ask about if the answer to
+    /// its `COMMIT` is lost.
+    pub(crate) fn xid(&self) -> Option<i64> {
+        self.xid
     }
 
     /// Whether this transaction's connection is known to have the hot statements prepared, so
@@ -291,6 +310,7 @@ impl Tx {
                 unsent: true,
                 prepared: false,
                 begin: store.begin_sql().to_owned(),
+                xid: None,
             })
         })
     }

@@ -30,6 +30,8 @@ static MIGRATOR: Migrator = sqlx::migrate!();
 pub struct PgStore {
     pub(crate) pool: PgPool,
     max_retries: u32,
+    /// How long a lost `COMMIT`'s outcome is asked for; see `outcome.rs`.
+    pub(crate) outcome_patience: Duration,
     /// Whether hot statements run prepared (`EXECUTE`) or inline; see `prepared.rs`.
     pub(crate) prepared: bool,
     /// What stands between the store and PostgreSQL; see `query.rs`.
@@ -59,6 +61,7 @@ impl PgStore {
         PgStore {
             pool,
             max_retries: PgStoreOptions::default().get_max_retries(),
+            outcome_patience: PgStoreOptions::default().get_outcome_patience(),
             prepared: PgStoreOptions::default().get_prepared_statements(),
             pooler: Pooler::None,
             begin: "BEGIN".to_owned(),
@@ -72,6 +75,14 @@ impl PgStore {
     /// before the operation fails as [`StoreError::Busy`].
     pub fn with_max_retries(mut self, retries: u32) -> PgStore {
         self.max_retries = retries;
+        self
+    }
+
+    /// Sets how long the store waits for the database to say whether a transaction committed
+    /// when the connection was lost during its `COMMIT`; see
+    /// [`PgStoreOptions::outcome_patience`].
+    pub fn with_outcome_patience(mut self, patience: Duration) -> PgStore {
+        self.outcome_patience = patience;
         self
     }
 
@@ -162,8 +173,8 @@ impl PgStore {
     /// Runs one attempt of an operation until it succeeds, a rule refuses, or the database
     /// fails in a way a new attempt cannot fix; deadlocks and serialization failures are tried
     /// again up to the retry budget, then reported as [`StoreError::Busy`]; a lost connection
-    /// is tried again at once on another, unless the attempt had sent its `COMMIT`
-    /// ([`Failure::Unsettled`]). `rule` names the
+    /// is tried again at once on another, unless the attempt had sent its `COMMIT` and the
+    /// database could not say that it rolled back ([`Failure::Unknown`]). `rule` names the
     /// domain error of a constraint violation in this operation.
     pub(crate) async fn retrying<T, F, Fut>(
         &self,
@@ -195,7 +206,11 @@ impl PgStore {
                     tracing::debug!(operation, retries, %error, "transaction aborted; retrying");
                     tokio::time::sleep(backoff(retries)).await;
                 }
-                Err(Failure::Sql(error) | Failure::Unsettled(error)) => {
+                Err(Failure::Unknown(error)) => {
+                    tracing::warn!(operation, %error, "commit outcome unknown");
+                    return Err(Error::Store(StoreError::OutcomeUnknown(Box::new(error))));
+                }
+                Err(Failure::Sql(error)) => {
                     let error = to_error(error, rule);
                     if let Error::Store(store) = &error {
                         tracing::warn!(operation, retries, error = %store, "store failure");

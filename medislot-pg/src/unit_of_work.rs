@@ -10,6 +10,9 @@
 //!
 //! A claim that reads nothing (creating a doctor) skips the first script: `BEGIN`, the writes
 //! and `COMMIT` travel together in one round trip.
+//!
+//! The first script also reads the transaction's id, so that a connection lost while `COMMIT`
+//! was on its way is settled by asking the database whether it committed (`outcome.rs`).
 
 use chrono::{DateTime, Utc};
 use medislot_core::{
@@ -19,7 +22,7 @@ use medislot_core::{
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
-use crate::error::{constraint_of, Failure};
+use crate::error::{constraint_of, is_connection_lost, Failure};
 use crate::prepared::Hot;
 use crate::rows::{self, BOOKING, DOCTOR, OCCUPYING, SLOT};
 use crate::script::{Lit, Results, Script, Stmt, Tx};
@@ -85,6 +88,7 @@ impl PgStore {
             // With a replica, the primary's WAL position after the commit comes back with
             // it, for read-your-writes (see `replica.rs`).
             let position = self.has_replica().then_some(crate::replica::WAL_POSITION);
+            let xid = tx.xid();
             match tx.commit(script, position).await {
                 Ok(results) => {
                     if position.is_some() {
@@ -93,9 +97,14 @@ impl PgStore {
                     }
                     Ok(decision)
                 }
+                // The answer to `COMMIT` was lost: ask what became of the transaction.
+                Err(error) if is_connection_lost(&error) => {
+                    self.settle_lost_commit(xid, error).await?;
+                    Ok(decision)
+                }
                 Err(error) => Err(match rule_of(&error, &decision.changes) {
                     Some(rule) => Failure::Rule(rule),
-                    None => Failure::of_commit(error),
+                    None => Failure::Sql(error),
                 }),
             }
         })

@@ -306,6 +306,17 @@ impl Problem {
                  instant outside 0001-01-02..9999-12-31)",
             );
         }
+        if let StoreError::OutcomeUnknown(_) = err {
+            tracing::warn!(error = %err, source = ?std::error::Error::source(err), "commit outcome unknown");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                "the connection to the database was lost while this change was being committed, \
+                 and whether it was could not be learned yet; retry with the same \
+                 Idempotency-Key to get the answer",
+            )
+            .with_retry_after(STORE_RETRY_AFTER_SECS);
+        }
         if err.is_transient() {
             tracing::warn!(error = %err, source = ?std::error::Error::source(err), "store unavailable");
             Self::new(

@@ -134,7 +134,7 @@ async fn booking_with_a_missing_or_malformed_slot_id_returns_422_naming_it() {
     }
 }
 
-async fn book_with_key(
+pub(crate) async fn book_with_key(
     app: &TestApp,
     user: &crate::User,
     slot: uuid::Uuid,

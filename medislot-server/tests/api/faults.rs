@@ -65,6 +65,53 @@ async fn a_committed_booking_is_answered_201_when_the_read_after_the_write_fails
     assert_eq!(cancelled.expect(200)["status"], "BUFFER");
 }
 
+/// Once armed, fails the next write as a store whose connection died during `COMMIT` and that
+/// could not learn the outcome; the write is not made.
+struct OutcomeLost {
+    armed: Arc<AtomicBool>,
+}
+
+impl Layer for OutcomeLost {
+    fn before(&self, call: Call) -> Result<()> {
+        if call == Call::Mutate && self.armed.swap(false, Ordering::SeqCst) {
+            return Err(Error::Store(StoreError::OutcomeUnknown(
+                "the connection was lost during COMMIT".into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_booking_whose_commit_outcome_is_unknown_answers_503_outcome_unknown_and_the_same_key_answers_it(
+) {
+    let armed = Arc::new(AtomicBool::new(false));
+    let layer = OutcomeLost {
+        armed: Arc::clone(&armed),
+    };
+    let store = Arc::new(Layered::new(MemoryStore::new(), layer));
+    let app = TestApp::on_stores(Stores::from_store(store, "loses a commit"), |_| {}).await;
+    let (admin, _, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+
+    armed.store(true, Ordering::SeqCst);
+    let lost = crate::bookings::book_with_key(&app, &patient, slots[0], "lost-1").await;
+    let problem = lost.expect_problem(503, "outcome_unknown");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"),
+        "{problem}"
+    );
+    assert_eq!(lost.headers["retry-after"], "1");
+
+    let retried = crate::bookings::book_with_key(&app, &patient, slots[0], "lost-1").await;
+    assert_eq!(retried.expect(201)["status"], "CONFIRMED");
+    let all = app.get("/api/v1/bookings", crate::As::Bearer(&admin)).await;
+    assert_eq!(all.expect(200)["items"].as_array().unwrap().len(), 1);
+}
+
 /// A fresh PostgreSQL store (through the pooler `DATABASE_URL` names, if any) and an app on it.
 async fn app_on_postgres() -> (TestApp, PgStore) {
     let store = medislot_pg::testing::fresh_store().await;
