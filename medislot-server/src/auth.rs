@@ -590,9 +590,9 @@ fn state_of(req: &Request) -> Result<&AppState, Problem> {
 }
 
 /// Makes `$ty` an operation argument that requires a session (documented as either security
-/// scheme), built from the authenticated [`Caller`] by `$make`.
+/// scheme), built from the request by `$make` (an expression that may `.await` and `?`).
 macro_rules! session_extractor {
-    ($ty:ty, |$caller:ident| $make:expr) => {
+    ($ty:ty, |$req:ident| $make:expr) => {
         impl<'a> ApiExtractor<'a> for $ty {
             const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
             type ParamType = ();
@@ -607,50 +607,34 @@ macro_rules! session_extractor {
             }
 
             async fn from_request(
-                req: &'a Request,
+                $req: &'a Request,
                 _body: &mut RequestBody,
                 _param_opts: ExtractParamOptions<Self::ParamType>,
             ) -> poem::Result<Self> {
-                let $caller = authenticate(state_of(req)?, req).await?;
-                Ok($make?)
+                Ok($make)
             }
         }
     };
 }
 
-impl<'a> ApiExtractor<'a> for Session {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
+session_extractor!(Caller, |req| authenticate(state_of(req)?, req).await?);
 
-    fn register(registry: &mut Registry) {
-        register_schemes(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER_SCHEME, COOKIE_SCHEME]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        Ok(present(state_of(req)?, req, header)?)
-    }
-}
-
-session_extractor!(Caller, |caller| Ok::<_, Problem>(caller));
+// The account is read later, with the operation's own mutation.
+session_extractor!(Session, |req| {
+    let csrf = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    present(state_of(req)?, req, csrf)?
+});
 
 /// A caller who passed [`Caller::authorize`] with [`Access::Admin`]; as an operation argument
 /// it makes the route admin-only.
 #[derive(Clone, Debug)]
 pub struct Admin(pub Caller);
 
-session_extractor!(Admin, |caller| caller
-    .authorize(Access::Admin)
-    .map(|()| Admin(caller)));
+session_extractor!(Admin, |req| {
+    let caller = authenticate(state_of(req)?, req).await?;
+    caller.authorize(Access::Admin)?;
+    Admin(caller)
+});
 
 #[cfg(test)]
 mod tests {
