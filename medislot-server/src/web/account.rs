@@ -116,12 +116,8 @@ pub(crate) async fn signup(req: &Request, Data(state): Data<&AppState>, body: Ve
                     },
                 )
             };
-            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
-                let mut errors = Errors::default();
-                errors.form = Some(
-                    "Too many attempts from this device. Wait a minute and try again.".to_owned(),
-                );
-                return refused(problem.status(), errors);
+            if let Some((status, errors)) = page::too_many_attempts(state, req).await {
+                return refused(status, errors);
             }
             // Every field's error at once, not the first one only.
             let problems = accounts::sign_up_problems(&form.email, &form.password, &form.name);
@@ -247,11 +243,8 @@ pub(crate) async fn signin(req: &Request, Data(state): Data<&AppState>, body: Ve
                     },
                 )
             };
-            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
-                return refused(
-                    problem.status(),
-                    "Too many attempts from this device. Wait a minute and try again.",
-                );
+            if let Some((status, _)) = page::too_many_attempts(state, req).await {
+                return refused(status, page::TOO_MANY_ATTEMPTS);
             }
             match accounts::authenticate(state, &form.email, &form.password).await {
                 Ok(account) => {

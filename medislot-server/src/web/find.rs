@@ -173,12 +173,7 @@ async fn list(
     // One read of the doctors serves the filter lists and every row's doctor (no query per slot).
     let doctors = engine.doctors(&DoctorFilter::default()).await?;
     let by_id: HashMap<DoctorId, &Doctor> = doctors.iter().map(|d| (d.id, d)).collect();
-    let specializations: Vec<String> = doctors
-        .iter()
-        .map(|d| d.specialization.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let specializations = specializations(&doctors);
 
     let mut query = SlotQuery {
         available: Some(true),
@@ -415,6 +410,8 @@ async fn take(
         }
     }
 }
+
+/// Where a taken slot sends the patient: the booking's page, saying what was done.
 fn taken(booking: &Booking, how: Take) -> Response {
     let done = match how {
         Take::Book => "booked",
@@ -422,4 +419,14 @@ fn taken(booking: &Booking, how: Take) -> Response {
     };
     tracing::info!(booking = %booking.id, slot = %booking.slot_id, done, "web booking");
     redirect(&format!("/bookings/{}?done={done}", booking.id))
+}
+
+/// The doctors' specializations, each once, in order: the choices of the filter forms.
+pub(crate) fn specializations(doctors: &[Doctor]) -> Vec<String> {
+    doctors
+        .iter()
+        .map(|d| d.specialization.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }

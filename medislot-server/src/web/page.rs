@@ -445,6 +445,28 @@ pub(crate) struct Errors {
     pub(crate) form: Option<String>,
 }
 
+/// What a sign-in, sign-up or password reset form says when the device made too many attempts.
+pub(crate) const TOO_MANY_ATTEMPTS: &str =
+    "Too many attempts from this device. Wait a minute and try again.";
+
+/// When the device made too many attempts at the sign-in forms (the shared sign-in limiter):
+/// the status to answer with, and the errors that say so above the form.
+pub(crate) async fn too_many_attempts(
+    state: &AppState,
+    req: &Request,
+) -> Option<(StatusCode, Errors)> {
+    let problem = state
+        .auth_limiter()
+        .check(req, state.engine().now())
+        .await
+        .err()?;
+    let errors = Errors {
+        form: Some(TOO_MANY_ATTEMPTS.to_owned()),
+        ..Errors::default()
+    };
+    Some((problem.status(), errors))
+}
+
 impl Errors {
     /// Records `message` for `field` (the first message for a field wins).
     pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {

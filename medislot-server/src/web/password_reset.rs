@@ -106,12 +106,8 @@ pub(crate) async fn request(
     respond(
         async {
             let form: RequestForm = parse_form(&body)?;
-            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
-                let mut errors = Errors::default();
-                errors.form = Some(
-                    "Too many attempts from this device. Wait a minute and try again.".to_owned(),
-                );
-                return request_page(req, problem.status(), form.email, errors);
+            if let Some((status, errors)) = page::too_many_attempts(state, req).await {
+                return request_page(req, status, form.email, errors);
             }
             match password_reset::request(state, &form.email, crate::request_id::of(req)).await {
                 Ok(()) => Ok(redirect("/password-reset/sent")),
@@ -179,12 +175,8 @@ pub(crate) async fn confirm(
     respond(
         async {
             let form: ConfirmForm = parse_form(&body)?;
-            if let Err(problem) = state.auth_limiter().check(req, state.engine().now()).await {
-                let mut errors = Errors::default();
-                errors.form = Some(
-                    "Too many attempts from this device. Wait a minute and try again.".to_owned(),
-                );
-                return confirm_page(req, problem.status(), form.token, errors);
+            if let Some((status, errors)) = page::too_many_attempts(state, req).await {
+                return confirm_page(req, status, form.token, errors);
             }
             let problems =
                 password_reset::password_problems(&form.new_password, Some(&form.confirm_password));

@@ -212,12 +212,7 @@ async fn render(
     let mut errors = Errors::default();
     let doctors = engine.doctors(&DoctorFilter::default()).await?;
     let by_id: HashMap<DoctorId, &Doctor> = doctors.iter().map(|d| (d.id, d)).collect();
-    let specializations: Vec<String> = doctors
-        .iter()
-        .map(|d| d.specialization.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let specializations = super::find::specializations(&doctors);
     let (filter, chosen) = free_filter(filters, &by_id, &mut errors);
     let tz = page_zone(req, filters, chosen);
     let now = engine.now();
