@@ -201,8 +201,12 @@ enum PasswordResponse {
 #[derive(Debug, Object)]
 #[oai(example)]
 struct ResetRequest {
-    /// The account's login email.
-    #[oai(validator(max_length = 254))]
+    /// The account's login email (visible ASCII, one `@`, a dot in the domain: anything else
+    /// cannot be an account's, and is refused with 422 on `email`).
+    #[oai(validator(
+        max_length = 254,
+        pattern = r"^[!-?A-~]+@[!-\-/-?A-~][!-?A-~]*\.[!-?A-~]*[!-\-/-?A-~]$"
+    ))]
     email: String,
 }
 
