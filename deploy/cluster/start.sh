@@ -45,6 +45,8 @@ fi
     echo "no medislot-server binary (give its path, or build: cargo build --release -p medislot-server)" >&2
     exit 1
 }
+# Each instance runs in its own folder: a path relative to here must not change meaning there.
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 http_port=${MEDISLOT_CLUSTER_HTTP_PORT:-8080}
 IFS=, read -r -a instance_ports <<<"${MEDISLOT_CLUSTER_INSTANCE_PORTS:-8081,8082,8083}"
