@@ -123,11 +123,22 @@ impl Relay {
 
     /// A store whose connections all go through the relay (no TLS, so it sees the SQL).
     async fn store(&self, direct: &PgStore, options: PgStoreOptions) -> PgStore {
-        let through = (*direct.pool().connect_options())
-            .clone()
-            .host("127.0.0.1")
-            .port(self.port)
-            .ssl_mode(PgSslMode::Disable);
+        let direct = direct.pool().connect_options();
+        let through = match direct.get_socket() {
+            // Options naming a Unix socket connect there whatever their host says: start from
+            // options without one (a socket's authentication needs no password).
+            Some(_) => {
+                let fresh = PgConnectOptions::new_without_pgpass().username(direct.get_username());
+                match direct.get_database() {
+                    Some(database) => fresh.database(database),
+                    None => fresh,
+                }
+            }
+            None => (*direct).clone(),
+        }
+        .host("127.0.0.1")
+        .port(self.port)
+        .ssl_mode(PgSslMode::Disable);
         options
             .pooler(test_server().await.pooler())
             .connect_with(through)
