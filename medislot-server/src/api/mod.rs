@@ -6,8 +6,9 @@ mod body;
 mod bookings;
 mod doctors;
 mod finding;
+mod generated_slots;
 mod health;
-mod hours;
+mod hours_model;
 mod idempotency;
 mod journal;
 pub mod model;
@@ -44,7 +45,7 @@ enum ApiTags {
 pub(crate) type Api = (
     auth::AuthApi,
     doctors::DoctorsApi,
-    hours::HoursApi,
+    generated_slots::GeneratedSlotsApi,
     working_hours::WorkingHoursApi,
     slots::SlotsApi,
     finding::FindingApi,
@@ -63,7 +64,7 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
         doctors::DoctorsApi {
             state: state.clone(),
         },
-        hours::HoursApi {
+        generated_slots::GeneratedSlotsApi {
             state: state.clone(),
         },
         working_hours::WorkingHoursApi {

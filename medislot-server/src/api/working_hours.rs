@@ -3,8 +3,8 @@
 //! they no longer make, creates the missing ones up to the rolling horizon and reports the
 //! booked ones now outside the hours; `/hours/preview` answers the same without saving.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use medislot_core::schedule::{Exception, WorkingHours};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use medislot_core::schedule::Exception;
 use medislot_core::{Doctor, DoctorHours, DoctorId, HoursOutcome, SlotStatus};
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
@@ -13,10 +13,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::body::JsonBody;
-use super::hours::{interval, working_hours, ExtraHours, Hours, Interval, Range, TimeOff};
+use super::hours_model::{
+    admins_doctor, exceptions, minutes, rules, ExtraHours, Hours, Range, TimeOff,
+};
 use super::model::SlotOut;
 use super::ApiTags;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::problem::errors::{ADMIN, BODY, INVALID, NOT_FOUND};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -48,26 +50,8 @@ impl Example for StoredHours {
     fn example() -> Self {
         let time = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
         let day = |d| NaiveDate::from_ymd_opt(2031, 3, d).unwrap_or_default();
-        let morning = || {
-            Some(vec![Interval {
-                from: time(9),
-                until: time(12),
-            }])
-        };
         StoredHours {
-            rules: vec![Hours {
-                monday: morning(),
-                tuesday: morning(),
-                wednesday: morning(),
-                thursday: morning(),
-                friday: morning(),
-                saturday: None,
-                sunday: None,
-                slot_minutes: 30,
-                gap_minutes: None,
-                valid_from: day(1),
-                valid_until: None,
-            }],
+            rules: vec![Hours::example_weekday_mornings(day(1))],
             days_off: Some(vec![day(17)]),
             time_off: Some(vec![TimeOff {
                 date: day(18),
@@ -82,44 +66,19 @@ impl Example for StoredHours {
 impl StoredHours {
     /// The hours as the core keeps them; errors name the field (`rules[0].monday[1].until`).
     pub(crate) fn to_core(&self) -> Result<DoctorHours, Problem> {
-        let rules = self
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, h)| working_hours(h, &format!("rules[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut exceptions: Vec<Exception> = self
-            .days_off
-            .iter()
-            .flatten()
-            .copied()
-            .map(Exception::DayOff)
-            .collect();
-        for (i, off) in self.time_off.iter().flatten().enumerate() {
-            exceptions.push(Exception::TimeOff {
-                date: off.date,
-                interval: interval(off.from, off.until, &format!("time_off[{i}]"))?,
-            });
-        }
-        for (i, extra) in self.extra_hours.iter().flatten().enumerate() {
-            let at = format!("extra_hours[{i}]");
-            let span = interval(extra.from, extra.until, &at)?;
-            exceptions.push(
-                Exception::extra_hours(
-                    extra.date,
-                    span,
-                    Duration::minutes(extra.slot_minutes.into()),
-                )
-                .map_err(|err| Problem::from(err).with_field(format!("{at}.slot_minutes")))?,
-            );
-        }
+        let rules = rules(&self.rules, "rules")?;
+        let exceptions = exceptions(
+            self.days_off.as_deref(),
+            self.time_off.as_deref(),
+            self.extra_hours.as_deref(),
+        )?;
         Ok(DoctorHours::new(rules, exceptions)?)
     }
 
     /// The API's shape of stored hours.
     pub(crate) fn from_core(hours: &DoctorHours) -> Self {
         let mut stored = StoredHours {
-            rules: hours.rules().iter().map(rule_out).collect(),
+            rules: hours.rules().iter().map(Hours::from).collect(),
             days_off: None,
             time_off: None,
             extra_hours: None,
@@ -147,36 +106,6 @@ impl StoredHours {
             }
         }
         stored
-    }
-}
-
-fn minutes(span: Duration) -> u32 {
-    u32::try_from(span.num_minutes()).unwrap_or(0)
-}
-
-fn rule_out(rule: &WorkingHours) -> Hours {
-    let day = |i: usize| {
-        let intervals: Vec<Interval> = rule.week()[i]
-            .iter()
-            .map(|iv| Interval {
-                from: iv.from(),
-                until: iv.until(),
-            })
-            .collect();
-        (!intervals.is_empty()).then_some(intervals)
-    };
-    Hours {
-        monday: day(0),
-        tuesday: day(1),
-        wednesday: day(2),
-        thursday: day(3),
-        friday: day(4),
-        saturday: day(5),
-        sunday: day(6),
-        slot_minutes: minutes(rule.slot_length()),
-        gap_minutes: Some(minutes(rule.gap())),
-        valid_from: rule.valid_from(),
-        valid_until: rule.valid_until(),
     }
 }
 
@@ -235,14 +164,7 @@ impl HoursChangeOut {
                 })
                 .collect(),
             existing: outcome.existing as u64,
-            clashing: outcome
-                .clashing
-                .iter()
-                .map(|r| Range {
-                    starts_at: r.starts_at(),
-                    ends_at: r.ends_at(),
-                })
-                .collect(),
+            clashing: outcome.clashing.iter().map(Range::from).collect(),
             horizon_last_day: outcome.last_day,
         }
     }
@@ -262,37 +184,47 @@ enum HoursChanged {
     Ok(Json<HoursChangeOut>),
 }
 
+/// What a change of hours does: saved, or only previewed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// Save the hours and change the slots.
+    Save,
+    /// Answer what saving would do, saving nothing.
+    Preview,
+}
+
 impl WorkingHoursApi {
+    /// Saves or previews `body` as doctor `id`'s hours: the one step behind `PUT` and preview.
     async fn change(
         &self,
-        admin: &crate::auth::Caller,
+        admin: &Caller,
         id: Uuid,
         body: &StoredHours,
-        save: bool,
-    ) -> Result<HoursChangeOut, Problem> {
+        change: Change,
+    ) -> Result<HoursChanged, Problem> {
         let hours = body.to_core()?;
-        let engine = admin.engine(&self.state);
-        let doctor_id = DoctorId::from_uuid(id);
-        let doctor = engine.doctor(doctor_id).await?;
+        let (engine, doctor) = admins_doctor(admin, &self.state, id).await?;
         let weeks = self.state.config().horizon_weeks;
-        let outcome = match save {
-            true => engine.save_hours(doctor_id, hours.clone(), weeks).await?,
-            false => {
+        let outcome = match change {
+            Change::Save => {
+                let outcome = engine.save_hours(doctor.id, hours.clone(), weeks).await?;
+                tracing::info!(
+                    doctor = %doctor.id,
+                    created = outcome.created.len(),
+                    withdrawn = outcome.withdrawn.len(),
+                    outside = outcome.outside.len(),
+                    "working hours saved"
+                );
+                outcome
+            }
+            Change::Preview => {
                 engine
-                    .preview_hours(doctor_id, hours.clone(), weeks)
+                    .preview_hours(doctor.id, hours.clone(), weeks)
                     .await?
             }
         };
-        if save {
-            tracing::info!(
-                doctor = %doctor_id,
-                created = outcome.created.len(),
-                withdrawn = outcome.withdrawn.len(),
-                outside = outcome.outside.len(),
-                "working hours saved"
-            );
-        }
-        Ok(HoursChangeOut::new(&hours, &outcome, &doctor, engine.now()))
+        let out = HoursChangeOut::new(&hours, &outcome, &doctor, engine.now());
+        Ok(HoursChanged::Ok(Json(out)))
     }
 }
 
@@ -337,8 +269,7 @@ impl WorkingHoursApi {
         _csrf: Header<Option<String>>,
         body: JsonBody<StoredHours>,
     ) -> Result<HoursChanged, ApiError<{ ADMIN | NOT_FOUND | BODY }>> {
-        let out = self.change(&admin, id.0, &body.0, true).await?;
-        Ok(HoursChanged::Ok(Json(out)))
+        Ok(self.change(&admin, id.0, &body.0, Change::Save).await?)
     }
 
     /// Preview a change of working hours (admin)
@@ -360,7 +291,6 @@ impl WorkingHoursApi {
         _csrf: Header<Option<String>>,
         body: JsonBody<StoredHours>,
     ) -> Result<HoursChanged, ApiError<{ ADMIN | NOT_FOUND | BODY }>> {
-        let out = self.change(&admin, id.0, &body.0, false).await?;
-        Ok(HoursChanged::Ok(Json(out)))
+        Ok(self.change(&admin, id.0, &body.0, Change::Preview).await?)
     }
 }
