@@ -3,7 +3,7 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 
-use crate::{uuid_of, As, TestApp};
+use crate::{uuid_of, Answer, As, TestApp, User};
 
 crate::on_every_store!(
     saving_hours_makes_slots_to_the_horizon_and_never_withdraws_a_booked_one,
@@ -33,36 +33,76 @@ fn starts(slots: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn listed(app: &TestApp, doctor: uuid::Uuid) -> usize {
-    let mut count = 0;
-    let mut path = format!("/api/v1/slots?doctor_id={doctor}&limit=100");
-    loop {
-        let page = app.get(&path, As::Anonymous).await;
-        let page = page.expect(200);
-        count += page["items"].as_array().expect("items").len();
-        match page["next_cursor"].as_str() {
-            Some(next) => {
-                path = format!("/api/v1/slots?doctor_id={doctor}&limit=100&cursor={next}")
+/// The setup every test starts from: an app with an admin signed in and a doctor in UTC.
+struct Hours {
+    app: TestApp,
+    admin: User,
+    doctor: uuid::Uuid,
+    /// `/api/v1/doctors/{doctor}/hours`.
+    path: String,
+}
+
+impl Hours {
+    async fn new() -> Self {
+        Self::on(TestApp::new().await).await
+    }
+
+    async fn on(app: TestApp) -> Self {
+        let admin = app.admin().await;
+        let doctor = app.doctor(&admin, "UTC").await;
+        let path = format!("/api/v1/doctors/{doctor}/hours");
+        Self {
+            app,
+            admin,
+            doctor,
+            path,
+        }
+    }
+
+    /// `GET` the doctor's hours as the admin.
+    async fn read(&self) -> Answer {
+        self.app.get(&self.path, As::Bearer(&self.admin)).await
+    }
+
+    /// `PUT` `body` as the doctor's hours, as the admin.
+    async fn save(&self, body: Value) -> Answer {
+        self.app
+            .put(&self.path, As::Bearer(&self.admin), body)
+            .await
+    }
+
+    /// Preview `body` as the doctor's hours, as the admin.
+    async fn preview(&self, body: Value) -> Answer {
+        let path = format!("{}/preview", self.path);
+        self.app.post(&path, As::Bearer(&self.admin), body).await
+    }
+
+    /// How many slots the doctor's listing holds, through every page.
+    async fn listed(&self) -> usize {
+        let doctor = self.doctor;
+        let mut count = 0;
+        let mut path = format!("/api/v1/slots?doctor_id={doctor}&limit=100");
+        loop {
+            let page = self.app.get(&path, As::Anonymous).await;
+            let page = page.expect(200);
+            count += page["items"].as_array().expect("items").len();
+            match page["next_cursor"].as_str() {
+                Some(next) => {
+                    path = format!("/api/v1/slots?doctor_id={doctor}&limit=100&cursor={next}")
+                }
+                None => return count,
             }
-            None => return count,
         }
     }
 }
 
 async fn saving_hours_makes_slots_to_the_horizon_and_never_withdraws_a_booked_one() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
+    let hours = Hours::new().await;
+    let app = &hours.app;
     let patient = app.patient().await;
-    let doctor = app.doctor(&admin, "UTC").await;
-    let path = format!("/api/v1/doctors/{doctor}/hours");
-    assert_eq!(
-        app.get(&path, As::Bearer(&admin)).await.expect(200)["rules"],
-        json!([])
-    );
+    assert_eq!(hours.read().await.expect(200)["rules"], json!([]));
 
-    let saved = app
-        .put(&path, As::Bearer(&admin), daily("09:00", "10:00"))
-        .await;
+    let saved = hours.save(daily("09:00", "10:00")).await;
     let saved = saved.expect(200).clone();
     let created = starts(&saved["created"]);
     // Eight weeks ahead (the default horizon), two slots a day: 56 or 57 days of them.
@@ -70,10 +110,9 @@ async fn saving_hours_makes_slots_to_the_horizon_and_never_withdraws_a_booked_on
     let last_day = (app.now() + Duration::weeks(8)).date_naive().to_string();
     assert_eq!(saved["horizon_last_day"], json!(last_day));
     assert!(created.last().expect("some").starts_with(&last_day));
-    assert_eq!(listed(&app, doctor).await, created.len());
-    let read = app.get(&path, As::Bearer(&admin)).await;
+    assert_eq!(hours.listed().await, created.len());
     assert_eq!(
-        read.expect(200)["rules"][0]["monday"],
+        hours.read().await.expect(200)["rules"][0]["monday"],
         json!([{"from": "09:00:00", "until": "10:00:00"}])
     );
 
@@ -90,13 +129,7 @@ async fn saving_hours_makes_slots_to_the_horizon_and_never_withdraws_a_booked_on
 
     // Now only 09:00 to 09:30: every free 09:30 slot goes, the booked one stays, reported.
     let shorter = daily("09:00", "09:30");
-    let preview = app
-        .post(
-            &format!("{path}/preview"),
-            As::Bearer(&admin),
-            shorter.clone(),
-        )
-        .await;
+    let preview = hours.preview(shorter.clone()).await;
     let preview = preview.expect(200).clone();
     let withdrawn = preview["withdrawn"].as_array().expect("withdrawn").len();
     let half_past = created.iter().filter(|s| s.contains("T09:30")).count();
@@ -106,28 +139,27 @@ async fn saving_hours_makes_slots_to_the_horizon_and_never_withdraws_a_booked_on
     assert_eq!(preview["outside"][0]["slot"]["id"], json!(slot));
     assert_eq!(preview["outside"][0]["slot"]["status"], "booked");
     assert_eq!(
-        listed(&app, doctor).await,
+        hours.listed().await,
         created.len(),
         "a preview changes nothing"
     );
-    let still = app.get(&path, As::Bearer(&admin)).await;
     assert_eq!(
-        still.expect(200)["rules"][0]["monday"][0]["until"],
+        hours.read().await.expect(200)["rules"][0]["monday"][0]["until"],
         "10:00:00"
     );
 
-    let changed = app.put(&path, As::Bearer(&admin), shorter.clone()).await;
+    let changed = hours.save(shorter.clone()).await;
     let changed = changed.expect(200);
     assert_eq!(changed["withdrawn"], preview["withdrawn"]);
     assert_eq!(changed["outside"][0]["booking_id"], json!(booking));
-    assert_eq!(listed(&app, doctor).await, created.len() - withdrawn);
+    assert_eq!(hours.listed().await, created.len() - withdrawn);
     let mine = app
         .get(&format!("/api/v1/bookings/{booking}"), As::Bearer(&patient))
         .await;
     assert_eq!(mine.expect(200)["status"], "CONFIRMED");
 
     // Saving the same hours again changes nothing.
-    let again = app.put(&path, As::Bearer(&admin), shorter).await;
+    let again = hours.save(shorter).await;
     let again = again.expect(200);
     assert_eq!(
         (again["created"].clone(), again["withdrawn"].clone()),
@@ -137,10 +169,7 @@ async fn saving_hours_makes_slots_to_the_horizon_and_never_withdraws_a_booked_on
 }
 
 async fn bad_hours_return_422_naming_the_field() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
-    let doctor = app.doctor(&admin, "UTC").await;
-    let path = format!("/api/v1/doctors/{doctor}/hours");
+    let hours = Hours::new().await;
     let rule = json!({"slot_minutes": 30, "valid_from": "2031-01-01"});
     let cases = [
         (
@@ -169,9 +198,8 @@ async fn bad_hours_return_422_naming_the_field() {
     ];
     for (body, field) in cases {
         for answer in [
-            app.put(&path, As::Bearer(&admin), body.clone()).await,
-            app.post(&format!("{path}/preview"), As::Bearer(&admin), body.clone())
-                .await,
+            hours.save(body.clone()).await,
+            hours.preview(body.clone()).await,
         ] {
             assert_eq!(
                 answer.expect_problem(422, "validation_failed")["field"],
@@ -180,26 +208,24 @@ async fn bad_hours_return_422_naming_the_field() {
             );
         }
     }
-    assert_eq!(listed(&app, doctor).await, 0);
+    assert_eq!(hours.listed().await, 0);
 }
 
 async fn working_hours_are_for_admins_and_known_doctors() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
+    let hours = Hours::new().await;
+    let (app, admin, path) = (&hours.app, &hours.admin, &hours.path);
     let patient = app.patient().await;
-    let doctor = app.doctor(&admin, "UTC").await;
     let body = daily("09:00", "10:00");
-    let path = format!("/api/v1/doctors/{doctor}/hours");
-    app.get(&path, As::Anonymous)
+    app.get(path, As::Anonymous)
         .await
         .expect_problem(401, "unauthorized");
-    app.put(&path, As::Anonymous, body.clone())
+    app.put(path, As::Anonymous, body.clone())
         .await
         .expect_problem(401, "unauthorized");
-    app.get(&path, As::Bearer(&patient))
+    app.get(path, As::Bearer(&patient))
         .await
         .expect_problem(403, "admin_only");
-    app.put(&path, As::Bearer(&patient), body.clone())
+    app.put(path, As::Bearer(&patient), body.clone())
         .await
         .expect_problem(403, "admin_only");
     app.post(
@@ -210,30 +236,26 @@ async fn working_hours_are_for_admins_and_known_doctors() {
     .await
     .expect_problem(403, "admin_only");
     let unknown = format!("/api/v1/doctors/{}/hours", uuid::Uuid::now_v7());
-    app.get(&unknown, As::Bearer(&admin))
+    app.get(&unknown, As::Bearer(admin))
         .await
         .expect_problem(404, "doctor_not_found");
-    app.put(&unknown, As::Bearer(&admin), body.clone())
+    app.put(&unknown, As::Bearer(admin), body.clone())
         .await
         .expect_problem(404, "doctor_not_found");
-    app.post(&format!("{unknown}/preview"), As::Bearer(&admin), body)
+    app.post(&format!("{unknown}/preview"), As::Bearer(admin), body)
         .await
         .expect_problem(404, "doctor_not_found");
 }
 
 async fn the_sweeper_rolls_the_horizon_forward_once() {
-    let app = TestApp::with_config(|config| config.horizon_weeks = 1).await;
-    let admin = app.admin().await;
-    let doctor = app.doctor(&admin, "UTC").await;
-    let path = format!("/api/v1/doctors/{doctor}/hours");
-    let saved = app
-        .put(&path, As::Bearer(&admin), daily("09:00", "10:00"))
-        .await;
+    let hours = Hours::on(TestApp::with_config(|config| config.horizon_weeks = 1).await).await;
+    let app = &hours.app;
+    let saved = hours.save(daily("09:00", "10:00")).await;
     let before = saved.expect(200)["created"]
         .as_array()
         .expect("created")
         .len();
-    assert_eq!(listed(&app, doctor).await, before);
+    assert_eq!(hours.listed().await, before);
     // Nothing to do until time moves on.
     assert_eq!(medislot_server::sweeper::extend_hours(&app.state).await, 0);
     // A week later, two sweeps at once (as two instances would run them, each through the
@@ -244,6 +266,7 @@ async fn the_sweeper_rolls_the_horizon_forward_once() {
         medislot_server::sweeper::extend_hours(&app.state),
     );
     assert_eq!(a + b, 14, "seven more days of two slots");
+    let doctor = hours.doctor;
     let future = app
         .get(
             &format!("/api/v1/slots?doctor_id={doctor}&available=true&limit=100"),

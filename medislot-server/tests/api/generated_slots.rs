@@ -1,8 +1,8 @@
 //! `POST /api/v1/doctors/{id}/generated-slots`: slots from working hours.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::{As, TestApp};
+use crate::{Answer, As, TestApp, User};
 
 crate::on_every_store!(
     working_hours_make_slots_once_in_the_doctors_zone,
@@ -10,11 +10,39 @@ crate::on_every_store!(
     generating_slots_is_for_admins_and_known_doctors,
 );
 
+/// The setup every test starts from: an app with an admin signed in and a doctor in `zone`.
+struct Generator {
+    app: TestApp,
+    admin: User,
+    doctor: uuid::Uuid,
+    /// `/api/v1/doctors/{doctor}/generated-slots`.
+    path: String,
+}
+
+impl Generator {
+    async fn new(zone: &str) -> Self {
+        let app = TestApp::new().await;
+        let admin = app.admin().await;
+        let doctor = app.doctor(&admin, zone).await;
+        let path = format!("/api/v1/doctors/{doctor}/generated-slots");
+        Self {
+            app,
+            admin,
+            doctor,
+            path,
+        }
+    }
+
+    /// The admin asks for the slots `body` makes.
+    async fn generate(&self, body: Value) -> Answer {
+        self.app
+            .post(&self.path, As::Bearer(&self.admin), body)
+            .await
+    }
+}
+
 async fn working_hours_make_slots_once_in_the_doctors_zone() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
-    let doctor = app.doctor(&admin, "Europe/Berlin").await;
-    let path = format!("/api/v1/doctors/{doctor}/generated-slots");
+    let berlin = Generator::new("Europe/Berlin").await;
     // Mondays 09:00-10:00 in 20-minute slots, over the week that Berlin's clocks go forward in
     // 2031 (Sunday 30 March), and the Monday after.
     let body = json!({
@@ -28,7 +56,7 @@ async fn working_hours_make_slots_once_in_the_doctors_zone() {
         "first_day": "2031-03-24",
         "last_day": "2031-03-31"
     });
-    let first = app.post(&path, As::Bearer(&admin), body.clone()).await;
+    let first = berlin.generate(body.clone()).await;
     let first = first.expect(200);
     let starts: Vec<&str> = first["created"]
         .as_array()
@@ -57,11 +85,13 @@ async fn working_hours_make_slots_once_in_the_doctors_zone() {
         ]
     );
     assert_eq!(first["existing"], 0);
-    let again = app.post(&path, As::Bearer(&admin), body).await;
+    let again = berlin.generate(body).await;
     let again = again.expect(200);
     assert_eq!(again["created"], json!([]));
     assert_eq!(again["existing"], 12);
-    let listed = app
+    let doctor = berlin.doctor;
+    let listed = berlin
+        .app
         .get(
             &format!("/api/v1/slots?doctor_id={doctor}&limit=50"),
             As::Anonymous,
@@ -71,10 +101,7 @@ async fn working_hours_make_slots_once_in_the_doctors_zone() {
 }
 
 async fn bad_working_hours_return_422_naming_the_field() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
-    let doctor = app.doctor(&admin, "UTC").await;
-    let path = format!("/api/v1/doctors/{doctor}/generated-slots");
+    let utc = Generator::new("UTC").await;
     let hours = |extra: serde_json::Value| {
         let mut rule = json!({"slot_minutes": 30, "valid_from": "2031-01-01"});
         rule.as_object_mut()
@@ -130,7 +157,7 @@ async fn bad_working_hours_return_422_naming_the_field() {
         (not_a_date, "first_day"),
     ]);
     for (body, field) in cases {
-        let answer = app.post(&path, As::Bearer(&admin), body.clone()).await;
+        let answer = utc.generate(body.clone()).await;
         assert_eq!(
             answer.expect_problem(422, "validation_failed")["field"],
             field,
@@ -148,7 +175,7 @@ async fn bad_working_hours_return_422_naming_the_field() {
         "first_day": "2031-01-01",
         "last_day": "2031-12-31"
     });
-    let answer = app.post(&path, As::Bearer(&admin), huge).await;
+    let answer = utc.generate(huge).await;
     assert_eq!(
         answer.expect_problem(422, "validation_failed")["field"],
         "last_day"
@@ -156,25 +183,23 @@ async fn bad_working_hours_return_422_naming_the_field() {
 }
 
 async fn generating_slots_is_for_admins_and_known_doctors() {
-    let app = TestApp::new().await;
-    let admin = app.admin().await;
+    let utc = Generator::new("UTC").await;
+    let (app, admin, path) = (&utc.app, &utc.admin, &utc.path);
     let patient = app.patient().await;
-    let doctor = app.doctor(&admin, "UTC").await;
     let body = json!({
         "hours": [{"monday": [{"from": "09:00:00", "until": "10:00:00"}],
                    "slot_minutes": 30, "valid_from": "2031-01-01"}],
         "first_day": "2031-03-03",
         "last_day": "2031-03-03"
     });
-    let path = format!("/api/v1/doctors/{doctor}/generated-slots");
-    app.post(&path, As::Anonymous, body.clone())
+    app.post(path, As::Anonymous, body.clone())
         .await
         .expect_problem(401, "unauthorized");
-    app.post(&path, As::Bearer(&patient), body.clone())
+    app.post(path, As::Bearer(&patient), body.clone())
         .await
         .expect_problem(403, "admin_only");
     let unknown = format!("/api/v1/doctors/{}/generated-slots", uuid::Uuid::now_v7());
-    app.post(&unknown, As::Bearer(&admin), body)
+    app.post(&unknown, As::Bearer(admin), body)
         .await
         .expect_problem(404, "doctor_not_found");
 }
