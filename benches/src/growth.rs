@@ -285,12 +285,18 @@ async fn preload_sqlite(
     })
 }
 
-/// Times `samples` runs of each operation on `engine`, after [`WARM_UP`] untimed ones.
+/// Times `samples` runs of each operation on `engine`, after [`WARM_UP`] untimed ones. With
+/// `analyzed`, PostgreSQL's statistics of `bookings` are refreshed once the bookings are made,
+/// before the reads, as autovacuum's analyze would have refreshed them after that many new rows
+/// (its threshold is 50 rows plus a tenth of the table; this machine runs PostgreSQL with
+/// autovacuum off). Without it the planner still sees the empty table it saw at the start and
+/// joins every listed slot with every booking.
 async fn measure(
     engine: &BookingEngine,
     data: &Preloaded,
     slots: usize,
     samples: usize,
+    analyzed: Option<&sqlx::PgPool>,
 ) -> Vec<GrowthRow> {
     let mut rows = Vec::new();
     for op in GrowthOp::ALL {
@@ -359,6 +365,11 @@ async fn measure(
             errors,
         });
         tracing::info!(slots, op = op.name(), "measured");
+        if let (GrowthOp::Book, Some(pool)) = (op, analyzed) {
+            if let Err(error) = sqlx::raw_sql("ANALYZE bookings").execute(pool).await {
+                tracing::warn!(%error, "ANALYZE bookings failed");
+            }
+        }
     }
     rows
 }
@@ -392,7 +403,7 @@ pub(crate) async fn run(options: &Options) -> Result<GrowthReport, BenchError> {
                     log_loaded(count, loading.elapsed());
                     let store = db.store(4).await?;
                     let engine = crate::target::engine(Arc::new(store.clone()));
-                    let rows = measure(&engine, &data, count, samples).await;
+                    let rows = measure(&engine, &data, count, samples, Some(&db.pool)).await;
                     store.pool().close().await;
                     Ok::<_, BenchError>(rows)
                 }
@@ -405,7 +416,7 @@ pub(crate) async fn run(options: &Options) -> Result<GrowthReport, BenchError> {
                 let result = async {
                     let data = preload_sqlite(&file, count, samples).await?;
                     log_loaded(count, loading.elapsed());
-                    Ok::<_, BenchError>(measure(&file.engine(), &data, count, samples).await)
+                    Ok::<_, BenchError>(measure(&file.engine(), &data, count, samples, None).await)
                 }
                 .await;
                 file.remove().await;

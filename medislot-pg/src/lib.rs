@@ -122,7 +122,9 @@
 //! patient's and admin's booking lists read their indexes and stop at the page's end.
 //! Finding a time (the availability summary per day, and "next available") is checked the same
 //! way by `catalog::tests`: each plan walks `slots_live_by_start` or `slots_live_by_doctor`
-//! over the span asked for, never the whole slots table.
+//! over the span asked for, never the whole slots table; the listings and "next available" walk
+//! them index-only (the indexes carry every slot column a listing reads) and check each free
+//! slot with one probe of `bookings_one_active_per_slot`.
 
 mod accounts;
 mod bookings;

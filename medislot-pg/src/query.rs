@@ -11,6 +11,16 @@
 //!   statement names collide there with another client's: SQLSTATE `42P05`, `26000`.)
 //!
 //! Either way a statement costs one round trip.
+//!
+//! A statement whose best plan depends on its values ([`Sql::planned_with_its_values`]: the
+//! slot listings and counts, whose ranges may cover a day or the whole horizon) is sent the
+//! second way behind either pooler, so PostgreSQL plans it with its values on every call.
+//! Prepared, it would be planned with its values for its first five runs on a connection and
+//! then, if a generic plan looked as cheap, run with that plan from then on: on 10,000 slots
+//! PostgreSQL kept generic plans for the listings and on 1,000,000 it planned every call, so
+//! the cost per call changed with the data for no other reason; and a generic plan, costed
+//! without the values, can be a poor one for the values that come (one was compiled by the
+//! JIT on every run, 6 ms for a 0.1 ms walk).
 
 use futures::future::BoxFuture;
 use sqlx::postgres::PgRow;
@@ -24,6 +34,8 @@ use crate::store::PgStore;
 #[derive(Debug, Default)]
 pub(crate) struct Sql<'a> {
     parts: Vec<Part<'a>>,
+    /// Sent with its values as literals behind either pooler (see the module docs).
+    with_its_values: bool,
 }
 
 #[derive(Debug)]
@@ -37,7 +49,20 @@ impl<'a> Sql<'a> {
     pub(crate) fn new(text: &'static str) -> Self {
         Self {
             parts: vec![Part::Text(text)],
+            with_its_values: false,
         }
+    }
+
+    /// Has PostgreSQL plan the statement with its values on every call, never from a plan
+    /// cached for a connection (see the module docs).
+    pub(crate) fn planned_with_its_values(&mut self) -> &mut Self {
+        self.with_its_values = true;
+        self
+    }
+
+    /// Whether the statement goes with bound parameters (else as literals).
+    fn parameters(&self, store: &PgStore) -> bool {
+        store.pooler == Pooler::None && !self.with_its_values
     }
 
     /// Appends SQL text written in this crate.
@@ -58,15 +83,12 @@ impl<'a> Sql<'a> {
         store: &'s PgStore,
     ) -> BoxFuture<'s, Result<Vec<PgRow>, sqlx::Error>> {
         Box::pin(async move {
-            match store.pooler {
-                Pooler::None => {
-                    let sql = self.with_parameters();
-                    self.bound(&sql).fetch_all(&store.pool).await
-                }
-                Pooler::Transaction => {
-                    let sql = self.with_literals()?;
-                    sqlx::raw_sql(sql.as_sql()).fetch_all(&store.pool).await
-                }
+            if self.parameters(store) {
+                let sql = self.with_parameters();
+                self.bound(&sql).fetch_all(&store.pool).await
+            } else {
+                let sql = self.with_literals()?;
+                sqlx::raw_sql(sql.as_sql()).fetch_all(&store.pool).await
             }
         })
     }
@@ -77,17 +99,14 @@ impl<'a> Sql<'a> {
         store: &'s PgStore,
     ) -> BoxFuture<'s, Result<Option<PgRow>, sqlx::Error>> {
         Box::pin(async move {
-            match store.pooler {
-                Pooler::None => {
-                    let sql = self.with_parameters();
-                    self.bound(&sql).fetch_optional(&store.pool).await
-                }
-                Pooler::Transaction => {
-                    let sql = self.with_literals()?;
-                    (&store.pool)
-                        .fetch_optional(sqlx::raw_sql(sql.as_sql()))
-                        .await
-                }
+            if self.parameters(store) {
+                let sql = self.with_parameters();
+                self.bound(&sql).fetch_optional(&store.pool).await
+            } else {
+                let sql = self.with_literals()?;
+                (&store.pool)
+                    .fetch_optional(sqlx::raw_sql(sql.as_sql()))
+                    .await
             }
         })
     }
@@ -98,15 +117,12 @@ impl<'a> Sql<'a> {
         store: &'s PgStore,
     ) -> BoxFuture<'s, Result<u64, sqlx::Error>> {
         Box::pin(async move {
-            let done = match store.pooler {
-                Pooler::None => {
-                    let sql = self.with_parameters();
-                    self.bound(&sql).execute(&store.pool).await?
-                }
-                Pooler::Transaction => {
-                    let sql = self.with_literals()?;
-                    sqlx::raw_sql(sql.as_sql()).execute(&store.pool).await?
-                }
+            let done = if self.parameters(store) {
+                let sql = self.with_parameters();
+                self.bound(&sql).execute(&store.pool).await?
+            } else {
+                let sql = self.with_literals()?;
+                sqlx::raw_sql(sql.as_sql()).execute(&store.pool).await?
             };
             Ok(done.rows_affected())
         })
