@@ -18,6 +18,7 @@ use futures::TryStreamExt as _;
 use sqlx::{PgConnection, Row as _};
 
 use crate::rows::{ACCOUNT, BOOKING, DOCTOR, OCCUPYING, SLOT};
+use crate::waitlist::{self, ENTRY};
 
 /// SQLSTATE `invalid_sql_statement_name`: the connection has not prepared the statement.
 pub(crate) const NOT_PREPARED: &str = "26000";
@@ -40,6 +41,10 @@ pub(crate) enum Hot {
     /// `(account id, session id)`: the account, with `revoked`, whether the session was
     /// logged out.
     SessionAccount,
+    /// `(slot id)`: the waitlist entry whose live offer is the slot's occupying booking.
+    SlotOffer,
+    /// `(slot id)`: the first waitlist entry waiting for the live slot.
+    SlotWaiting,
     /// Inserts a booking (12 columns).
     InsertBooking,
     /// `(booking id, status, hold_until, buffer_until, cancelled_by, cancel_reason, at,
@@ -48,7 +53,7 @@ pub(crate) enum Hot {
 }
 
 impl Hot {
-    const ALL: [Hot; 9] = [
+    const ALL: [Hot; 11] = [
         Hot::LockSlot,
         Hot::Occupant,
         Hot::Replay,
@@ -56,6 +61,8 @@ impl Hot {
         Hot::LockBooking,
         Hot::SlotDoctor,
         Hot::SessionAccount,
+        Hot::SlotOffer,
+        Hot::SlotWaiting,
         Hot::InsertBooking,
         Hot::WriteState,
     ];
@@ -70,6 +77,8 @@ impl Hot {
             Hot::LockBooking => "medislot_lock_booking_v2",
             Hot::SlotDoctor => "medislot_slot_doctor",
             Hot::SessionAccount => "medislot_session_account",
+            Hot::SlotOffer => "medislot_slot_offer",
+            Hot::SlotWaiting => "medislot_slot_waiting",
             Hot::InsertBooking => "medislot_insert_booking_v4",
             Hot::WriteState => "medislot_write_state_v3",
         }
@@ -81,7 +90,9 @@ impl Hot {
             | Hot::Occupant
             | Hot::LockBookingSlot
             | Hot::LockBooking
-            | Hot::SlotDoctor => "uuid",
+            | Hot::SlotDoctor
+            | Hot::SlotOffer
+            | Hot::SlotWaiting => "uuid",
             Hot::Replay => "uuid, text",
             Hot::SessionAccount => "uuid, uuid",
             Hot::InsertBooking => {
@@ -127,6 +138,15 @@ impl Hot {
                     Hot::SessionAccount => format!(
                         "SELECT {ACCOUNT}, EXISTS (SELECT 1 FROM revoked_sessions r \
                          WHERE r.id = $2) AS revoked FROM accounts WHERE id = $1"
+                    ),
+                    Hot::SlotOffer => format!(
+                        "SELECT {ENTRY} FROM bookings b JOIN waitlist w \
+                         ON w.offer_booking_id = b.id AND w.status = 'OFFERED' \
+                         WHERE b.status IN {OCCUPYING} AND b.slot_id = $1"
+                    ),
+                    Hot::SlotWaiting => format!(
+                        "{}$1 ORDER BY w.joined_at, w.id LIMIT 1",
+                        waitlist::first_waiting()
                     ),
                     Hot::InsertBooking => "INSERT INTO bookings (id, slot_id, patient_id, \
                          status, hold_until, buffer_until, cancelled_by, cancel_reason, \

@@ -175,8 +175,8 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
     // Reads, after every lock.
     if claim.waitlist {
         if let Some(slot) = claim.slot {
-            plan.slot_offer = Some(waitlist::slot_offer(&mut script, slot.into()));
-            plan.slot_waiting = Some(waitlist::slot_waiting(&mut script, slot.into()));
+            plan.slot_offer = Some(waitlist::slot_offer(&mut script, slot.into(), prepared));
+            plan.slot_waiting = Some(waitlist::slot_waiting(&mut script, slot.into(), prepared));
         }
         if let Some(booking) = claim.booking {
             plan.booking_offer = Some(waitlist::booking_offer(&mut script, booking.into()));

@@ -6,6 +6,8 @@
 //! does not move an entry forward from the state it has when written. So two transactions never
 //! both offer one entry a slot, and a busy entry is waited for, never skipped.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use medislot_core::{
     BookingId, DoctorId, EntryChange, EntryState, Result, StoreError, TimeOfDay, TimeRange,
@@ -16,6 +18,7 @@ use sqlx::Row as _;
 use uuid::Uuid;
 
 use crate::error::corrupt;
+use crate::prepared::Hot;
 use crate::query::Sql;
 use crate::script::{Lit, Script, Stmt};
 use crate::store::{no_rule, PgStore};
@@ -31,63 +34,48 @@ pub(crate) const ENTRY: &str = "w.id AS w_id, w.patient_id AS w_patient_id, \
 const START_MINUTE: &str = "(EXTRACT(HOUR FROM s.starts_at AT TIME ZONE 'UTC') * 60 \
     + EXTRACT(MINUTE FROM s.starts_at AT TIME ZONE 'UTC'))::integer";
 
-/// Appends the read of the first entry waiting for the live slot `s` (the caller writes the
-/// condition that picks `s` after this): the earlier of the doctor's first and the
+/// The read of the first entry waiting for the live slot `s`, up to the condition that picks
+/// `s` (the caller writes it after this): the earlier of the doctor's first and the
 /// specialization's first, each walking its partial index in join order.
-fn first_waiting(script: &mut Script) -> &mut Script {
-    script.sql("SELECT ").sql(ENTRY).sql(
-        " FROM slots s JOIN doctors d ON d.id = s.doctor_id CROSS JOIN LATERAL (\
-         (SELECT * FROM waitlist x WHERE x.doctor_id = s.doctor_id \
-         AND x.status IN ('WAITING', 'OFFERED') AND x.status = 'WAITING' \
-         AND x.window_from <= s.starts_at AND x.window_to > s.starts_at \
-         AND (x.day_from IS NULL OR (x.day_from <= ",
-    );
-    script
-        .sql(START_MINUTE)
-        .sql(" AND ")
-        .sql(START_MINUTE)
-        .sql(
-            " < x.day_to)) ORDER BY x.joined_at, x.id LIMIT 1) UNION ALL \
-             (SELECT * FROM waitlist x WHERE lower(x.specialization) = lower(d.specialization) \
-             AND x.status IN ('WAITING', 'OFFERED') AND x.status = 'WAITING' \
+pub(crate) fn first_waiting() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let waiting = format!(
+            "x.status IN ('WAITING', 'OFFERED') AND x.status = 'WAITING' \
              AND x.window_from <= s.starts_at AND x.window_to > s.starts_at \
-             AND (x.day_from IS NULL OR (x.day_from <= ",
+             AND (x.day_from IS NULL OR (x.day_from <= {START_MINUTE} \
+             AND {START_MINUTE} < x.day_to)) ORDER BY x.joined_at, x.id LIMIT 1"
+        );
+        format!(
+            "SELECT {ENTRY} FROM slots s JOIN doctors d ON d.id = s.doctor_id \
+             CROSS JOIN LATERAL (\
+             (SELECT * FROM waitlist x WHERE x.doctor_id = s.doctor_id AND {waiting}) \
+             UNION ALL \
+             (SELECT * FROM waitlist x WHERE lower(x.specialization) = lower(d.specialization) \
+             AND {waiting})) w WHERE s.withdrawn_at IS NULL AND s.id = "
         )
-        .sql(START_MINUTE)
-        .sql(" AND ")
-        .sql(START_MINUTE)
-        .sql(" < x.day_to)) ORDER BY x.joined_at, x.id LIMIT 1)) w WHERE s.withdrawn_at IS NULL AND s.id = ")
+    })
 }
 
-/// The first entry waiting for the slot `slot`.
-pub(crate) fn slot_waiting(script: &mut Script, slot: Uuid) -> Stmt {
-    first_waiting(script)
-        .uuid(slot)
-        .sql(" ORDER BY w.joined_at, w.id LIMIT 1")
-        .end()
+/// The first entry waiting for the slot `slot` (a hot statement: every booking reads it).
+pub(crate) fn slot_waiting(script: &mut Script, slot: Uuid, prepared: bool) -> Stmt {
+    script.hot(Hot::SlotWaiting, prepared, &[Lit::Uuid(slot)])
 }
 
 /// The first entry waiting for the slot of the booking `booking`.
 pub(crate) fn booking_slot_waiting(script: &mut Script, booking: Uuid) -> Stmt {
-    first_waiting(script)
+    script
+        .sql(first_waiting())
         .sql("(SELECT slot_id FROM bookings WHERE id = ")
         .uuid(booking)
         .sql(") ORDER BY w.joined_at, w.id LIMIT 1")
         .end()
 }
 
-/// The entry whose live offer is the slot `slot`'s occupying booking.
-pub(crate) fn slot_offer(script: &mut Script, slot: Uuid) -> Stmt {
-    script
-        .sql("SELECT ")
-        .sql(ENTRY)
-        .sql(
-            " FROM bookings b JOIN waitlist w ON w.offer_booking_id = b.id \
-             AND w.status = 'OFFERED' WHERE b.status IN ('PENDING', 'CONFIRMED', 'BUFFER') \
-             AND b.slot_id = ",
-        )
-        .uuid(slot)
-        .end()
+/// The entry whose live offer is the slot `slot`'s occupying booking (a hot statement: every
+/// booking reads it).
+pub(crate) fn slot_offer(script: &mut Script, slot: Uuid, prepared: bool) -> Stmt {
+    script.hot(Hot::SlotOffer, prepared, &[Lit::Uuid(slot)])
 }
 
 /// The entry whose live offer is the booking `booking`.
