@@ -172,7 +172,8 @@ impl Replica {
 impl PgStore {
     /// This store, with lag-tolerant reads going to `replica` (a store on a streaming replica
     /// of this store's database) whenever it has replayed this store's latest write and the
-    /// position the caller's [`consistency::scope`] brings; see the crate docs. `replica` is never migrated nor written to.
+    /// position the caller's [`consistency::scope`] brings; see the crate docs. `replica` is
+    /// never migrated nor written to.
     pub fn with_replica(mut self, replica: PgStore) -> PgStore {
         self.replica = Some(std::sync::Arc::new(Replica::new(replica)));
         self
