@@ -73,6 +73,11 @@
 //! the waitlist stay on the primary. A replica that fails a read leaves it to the primary and
 //! is left alone for a second. [`PgStore::replica_status`] says where those reads go now.
 //!
+//! That guarantee is per store. Across stores (several server processes), a caller carries
+//! its own: [`consistency::scope`] runs a request with the [`WalPosition`] the caller's last
+//! write answered with (reads then wait for the replica to replay that too, else go to the
+//! primary), and answers with the position the request's own writes reached.
+//!
 //! ## Lost connections
 //! A connection the database closed is found when next used; a read, or a transaction whose
 //! `COMMIT` was not sent yet, then runs again on another connection (as many times as the
@@ -129,6 +134,7 @@
 mod accounts;
 mod bookings;
 mod catalog;
+pub mod consistency;
 mod error;
 mod hours;
 mod journal;
@@ -145,6 +151,7 @@ pub mod testing;
 mod unit_of_work;
 mod waitlist;
 
+pub use consistency::WalPosition;
 pub use options::{split_pooler, PgStoreOptions, Pooler, UnknownPooler, POOLER_PARAMETER};
 pub use replica::ReplicaStatus;
 pub use store::PgStore;

@@ -1,4 +1,4 @@
-//! The read replica ([`PgStore::with_replica`]): which reads may go there, and how a store
+//! The read replica ([`PgStore::with_replica`]): which reads may go there, and how a caller
 //! reads its own writes.
 //!
 //! Reads that tolerate lag (the slot listing, the free-slot counts behind availability and
@@ -10,13 +10,20 @@
 //! **Read-your-writes.** After each committed mutation the store notes the primary's WAL
 //! insert position, read by a statement that travels after `COMMIT` in the same script (no
 //! extra round trip). A lag-tolerant read goes to the replica only once the replica has
-//! replayed up to the latest position this store noted (`pg_last_wal_replay_lsn()`), else to
-//! the primary. So whatever a caller of this store wrote, any caller of this store then reads
-//! (a guarantee per store, so per server process, not per session: it also covers every
-//! other session the process serves). The replica's replay position only moves forward, so
-//! once seen past the latest write no further check is needed; a check costs one round trip to
-//! the replica, made only by the first lag-tolerant read after a write the replica has not
-//! been seen to replay.
+//! replayed (`pg_last_wal_replay_lsn()`) up to the later of two positions, else to the
+//! primary:
+//! - the latest position this store noted, so whatever a caller of this store wrote, any
+//!   caller of this store then reads (a guarantee per store, so per server process: it covers
+//!   every session the process serves);
+//! - the position the caller brings, when the read runs inside a
+//!   [`consistency::scope`](crate::consistency::scope) with one: a caller who wrote through
+//!   another store (another server process) and kept the position that write answered with
+//!   (the scope records it) reads that write too. A caller who brings nothing gets the
+//!   per-store guarantee only.
+//!
+//! The replica's replay position only moves forward, so once seen past a position no further
+//! check is needed for it; a check costs one round trip to the replica, made only by a
+//! lag-tolerant read that needs a position the replica has not been seen to replay.
 //!
 //! **No stale read decides.** A booking decision never reads the replica: the mutation locks
 //! and re-reads its rows with `SELECT ... FOR UPDATE` on the primary, so a slot a stale listing
@@ -34,6 +41,7 @@ use futures::future::BoxFuture;
 use medislot_core::{Error, Result, StoreError};
 use sqlx::Row as _;
 
+use crate::consistency::{self, WalPosition};
 use crate::store::PgStore;
 
 /// How long the replica is left alone after it failed a read.
@@ -138,15 +146,19 @@ impl Replica {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + RESTING);
     }
 
-    /// Whether the replica has replayed this store's latest write, asking it when what was
-    /// last seen is not enough.
+    /// Whether the replica has replayed this store's latest write and the position the
+    /// current [`consistency::scope`] asks for, asking it when what was last seen is not
+    /// enough.
     async fn caught_up(&self) -> bool {
-        let written = self.written.load(Ordering::Acquire);
-        if self.replayed.load(Ordering::Acquire) >= written {
+        let required = self
+            .written
+            .load(Ordering::Acquire)
+            .max(consistency::read_after().map_or(0, WalPosition::bytes));
+        if self.replayed.load(Ordering::Acquire) >= required {
             return true;
         }
         match self.ask().await {
-            Ok((_, Some(replayed))) => replayed >= written,
+            Ok((_, Some(replayed))) => replayed >= required,
             Ok((_, None)) => false,
             Err(error) => {
                 tracing::warn!(%error, "the read replica does not answer; reading the primary");
@@ -159,8 +171,9 @@ impl Replica {
 
 impl PgStore {
     /// This store, with lag-tolerant reads going to `replica` (a store on a streaming replica
-    /// of this store's database) whenever it has replayed this store's latest write; see the
-    /// crate docs. `replica` is never migrated nor written to.
+    /// of this store's database) whenever it has replayed this store's latest write and the
+    /// position the caller's [`consistency::scope`] brings; see the crate docs. `replica` is
+    /// never migrated nor written to.
     pub fn with_replica(mut self, replica: PgStore) -> PgStore {
         self.replica = Some(std::sync::Arc::new(Replica::new(replica)));
         self
@@ -191,25 +204,24 @@ impl PgStore {
         })
     }
 
-    /// Notes a committed mutation's WAL position (the last row of its script's results).
+    /// Notes a committed mutation's WAL position (the last row of its script's results), for
+    /// this store and for the current [`consistency::scope`].
     pub(crate) fn note_write(&self, position: Option<i64>) {
         let Some(replica) = &self.replica else {
             return;
         };
-        match position.and_then(|lsn| u64::try_from(lsn).ok()) {
-            Some(lsn) => {
-                replica.written.fetch_max(lsn, Ordering::AcqRel);
-            }
-            // A primary always has a position. Without one no replica read is known to be
-            // safe, so none is made again (safe, not fast).
-            None => {
-                replica.written.store(u64::MAX, Ordering::Release);
-            }
-        }
+        // A primary always has a position. Without one no replica read is known to be safe,
+        // so none is made again by this store, nor for a caller who brings the scope's
+        // position back (safe, not fast).
+        let lsn = position
+            .and_then(|lsn| u64::try_from(lsn).ok())
+            .unwrap_or(u64::MAX);
+        replica.written.fetch_max(lsn, Ordering::AcqRel);
+        consistency::note_written(WalPosition::from_bytes(lsn));
     }
 
     /// Runs a lag-tolerant `read` on the replica when it has replayed this store's latest
-    /// write and answers, else on the primary.
+    /// write and the current scope's position, and answers; else on the primary.
     pub(crate) async fn lag_tolerant<'a, T>(
         &'a self,
         operation: &'static str,

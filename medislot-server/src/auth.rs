@@ -538,14 +538,7 @@ fn presented_token(req: &Request) -> Result<(&str, Via), Problem> {
 
 /// The session cookie's value, if the request carries one.
 pub fn session_cookie(req: &Request) -> Option<&str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
-        .map(|(_, value)| value)
+    crate::cookies::all(req, SESSION_COOKIE).find(|value| !value.is_empty())
 }
 
 fn register_schemes(registry: &mut Registry) {

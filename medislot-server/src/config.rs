@@ -85,8 +85,10 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// A streaming replica of the PostgreSQL database (`postgres://...`) to serve the reads
     /// that tolerate lag from: slot listings, availability and next available, the doctor
-    /// list. Everything else, and any of these right after this process wrote, reads the
-    /// primary; when the replica is down, the primary serves them all.
+    /// list. Everything else, and any of these right after this process wrote (or after the
+    /// write whose MediSlot-Written-At the request brings back as MediSlot-Read-After, or in
+    /// the medislot_read_after cookie), reads the primary; when the replica is down, the
+    /// primary serves them all.
     #[arg(
         long,
         env = "MEDISLOT_REPLICA_URL",

@@ -25,7 +25,8 @@
 //! password must be), [`accounts`] (sign up, sign in, make admin), [`problem`] (every error's
 //! HTTP answer), `allow` (the `Allow` header of a 405), `security_headers` (the
 //! Content-Security-Policy and HSTS of every response), [`client_addr`] (who the client is,
-//! behind trusted proxies), `api` (the routes, one module per resource), `web` (the
+//! behind trusted proxies), [`read_your_writes`] (a caller's WAL position carried between
+//! instances behind a read replica), `api` (the routes, one module per resource), `web` (the
 //! server-rendered pages at `/`, over the same engine and checks), [`metrics`],
 //! [`rate_limit`], [`sweeper`].
 
@@ -37,12 +38,14 @@ pub mod backup;
 pub mod calendar;
 pub mod client_addr;
 pub mod config;
+mod cookies;
 pub mod delivery;
 pub mod metrics;
 pub mod password_reset;
 pub mod password_rules;
 pub mod problem;
 pub mod rate_limit;
+pub mod read_your_writes;
 pub mod request_id;
 mod security_headers;
 pub mod serve;
@@ -80,7 +83,9 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
         .around(move |next, req| allow::api_allow(next, req, api_routes.clone()));
     let body_limit = state.config().body_limit_bytes;
     let cors_origins = state.config().cors_origins.clone();
-    let hsts = state.config().cookie_secure;
+    let cookie_secure = state.config().cookie_secure;
+    let hsts = cookie_secure;
+    let replica = state.reads_from_replica();
 
     let mut route = Route::new()
         .at(OPENAPI_PATH, spec)
@@ -94,6 +99,7 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
     let endpoint = route
         .around(move |next, req| limit_body(next, req, body_limit))
         .around(problem::catch_errors)
+        .around(move |next, req| read_your_writes::around(next, req, replica, cookie_secure))
         .with(
             SetHeader::new()
                 .overriding(
@@ -118,8 +124,11 @@ pub fn app(state: AppState) -> BoxEndpoint<'static, Response> {
             .allow_header("authorization")
             .allow_header("idempotency-key")
             .allow_header(auth::CSRF_HEADER)
-            // So that a browser client can tell an idempotent replay from a first booking.
-            .expose_header("idempotent-replayed");
+            .allow_header(read_your_writes::READ_AFTER_HEADER)
+            // So that a browser client can tell an idempotent replay from a first booking,
+            // and send a write's position back on its next request.
+            .expose_header("idempotent-replayed")
+            .expose_header(read_your_writes::WRITTEN_AT_HEADER);
         endpoint.with(cors).map_to_response().boxed()
     };
     // Outermost, so that every answer gets them: errors, CORS preflights, the docs.

@@ -216,6 +216,15 @@ impl AppState {
         &self.inner.config
     }
 
+    /// Whether the reads that tolerate lag may come from a read replica (PostgreSQL with
+    /// `--replica-url`): then requests carry their position ([`crate::read_your_writes`]).
+    pub fn reads_from_replica(&self) -> bool {
+        self.inner
+            .postgres
+            .as_ref()
+            .is_some_and(medislot_pg::PgStore::has_replica)
+    }
+
     /// Where the reads that tolerate lag go now, when the store has a read replica; `None`
     /// without one.
     pub async fn replica_status(&self) -> Option<medislot_pg::ReplicaStatus> {

@@ -18,10 +18,13 @@
 //! 5. otherwise every test fails with a message that lists what was tried and says what to
 //!    install or set.
 //!
+//! [`replica`] adds a real streaming replica for the read replica's tests.
+//!
 //! These helpers panic on failure: they are for tests.
 
 mod cluster;
 mod finder;
+pub mod replica;
 mod scratch;
 
 use sqlx::postgres::PgConnectOptions;

@@ -232,6 +232,10 @@ impl DoctorsApi {
         limit: Query<u32>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
+        /// The `MediSlot-Written-At` of your last write (see the API's description): the
+        /// answer then includes that write, whichever instance made it.
+        #[oai(name = "MediSlot-Read-After")]
+        _read_after: Header<Option<String>>,
     ) -> Result<DoctorList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let filter = DoctorFilter {
             specialization: trimmed(specialization.0),

@@ -5,7 +5,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;
 use medislot_core::{BookingWindow, DoctorId, FreeSlotFilter};
-use poem_openapi::param::Query;
+use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -129,6 +129,10 @@ impl FindingApi {
         from: Query<NaiveDate>,
         /// The last day (`YYYY-MM-DD`), in `zone`; at most 61 days after `from`.
         to: Query<NaiveDate>,
+        /// The `MediSlot-Written-At` of your last write (see the API's description): the
+        /// answer then includes that write, whichever instance made it.
+        #[oai(name = "MediSlot-Read-After")]
+        _read_after: Header<Option<String>>,
     ) -> Result<AvailabilityAnswer, ApiError<{ INVALID | UNAVAILABLE }>> {
         let tz = parse_zone(&zone.0)?;
         let availability = self
@@ -175,6 +179,10 @@ impl FindingApi {
         specialization: Query<Option<String>>,
         /// Only slots starting at or after this instant (RFC 3339; write `+` as `%2B`).
         after: Query<Option<DateTime<FixedOffset>>>,
+        /// The `MediSlot-Written-At` of your last write (see the API's description): the
+        /// answer then includes that write, whichever instance made it.
+        #[oai(name = "MediSlot-Read-After")]
+        _read_after: Header<Option<String>>,
     ) -> Result<NextAnswer, ApiError<{ INVALID | UNAVAILABLE }>> {
         let engine = self.state.engine();
         let after = after

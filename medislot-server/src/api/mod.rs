@@ -103,6 +103,15 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
          ever booked twice. Errors are RFC 9457 problem documents (application/problem+json) \
          whose `code` is stable and whose `field` names the input at fault. Sign in with \
          `POST /api/v1/auth/login`, then send `Authorization: Bearer <token>`, or rely on the \
-         session cookie and send `X-CSRF-Token` on state-changing requests.",
+         session cookie and send `X-CSRF-Token` on state-changing requests.\n\n\
+         Read-your-writes: when the server reads listings from a PostgreSQL read replica, the \
+         answer to a request that wrote carries `MediSlot-Written-At`, the write's WAL position \
+         (such as `16/B374D848`). Send it back as `MediSlot-Read-After` on the following \
+         requests, to any instance: their listings (slots, availability, next available, \
+         doctors) then include that write. Browsers get the same position in the HttpOnly \
+         cookie `medislot_read_after` for a few minutes and send it by themselves. Any request \
+         whose `MediSlot-Read-After` is not such a position is refused with 422 \
+         `validation_failed`, `field` naming the header; without a replica no answer carries \
+         `MediSlot-Written-At`.",
         )
 }

@@ -74,6 +74,10 @@ impl SlotsApi {
         limit: Query<u32>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
+        /// The `MediSlot-Written-At` of your last write (see the API's description): the
+        /// answer then includes that write, whichever instance made it.
+        #[oai(name = "MediSlot-Read-After")]
+        _read_after: Header<Option<String>>,
     ) -> Result<SlotList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let query = SlotQuery {
             doctor_id: doctor_id.0.map(DoctorId::from_uuid),

@@ -383,7 +383,7 @@ pub(crate) fn browser_tz(req: &Request) -> Tz {
 }
 
 fn cookie_zone(req: &Request, name: &str) -> Option<Tz> {
-    cookie(req, name)
+    crate::cookies::get(req, name)
         .map(|v| v.replace("%2F", "/").replace("%2f", "/"))
         .and_then(|v| time::parse_zone(&v))
 }
@@ -402,17 +402,6 @@ pub(crate) fn chosen_zone_cookie(zone: Tz) -> String {
         "{CHOSEN_TZ_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
         zone.name()
     )
-}
-
-fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
 }
 
 /// Parses a form body; every field of `T` must have a default so that missing fields read as

@@ -152,12 +152,27 @@ async fn cors_is_off_unless_origins_are_configured() {
         answer.headers["access-control-allow-origin"],
         "https://clinic.example"
     );
-    // A browser client may read the header that marks an idempotent replay.
+    // A browser client may read the header that marks an idempotent replay, and a write's
+    // position (read_your_writes.rs).
     let exposed = answer.headers["access-control-expose-headers"]
         .to_str()
         .unwrap()
         .to_ascii_lowercase();
     assert!(exposed.contains("idempotent-replayed"), "{exposed}");
+    assert!(exposed.contains("medislot-written-at"), "{exposed}");
+    // And send the position back.
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, "/api/v1/slots")
+        .header("origin", "https://clinic.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "medislot-read-after");
+    let preflight = read(preflight.send().await.0).await;
+    let allowed = preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("medislot-read-after"), "{allowed}");
 }
 
 /// RFC 9110: a 405 names the methods the resource does accept, for the API (read from its

@@ -115,16 +115,11 @@ async fn readyz_stays_ready_when_only_the_replica_is_down_and_the_primary_serves
 /// listings answer. (Which server answers a read is proved in `medislot-pg/tests/replica.rs`.)
 #[tokio::test]
 async fn readyz_reports_a_real_replica_that_serves_the_listings_once_current() {
-    let url = match std::env::var("MEDISLOT_REPLICA_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ if std::env::var("MEDISLOT_REQUIRE_REPLICA").as_deref() == Ok("1") => {
-            panic!("MEDISLOT_REQUIRE_REPLICA=1 but MEDISLOT_REPLICA_URL is not set")
-        }
-        _ => {
-            eprintln!("MEDISLOT_REPLICA_URL is not set: skipping");
-            return;
-        }
+    let Some(url) = medislot_pg::testing::replica::replica_url() else {
+        return;
     };
+    // Not while another test has paused replay.
+    let _serial = medislot_pg::testing::replica::one_at_a_time().await;
     let primary = medislot_pg::testing::fresh_store().await;
     let database: String = sqlx::raw_sql("SELECT current_database()")
         .fetch_one(primary.pool())

@@ -56,6 +56,7 @@ mod passwords;
 mod pg_restart;
 mod process;
 mod profile;
+mod read_your_writes;
 mod reschedule;
 mod restart;
 mod security_headers;

@@ -4,6 +4,7 @@ use medislot_core::{
     IdempotencyKey, DEFAULT_PAGE_SIZE, MAX_NAME_CHARS, MAX_PAGE_SIZE, MAX_SLOTS_PER_PUBLISH,
 };
 use medislot_server::auth::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use medislot_server::read_your_writes::{READ_AFTER_HEADER, WRITTEN_AT_HEADER};
 use serde_json::{json, Value};
 
 use crate::{read, TestApp};
@@ -44,6 +45,29 @@ async fn the_document_declares_both_session_schemes_and_problem_responses() {
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     let params = book["parameters"].as_array().unwrap();
     assert!(params.iter().any(|p| p["name"] == "Idempotency-Key"));
+}
+
+/// Read-your-writes (`read_your_writes.rs`): the description explains both headers, and the
+/// reads they matter to name the request header.
+#[tokio::test]
+async fn the_document_describes_the_position_headers() {
+    let doc = document().await;
+    let description = doc["info"]["description"].as_str().unwrap();
+    assert!(description.contains(WRITTEN_AT_HEADER), "{description}");
+    assert!(description.contains(READ_AFTER_HEADER), "{description}");
+    for path in [
+        "/api/v1/slots",
+        "/api/v1/availability",
+        "/api/v1/next-available",
+        "/api/v1/doctors",
+    ] {
+        let operation = &doc["paths"][path]["get"];
+        assert_eq!(
+            parameter(operation, READ_AFTER_HEADER)["in"],
+            "header",
+            "{path}"
+        );
+    }
 }
 
 async fn document() -> Value {
