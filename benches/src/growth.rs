@@ -285,93 +285,131 @@ async fn preload_sqlite(
     })
 }
 
-/// Times `samples` runs of each operation on `engine`, after [`WARM_UP`] untimed ones. With
-/// `analyzed`, PostgreSQL's statistics of `bookings` are refreshed once the bookings are made,
-/// before the reads, as autovacuum's analyze would have refreshed them after that many new rows
-/// (its threshold is 50 rows plus a tenth of the table; this machine runs PostgreSQL with
-/// autovacuum off). Without it the planner still sees the empty table it saw at the start and
-/// joins every listed slot with every booking.
-async fn measure(
-    engine: &BookingEngine,
-    data: &Preloaded,
+/// One preloaded store under measurement, with what it has recorded so far.
+struct Subject {
     slots: usize,
-    samples: usize,
-    analyzed: Option<&sqlx::PgPool>,
-) -> Vec<GrowthRow> {
-    let mut rows = Vec::new();
-    for op in GrowthOp::ALL {
-        let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-            .unwrap_or_else(|_| unreachable!("static bounds are valid"));
-        let mut errors = 0;
-        for i in 0..samples + WARM_UP {
-            let doctor = data.doctors[fastrand::usize(..data.doctors.len())];
-            let day = data.first_day + chrono::Duration::days(fastrand::i64(0..data.days));
-            let day_start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-            let started = Instant::now();
-            let ok = match op {
-                GrowthOp::Book => match data.to_book.get(i) {
-                    Some(slot) => engine.book(*slot, PatientId::new(), None).await.is_ok(),
-                    None => false,
-                },
-                GrowthOp::DoctorDay => engine
-                    .slots(&SlotQuery {
-                        doctor_id: Some(doctor),
-                        from: Some(day_start),
-                        to: Some(day_start + chrono::Duration::days(1)),
-                        limit: PAGE,
-                        ..SlotQuery::default()
-                    })
-                    .await
-                    .is_ok(),
-                GrowthOp::SpecializationAvailable => engine
-                    .slots(&SlotQuery {
-                        specialization: Some("cardiology".into()),
-                        available: Some(true),
-                        limit: PAGE,
-                        ..SlotQuery::default()
-                    })
-                    .await
-                    .is_ok(),
-                GrowthOp::Summary => engine
-                    .availability(
-                        &cardiology(),
-                        day,
-                        day + chrono::Duration::days(SUMMARY_DAYS - 1),
-                        chrono_tz::UTC,
-                    )
-                    .await
-                    .is_ok(),
-                GrowthOp::NextAvailable => engine
-                    .next_available(&cardiology(), day_start)
-                    .await
-                    .is_ok(),
-            };
-            let took = started.elapsed();
-            if i < WARM_UP {
-                continue;
+    engine: BookingEngine,
+    data: Preloaded,
+    /// The PostgreSQL pool to refresh the statistics of `bookings` with (see [`measure`]).
+    analyzed: Option<sqlx::PgPool>,
+}
+
+/// What is kept open while the stores are measured, and removed afterwards.
+enum Holder {
+    Pg(Database, medislot_pg::PgStore),
+    Sqlite(SqliteFile),
+}
+
+impl Holder {
+    async fn remove(self) {
+        match self {
+            Holder::Pg(db, store) => {
+                store.pool().close().await;
+                db.drop().await;
             }
-            if !ok {
-                errors += 1;
-            }
-            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-            histogram.saturating_record(micros.max(1));
-        }
-        rows.push(GrowthRow {
-            slots,
-            op,
-            samples: histogram.len(),
-            p50_us: histogram.value_at_quantile(0.5),
-            p99_us: histogram.value_at_quantile(0.99),
-            errors,
-        });
-        tracing::info!(slots, op = op.name(), "measured");
-        if let (GrowthOp::Book, Some(pool)) = (op, analyzed) {
-            if let Err(error) = sqlx::raw_sql("ANALYZE bookings").execute(pool).await {
-                tracing::warn!(%error, "ANALYZE bookings failed");
-            }
+            Holder::Sqlite(file) => file.remove().await,
         }
     }
+}
+
+/// Times `samples` runs of each operation on every subject, after [`WARM_UP`] untimed ones.
+/// The sizes take turns run by run (one run on each size, then the next), so a change of load
+/// on the machine during the measurement falls on every size alike and the ratios between
+/// sizes stay fair. With `analyzed`, PostgreSQL's statistics of `bookings` are refreshed once
+/// the bookings are made, before the reads, as autovacuum's analyze would have refreshed them
+/// after that many new rows (its threshold is 50 rows plus a tenth of the table; this machine
+/// runs PostgreSQL with autovacuum off). Without it the planner still sees the empty table it
+/// saw at the start and joins every listed slot with every booking.
+async fn measure(subjects: &[Subject], samples: usize) -> Vec<GrowthRow> {
+    let mut rows = Vec::new();
+    for op in GrowthOp::ALL {
+        let mut recorded: Vec<(Histogram<u64>, u64)> = subjects
+            .iter()
+            .map(|_| {
+                let histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                    .unwrap_or_else(|_| unreachable!("static bounds are valid"));
+                (histogram, 0)
+            })
+            .collect();
+        for i in 0..samples + WARM_UP {
+            for (subject, (histogram, errors)) in subjects.iter().zip(&mut recorded) {
+                let started = Instant::now();
+                let ok = run_once(op, subject, i).await;
+                let took = started.elapsed();
+                if i < WARM_UP {
+                    continue;
+                }
+                if !ok {
+                    *errors += 1;
+                }
+                let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+                histogram.saturating_record(micros.max(1));
+            }
+        }
+        for (subject, (histogram, errors)) in subjects.iter().zip(recorded) {
+            rows.push(GrowthRow {
+                slots: subject.slots,
+                op,
+                samples: histogram.len(),
+                p50_us: histogram.value_at_quantile(0.5),
+                p99_us: histogram.value_at_quantile(0.99),
+                errors,
+            });
+            if let (GrowthOp::Book, Some(pool)) = (op, &subject.analyzed) {
+                if let Err(error) = sqlx::raw_sql("ANALYZE bookings").execute(pool).await {
+                    tracing::warn!(%error, "ANALYZE bookings failed");
+                }
+            }
+        }
+        tracing::info!(op = op.name(), "measured");
+    }
     rows
+}
+
+/// Runs `op` once, the `i`-th time, on `subject`: whether the store answered.
+async fn run_once(op: GrowthOp, subject: &Subject, i: usize) -> bool {
+    let (engine, data) = (&subject.engine, &subject.data);
+    let doctor = data.doctors[fastrand::usize(..data.doctors.len())];
+    let day = data.first_day + chrono::Duration::days(fastrand::i64(0..data.days));
+    let day_start = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    match op {
+        GrowthOp::Book => match data.to_book.get(i) {
+            Some(slot) => engine.book(*slot, PatientId::new(), None).await.is_ok(),
+            None => false,
+        },
+        GrowthOp::DoctorDay => engine
+            .slots(&SlotQuery {
+                doctor_id: Some(doctor),
+                from: Some(day_start),
+                to: Some(day_start + chrono::Duration::days(1)),
+                limit: PAGE,
+                ..SlotQuery::default()
+            })
+            .await
+            .is_ok(),
+        GrowthOp::SpecializationAvailable => engine
+            .slots(&SlotQuery {
+                specialization: Some("cardiology".into()),
+                available: Some(true),
+                limit: PAGE,
+                ..SlotQuery::default()
+            })
+            .await
+            .is_ok(),
+        GrowthOp::Summary => engine
+            .availability(
+                &cardiology(),
+                day,
+                day + chrono::Duration::days(SUMMARY_DAYS - 1),
+                chrono_tz::UTC,
+            )
+            .await
+            .is_ok(),
+        GrowthOp::NextAvailable => engine
+            .next_available(&cardiology(), day_start)
+            .await
+            .is_ok(),
+    }
 }
 
 fn cardiology() -> FreeSlotFilter {
@@ -381,56 +419,81 @@ fn cardiology() -> FreeSlotFilter {
     }
 }
 
-/// Runs the growth table that `options.preload_slots` asks for on `options.store`.
+/// Runs the growth table that `options.preload_slots` asks for on `options.store`: every size
+/// is preloaded into its own fresh store first, then all are measured together (see
+/// [`measure`]), then removed.
 ///
 /// # Errors
 /// [`BenchError`] when a store cannot be created or filled. Failed operations are counted.
 pub(crate) async fn run(options: &Options) -> Result<GrowthReport, BenchError> {
-    let mut report = GrowthReport {
-        store: options.store,
-        started_at: Utc::now(),
-        rows: Vec::new(),
-    };
-    let samples = options.samples.max(1);
-    for &count in &options.preload_slots {
-        let count = count.max(DOCTORS);
-        let loading = Instant::now();
-        let rows = match options.store {
-            StoreKind::Pg => {
-                let db = Database::create(&options.database_url, 4).await?;
-                let result = async {
-                    let data = preload_pg(&db, count, samples).await?;
-                    log_loaded(count, loading.elapsed());
-                    let store = db.store(4).await?;
-                    let engine = crate::target::engine(Arc::new(store.clone()));
-                    let rows = measure(&engine, &data, count, samples, Some(&db.pool)).await;
-                    store.pool().close().await;
-                    Ok::<_, BenchError>(rows)
-                }
-                .await;
-                db.drop().await;
-                result?
-            }
-            StoreKind::Sqlite => {
-                let file = SqliteFile::create().await?;
-                let result = async {
-                    let data = preload_sqlite(&file, count, samples).await?;
-                    log_loaded(count, loading.elapsed());
-                    Ok::<_, BenchError>(measure(&file.engine(), &data, count, samples, None).await)
-                }
-                .await;
-                file.remove().await;
-                result?
-            }
-            StoreKind::Memory => {
-                return Err(BenchError::Usage(
-                    "the growth table measures the durable stores: use --store pg or sqlite",
-                ))
-            }
-        };
-        report.rows.extend(rows);
+    if options.store == StoreKind::Memory {
+        return Err(BenchError::Usage(
+            "the growth table measures the durable stores: use --store pg or sqlite",
+        ));
     }
-    Ok(report)
+    let started_at = Utc::now();
+    let samples = options.samples.max(1);
+    let mut holders = Vec::new();
+    let mut subjects = Vec::new();
+    let loaded = async {
+        for &count in &options.preload_slots {
+            let count = count.max(DOCTORS);
+            let loading = Instant::now();
+            match options.store {
+                StoreKind::Pg => {
+                    let db = Database::create(&options.database_url, 4).await?;
+                    let filled = async {
+                        let data = preload_pg(&db, count, samples).await?;
+                        Ok::<_, BenchError>((data, db.store(4).await?))
+                    }
+                    .await;
+                    let (data, store) = match filled {
+                        Ok(filled) => filled,
+                        Err(error) => {
+                            db.drop().await;
+                            return Err(error);
+                        }
+                    };
+                    subjects.push(Subject {
+                        slots: count,
+                        engine: crate::target::engine(Arc::new(store.clone())),
+                        data,
+                        analyzed: Some(db.pool.clone()),
+                    });
+                    holders.push(Holder::Pg(db, store));
+                }
+                StoreKind::Sqlite => {
+                    let file = SqliteFile::create().await?;
+                    let data = preload_sqlite(&file, count, samples).await;
+                    let engine = file.engine();
+                    holders.push(Holder::Sqlite(file));
+                    subjects.push(Subject {
+                        slots: count,
+                        engine,
+                        data: data?,
+                        analyzed: None,
+                    });
+                }
+                StoreKind::Memory => unreachable!("refused above"),
+            }
+            log_loaded(count, loading.elapsed());
+        }
+        Ok::<_, BenchError>(())
+    }
+    .await;
+    let rows = match loaded {
+        Ok(()) => Ok(measure(&subjects, samples).await),
+        Err(error) => Err(error),
+    };
+    drop(subjects);
+    for holder in holders {
+        holder.remove().await;
+    }
+    Ok(GrowthReport {
+        store: options.store,
+        started_at,
+        rows: rows?,
+    })
 }
 
 fn log_loaded(count: usize, took: Duration) {
