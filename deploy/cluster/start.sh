@@ -16,7 +16,8 @@
 #   MEDISLOT_CLUSTER_PGBOUNCER_PORT PgBouncer's port (6433)
 #   MEDISLOT_CLUSTER_DATABASE       the database, created when missing (medislot_cluster)
 #   PG_HOST, PG_PORT                the PostgreSQL PgBouncer connects to (127.0.0.1, 5432);
-#                                   PG_HOST may be a Unix socket folder
+#                                   PG_HOST may be a Unix socket folder (the replica still
+#                                   streams from 127.0.0.1:PG_PORT)
 #   MEDISLOT_CLUSTER_REPLICA=1      also start a replica (deploy/replica/start.sh) under
 #                                   STATE_DIR/replica, on MEDISLOT_CLUSTER_REPLICA_PORT (5434),
 #                                   and give it to every instance as --replica-url
@@ -97,7 +98,11 @@ running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # --- the replica (optional) ---
 replica_url=
 if [ "${MEDISLOT_CLUSTER_REPLICA:-0}" = 1 ]; then
-    PRIMARY_HOST=$pg_host PRIMARY_PORT=$pg_port "$root/deploy/replica/start.sh" "$state/replica" "$replica_port" >/dev/null
+    # The replica streams over loopback TCP, which deploy/replica/start.sh allows in
+    # pg_hba.conf (`host replication`), also when PG_HOST names the primary's socket folder.
+    primary_host=$pg_host
+    [ "${pg_host#/}" != "$pg_host" ] && primary_host=127.0.0.1
+    PRIMARY_HOST=$primary_host PRIMARY_PORT=$pg_port "$root/deploy/replica/start.sh" "$state/replica" "$replica_port" >/dev/null
     replica_url="postgres://postgres@127.0.0.1:$replica_port/$database"
     echo "replica on 127.0.0.1:$replica_port"
 fi

@@ -2,16 +2,23 @@
 //! transaction pooling: the local cluster `deploy/cluster/start.sh` brings up, started by the
 //! test itself. Patients race for the same slots through the proxy; afterwards the database
 //! holds no slot booked twice and no answer was a 5xx; a logout on one instance is refused at
-//! once by the others.
+//! once by the others. With the cluster's own streaming replica (`MEDISLOT_CLUSTER_REPLICA=1`),
+//! the rush again, and a caller who brings a booking's position reads it from every instance
+//! while the replica's replay is paused.
 //!
-//! Needs nginx and PgBouncer (`apt-get install nginx-light pgbouncer`). Without them the test is
-//! left out with a note, unless `MEDISLOT_REQUIRE_CLUSTER=1`, when that is a failure.
+//! Needs nginx and PgBouncer (`apt-get install nginx-light pgbouncer`); the replica also needs
+//! the PostgreSQL server binaries and root or the postgres user (`deploy/replica/start.sh`).
+//! Without them the test is left out with a note, unless `MEDISLOT_REQUIRE_CLUSTER=1`, when
+//! that is a failure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use medislot_pg::testing::replica::{replayed, wal_position, ReplayPaused};
+use medislot_pg::PgStore;
+use medislot_server::read_your_writes::{COOKIE, READ_AFTER_HEADER, WRITTEN_AT_HEADER};
 use medislot_server::Stores;
 use sqlx::Row as _;
 use uuid::Uuid;
@@ -50,11 +57,13 @@ struct Cluster {
     port: u16,
     /// The instances' ports, in order (instance 1 first).
     instances: [u16; 3],
+    /// The cluster's replica (the test database on it), when it was started with one.
+    replica: Option<String>,
 }
 
 impl Cluster {
     /// Starts one on `store`'s database; its instances sign sessions with the test key.
-    fn start(store: &medislot_pg::PgStore, env: &[(&str, &str)]) -> Cluster {
+    fn start(store: &PgStore, env: &[(&str, &str)]) -> Cluster {
         let state = tempfile::tempdir().expect("a state folder");
         std::fs::write(
             state.path().join("session-secret"),
@@ -70,6 +79,7 @@ impl Cluster {
             state,
             port: free_port(),
             instances: [free_port(), free_port(), free_port()],
+            replica: None,
         };
         let ports = cluster.instances.map(|p| p.to_string()).join(",");
         let output = Command::new(scripts().join("start.sh"))
@@ -102,6 +112,23 @@ impl Cluster {
         cluster
     }
 
+    /// Starts one as [`Cluster::start`] does, with a streaming replica of its own on a free
+    /// port (`MEDISLOT_CLUSTER_REPLICA=1`), which every instance reads.
+    fn start_with_replica(store: &PgStore) -> Cluster {
+        let port = free_port();
+        let mut cluster = Cluster::start(
+            store,
+            &[
+                ("MEDISLOT_CLUSTER_REPLICA", "1"),
+                ("MEDISLOT_CLUSTER_REPLICA_PORT", &port.to_string()),
+            ],
+        );
+        let options = store.pool().connect_options();
+        let database = options.get_database().expect("a database name");
+        cluster.replica = Some(format!("postgres://postgres@127.0.0.1:{port}/{database}"));
+        cluster
+    }
+
     /// Sends a request through nginx, to instance `pin` (1, 2, 3) or to the next in turn.
     fn send(
         &self,
@@ -111,13 +138,27 @@ impl Cluster {
         pin: Option<u8>,
         json: &str,
     ) -> Option<Reply> {
-        let auth = format!("Bearer {}", user.token);
         let pin = pin.map(|n| n.to_string());
-        let mut headers = vec![("Authorization", auth.as_str())];
-        if let Some(pin) = &pin {
-            headers.push(("X-Medislot-Instance", pin));
-        }
-        request_with_headers(self.port, method, path, &headers, json)
+        let headers: Vec<(&str, &str)> = pin
+            .iter()
+            .map(|pin| ("X-Medislot-Instance", pin.as_str()))
+            .collect();
+        self.send_with(method, path, user, &headers, json)
+    }
+
+    /// Sends a request through nginx to the next instance in turn, with `headers`.
+    fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        user: &User,
+        headers: &[(&str, &str)],
+        json: &str,
+    ) -> Option<Reply> {
+        let auth = format!("Bearer {}", user.token);
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        request_with_headers(self.port, method, path, &all, json)
     }
 
     /// Which instance (1, 2, 3) served `reply`, by the upstream address nginx names.
@@ -151,9 +192,35 @@ fn tools() -> Option<()> {
     Some(())
 }
 
+/// What a cluster with a replica needs: [`tools`], `pg_basebackup`, and root or the postgres
+/// user (`deploy/replica/start.sh` runs PostgreSQL as postgres); `None` when something is
+/// missing (see the module's documentation).
+fn replica_tools() -> Option<()> {
+    tools()?;
+    let basebackup: Vec<String> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin/pg_basebackup").display().to_string())
+        .collect();
+    let basebackup: Vec<&str> = basebackup.iter().map(String::as_str).collect();
+    find_tool("pg_basebackup", &basebackup)?;
+    let user = Command::new("id").arg("-un").output().expect("id runs");
+    let user = String::from_utf8_lossy(&user.stdout).trim().to_owned();
+    if !matches!(user.as_str(), "root" | "postgres") {
+        assert!(
+            !cluster_required(),
+            "MEDISLOT_REQUIRE_CLUSTER=1 but the replica needs root or the postgres user, not {user}"
+        );
+        eprintln!("not root nor postgres: the cluster test with a replica is left out");
+        return None;
+    }
+    Some(())
+}
+
 /// An app in this process on the same database, for the setup (doctor, slots, accounts); its
 /// sessions are signed with the key the cluster's instances share.
-async fn setup_app(store: &medislot_pg::PgStore) -> TestApp {
+async fn setup_app(store: &PgStore) -> TestApp {
     let stores = Stores::from_store(Arc::new(store.clone()), "cluster PostgreSQL");
     TestApp::on_stores(stores, |_| {}).await
 }
@@ -161,19 +228,38 @@ async fn setup_app(store: &medislot_pg::PgStore) -> TestApp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_rush_through_nginx_across_three_instances_books_no_slot_twice_and_never_answers_5xx(
 ) {
-    const SLOTS: usize = 20;
-    const PATIENTS: usize = 16;
     if tools().is_none() {
         return;
     }
     let store = medislot_pg::testing::fresh_store().await;
-    let app = setup_app(&store).await;
+    let cluster = Cluster::start(&store, &[]);
+    booking_rush(&store, &cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_rush_through_nginx_with_a_read_replica_books_no_slot_twice_and_never_answers_5xx(
+) {
+    if replica_tools().is_none() {
+        return;
+    }
+    let store = medislot_pg::testing::fresh_store().await;
+    let cluster = Cluster::start_with_replica(&store);
+    booking_rush(&store, &cluster).await;
+}
+
+/// 16 patients each try all 20 slots of `store`'s new doctor through `cluster`'s nginx, as fast
+/// as they can: no answer is a 5xx, each slot is answered 201 once, the database holds that
+/// booking and no other, and each 201 carries its position exactly when the cluster has a
+/// replica.
+async fn booking_rush(store: &PgStore, cluster: &Cluster) {
+    const SLOTS: usize = 20;
+    const PATIENTS: usize = 16;
+    let app = setup_app(store).await;
     let (_, _, slots) = app.clinic(SLOTS).await;
     let mut patients = Vec::new();
     for _ in 0..PATIENTS {
         patients.push(app.patient().await);
     }
-    let cluster = Cluster::start(&store, &[]);
 
     // Every patient tries every slot, each starting at a different one, as fast as it can.
     let started = std::time::Instant::now();
@@ -182,7 +268,7 @@ async fn a_booking_rush_through_nginx_across_three_instances_books_no_slot_twice
             .iter()
             .enumerate()
             .map(|(i, patient)| {
-                let (cluster, slots) = (&cluster, &slots);
+                let slots = &slots;
                 scope.spawn(move || {
                     (0..SLOTS)
                         .map(|k| {
@@ -219,6 +305,12 @@ async fn a_booking_rush_through_nginx_across_three_instances_books_no_slot_twice
             reply.body
         );
         if reply.status == 201 {
+            assert_eq!(
+                reply.header(WRITTEN_AT_HEADER).is_some(),
+                cluster.replica.is_some(),
+                "a booking answers its position when there is a replica: {}",
+                reply.head
+            );
             let booking = crate::uuid_of(&reply.json()["id"]);
             assert!(
                 booked.insert(*slot, booking).is_none(),
@@ -227,9 +319,10 @@ async fn a_booking_rush_through_nginx_across_three_instances_books_no_slot_twice
         }
     }
     eprintln!(
-        "{} booking attempts through nginx in {elapsed:?}: statuses {by_status:?}, \
+        "{} booking attempts through nginx (replica: {}) in {elapsed:?}: statuses {by_status:?}, \
          served per instance {by_instance:?}",
-        answers.len()
+        answers.len(),
+        cluster.replica.is_some()
     );
     assert_eq!(
         by_instance.len(),
@@ -356,4 +449,92 @@ async fn three_instances_behind_nginx_share_one_sign_in_budget_per_client_addres
         assert_eq!(reply.json()["code"], "too_many_attempts");
         assert!(reply.header("retry-after").is_some());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_a_caller_who_brings_its_booking_s_position_sees_the_slot_taken_on_every_instance_while_the_replica_lags(
+) {
+    if replica_tools().is_none() {
+        return;
+    }
+    let store = medislot_pg::testing::fresh_store().await;
+    let app = setup_app(&store).await;
+    let (_, doctor, slots) = app.clinic(1).await;
+    let patient = app.patient().await;
+    let cluster = Cluster::start_with_replica(&store);
+    let replica = cluster.replica.as_deref().expect("a replica");
+    // The replica lists the slot, then falls behind on purpose: replay stays paused until the
+    // guard is dropped (before the cluster stops), however the test ends.
+    replayed(replica, wal_position(&store).await).await;
+    let _paused = ReplayPaused::start(replica).await;
+
+    let booked = cluster
+        .send_with(
+            "POST",
+            "/api/v1/bookings",
+            &patient,
+            &[],
+            &format!(r#"{{"slot_id":"{}"}}"#, slots[0]),
+        )
+        .expect("nginx answers");
+    assert_eq!(booked.status, 201, "{}", booked.body);
+    let written = booked
+        .header(WRITTEN_AT_HEADER)
+        .expect("a booking answers its position")
+        .to_owned();
+    let cookie = format!("{COOKIE}={written}");
+    assert!(
+        booked
+            .header("set-cookie")
+            .is_some_and(|set| set.starts_with(&format!("{cookie};"))),
+        "nginx passes the position's cookie on: {}",
+        booked.head
+    );
+    let writer = cluster.served_by(&booked);
+
+    // The slot's status in the doctor's listing through nginx, and the instance that served it.
+    let listed = |headers: &[(&str, &str)]| {
+        let reply = cluster
+            .send_with(
+                "GET",
+                &format!("/api/v1/slots?doctor_id={doctor}"),
+                &patient,
+                headers,
+                "",
+            )
+            .expect("nginx answers");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let status = reply.json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|item| crate::uuid_of(&item["id"]) == slots[0])
+            .expect("the slot is listed")["status"]
+            .as_str()
+            .expect("a status")
+            .to_owned();
+        (cluster.served_by(&reply), status)
+    };
+    // Round robin: three listings in a row reach the three instances.
+    for carrier in [(READ_AFTER_HEADER, written.as_str()), ("Cookie", &cookie)] {
+        let answers: Vec<_> = (0..3).map(|_| listed(&[carrier])).collect();
+        assert!(
+            answers.iter().all(|(_, status)| status == "booked"),
+            "with the position in {}, every instance lists the slot taken: {answers:?}",
+            carrier.0
+        );
+        let served: HashSet<_> = answers.iter().map(|(by, _)| *by).collect();
+        assert_eq!(
+            served,
+            HashSet::from([Some(1), Some(2), Some(3)]),
+            "nginx took turns"
+        );
+    }
+    // Without it, the instances that did not book read the paused replica.
+    let answers: Vec<_> = (0..3).map(|_| listed(&[])).collect();
+    eprintln!("booked through instance {writer:?}; listed without the position: {answers:?}");
+    assert!(
+        answers.iter().any(|(_, status)| status == "available"),
+        "without the position, the replica's stale listing is served somewhere: {answers:?}"
+    );
 }
