@@ -296,14 +296,15 @@ struct Subject {
 
 /// What is kept open while the stores are measured, and removed afterwards.
 enum Holder {
-    Pg(Database, medislot_pg::PgStore),
-    Sqlite(SqliteFile),
+    Pg(Box<(Database, medislot_pg::PgStore)>),
+    Sqlite(Box<SqliteFile>),
 }
 
 impl Holder {
     async fn remove(self) {
         match self {
-            Holder::Pg(db, store) => {
+            Holder::Pg(held) => {
+                let (db, store) = *held;
                 store.pool().close().await;
                 db.drop().await;
             }
@@ -460,13 +461,13 @@ pub(crate) async fn run(options: &Options) -> Result<GrowthReport, BenchError> {
                         data,
                         analyzed: Some(db.pool.clone()),
                     });
-                    holders.push(Holder::Pg(db, store));
+                    holders.push(Holder::Pg(Box::new((db, store))));
                 }
                 StoreKind::Sqlite => {
                     let file = SqliteFile::create().await?;
                     let data = preload_sqlite(&file, count, samples).await;
                     let engine = file.engine();
-                    holders.push(Holder::Sqlite(file));
+                    holders.push(Holder::Sqlite(Box::new(file)));
                     subjects.push(Subject {
                         slots: count,
                         engine,
