@@ -15,12 +15,15 @@
 //!   lag-tolerant reads served by the replica only once it has replayed that position; else by
 //!   the primary. With both, the later position counts.
 //!
-//! A malformed `MediSlot-Read-After` is refused, 422 problem+json naming the header, on every
-//! store: a client whose position was mangled would otherwise read stale listings without
-//! knowing, and a client tried against a server without a replica finds its bug there too. A
-//! malformed cookie is ignored (the request reads as if it had none): a browser cannot be told
-//! to fix a cookie, and the cookie only ever holds what this server wrote, so a bad one was
-//! not written here. Without a replica no position is read, so no answer carries either.
+//! A malformed `MediSlot-Read-After` is refused, 422 problem+json naming the header, by the
+//! listings that may read the replica (`api::read_after`), on every store: a client whose
+//! position was mangled would otherwise read stale listings without knowing, and a client tried
+//! against a server without a replica finds its bug there too. The refusal is the operation's,
+//! after routing, so a route or method the API does not serve keeps its 404 or 405. Elsewhere
+//! the header is not read; a malformed one here sends the request's replica reads to the
+//! primary, which is never stale. A malformed cookie is ignored (the request reads as if it had
+//! none): a browser cannot be told to fix a cookie, and the cookie only ever holds what this
+//! server wrote, so a bad one was not written here. Without a replica no position is read, so no answer carries either.
 
 use medislot_pg::consistency::{self, WalPosition};
 use poem::http::header;
@@ -41,23 +44,22 @@ pub const COOKIE: &str = "medislot_read_after";
 /// How long the cookie lasts, in seconds: a replica that lags by minutes is not one to read.
 pub const COOKIE_MAX_AGE_SECS: u32 = 300;
 
-/// Middleware: validates `MediSlot-Read-After`; with a read replica (`replica`), runs the
-/// request in a [`consistency::scope`] with the caller's position and, when it wrote, answers
-/// with the write's position (the header and the cookie, `Secure` when `cookie_secure`).
-/// Errors must already be responses (it runs outside `problem::catch_errors`).
+/// Middleware: with a read replica (`replica`), runs the request in a [`consistency::scope`]
+/// with the caller's position and, when it wrote, answers with the write's position (the header
+/// and the cookie, `Secure` when `cookie_secure`). Errors must already be responses (it runs
+/// outside `problem::catch_errors`).
 pub(crate) async fn around<E: Endpoint>(
     next: E,
     req: Request,
     replica: bool,
     cookie_secure: bool,
 ) -> poem::Result<Response> {
-    let from_header = match read_after_header(&req) {
-        Ok(position) => position,
-        Err(problem) => return Ok(problem.into_response()),
-    };
     if !replica {
         return next.call(req).await.map(IntoResponse::into_response);
     }
+    // A malformed position: every replica read of the request goes to the primary (the
+    // listings that take the header refuse it before reading anything).
+    let from_header = read_after_header(&req).unwrap_or(Some(WalPosition::from_bytes(u64::MAX)));
     let read_after = from_header.max(read_after_cookie(&req));
     let (answer, written) = consistency::scope(read_after, next.call(req)).await;
     let mut response = answer?.into_response();
@@ -75,7 +77,10 @@ pub(crate) async fn around<E: Endpoint>(
 }
 
 /// The position in `MediSlot-Read-After`, if the request sent one.
-fn read_after_header(req: &Request) -> Result<Option<WalPosition>, Problem> {
+///
+/// # Errors
+/// A 422 [`Problem`] naming the header when it was sent more than once or is not a position.
+pub(crate) fn read_after_header(req: &Request) -> Result<Option<WalPosition>, Problem> {
     let mut values = req.headers().get_all(READ_AFTER_HEADER).iter();
     let Some(value) = values.next() else {
         return Ok(None);

@@ -1,5 +1,6 @@
 //! `/doctors`: browse doctors; admins create and delete them and publish their slots.
 
+use super::read_after::ReadAfterHeader;
 use chrono::{DateTime, FixedOffset, Utc};
 use medislot_core::{DoctorCursor, DoctorFilter, DoctorId, DoctorProfile, NewDoctor, TimeRange};
 use poem_openapi::param::{Header, Path, Query};
@@ -235,7 +236,7 @@ impl DoctorsApi {
         /// The `MediSlot-Written-At` of your last write (see the API's description): the
         /// answer then includes that write, whichever instance made it.
         #[oai(name = "MediSlot-Read-After")]
-        _read_after: Header<Option<String>>,
+        _read_after: ReadAfterHeader,
     ) -> Result<DoctorList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let filter = DoctorFilter {
             specialization: trimmed(specialization.0),

@@ -2,10 +2,11 @@
 //! first free slot on or after an instant). Both answer for patients, so both keep to the
 //! clinic's booking window and say which window that was.
 
+use super::read_after::ReadAfterHeader;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;
 use medislot_core::{BookingWindow, DoctorId, FreeSlotFilter};
-use poem_openapi::param::{Header, Query};
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -132,7 +133,7 @@ impl FindingApi {
         /// The `MediSlot-Written-At` of your last write (see the API's description): the
         /// answer then includes that write, whichever instance made it.
         #[oai(name = "MediSlot-Read-After")]
-        _read_after: Header<Option<String>>,
+        _read_after: ReadAfterHeader,
     ) -> Result<AvailabilityAnswer, ApiError<{ INVALID | UNAVAILABLE }>> {
         let tz = parse_zone(&zone.0)?;
         let availability = self
@@ -182,7 +183,7 @@ impl FindingApi {
         /// The `MediSlot-Written-At` of your last write (see the API's description): the
         /// answer then includes that write, whichever instance made it.
         #[oai(name = "MediSlot-Read-After")]
-        _read_after: Header<Option<String>>,
+        _read_after: ReadAfterHeader,
     ) -> Result<NextAnswer, ApiError<{ INVALID | UNAVAILABLE }>> {
         let engine = self.state.engine();
         let after = after

@@ -12,6 +12,7 @@ mod hours_model;
 mod idempotency;
 mod journal;
 pub mod model;
+mod read_after;
 mod slots;
 mod waitlist;
 pub(crate) mod working_hours;
@@ -109,8 +110,8 @@ pub(crate) fn service(state: &AppState) -> OpenApiService<Api, ()> {
          (such as `16/B374D848`). Send it back as `MediSlot-Read-After` on the following \
          requests, to any instance: their listings (slots, availability, next available, \
          doctors) then include that write. Browsers get the same position in the HttpOnly \
-         cookie `medislot_read_after` for a few minutes and send it by themselves. Any request \
-         whose `MediSlot-Read-After` is not such a position is refused with 422 \
+         cookie `medislot_read_after` for a few minutes and send it by themselves. A listing that \
+         takes `MediSlot-Read-After` refuses a value that is not such a position with 422 \
          `validation_failed`, `field` naming the header; without a replica no answer carries \
          `MediSlot-Written-At`.",
         )

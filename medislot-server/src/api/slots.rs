@@ -1,5 +1,6 @@
 //! `/slots`: find slots, hold one, and (admins) withdraw one.
 
+use super::read_after::ReadAfterHeader;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -77,7 +78,7 @@ impl SlotsApi {
         /// The `MediSlot-Written-At` of your last write (see the API's description): the
         /// answer then includes that write, whichever instance made it.
         #[oai(name = "MediSlot-Read-After")]
-        _read_after: Header<Option<String>>,
+        _read_after: ReadAfterHeader,
     ) -> Result<SlotList, ApiError<{ INVALID | UNAVAILABLE }>> {
         let query = SlotQuery {
             doctor_id: doctor_id.0.map(DoctorId::from_uuid),

@@ -132,8 +132,8 @@ async fn a_booking_through_one_instance_is_listed_as_taken_by_another_given_its_
     );
 }
 
-/// Without a replica no position is read, so none is answered; a malformed header is still
-/// refused, so a client finds its bug before it meets a replica.
+/// Without a replica no position is read, so none is answered; a listing still refuses a
+/// malformed header, so a client finds its bug before it meets a replica.
 async fn without_a_replica_no_position_is_answered_and_a_malformed_one_is_refused() {
     let app = TestApp::new().await;
     let (_, doctor, slots) = app.clinic(1).await;
@@ -152,8 +152,7 @@ async fn without_a_replica_no_position_is_answered_and_a_malformed_one_is_refuse
         let problem = refused.expect_problem(422, "validation_failed");
         assert_eq!(problem["field"], READ_AFTER_HEADER, "{bad:?}");
     }
-    // Any request, not only a listing: the header is read before the route.
-    let mut twice = app.client.request(Method::GET, "/api/v1/me");
+    let mut twice = app.client.request(Method::GET, &listing);
     for value in ["0/1", "0/2"] {
         twice = twice.header(READ_AFTER_HEADER, value);
     }
@@ -162,6 +161,13 @@ async fn without_a_replica_no_position_is_answered_and_a_malformed_one_is_refuse
         refused.expect_problem(422, "validation_failed")["field"],
         READ_AFTER_HEADER
     );
+    // The refusal is the listing's, after routing: a method the API does not serve is still
+    // 405, and a route that does not read the replica does not read the header.
+    let trace = app.client.request(Method::TRACE, &listing);
+    let trace = read(trace.header(READ_AFTER_HEADER, "latest").send().await.0).await;
+    trace.expect_problem(405, "method_not_allowed");
+    let me = get_with(&app, "/api/v1/me", &[(READ_AFTER_HEADER, "latest")]).await;
+    me.expect(401);
 }
 
 crate::on_every_store!(without_a_replica_no_position_is_answered_and_a_malformed_one_is_refused);
