@@ -145,6 +145,7 @@ async fn pg_phases(
     if !options.no_ceilings {
         paths.push(RawPath::Strategy(Strategy::ForUpdate));
         paths.push(RawPath::Pipelined);
+        paths.push(RawPath::Recorded);
     }
     for strategy in options.strategies() {
         let path = RawPath::Strategy(strategy);
@@ -205,8 +206,9 @@ async fn pg_phases(
 
 /// The server in this process on `stores`, under the rush over HTTP. With `db`, calendars are
 /// written and checked in SQL, and the raw 5-round-trip `FOR UPDATE` loop with as many clients
-/// as requests in flight, on a pool of the server's size, takes turns with it as its ceiling;
-/// otherwise the rush goes through the server's own engine.
+/// as requests in flight, on a pool of the server's size, takes turns with it as its ceiling,
+/// as does the same loop writing the journal entry and messages a booking writes
+/// ([`RawPath::Recorded`]); otherwise the rush goes through the server's own engine.
 async fn http_phase(
     stores: Stores,
     db: Option<&Database>,
@@ -221,15 +223,19 @@ async fn http_phase(
         let name = format!("http ({} in flight)", options.in_flight);
         match db {
             Some(db) => {
-                let raw = RawPg::new(db.pool.clone(), RawPath::Strategy(Strategy::ForUpdate));
+                let raw = |path| Bed::Pg {
+                    db,
+                    target: Target::RawPg(RawPg::new(db.pool.clone(), path)),
+                };
                 let phases = vec![
                     Phase::new(&name, Bed::Pg { db, target }),
                     Phase::new(
                         report::beside_http(options.in_flight),
-                        Bed::Pg {
-                            db,
-                            target: Target::RawPg(raw),
-                        },
+                        raw(RawPath::Strategy(Strategy::ForUpdate)),
+                    ),
+                    Phase::new(
+                        report::recorded_beside_http(options.in_flight),
+                        raw(RawPath::Recorded),
                     ),
                 ];
                 interleave(phases, &http_options).await

@@ -27,6 +27,10 @@ pub(crate) enum RawPath {
     /// FOR UPDATE in two round trips, as simple-query scripts (`BEGIN; SELECT ... FOR UPDATE`
     /// then `INSERT ...; COMMIT`): the fewest a lock-then-decide transaction can take.
     Pipelined,
+    /// The `FOR UPDATE` loop writing what the engine's booking writes: the booking, its
+    /// journal entry and the entry's message on each of the three channels, in one statement
+    /// (same round trips). What the audit trail and the outbox cost, without the engine.
+    Recorded,
 }
 
 impl RawPath {
@@ -35,6 +39,7 @@ impl RawPath {
         match self {
             RawPath::Strategy(s) => format!("raw {}", s.name()),
             RawPath::Pipelined => "raw for-update, pipelined".to_owned(),
+            RawPath::Recorded => RECORDED_NAME.to_owned(),
         }
     }
 }
@@ -59,6 +64,22 @@ const READ_SLOT: &str = "SELECT s.withdrawn_at IS NULL, s.starts_at > $2, NOT EX
 const INSERT_BOOKING: &str = "INSERT INTO bookings
     (id, slot_id, patient_id, status, created_at, updated_at)
     VALUES ($1, $2, $3, 'CONFIRMED', $4, $4)";
+/// [`RawPath::Recorded`]'s name.
+pub(crate) const RECORDED_NAME: &str = "raw for-update, recorded";
+/// The booking with its journal entry and messages, as the engine writes them for a booking
+/// (`booking.booked` by the patient, queued on every channel, due at once).
+const INSERT_RECORDED: &str = "WITH booking AS (
+        INSERT INTO bookings (id, slot_id, patient_id, status, created_at, updated_at)
+        VALUES ($1, $2, $3, 'CONFIRMED', $4, $4) RETURNING id, slot_id, patient_id),
+    entry AS (
+        INSERT INTO journal (id, at, kind, actor_kind, actor_id, doctor_id, slot_id, booking_id,
+            patient_id, to_status)
+        SELECT $5, $4, 'booking.booked', 'patient', b.patient_id, s.doctor_id, b.slot_id, b.id,
+            b.patient_id, 'CONFIRMED'
+        FROM booking b JOIN slots s ON s.id = b.slot_id RETURNING id)
+    INSERT INTO outbox (entry_id, channel, at, due_at)
+    SELECT e.id, c.channel, $4, $4
+    FROM entry e CROSS JOIN unnest(ARRAY['webhook', 'email', 'broker']) AS c(channel)";
 /// Check and write in one statement; of two racing inserts the unique index lets one through.
 const CONDITIONAL_INSERT: &str = "INSERT INTO bookings
     (id, slot_id, patient_id, status, created_at, updated_at)
@@ -111,10 +132,10 @@ impl RawPg {
         // through the spawned client, sqlx's executor bounds are "not general enough".
         let attempt: BoxFuture<'_, sqlx::Result<Outcome>> = match self.path {
             RawPath::Strategy(Strategy::ForUpdate) => {
-                Box::pin(self.locked(LOCK_SLOT, id, slot, patient))
+                Box::pin(self.locked_with(LOCK_SLOT, Write::Booking, id, slot, patient))
             }
             RawPath::Strategy(Strategy::Nowait) => {
-                Box::pin(self.locked(LOCK_SLOT_NOWAIT, id, slot, patient))
+                Box::pin(self.locked_with(LOCK_SLOT_NOWAIT, Write::Booking, id, slot, patient))
             }
             RawPath::Strategy(Strategy::Conditional) => {
                 Box::pin(self.conditional(id, slot, patient))
@@ -123,6 +144,9 @@ impl RawPg {
                 Box::pin(self.serializable(id, slot, patient))
             }
             RawPath::Pipelined => Box::pin(self.pipelined(id, slot, patient)),
+            RawPath::Recorded => {
+                Box::pin(self.locked_with(LOCK_SLOT, Write::Recorded, id, slot, patient))
+            }
         };
         let result = attempt.await;
         match result {
@@ -135,10 +159,11 @@ impl RawPg {
         }
     }
 
-    /// BEGIN; lock and read; INSERT; COMMIT: four round trips.
-    async fn locked(
+    /// BEGIN; lock and read; `write`; COMMIT: four round trips.
+    async fn locked_with(
         &self,
         lock: &'static str,
+        write: Write,
         id: BookingId,
         slot: SlotId,
         patient: PatientId,
@@ -154,7 +179,7 @@ impl RawPg {
             tx.rollback().await?;
             return Ok(refusal);
         }
-        match insert(&mut tx, id, slot, patient, now).await {
+        match insert(&mut tx, write, id, slot, patient, now).await {
             // The lock statement read with the snapshot it started with, before it waited for
             // the lock: a booking committed meanwhile is caught by the unique index.
             Err(e) if is_taken(&e) => {
@@ -236,7 +261,7 @@ impl RawPg {
             tx.rollback().await?;
             return Ok(refusal);
         }
-        insert(&mut tx, id, slot, patient, now).await?;
+        insert(&mut tx, Write::Booking, id, slot, patient, now).await?;
         tx.commit().await?;
         Ok(Outcome::Ok)
     }
@@ -338,20 +363,38 @@ async fn pipelined_steps(
     }
 }
 
+/// What a raw path writes for a booking.
+#[derive(Clone, Copy, Debug)]
+enum Write {
+    /// The booking alone ([`INSERT_BOOKING`]).
+    Booking,
+    /// The booking, its journal entry and its messages ([`INSERT_RECORDED`]).
+    Recorded,
+}
+
 async fn insert(
     tx: &mut sqlx::PgConnection,
+    write: Write,
     id: BookingId,
     slot: SlotId,
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(INSERT_BOOKING)
+    let sql = match write {
+        Write::Booking => INSERT_BOOKING,
+        Write::Recorded => INSERT_RECORDED,
+    };
+    let query = sqlx::query(sql)
         .bind(id.as_uuid())
         .bind(slot.as_uuid())
         .bind(patient.as_uuid())
-        .bind(now)
-        .execute(tx)
-        .await?;
+        .bind(now);
+    let query = match write {
+        Write::Booking => query,
+        // The journal entry's id.
+        Write::Recorded => query.bind(uuid::Uuid::now_v7()),
+    };
+    query.execute(tx).await?;
     Ok(())
 }
 

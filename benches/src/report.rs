@@ -20,9 +20,15 @@ pub(crate) fn beside_http(clients: usize) -> String {
     format!("raw for-update ({clients} clients)")
 }
 
-/// Whether `name` is a [`beside_http`] phase's.
+/// The name of the [`RawPath::Recorded`](crate::raw::RawPath::Recorded) loop that takes turns
+/// with the HTTP phase, with as many clients as requests in flight.
+pub(crate) fn recorded_beside_http(clients: usize) -> String {
+    format!("{} ({clients} clients)", crate::raw::RECORDED_NAME)
+}
+
+/// Whether `name` is a [`beside_http`] or [`recorded_beside_http`] phase's.
 fn is_beside_http(name: &str) -> bool {
-    name.starts_with("raw for-update (") && name.ends_with(" clients)")
+    name.starts_with("raw for-update") && name.ends_with(" clients)")
 }
 
 /// One measured phase: the engine, a raw path, or a ceiling.
@@ -144,9 +150,11 @@ impl Report {
                     value: http.throughput() / engine_rate,
                 });
             }
-            let beside = others.iter().find(|p| is_beside_http(&p.name));
             let booked = |p: &PhaseReport| p.op(OpKind::Book).map_or(0.0, |o| o.successes_per_s);
-            if let Some(raw) = beside.filter(|raw| booked(raw) > 0.0) {
+            for raw in others
+                .iter()
+                .filter(|p| is_beside_http(&p.name) && booked(p) > 0.0)
+            {
                 self.ratios.push(Ratio {
                     name: format!("{} ÷ {} (bookings/s)", http.name, raw.name),
                     value: booked(http) / booked(raw),

@@ -58,5 +58,19 @@ async fn every_scenario_and_strategy_keeps_the_invariant_on_postgres() {
             .expect("the benchmark runs");
         print!("{}", report.table());
         assert!(report.holds(), "invariant violated:\n{}", report.table());
+        // A path whose SQL failed would book nothing and still hold the invariant.
+        for phase in &report.phases {
+            for op in &phase.ops {
+                assert_eq!(op.errors, 0, "{}: {:?}", phase.name, op.first_error);
+            }
+        }
+        if scenario == Scenario::Spread {
+            let recorded = report
+                .phases
+                .iter()
+                .find(|p| p.name == "raw for-update, recorded")
+                .expect("the recorded loop is a ceiling");
+            assert!(recorded.ops.iter().any(|op| op.successes > 0));
+        }
     }
 }
