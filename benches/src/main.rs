@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use medislot_benches::Options;
 
+/// The allocator `medislot-server` runs with, since the benchmark runs the server's
+/// application in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
