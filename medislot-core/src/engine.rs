@@ -748,6 +748,7 @@ impl BookingEngine {
                 .clone()
                 .map(|key| (draft.patient_id, key)),
             waitlist: true,
+            slot_waitlist_if_lapsed_at: Some(draft.created_at),
             slot_doctor: true,
             ..Claim::default()
         };
@@ -921,6 +922,7 @@ impl BookingEngine {
             booking: Some(id),
             replay,
             waitlist: true,
+            slot_waitlist_if_lapsed_at: Some(now),
             slot_doctor: true,
             ..Claim::default()
         };

@@ -55,6 +55,14 @@ pub struct Claim {
     /// ([`Locked::slot_waiting`]) and for the booking's slot
     /// ([`Locked::booking_slot_waiting`]).
     pub waitlist: bool,
+    /// With [`waitlist`](Self::waitlist) and [`slot`](Self::slot): the instant the decision is
+    /// made at. A store may then leave out the slot's waitlist reads (the offer of the slot's
+    /// occupant in [`Locked::offers`], and [`Locked::slot_waiting`]) unless the slot's occupant
+    /// lapsed by this instant (a hold or buffer that may occupy the slot but no longer does):
+    /// with no occupant or a live one, no decision reads them, since they only say who gets a
+    /// lapsed occupant's slot first. Every booking's claim reads them otherwise, though a slot
+    /// being booked is nearly always free.
+    pub slot_waitlist_if_lapsed_at: Option<DateTime<Utc>>,
     /// Lock this waitlist entry, last; read it ([`Locked::entry`]).
     pub entry: Option<WaitlistEntryId>,
     /// Lock this patient's place on the waitlist (so two joins of one patient run one after
@@ -70,6 +78,24 @@ pub struct Claim {
     /// [`AccountStore::session_account`](crate::AccountStore::session_account) would: the
     /// request's authentication travels with the mutation's own reads.
     pub session: Option<SessionCheck>,
+}
+
+impl Claim {
+    /// Whether a decision on this claim may read the slot's waitlist (the offer of the slot's
+    /// occupant, [`Locked::slot_waiting`]), given the slot's `occupant` as read under the lock:
+    /// always when the claim asks for the waitlist and a slot, unless
+    /// [`slot_waitlist_if_lapsed_at`](Self::slot_waitlist_if_lapsed_at) narrows it to an
+    /// occupant that lapsed by then.
+    pub fn needs_slot_waitlist(&self, occupant: Option<&Booking>) -> bool {
+        if !self.waitlist || self.slot.is_none() {
+            return false;
+        }
+        match self.slot_waitlist_if_lapsed_at {
+            None => true,
+            Some(at) => occupant
+                .is_some_and(|o| o.status().may_occupy_slot() && !o.state.occupies_slot_at(at)),
+        }
+    }
 }
 
 /// The most lapsed bookings one [`Claim::lapsed_at`] reads; the engine asks again while a batch
@@ -272,3 +298,65 @@ pub struct Decision {
 /// may be called more than once when a store retries a transaction (after a deadlock, say);
 /// only the decision of the attempt that commits counts.
 pub type Decide<'a> = dyn Fn(&Locked) -> Result<Decision> + Send + Sync + 'a;
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn occupant(state: BookingState, at: DateTime<Utc>) -> Booking {
+        Booking {
+            id: BookingId::new(),
+            slot_id: SlotId::new(),
+            patient_id: PatientId::new(),
+            state,
+            idempotency_key: None,
+            created_at: at,
+            updated_at: at,
+            rescheduled_from: None,
+            visit_reason: None,
+        }
+    }
+
+    #[test]
+    fn a_narrowed_claim_needs_the_slots_waitlist_only_for_a_lapsed_occupant() {
+        let now = Utc::now();
+        let narrowed = Claim {
+            slot: Some(SlotId::new()),
+            waitlist: true,
+            slot_waitlist_if_lapsed_at: Some(now),
+            ..Claim::default()
+        };
+        let lapsed_hold = occupant(
+            BookingState::Pending {
+                hold_until: now - Duration::seconds(1),
+            },
+            now,
+        );
+        let live_hold = occupant(
+            BookingState::Pending {
+                hold_until: now + Duration::minutes(5),
+            },
+            now,
+        );
+        let confirmed = occupant(BookingState::Confirmed, now);
+        assert!(narrowed.needs_slot_waitlist(Some(&lapsed_hold)));
+        assert!(!narrowed.needs_slot_waitlist(Some(&live_hold)));
+        assert!(!narrowed.needs_slot_waitlist(Some(&confirmed)));
+        assert!(!narrowed.needs_slot_waitlist(None));
+
+        let every_time = Claim {
+            slot_waitlist_if_lapsed_at: None,
+            ..narrowed.clone()
+        };
+        assert!(every_time.needs_slot_waitlist(None));
+        assert!(every_time.needs_slot_waitlist(Some(&confirmed)));
+
+        let no_waitlist = Claim {
+            waitlist: false,
+            ..narrowed
+        };
+        assert!(!no_waitlist.needs_slot_waitlist(Some(&lapsed_hold)));
+    }
+}

@@ -287,6 +287,23 @@ impl Tx {
         })
     }
 
+    /// Runs `script` inside the open transaction, in one round trip. On error the transaction
+    /// is rolled back (and the connection closed if the `ROLLBACK` fails too).
+    pub(crate) fn read<'a>(
+        &'a mut self,
+        script: Script,
+    ) -> BoxFuture<'a, Result<Results, sqlx::Error>> {
+        Box::pin(async move {
+            match run(&mut self.conn, &script.sql).await {
+                Ok(groups) => Ok(Results(groups)),
+                Err(error) => {
+                    self.abort().await;
+                    Err(error)
+                }
+            }
+        })
+    }
+
     /// The transaction's id, when its first script has run: what to ask about if the answer to
     /// its `COMMIT` is lost.
     pub(crate) fn xid(&self) -> Option<i64> {

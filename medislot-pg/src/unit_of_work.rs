@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use medislot_core::{
     Booking, CancelledBy, Changes, Claim, Decide, Decision, Error, Locked, Result, SessionAccount,
-    Slot, LAPSED_BATCH,
+    Slot, SlotId, LAPSED_BATCH,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
@@ -60,14 +60,20 @@ impl PgStore {
                 (Tx::deferred(self).await?, Locked::default())
             } else {
                 let (script, plan) = read_script(claim, self.prepared);
-                let (tx, found) = Tx::begin(self, script).await?;
-                match read(&plan, &found) {
-                    Ok(locked) => (tx, locked),
+                let (mut tx, found) = Tx::begin(self, script).await?;
+                let mut locked = match read(&plan, &found) {
+                    Ok(locked) => locked,
                     Err(error) => {
                         tx.rollback().await;
                         return Err(Failure::Sql(error));
                     }
+                };
+                if let Err(error) = slot_waitlist(&mut tx, claim, &mut locked, self.prepared).await
+                {
+                    // A failed read has already rolled the transaction back.
+                    return Err(Failure::Sql(error));
                 }
+                (tx, locked)
             };
             let decision = match decide(&locked) {
                 Ok(decision) => decision,
@@ -174,9 +180,12 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
     }
     // Reads, after every lock.
     if claim.waitlist {
-        if let Some(slot) = claim.slot {
-            plan.slot_offer = Some(waitlist::slot_offer(&mut script, slot.into(), prepared));
-            plan.slot_waiting = Some(waitlist::slot_waiting(&mut script, slot.into(), prepared));
+        // Unless the claim narrows them to a lapsed occupant: then they wait for the occupant
+        // (see `slot_waitlist`).
+        if claim.slot_waitlist_if_lapsed_at.is_none() {
+            if let Some(slot) = claim.slot {
+                slot_waitlist_reads(&mut script, &mut plan, slot, prepared);
+            }
         }
         if let Some(booking) = claim.booking {
             plan.booking_offer = Some(waitlist::booking_offer(&mut script, booking.into()));
@@ -259,6 +268,40 @@ fn read_script(claim: &Claim, prepared: bool) -> (Script, ReadPlan) {
         );
     }
     (script, plan)
+}
+
+/// The slot's waitlist reads: the offer its occupant answers, the first entry waiting for it.
+fn slot_waitlist_reads(script: &mut Script, plan: &mut ReadPlan, slot: SlotId, prepared: bool) {
+    plan.slot_offer = Some(waitlist::slot_offer(script, slot.into(), prepared));
+    plan.slot_waiting = Some(waitlist::slot_waiting(script, slot.into(), prepared));
+}
+
+/// When the claim left the slot's waitlist reads out of the first script
+/// ([`Claim::slot_waitlist_if_lapsed_at`]) and the occupant read there lapsed, reads them in a
+/// script of their own, still after the locks: one more round trip, only for a lapsed
+/// occupant.
+async fn slot_waitlist(
+    tx: &mut Tx,
+    claim: &Claim,
+    locked: &mut Locked,
+    prepared: bool,
+) -> Result<(), sqlx::Error> {
+    let Some(slot) = claim.slot else {
+        return Ok(());
+    };
+    if claim.slot_waitlist_if_lapsed_at.is_none()
+        || !claim.needs_slot_waitlist(locked.occupant.as_ref())
+    {
+        return Ok(());
+    }
+    let mut script = Script::new();
+    let mut plan = ReadPlan::default();
+    slot_waitlist_reads(&mut script, &mut plan, slot, prepared && tx.has_prepared());
+    let found = tx.read(script).await?;
+    let read = read(&plan, &found)?;
+    locked.offers.extend(read.offers);
+    locked.slot_waiting = read.slot_waiting;
+    Ok(())
 }
 
 /// Decodes the first script's results into what the core reads.
