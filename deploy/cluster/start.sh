@@ -133,12 +133,15 @@ echo '"postgres" ""' >"$state/pgbouncer/userlist.txt"
 if ! running "$state/pgbouncer/pgbouncer.pid"; then
     as_postgres "$pgbouncer" -q -d "$state/pgbouncer/pgbouncer.ini"
 fi
-for _ in $(seq 1 50); do
+# Up to 30 s: on a loaded machine (a test suite building a replica beside it) PgBouncer's
+# first answer can take more than a few seconds.
+for _ in $(seq 1 300); do
     pg_isready -q -h 127.0.0.1 -p "$pgbouncer_port" && break
     sleep 0.1
 done
 pg_isready -q -h 127.0.0.1 -p "$pgbouncer_port" || {
-    echo "PgBouncer did not start; see $state/pgbouncer/pgbouncer.log" >&2
+    echo "PgBouncer did not start; see $state/pgbouncer/pgbouncer.log:" >&2
+    tail -n 20 "$state/pgbouncer/pgbouncer.log" >&2 2>/dev/null
     exit 1
 }
 

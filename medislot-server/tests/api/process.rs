@@ -90,12 +90,22 @@ impl Drop for Server {
 }
 
 /// A loopback port that was free a moment ago.
+/// A loopback port free now, for a process a test starts. It is taken below the kernel's
+/// ephemeral range (32768 and up by default): a port the kernel handed out from that range
+/// could be given to a parallel test's outgoing connection before the process binds it. Never
+/// the same port twice in one test binary.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let candidate = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if !given.contains(&candidate) && TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            given.push(candidate);
+            return candidate;
+        }
+    }
 }
 
 /// An HTTP answer: status and raw body.
