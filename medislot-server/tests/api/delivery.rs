@@ -312,7 +312,9 @@ async fn join(threads: Vec<std::thread::JoinHandle<()>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_while_delivering_loses_no_committed_message_and_sends_none_for_a_refusal() {
-    const SLOTS: usize = 150;
+    // Enough for the rush to outlast the first deliveries: with 150, a booking path that got
+    // faster booked every slot before ten messages were sent (CI, 2026-12-01).
+    const SLOTS: usize = 300;
     let (store, slots) = clinic(SLOTS).await;
     let url = database_url(&store);
     let engine = BookingEngine::new(Arc::new(store.clone()));
