@@ -32,9 +32,11 @@ stop_pid() {
 }
 
 stop_pid "$state/nginx/nginx.pid" 5
+# The instances drain at the same time: stopping the cluster takes one grace period, not three.
 for i in 1 2 3; do
-    stop_pid "$state/instances/$i/pid" 15
+    stop_pid "$state/instances/$i/pid" 15 &
 done
+wait
 stop_pid "$state/pgbouncer/pgbouncer.pid" 5
 if [ -f "$state/replica/standby.signal" ]; then
     "$root/deploy/replica/stop.sh" "$state/replica" >/dev/null
