@@ -188,6 +188,7 @@ async fn pg_phases(
             ops: tally.figures(elapsed),
             invariant: None,
             cpu_s: None,
+            db_cpu_s: None,
             notes: vec!["one-row UPDATE per transaction, one row per client".to_owned()],
         });
     }
@@ -292,6 +293,7 @@ async fn sqlite_phases(
             ops: tally.figures(elapsed),
             invariant: None,
             cpu_s: None,
+            db_cpu_s: None,
             notes: vec!["one-row UPDATE per transaction on the same file".to_owned()],
         });
     }
@@ -392,6 +394,8 @@ struct Phase<'a> {
     tally: Tally,
     elapsed: Duration,
     cpu: Duration,
+    /// PostgreSQL's CPU time, when it runs on this machine.
+    db_cpu: Option<Duration>,
     calendars: u64,
     /// The invariant of finished calendars, and of the current one when last checked.
     finished: Invariant,
@@ -415,6 +419,7 @@ impl<'a> Phase<'a> {
             tally: Tally::default(),
             elapsed: Duration::ZERO,
             cpu: Duration::ZERO,
+            db_cpu: None,
             calendars: 0,
             finished: Invariant::default(),
             current: Invariant::default(),
@@ -452,10 +457,18 @@ impl<'a> Phase<'a> {
                 deadline,
                 carry.next,
             );
+            let local = options.database_is_local();
+            let db_cpu_before = local.then(report::database_cpu_time).flatten();
             let cpu_before = report::cpu_time();
             let (result, took, unfinished) = run_round(rush, options.clients).await;
             if let (Some(after), Some(before)) = (report::cpu_time(), cpu_before) {
                 self.cpu += after.saturating_sub(before);
+            }
+            if let Some(before) = db_cpu_before {
+                if let Some(after) = report::database_cpu_time() {
+                    let spent = after.saturating_sub(before);
+                    self.db_cpu = Some(self.db_cpu.unwrap_or_default() + spent);
+                }
             }
             spent += took;
             self.elapsed += took;
@@ -488,6 +501,7 @@ impl<'a> Phase<'a> {
             ops: self.tally.figures(self.elapsed),
             invariant: Some(invariant),
             cpu_s: (cpu_s > 0.0).then_some(cpu_s),
+            db_cpu_s: self.db_cpu.map(|cpu| cpu.as_secs_f64()),
             notes: Vec::new(),
         }
     }

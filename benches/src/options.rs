@@ -169,6 +169,27 @@ impl Options {
             .max(1)
     }
 
+    /// Whether the run's PostgreSQL server is on this machine (a loopback address or a
+    /// Unix socket), so that its processes' CPU time can be read and reported per request.
+    pub fn database_is_local(&self) -> bool {
+        if self.store != StoreKind::Pg {
+            return false;
+        }
+        let Ok(connect) = self
+            .database_url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+        else {
+            return false;
+        };
+        let host = connect.get_host();
+        host.starts_with('/')
+            || host == "localhost"
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The strategies to run after the engine, without repeats.
     pub fn strategies(&self) -> Vec<Strategy> {
         if self.all_strategies {
@@ -215,6 +236,25 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn a_database_on_loopback_or_a_socket_is_local() {
+        let local = |store, url: &str| {
+            let mut options = Options::new(store, Scenario::Spread);
+            url.clone_into(&mut options.database_url);
+            options.database_is_local()
+        };
+        assert!(local(StoreKind::Pg, "postgres://u@127.0.0.1:5432/db"));
+        assert!(local(StoreKind::Pg, "postgres://u@localhost/db"));
+        assert!(local(StoreKind::Pg, "postgres://u@[::1]:5432/db"));
+        assert!(local(
+            StoreKind::Pg,
+            "postgres:///db?host=/var/run/postgresql"
+        ));
+        assert!(!local(StoreKind::Pg, "postgres://u@db.example.org/db"));
+        assert!(!local(StoreKind::Pg, "postgres://u@10.0.0.7/db"));
+        assert!(!local(StoreKind::Sqlite, "postgres://u@127.0.0.1/db"));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct PhaseReport {
     pub invariant: Option<Invariant>,
     /// CPU time this process used during the phase (every thread, the in-process server's too).
     pub cpu_s: Option<f64>,
+    /// CPU time every PostgreSQL process on this machine used during the phase, when the
+    /// database is on this machine (see [`database_cpu_time`]).
+    pub db_cpu_s: Option<f64>,
     /// Anything else worth knowing (retries, round trips).
     pub notes: Vec<String>,
 }
@@ -159,6 +162,23 @@ impl Report {
                     name: format!("{} ÷ {} (bookings/s)", http.name, raw.name),
                     value: booked(http) / booked(raw),
                 });
+            }
+            // What a booking costs the database, which the load on the machine moves far less
+            // than it moves requests/s.
+            for phase in [engine, http] {
+                for raw in others.iter().filter(|p| is_beside_http(&p.name)) {
+                    if let (Some(phase_cost), Some(raw_cost)) =
+                        (db_cpu_per_booking(phase), db_cpu_per_booking(raw))
+                    {
+                        self.ratios.push(Ratio {
+                            name: format!(
+                                "{} ÷ {} (PostgreSQL CPU per booking)",
+                                phase.name, raw.name
+                            ),
+                            value: phase_cost / raw_cost,
+                        });
+                    }
+                }
             }
         }
     }
@@ -358,6 +378,13 @@ fn phase_footer(phase: &PhaseReport) -> String {
             attempts as f64 / cpu
         ));
     }
+    if let Some(cpu) = phase.db_cpu_s {
+        let attempts: u64 = phase.ops.iter().map(|o| o.attempts).sum();
+        parts.push(format!(
+            "{cpu:.1} CPU s in PostgreSQL ({:.0} µs per request)",
+            cpu * 1e6 / attempts.max(1) as f64
+        ));
+    }
     if let Some(i) = phase.invariant {
         parts.push(format!(
             "invariant {}: {} active, {} expected, {} doubled slots",
@@ -371,6 +398,12 @@ fn phase_footer(phase: &PhaseReport) -> String {
     parts.join("; ")
 }
 
+/// PostgreSQL's CPU seconds per successful booking in a phase, where both are known.
+fn db_cpu_per_booking(phase: &PhaseReport) -> Option<f64> {
+    let booked = phase.op(OpKind::Book)?.successes;
+    (booked > 0).then(|| phase.db_cpu_s.map(|cpu| cpu / booked as f64))?
+}
+
 /// CPU time used so far by this process (all threads), from `/proc/self/stat`.
 pub(crate) fn cpu_time() -> Option<std::time::Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -379,6 +412,30 @@ pub(crate) fn cpu_time() -> Option<std::time::Duration> {
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
+}
+
+/// CPU time used so far by every process named `postgres` on this machine (the server, its
+/// backends and its background workers), from `/proc/<pid>/stat`; `None` where there is no
+/// `/proc`. Only meaningful when the database runs here: the run's database CPU per request
+/// is then a figure that does not move with the machine's load the way requests/s does.
+pub(crate) fn database_cpu_time() -> Option<std::time::Duration> {
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if head.split_once('(').map(|(_, comm)| comm) != Some("postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        // A process that exits between the two reads simply drops out.
+        ticks += parse(11).unwrap_or(0) + parse(12).unwrap_or(0);
+    }
     Some(std::time::Duration::from_millis(ticks * 10))
 }
 
@@ -401,8 +458,56 @@ mod tests {
             ops: Vec::new(),
             invariant,
             cpu_s: None,
+            db_cpu_s: None,
             notes: Vec::new(),
         }
+    }
+
+    fn booked(name: &str, successes: u64, db_cpu_s: f64) -> PhaseReport {
+        let mut phase = phase(name, Some(Invariant::new(successes, successes, 0)));
+        phase.ops.push(OpFigures {
+            kind: OpKind::Book,
+            attempts: successes,
+            successes,
+            rejections: Default::default(),
+            errors: 0,
+            first_error: None,
+            attempts_per_s: successes as f64,
+            successes_per_s: successes as f64,
+            p50_us: 0,
+            p95_us: 0,
+            p99_us: 0,
+            max_us: 0,
+        });
+        phase.db_cpu_s = Some(db_cpu_s);
+        phase
+    }
+
+    #[test]
+    fn database_cpu_per_booking_is_compared_with_the_raw_loops_beside_http() {
+        let options = Options::new(StoreKind::Pg, Scenario::Spread);
+        let mut report = Report::start(&options);
+        report.phases.push(booked("engine (PgStore)", 1000, 1.5));
+        report.phases.push(booked("http (100 in flight)", 500, 1.0));
+        report.phases.push(booked(&beside_http(100), 2000, 1.6));
+        report.finish();
+        let ratio = |name: &str| {
+            report
+                .ratios
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.value)
+        };
+        let raw = beside_http(100);
+        // 1.5 ms and 2 ms per booking against 0.8 ms.
+        let engine = ratio(&format!(
+            "engine (PgStore) ÷ {raw} (PostgreSQL CPU per booking)"
+        ));
+        let http = ratio(&format!(
+            "http (100 in flight) ÷ {raw} (PostgreSQL CPU per booking)"
+        ));
+        assert!((engine.unwrap() - 1.875).abs() < 1e-9, "{engine:?}");
+        assert!((http.unwrap() - 2.5).abs() < 1e-9, "{http:?}");
     }
 
     #[test]

@@ -72,5 +72,13 @@ async fn every_scenario_and_strategy_keeps_the_invariant_on_postgres() {
                 .expect("the recorded loop is a ceiling");
             assert!(recorded.ops.iter().any(|op| op.successes > 0));
         }
+        if options.database_is_local() {
+            // The database's processes are on this machine: every phase that booked says what
+            // its bookings cost PostgreSQL.
+            for phase in report.phases.iter().filter(|p| p.invariant.is_some()) {
+                let cpu = phase.db_cpu_s.unwrap_or_default();
+                assert!(cpu > 0.0, "{}: no PostgreSQL CPU time", phase.name);
+            }
+        }
     }
 }
