@@ -163,16 +163,16 @@ impl Report {
                     value: booked(http) / booked(raw),
                 });
             }
-            // What a booking costs the database, which the load on the machine moves far less
-            // than it moves requests/s.
+            // What a request costs the database (a booking in spread, mostly a refusal in
+            // hot), which the load on the machine moves far less than it moves requests/s.
             for phase in [engine, http] {
                 for raw in others.iter().filter(|p| is_beside_http(&p.name)) {
                     if let (Some(phase_cost), Some(raw_cost)) =
-                        (db_cpu_per_booking(phase), db_cpu_per_booking(raw))
+                        (db_cpu_per_request(phase), db_cpu_per_request(raw))
                     {
                         self.ratios.push(Ratio {
                             name: format!(
-                                "{} ÷ {} (PostgreSQL CPU per booking)",
+                                "{} ÷ {} (PostgreSQL CPU per request)",
                                 phase.name, raw.name
                             ),
                             value: phase_cost / raw_cost,
@@ -398,10 +398,10 @@ fn phase_footer(phase: &PhaseReport) -> String {
     parts.join("; ")
 }
 
-/// PostgreSQL's CPU seconds per successful booking in a phase, where both are known.
-fn db_cpu_per_booking(phase: &PhaseReport) -> Option<f64> {
-    let booked = phase.op(OpKind::Book)?.successes;
-    (booked > 0).then(|| phase.db_cpu_s.map(|cpu| cpu / booked as f64))?
+/// PostgreSQL's CPU seconds per request in a phase, where both are known.
+fn db_cpu_per_request(phase: &PhaseReport) -> Option<f64> {
+    let requests: u64 = phase.ops.iter().map(|o| o.attempts).sum();
+    (requests > 0).then(|| phase.db_cpu_s.map(|cpu| cpu / requests as f64))?
 }
 
 /// CPU time used so far by this process (all threads), from `/proc/self/stat`.
@@ -484,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn database_cpu_per_booking_is_compared_with_the_raw_loops_beside_http() {
+    fn database_cpu_per_request_is_compared_with_the_raw_loops_beside_http() {
         let options = Options::new(StoreKind::Pg, Scenario::Spread);
         let mut report = Report::start(&options);
         report.phases.push(booked("engine (PgStore)", 1000, 1.5));
@@ -499,12 +499,12 @@ mod tests {
                 .map(|r| r.value)
         };
         let raw = beside_http(100);
-        // 1.5 ms and 2 ms per booking against 0.8 ms.
+        // 1.5 ms and 2 ms per request against 0.8 ms.
         let engine = ratio(&format!(
-            "engine (PgStore) ÷ {raw} (PostgreSQL CPU per booking)"
+            "engine (PgStore) ÷ {raw} (PostgreSQL CPU per request)"
         ));
         let http = ratio(&format!(
-            "http (100 in flight) ÷ {raw} (PostgreSQL CPU per booking)"
+            "http (100 in flight) ÷ {raw} (PostgreSQL CPU per request)"
         ));
         assert!((engine.unwrap() - 1.875).abs() < 1e-9, "{engine:?}");
         assert!((http.unwrap() - 2.5).abs() < 1e-9, "{http:?}");

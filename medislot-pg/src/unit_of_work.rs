@@ -79,14 +79,14 @@ impl PgStore {
                 Ok(decision) => decision,
                 Err(refusal) => {
                     // Nothing was written: the refusal is answered at once, and the `ROLLBACK`
-                    // travels while it is (the connection goes back to the pool after it), so
-                    // a refused attempt waits for one round trip, not two.
-                    tokio::spawn(tx.rollback());
+                    // travels with the pool's ping while it is, so a refused attempt waits for
+                    // one round trip and holds its connection for two.
+                    tx.rollback_with_release();
                     return Err(Failure::Rule(refusal));
                 }
             };
             if decision.changes.is_empty() {
-                tx.rollback().await;
+                tx.rollback_with_release();
                 return Ok(decision);
             }
             let hot = self.prepared && tx.has_prepared();

@@ -123,6 +123,40 @@ async fn five_hundred_tasks_over_twenty_connections_book_each_of_ten_slots_exact
     );
 }
 
+/// A refused attempt answers before its `ROLLBACK` is answered (the pool's ping on release
+/// reads that answer): whoever gets the connection next must find no transaction open.
+#[tokio::test]
+async fn after_a_refused_booking_the_next_user_of_its_connection_is_in_no_transaction() {
+    // One connection, so every step below gets the one the refused attempts used.
+    let store = fresh_store_with(PgStoreOptions::new().max_connections(1)).await;
+    let fx = fixture(&store);
+    let slot = fx.slot().await;
+    fx.engine.book(slot, PatientId::new(), None).await.unwrap();
+    for attempt in 0..3 {
+        assert!(matches!(
+            fx.engine.book(slot, PatientId::new(), None).await,
+            Err(Error::SlotUnavailable(_))
+        ));
+        // A statement of a transaction already open would see that transaction's start time
+        // and the id the refused attempt's transaction was given.
+        let row = store
+            .pool()
+            .fetch_one(sqlx::raw_sql(
+                "SELECT now() = statement_timestamp(), pg_current_xact_id_if_assigned() IS NULL",
+            ))
+            .await
+            .expect("the connection is usable");
+        assert!(
+            row.get::<bool, _>(0) && row.get::<bool, _>(1),
+            "attempt {attempt}: the next statement ran inside the refused attempt's transaction"
+        );
+    }
+    // And the store goes on working on that connection.
+    let other = fx.slot().await;
+    fx.engine.book(other, PatientId::new(), None).await.unwrap();
+    assert_eq!(fx.bookings_of(slot).await.len(), 1);
+}
+
 #[tokio::test]
 async fn two_active_bookings_for_one_slot_written_with_sql_are_refused_by_the_database() {
     let store = fresh_store().await;
