@@ -46,8 +46,8 @@ pub struct PhaseReport {
     pub invariant: Option<Invariant>,
     /// CPU time this process used during the phase (every thread, the in-process server's too).
     pub cpu_s: Option<f64>,
-    /// CPU time every PostgreSQL process on this machine used during the phase, when the
-    /// database is on this machine (see [`database_cpu_time`]).
+    /// CPU time PostgreSQL used during the phase (every `postgres` process's, read from
+    /// `/proc`), when the database is on this machine.
     pub db_cpu_s: Option<f64>,
     /// Anything else worth knowing (retries, round trips).
     pub notes: Vec<String>,
