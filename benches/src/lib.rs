@@ -430,6 +430,7 @@ impl<'a> Phase<'a> {
     /// Runs rounds for `duration`, checking the invariant after each.
     async fn slice(&mut self, options: &Options, duration: Duration) -> Result<(), BenchError> {
         tracing::info!(phase = %self.name, "measuring");
+        let database_is_local = options.database_is_local();
         let mut spent = Duration::ZERO;
         loop {
             let carry = match self.carry.take() {
@@ -457,8 +458,7 @@ impl<'a> Phase<'a> {
                 deadline,
                 carry.next,
             );
-            let local = options.database_is_local();
-            let db_cpu_before = local.then(report::database_cpu_time).flatten();
+            let db_cpu_before = database_is_local.then(report::database_cpu_time).flatten();
             let cpu_before = report::cpu_time();
             let (result, took, unfinished) = run_round(rush, options.clients).await;
             if let (Some(after), Some(before)) = (report::cpu_time(), cpu_before) {

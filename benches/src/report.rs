@@ -378,11 +378,10 @@ fn phase_footer(phase: &PhaseReport) -> String {
             attempts as f64 / cpu
         ));
     }
-    if let Some(cpu) = phase.db_cpu_s {
-        let attempts: u64 = phase.ops.iter().map(|o| o.attempts).sum();
+    if let (Some(cpu), Some(per_request)) = (phase.db_cpu_s, db_cpu_per_request(phase)) {
         parts.push(format!(
             "{cpu:.1} CPU s in PostgreSQL ({:.0} µs per request)",
-            cpu * 1e6 / attempts.max(1) as f64
+            per_request * 1e6
         ));
     }
     if let Some(i) = phase.invariant {
@@ -407,12 +406,7 @@ fn db_cpu_per_request(phase: &PhaseReport) -> Option<f64> {
 /// CPU time used so far by this process (all threads), from `/proc/self/stat`.
 pub(crate) fn cpu_time() -> Option<std::time::Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start at state (field 3);
-    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s on Linux.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(std::time::Duration::from_millis(ticks * 10))
+    stat_cpu(&stat).map(|(_, cpu)| cpu)
 }
 
 /// CPU time used so far by every process named `postgres` on this machine (the server, its
@@ -420,23 +414,28 @@ pub(crate) fn cpu_time() -> Option<std::time::Duration> {
 /// `/proc`. Only meaningful when the database runs here: the run's database CPU per request
 /// is then a figure that does not move with the machine's load the way requests/s does.
 pub(crate) fn database_cpu_time() -> Option<std::time::Duration> {
-    let mut ticks = 0u64;
+    let mut total = std::time::Duration::ZERO;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        // A process that exits between the two reads simply drops out.
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if head.split_once('(').map(|(_, comm)| comm) != Some("postgres") {
-            continue;
+        if let Some(("postgres", cpu)) = stat_cpu(&stat) {
+            total += cpu;
         }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        // A process that exits between the two reads simply drops out.
-        ticks += parse(11).unwrap_or(0) + parse(12).unwrap_or(0);
     }
-    Some(std::time::Duration::from_millis(ticks * 10))
+    Some(total)
+}
+
+/// A process's command name and CPU time (user and system) from its `/proc/<pid>/stat` line.
+fn stat_cpu(stat: &str) -> Option<(&str, std::time::Duration)> {
+    // The command name is in parentheses and may hold spaces; the fields after it start at
+    // state (field 3); utime and stime are fields 14 and 15, in clock ticks of 1/100 s on Linux.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let (_, comm) = head.split_once('(')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((comm, std::time::Duration::from_millis(ticks * 10)))
 }
 
 /// The load average from `/proc/loadavg`, where there is one.
