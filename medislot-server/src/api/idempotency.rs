@@ -4,11 +4,10 @@
 //! on a retry without knowing; here each of those is a 422 naming the header.
 
 use medislot_core::IdempotencyKey;
-use poem::{Request, RequestBody};
-use poem_openapi::registry::{MetaParamIn, MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use poem::Request;
+use poem_openapi::types::Type as _;
 
+use super::header_param::optional_header_param;
 use crate::problem::Problem;
 
 /// The header's name, as the document and every refusal spell it.
@@ -73,34 +72,8 @@ impl IdempotencyKeyHeader {
     }
 }
 
-impl<'a> ApiExtractor<'a> for IdempotencyKeyHeader {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
-    const PARAM_IS_REQUIRED: bool = false;
-
-    type ParamType = String;
-    type ParamRawType = String;
-
-    fn register(registry: &mut Registry) {
-        <String as Type>::register(registry);
-    }
-
-    fn param_in() -> Option<MetaParamIn> {
-        Some(MetaParamIn::Header)
-    }
-
-    fn param_schema_ref() -> Option<MetaSchemaRef> {
-        Some(String::schema_ref())
-    }
-
-    fn param_raw_type(&self) -> Option<&Self::ParamRawType> {
-        self.raw.as_ref()
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        Ok(Self::read(request)?)
-    }
-}
+optional_header_param!(
+    IdempotencyKeyHeader,
+    schema: String::schema_ref(),
+    read: IdempotencyKeyHeader::read,
+);

@@ -7,6 +7,7 @@ mod bookings;
 mod doctors;
 mod finding;
 mod generated_slots;
+mod header_param;
 mod health;
 mod hours_model;
 mod idempotency;

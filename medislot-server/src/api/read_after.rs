@@ -4,11 +4,11 @@
 //! request to a route or method the API does not serve still gets its 404 or 405.
 
 use medislot_pg::consistency::WalPosition;
-use poem::{Request, RequestBody};
-use poem_openapi::registry::{MetaParamIn, MetaSchema, MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use poem::Request;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 
+use super::header_param::optional_header_param;
+use crate::problem::Problem;
 use crate::read_your_writes;
 
 /// The shape of a position, as the document states it: PostgreSQL's LSN text, two
@@ -24,43 +24,23 @@ pub(crate) struct ReadAfterHeader {
     raw: Option<String>,
 }
 
-impl<'a> ApiExtractor<'a> for ReadAfterHeader {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
-    const PARAM_IS_REQUIRED: bool = false;
-
-    type ParamType = String;
-    type ParamRawType = String;
-
-    fn register(registry: &mut Registry) {
-        <String as Type>::register(registry);
-    }
-
-    fn param_in() -> Option<MetaParamIn> {
-        Some(MetaParamIn::Header)
-    }
-
-    fn param_schema_ref() -> Option<MetaSchemaRef> {
-        Some(MetaSchemaRef::Inline(Box::new(MetaSchema {
-            pattern: Some(PATTERN.to_owned()),
-            ..MetaSchema::new("string")
-        })))
-    }
-
-    fn param_raw_type(&self) -> Option<&Self::ParamRawType> {
-        self.raw.as_ref()
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
+impl ReadAfterHeader {
+    fn read(request: &Request) -> Result<Self, Problem> {
         let position: Option<WalPosition> = read_your_writes::read_after_header(request)?;
         Ok(Self {
             raw: position.map(|position| position.to_string()),
         })
     }
 }
+
+optional_header_param!(
+    ReadAfterHeader,
+    schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+        pattern: Some(PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    })),
+    read: ReadAfterHeader::read,
+);
 
 #[cfg(test)]
 mod tests {
