@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cpu;
 mod growth;
 mod http;
 mod invariant;
@@ -430,7 +431,12 @@ impl<'a> Phase<'a> {
     /// Runs rounds for `duration`, checking the invariant after each.
     async fn slice(&mut self, options: &Options, duration: Duration) -> Result<(), BenchError> {
         tracing::info!(phase = %self.name, "measuring");
-        let database_is_local = options.database_is_local();
+        // Whose processes' CPU to count: the server behind a new connection's backend.
+        let database = if options.database_is_local() {
+            cpu::DatabaseServer::find(&options.database_url).await
+        } else {
+            None
+        };
         let mut spent = Duration::ZERO;
         loop {
             let carry = match self.carry.take() {
@@ -458,14 +464,14 @@ impl<'a> Phase<'a> {
                 deadline,
                 carry.next,
             );
-            let db_cpu_before = database_is_local.then(report::database_cpu_time).flatten();
-            let cpu_before = report::cpu_time();
+            let db_cpu_before = database.and_then(cpu::DatabaseServer::cpu_time);
+            let cpu_before = cpu::this_process();
             let (result, took, unfinished) = run_round(rush, options.clients).await;
-            if let (Some(after), Some(before)) = (report::cpu_time(), cpu_before) {
+            if let (Some(after), Some(before)) = (cpu::this_process(), cpu_before) {
                 self.cpu += after.saturating_sub(before);
             }
-            if let Some(before) = db_cpu_before {
-                if let Some(after) = report::database_cpu_time() {
+            if let (Some(before), Some(database)) = (db_cpu_before, database) {
+                if let Some(after) = database.cpu_time() {
                     let spent = after.saturating_sub(before);
                     self.db_cpu = Some(self.db_cpu.unwrap_or_default() + spent);
                 }

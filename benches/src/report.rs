@@ -46,8 +46,8 @@ pub struct PhaseReport {
     pub invariant: Option<Invariant>,
     /// CPU time this process used during the phase (every thread, the in-process server's too).
     pub cpu_s: Option<f64>,
-    /// CPU time PostgreSQL used during the phase (every `postgres` process's, read from
-    /// `/proc`), when the database is on this machine.
+    /// CPU time PostgreSQL used during the phase (its server's processes', read from
+    /// `/proc`: see `cpu::DatabaseServer`), when the database is on this machine.
     pub db_cpu_s: Option<f64>,
     /// Anything else worth knowing (retries, round trips).
     pub notes: Vec<String>,
@@ -401,41 +401,6 @@ fn phase_footer(phase: &PhaseReport) -> String {
 fn db_cpu_per_request(phase: &PhaseReport) -> Option<f64> {
     let requests: u64 = phase.ops.iter().map(|o| o.attempts).sum();
     (requests > 0).then(|| phase.db_cpu_s.map(|cpu| cpu / requests as f64))?
-}
-
-/// CPU time used so far by this process (all threads), from `/proc/self/stat`.
-pub(crate) fn cpu_time() -> Option<std::time::Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    stat_cpu(&stat).map(|(_, cpu)| cpu)
-}
-
-/// CPU time used so far by every process named `postgres` on this machine (the server, its
-/// backends and its background workers), from `/proc/<pid>/stat`; `None` where there is no
-/// `/proc`. Only meaningful when the database runs here: the run's database CPU per request
-/// is then a figure that does not move with the machine's load the way requests/s does.
-pub(crate) fn database_cpu_time() -> Option<std::time::Duration> {
-    let mut total = std::time::Duration::ZERO;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        // A process that exits between the two reads simply drops out.
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some(("postgres", cpu)) = stat_cpu(&stat) {
-            total += cpu;
-        }
-    }
-    Some(total)
-}
-
-/// A process's command name and CPU time (user and system) from its `/proc/<pid>/stat` line.
-fn stat_cpu(stat: &str) -> Option<(&str, std::time::Duration)> {
-    // The command name is in parentheses and may hold spaces; the fields after it start at
-    // state (field 3); utime and stime are fields 14 and 15, in clock ticks of 1/100 s on Linux.
-    let (head, rest) = stat.rsplit_once(')')?;
-    let (_, comm) = head.split_once('(')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some((comm, std::time::Duration::from_millis(ticks * 10)))
 }
 
 /// The load average from `/proc/loadavg`, where there is one.
