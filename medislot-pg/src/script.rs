@@ -389,7 +389,9 @@ impl Tx {
     ///
     /// The first poll of sqlx's query future writes the query and flushes it (or leaves it in
     /// the connection's write buffer, which the ping flushes first); the tests check that the
-    /// next user of the connection finds no transaction open.
+    /// next user of the connection finds no transaction open. That first poll only writes when
+    /// the connection owes no earlier answers: every path of [`Tx`] reads its scripts' results
+    /// to the end (or aborts, which closes the connection on failure), so none are owed here.
     pub(crate) fn rollback_with_release(mut self) {
         if self.unsent {
             self.settled();
