@@ -255,35 +255,26 @@ impl Tx {
                 xid: None,
             };
             let sql = format!("{};\n{};\n{}", tx.begin, crate::outcome::XID, script.sql);
-            let mut result = run(&mut tx.conn, &sql).await;
-            if matches!(&result, Err(error) if crate::prepared::is_not_prepared(error)) {
+            let groups = match tx.run_or_abort(&sql).await {
                 // A connection's first booking: prepare the hot statements, then run again.
-                tx.abort().await;
-                if !tx.open {
+                Err(error) if crate::prepared::is_not_prepared(&error) && !tx.open => {
                     crate::prepared::prepare(&mut tx.conn).await?;
                     tx.open = true;
-                    result = run(&mut tx.conn, &sql).await;
+                    tx.run_or_abort(&sql).await?
                 }
-            }
-            match result {
-                Ok(groups) => {
-                    let mut groups = tx.without_begin(groups).into_iter();
-                    let xid = groups.next().and_then(|rows| rows.into_iter().next());
-                    tx.xid = match xid.map(|row| row.try_get::<i64, _>(0)) {
-                        Some(Ok(xid)) => Some(xid),
-                        Some(Err(error)) => {
-                            tx.abort().await;
-                            return Err(error);
-                        }
-                        None => None,
-                    };
-                    Ok((tx, Results(groups.collect())))
-                }
-                Err(error) => {
+                result => result?,
+            };
+            let mut groups = tx.without_begin(groups).into_iter();
+            let xid = groups.next().and_then(|rows| rows.into_iter().next());
+            tx.xid = match xid.map(|row| row.try_get::<i64, _>(0)) {
+                Some(Ok(xid)) => Some(xid),
+                Some(Err(error)) => {
                     tx.abort().await;
-                    Err(error)
+                    return Err(error);
                 }
-            }
+                None => None,
+            };
+            Ok((tx, Results(groups.collect())))
         })
     }
 
@@ -293,15 +284,7 @@ impl Tx {
         &'a mut self,
         script: Script,
     ) -> BoxFuture<'a, Result<Results, sqlx::Error>> {
-        Box::pin(async move {
-            match run(&mut self.conn, &script.sql).await {
-                Ok(groups) => Ok(Results(groups)),
-                Err(error) => {
-                    self.abort().await;
-                    Err(error)
-                }
-            }
-        })
+        Box::pin(async move { self.run_or_abort(&script.sql).await.map(Results) })
     }
 
     /// The transaction's id, when its first script has run: what to ask about if the answer to
@@ -359,20 +342,13 @@ impl Tx {
             } else {
                 std::mem::take(&mut script.sql)
             };
-            match run(&mut self.conn, &sql).await {
-                Ok(groups) if began_here => {
-                    self.settled();
-                    Ok(Results(self.without_begin(groups)))
-                }
-                Ok(groups) => {
-                    self.settled();
-                    Ok(Results(groups))
-                }
-                Err(error) => {
-                    self.abort().await;
-                    Err(error)
-                }
-            }
+            let groups = self.run_or_abort(&sql).await?;
+            self.settled();
+            Ok(Results(if began_here {
+                self.without_begin(groups)
+            } else {
+                groups
+            }))
         })
     }
 
@@ -406,6 +382,21 @@ impl Tx {
             // `open` stays set: the connection is closed on drop, which rolls back as well.
             Some(Err(error)) => tracing::debug!(%error, "ROLLBACK failed; closing the connection"),
         }
+    }
+
+    /// Runs `sql` in the transaction, in one round trip; on error rolls back (and closes the
+    /// connection if the `ROLLBACK` fails too) before returning the error.
+    fn run_or_abort<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Vec<PgRow>>, sqlx::Error>> {
+        Box::pin(async move {
+            let result = run(&mut self.conn, sql).await;
+            if result.is_err() {
+                self.abort().await;
+            }
+            result
+        })
     }
 
     /// The transaction is over (committed or rolled back): the connection may go back to the
