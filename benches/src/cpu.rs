@@ -84,8 +84,9 @@ impl DatabaseServer {
     /// servers on the machine are not counted.
     pub(crate) fn cpu_time(self) -> Option<Duration> {
         // A child reaped while `/proc` is walked would be missed by the walk and by a
-        // collected time read before it, or counted by both with one read after it: the
-        // reading counts when the collected time is the same before and after the walk.
+        // collected time read before it, or counted by both with one read after it. So the
+        // walk is repeated (five times at most, the last reading kept) until the collected
+        // time is the same before and after it.
         let mut reading = None;
         for _ in 0..5 {
             let (_, collected_before) = self.postmaster_times()?;
